@@ -1,0 +1,40 @@
+# Liên Thông: the two entry points are `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+DATA   ?= ./data
+APT_PACKAGES := python3-venv python3-dev gcc softhsm2 opensc chromium
+
+.PHONY: run test system-deps venv lint typecheck pytest clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV) || (apt-get update && apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV))
+	$(PY) -m pip install -q --upgrade pip
+
+venv: $(PY)
+	$(PY) -m pip install -q -e '.[test]'
+
+run: venv
+	$(VENV)/bin/lienthong demo --data-dir $(DATA)
+	$(VENV)/bin/lienthong serve --data-dir $(DATA)
+
+system-deps:
+	@if command -v apt-get >/dev/null 2>&1; then \
+	  missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
+	fi
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+pytest: venv
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+test: system-deps venv lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache

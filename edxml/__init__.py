@@ -1,0 +1,76 @@
+"""edxml: the QCVN 102:2016 edXML format, pure and synchronous.
+
+Public surface: :func:`parse`, :func:`serialize`, :func:`validate`, :class:`OrganId`, the model
+dataclasses and the :class:`EdxmlError` hierarchy.
+"""
+
+from edxml.codes import BusinessDocType, Priority, StatusCode, SteeringType
+from edxml.errors import (
+    EdxmlError,
+    InvalidOrganIdError,
+    InvalidValueError,
+    LimitExceededError,
+    NotEdxmlError,
+    NotWellFormedError,
+    SignatureError,
+    UnsafeXmlError,
+)
+from edxml.model import (
+    NAMESPACE,
+    VN_TZ,
+    Attachment,
+    Business,
+    BusinessDocumentInfo,
+    Code,
+    DocumentType,
+    Envelope,
+    ManifestReference,
+    MessageHeader,
+    Organization,
+    OtherInfo,
+    Problem,
+    PromulgationInfo,
+    Receiver,
+    ReplacementInfo,
+    ResponseFor,
+    SignerInfo,
+    StaffInfo,
+    StatusMessage,
+    TraceHeader,
+)
+
+__all__ = [
+    "NAMESPACE",
+    "VN_TZ",
+    "Attachment",
+    "Business",
+    "BusinessDocType",
+    "BusinessDocumentInfo",
+    "Code",
+    "DocumentType",
+    "EdxmlError",
+    "Envelope",
+    "InvalidOrganIdError",
+    "InvalidValueError",
+    "LimitExceededError",
+    "ManifestReference",
+    "MessageHeader",
+    "NotEdxmlError",
+    "NotWellFormedError",
+    "Organization",
+    "OtherInfo",
+    "Priority",
+    "Problem",
+    "PromulgationInfo",
+    "Receiver",
+    "ReplacementInfo",
+    "ResponseFor",
+    "SignatureError",
+    "SignerInfo",
+    "StaffInfo",
+    "StatusCode",
+    "StatusMessage",
+    "SteeringType",
+    "TraceHeader",
+    "UnsafeXmlError",
+]
