@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 
 
-class StatusCode(str, Enum):
+class StatusCode(StrEnum):
     """Trạng thái xử lý văn bản — the processing status a recipient (or sender) reports."""
 
     RECEIVED = "01"  # đã đến

@@ -205,7 +205,7 @@ class Attachment:
     opener: Callable[[], BinaryIO] | None = field(default=None, repr=False)
 
     def open(self) -> BinaryIO:
-        """A binary stream of the decoded content (as sent: still zipped if the sender zipped it)."""
+        """A binary stream of the decoded content (still zipped if the sender zipped it)."""
         if self.opener is not None:
             return self.opener()
         if self.data is not None:
@@ -216,7 +216,7 @@ class Attachment:
 
     @property
     def is_zipped(self) -> bool:
-        """True when the national SDK zipped the file before encoding (ContentType application/zip)."""
+        """True when the national SDK zipped the file before encoding it."""
         return (self.content_type or "").split(";")[0].strip().lower() in {
             "application/zip",
             "application/x-zip-compressed",
