@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 DATA   ?= ./data
-APT_PACKAGES := python3-venv python3-dev gcc softhsm2 opensc chromium
+APT_PACKAGES := python3-venv python3-dev gcc softhsm2 opensc curl
 
 .PHONY: run test system-deps venv lint typecheck pytest clean
 
