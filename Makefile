@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 DATA   ?= ./data
-APT_PACKAGES := python3-venv python3-dev gcc softhsm2 opensc curl
+# S3 tests run a throwaway Ceph RADOS Gateway (tests/services/s3/)
+APT_PACKAGES := python3-venv python3-dev gcc softhsm2 opensc curl ceph-mon ceph-osd radosgw ceph-common
 
 .PHONY: run test system-deps venv lint typecheck pytest clean
 
@@ -21,7 +22,10 @@ run: venv
 system-deps:
 	@if command -v apt-get >/dev/null 2>&1; then \
 	  missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
+	  if [ -n "$$missing" ]; then \
+	    apt-get -o DPkg::Lock::Timeout=300 update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $$missing; \
+	  fi; \
 	fi
 
 lint: venv
