@@ -1,0 +1,67 @@
+"""The object store interface: immutable blobs addressed by the SHA-256 of their bytes."""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+CHUNK_SIZE = 1024 * 1024  # 1 MiB: large enough to amortise a thread hop, small enough for RAM
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """A stored object: the lowercase hex SHA-256 of its bytes and its size in bytes."""
+
+    sha256: str
+    size: int
+
+
+def is_sha256(value: str) -> bool:
+    """True if `value` is a lowercase 64-hex-digit SHA-256 (the only form object names take)."""
+    return SHA256_HEX.fullmatch(value) is not None
+
+
+class ObjectStore(abc.ABC):
+    """Where package bytes live. Objects never change once stored; storing the same bytes
+    again stores nothing new and returns the same ObjectRef."""
+
+    @abc.abstractmethod
+    async def put(self, chunks: AsyncIterable[bytes]) -> ObjectRef:
+        """Store the bytes the iterator yields; durable when this returns.
+
+        Raises StorageFull (nothing partial left behind) when the disk is full.
+        """
+
+    @abc.abstractmethod
+    async def put_file(self, path: Path, *, sha256: str | None = None) -> ObjectRef:
+        """Move a finished spool file into the store (hashing it unless `sha256` is given).
+
+        The file at `path` is consumed: moved in, or deleted when the object already exists.
+        `sha256` is trusted when given: pass only a digest computed over exactly these bytes.
+        """
+
+    @abc.abstractmethod
+    def open(self, sha256: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Return an async iterator over bytes [start, end) of the object (end exclusive,
+        None = to the end; an end past the size is clipped). Raises NotFound at once if the
+        object is absent and ValueError for a negative start or end < start."""
+
+    @abc.abstractmethod
+    async def stat(self, sha256: str) -> ObjectRef | None:
+        """Return the object's ref, or None if it is not stored."""
+
+    @abc.abstractmethod
+    async def exists(self, sha256: str) -> bool:
+        """True if the object is stored."""
+
+    @abc.abstractmethod
+    def local_path(self, sha256: str) -> Path | None:
+        """The object's file on the local filesystem (for sendfile), or None when the backend
+        keeps objects elsewhere (S3) or the object is absent."""
+
+    async def ping(self) -> None:  # noqa: B027 (optional hook with a working default)
+        """Raise StorageError unless the store is usable (for /healthz). Default: no check."""

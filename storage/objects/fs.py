@@ -1,0 +1,314 @@
+"""The default object store: files on the local filesystem, content-addressed by SHA-256.
+
+Layout: <root>/ab/cd/<sha256> for an object whose digest starts with "abcd"; temporary files in
+<root>/tmp. A write goes temp file -> fsync -> rename -> fsync of the directory, so after `put`
+returns the object survives power loss, and a reader never sees a partial object (rename is
+atomic). put_file() moves a spool file in by rename, which only works within one filesystem:
+the server keeps its spool at <data>/spool next to <data>/objects for that reason (a spool on
+another filesystem still works, by copying).
+
+Blocking calls (write, fsync, rename, read) run in the default thread pool so the event loop
+keeps serving other requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from storage.errors import NotFound, StorageError, StorageFull
+from storage.objects.base import CHUNK_SIZE, ObjectRef, ObjectStore, is_sha256
+
+T = TypeVar("T")
+
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+STALE_TMP_SECONDS = 24 * 3600
+
+
+def _full(exc: OSError) -> bool:
+    return exc.errno in _FULL_ERRNOS
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any, on_abandon: Callable[[], None]) -> T:
+    """Run fn(*args) in the thread pool. If the awaiting task is cancelled while fn still runs,
+    `on_abandon` runs once fn has finished: the file descriptor fn uses must not be closed
+    (and its number possibly reused) under it."""
+    fut = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+    try:
+        return await asyncio.shield(fut)
+    except asyncio.CancelledError:
+        if not fut.done():
+            fut.add_done_callback(lambda _f: on_abandon())
+        else:
+            on_abandon()
+        raise
+
+
+class _TempObject:
+    """A temp file being written and hashed; all methods are blocking (run them in a thread)."""
+
+    def __init__(self, tmp_dir: Path) -> None:
+        fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="put-", suffix=".tmp")
+        self.fd: int | None = fd
+        self.path = Path(name)
+        self.hasher = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        assert self.fd is not None
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+        self.hasher.update(data)
+        self.size += len(data)
+
+    def sync_and_close(self) -> None:
+        assert self.fd is not None
+        os.fsync(self.fd)
+        fd, self.fd = self.fd, None
+        os.close(fd)
+
+    def discard(self) -> None:
+        """Close and delete the temp file; safe to call more than once, never raises."""
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+class FilesystemObjectStore(ObjectStore):
+    """Objects as files under `root` (created if missing)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.tmp_dir = self.root / "tmp"
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_tmp()
+
+    # -- paths -------------------------------------------------------------------------------
+
+    def _path(self, sha256: str) -> Path:
+        if not is_sha256(sha256):
+            raise NotFound(f"not an object name: {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def local_path(self, sha256: str) -> Path | None:
+        """The object's file, or None if absent or not a valid name."""
+        try:
+            path = self._path(sha256)
+        except NotFound:
+            return None
+        return path if path.is_file() else None
+
+    def _remove_stale_tmp(self) -> None:
+        # Temp files left by a crash are garbage. Only old ones are removed: another process
+        # (the CLI beside the server) may be writing a fresh one right now.
+        cutoff = time.time() - STALE_TMP_SECONDS
+        for entry in self.tmp_dir.iterdir():
+            with contextlib.suppress(OSError):
+                if entry.is_file() and entry.stat().st_mtime < cutoff:
+                    entry.unlink()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    async def put(self, chunks: AsyncIterable[bytes]) -> ObjectRef:
+        """Store the streamed bytes (see ObjectStore.put)."""
+        try:
+            tmp = await asyncio.to_thread(_TempObject, self.tmp_dir)
+        except OSError as exc:
+            raise self._os_error(exc, "create a temp file") from exc
+        buffer = bytearray()
+        in_flight = False  # True while a thread works on tmp's descriptor
+        try:
+            async for chunk in chunks:
+                buffer += chunk
+                if len(buffer) >= CHUNK_SIZE:
+                    # Hand the thread its own copy: `buffer` is reused for the next chunks.
+                    data, buffer = bytes(buffer), bytearray()
+                    in_flight = True
+                    await _in_thread(tmp.write, data, on_abandon=tmp.discard)
+                    in_flight = False
+            in_flight = True
+            if buffer:
+                await _in_thread(tmp.write, bytes(buffer), on_abandon=tmp.discard)
+            return await _in_thread(self._commit_temp, tmp, on_abandon=tmp.discard)
+        except asyncio.CancelledError:
+            if not in_flight:
+                tmp.discard()  # close + unlink: quick, and no thread uses the descriptor
+            raise  # otherwise _in_thread discards once the thread is done
+        except OSError as exc:
+            await asyncio.to_thread(tmp.discard)
+            raise self._os_error(exc, "store an object") from exc
+        except BaseException:
+            await asyncio.to_thread(tmp.discard)
+            raise
+
+    def _commit_temp(self, tmp: _TempObject) -> ObjectRef:
+        """Blocking: make the temp file the object (or drop it if the object exists)."""
+        tmp.sync_and_close()
+        ref = ObjectRef(tmp.hasher.hexdigest(), tmp.size)
+        self._install(tmp.path, ref)
+        return ref
+
+    def _install(self, source: Path, ref: ObjectRef) -> None:
+        """Blocking: rename a complete, fsynced file into place, or delete it if the object
+        is already stored (same digest => same bytes). `source` is gone afterwards."""
+        final = self._path(ref.sha256)
+        if final.is_file() and final.stat().st_size == ref.size:
+            source.unlink()
+            return
+        self._make_dirs(final.parent)
+        os.replace(source, final)
+        _fsync_dir(final.parent)
+
+    def _make_dirs(self, directory: Path) -> None:
+        """Create root/ab/cd if missing, fsyncing each parent that got a new entry."""
+        created: list[Path] = []
+        for level in (directory.parent, directory):
+            try:
+                level.mkdir()
+                created.append(level)
+            except FileExistsError:
+                pass
+        for level in created:
+            _fsync_dir(level.parent)
+
+    async def put_file(self, path: Path, *, sha256: str | None = None) -> ObjectRef:
+        """Move a spool file into the store (see ObjectStore.put_file)."""
+        path = Path(path)
+        try:
+            return await asyncio.to_thread(self._put_file_blocking, path, sha256)
+        except FileNotFoundError as exc:
+            raise NotFound(f"spool file {path} does not exist") from exc
+        except OSError as exc:
+            raise self._os_error(exc, "move a file into the store") from exc
+
+    def _put_file_blocking(self, path: Path, sha256: str | None) -> ObjectRef:
+        with open(path, "rb") as src:
+            size = os.fstat(src.fileno()).st_size
+            if sha256 is None:
+                hasher = hashlib.sha256()
+                while block := src.read(CHUNK_SIZE):
+                    hasher.update(block)
+                digest = hasher.hexdigest()
+            else:
+                if not is_sha256(sha256):
+                    raise ValueError(f"not a lowercase SHA-256 hex digest: {sha256!r}")
+                digest = sha256
+            # The spool writer may not have fsynced: the bytes must be on disk before the
+            # rename makes them the object.
+            os.fsync(src.fileno())
+        ref = ObjectRef(digest, size)
+        try:
+            self._install(path, ref)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            self._copy_in(path, ref)
+        return ref
+
+    def _copy_in(self, path: Path, ref: ObjectRef) -> None:
+        """Blocking: the spool is on another filesystem; copy it into tmp, then install."""
+        tmp = _TempObject(self.tmp_dir)
+        try:
+            with open(path, "rb") as src:
+                assert tmp.fd is not None
+                with os.fdopen(os.dup(tmp.fd), "wb") as dst:
+                    shutil.copyfileobj(src, dst, CHUNK_SIZE)
+            tmp.sync_and_close()
+            self._install(tmp.path, ref)
+        except BaseException:
+            tmp.discard()
+            raise
+        path.unlink()
+
+    def _os_error(self, exc: OSError, doing: str) -> StorageError:
+        if _full(exc):
+            return StorageFull(f"the object store at {self.root} is full")
+        return StorageError(f"could not {doing} in {self.root}: {exc.strerror or exc}")
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def open(self, sha256: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Stream bytes [start, end) of the object in 1 MiB chunks (see ObjectStore.open)."""
+        if start < 0 or (end is not None and end < start):
+            raise ValueError(f"bad byte range: start={start}, end={end}")
+        path = self._path(sha256)
+        if not path.is_file():
+            raise NotFound(f"object {sha256} is not stored")
+        return self._read(path, start, end)
+
+    async def _read(self, path: Path, start: int, end: int | None) -> AsyncIterator[bytes]:
+        try:
+            fd = await asyncio.to_thread(os.open, path, os.O_RDONLY)
+        except FileNotFoundError as exc:
+            raise NotFound(f"object {path.name} is not stored") from exc
+
+        closed = False
+        abandoned = False
+
+        def close() -> None:
+            nonlocal closed
+            if not closed:
+                closed = True
+                os.close(fd)
+
+        try:
+            size = os.fstat(fd).st_size
+            stop = size if end is None else min(end, size)
+            position = start
+            while position < stop:
+                want = min(CHUNK_SIZE, stop - position)
+                try:
+                    data = await _in_thread(os.pread, fd, want, position, on_abandon=close)
+                except asyncio.CancelledError:
+                    abandoned = True  # _in_thread closes fd once the read has finished
+                    raise
+                if not data:  # the file is shorter than it claimed: never loop forever
+                    break
+                position += len(data)
+                yield data
+        finally:
+            if not abandoned:
+                close()
+
+    async def stat(self, sha256: str) -> ObjectRef | None:
+        """Return the object's ref (size from the file), or None if it is not stored."""
+        if not is_sha256(sha256):
+            return None
+        path = self._path(sha256)
+        try:
+            st = await asyncio.to_thread(os.stat, path)
+        except FileNotFoundError:
+            return None
+        return ObjectRef(sha256, st.st_size)
+
+    async def exists(self, sha256: str) -> bool:
+        """True if the object is stored."""
+        return await self.stat(sha256) is not None
+
+    async def ping(self) -> None:
+        """Raise StorageError unless the store's directories exist and are writable."""
+        ok = await asyncio.to_thread(os.access, self.tmp_dir, os.W_OK | os.X_OK)
+        if not ok:
+            raise StorageError(f"the object store at {self.root} is not writable")
