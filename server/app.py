@@ -1,0 +1,122 @@
+"""Build the aiohttp Application of the axis from a :class:`Config`, and run it.
+
+Resources (database, object store) are opened in a ``cleanup_ctx`` and reached through typed
+``web.AppKey`` keys (see :mod:`server.appkeys`): no module globals, so tests can run several
+apps side by side on different data directories.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from server.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS
+from server.auth import PRINCIPAL, auth_middleware
+from server.config import Config
+from server.exchange import Exchange
+from server.http import agencies, health, pages
+from server.http.errors import problem_middleware
+from server.logs import request_id_var, setup_logging
+from storage.db import Database
+from storage.objects.fs import FilesystemObjectStore
+
+log = logging.getLogger("lienthong.access")
+
+ROUTE_MODULES = (pages, health, agencies)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@web.middleware
+async def request_context_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Give the request an id (X-Request-Id, taken from the client when sane) and log it once.
+
+    The log line carries method, path (never the query: it holds no secrets today, but the
+    Authorization header is never logged), status, duration and the calling agency.
+    """
+    incoming = request.headers.get("X-Request-Id", "")
+    request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request["request_id"] = request_id
+    token = request_id_var.set(request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-Id"] = request_id
+        return response
+    finally:
+        principal = request.get(PRINCIPAL)
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+                "agency": principal.organ_id if principal is not None else None,
+            },
+        )
+        request_id_var.reset(token)
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    """Open the database and object store for the app's lifetime; close them on shutdown."""
+    config = app[CONFIG]
+    for directory in (config.storage.data_dir, config.objects_dir, config.spool_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    # Spool files are uploads in flight; after a restart none is in flight any more.
+    for leftover in config.spool_dir.iterdir():
+        if leftover.is_file():
+            leftover.unlink()
+    database = await Database.open(config.db_path)
+    try:
+        objects = FilesystemObjectStore(config.objects_dir)
+        app[DATABASE] = database
+        app[OBJECTS] = objects
+        app[EXCHANGE] = Exchange(config, database, objects)
+        yield
+    finally:
+        await database.close()
+
+
+def build_app(config: Config) -> web.Application:
+    """The complete axis application for ``config`` (resources open when the app starts)."""
+    app = web.Application(
+        middlewares=[request_context_middleware, problem_middleware, auth_middleware],
+        # Package bodies are streamed by their handlers and bounded by server.max_body_bytes;
+        # this bounds only bodies read whole (small JSON), which the API does not take today.
+        client_max_size=1024 * 1024,
+    )
+    app[CONFIG] = config
+    app.cleanup_ctx.append(_resources)
+    for module in ROUTE_MODULES:
+        app.router.add_routes(module.routes)
+    return app
+
+
+def run(config: Config) -> None:
+    """Serve the axis until interrupted (``lienthong serve``)."""
+    setup_logging(json_lines=config.server.log_json)
+    logging.getLogger("lienthong").info(
+        "starting",
+        extra={
+            "host": config.server.host,
+            "port": config.server.port,
+            "data_dir": str(config.storage.data_dir),
+        },
+    )
+    web.run_app(
+        build_app(config),
+        host=config.server.host,
+        port=config.server.port,
+        access_log=None,  # request_context_middleware logs one structured line per request
+        print=None,
+    )

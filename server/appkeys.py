@@ -1,0 +1,21 @@
+"""Typed keys of the aiohttp application (dependency injection without module globals).
+
+``app.py`` fills them at start-up; handlers read them with ``request.app[KEY]``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from server.config import Config
+    from server.exchange import Exchange
+    from storage.db import Database
+    from storage.objects.base import ObjectStore
+
+CONFIG: web.AppKey[Config] = web.AppKey("config")
+DATABASE: web.AppKey[Database] = web.AppKey("database")
+OBJECTS: web.AppKey[ObjectStore] = web.AppKey("objects")
+EXCHANGE: web.AppKey[Exchange] = web.AppKey("exchange")

@@ -1,0 +1,89 @@
+"""Bearer-token authentication of agency systems.
+
+A token is ``lt_`` + 32 random bytes (URL-safe base64); only its SHA-256 hex is stored, so a
+leaked database does not leak usable tokens. Tokens are never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from aiohttp import web
+
+from server.appkeys import DATABASE
+from server.http.errors import HttpProblem
+from storage.repos.tokens import Principal, TokenRepo
+
+TOKEN_PREFIX = "lt_"  # noqa: S105 (a prefix that marks tokens, not a secret)
+_MAX_TOKEN_LENGTH = 200
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh bearer token and its hash: ``(token, token_hash)``. Show the token once only."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return token, hash_token(token)
+
+
+def hash_token(token: str) -> str:
+    """The SHA-256 hex of a token: the only form in which tokens are stored or compared."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None when absent/malformed.
+
+    The scheme is case-insensitive (RFC 9110); the token must be printable ASCII without spaces.
+    """
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if not hmac.compare_digest(scheme.lower(), "bearer"):
+        return None
+    token = token.strip()
+    if not token or len(token) > _MAX_TOKEN_LENGTH:
+        return None
+    if not all(33 <= ord(c) <= 126 for c in token):
+        return None
+    return token
+
+
+# --- the HTTP side: who is calling -------------------------------------------------------
+
+# Paths anyone may read: the home page, health, problem descriptions, the API description.
+PUBLIC_PATHS = frozenset({"/", "/healthz", "/api/v1/openapi.json", "/favicon.ico"})
+PUBLIC_PREFIXES = ("/problems/",)
+
+PRINCIPAL: Final = "principal"  # request[PRINCIPAL] -> storage Principal
+
+
+def is_public(path: str) -> bool:
+    """True for paths served without a token."""
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+@web.middleware
+async def auth_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Resolve the bearer token to its agency (request["principal"]) or refuse with 401."""
+    if is_public(request.path):
+        return await handler(request)
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is None:
+        raise HttpProblem("unauthorized", "This API needs `Authorization: Bearer <token>`.")
+    async with request.app[DATABASE].reader() as tx:
+        principal = await TokenRepo(tx).find(hash_token(token))
+    if principal is None:
+        raise HttpProblem("unauthorized", "The bearer token is unknown or was revoked.")
+    request[PRINCIPAL] = principal
+    return await handler(request)
+
+
+def principal_of(request: web.Request) -> Principal:
+    """The authenticated agency of a request that passed :func:`auth_middleware`."""
+    principal: Principal = request[PRINCIPAL]
+    return principal

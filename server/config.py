@@ -1,0 +1,206 @@
+"""Settings of the axis: ``conf/lienthong.toml`` plus ``LIENTHONG_<SECTION>_<KEY>`` overrides.
+
+Order of precedence (last wins): built-in defaults, the TOML file (an explicit path, else
+``conf/lienthong.toml`` relative to the working directory when it exists), environment
+variables, then explicit arguments (``data_dir``). Secrets never live in this module: they come
+from the environment only and are never logged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_PATH = Path("conf/lienthong.toml")
+ENV_PREFIX = "LIENTHONG_"
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used; the message is one line naming the setting."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """[server]: where the axis listens and who it is."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Largest accepted request body (an edXML package with its base64 attachments).
+    max_body_bytes: int = 200 * 1024 * 1024
+    # The URL agencies use to reach this axis (shown on the home page); None: derived from host.
+    public_url: str | None = None
+    # The axis's own organisation id, written in the TraceHeader it appends to every package.
+    axis_id: str = "000.00.00.LT0"
+    # Structured (JSON lines) logging; plain text when false (handy on a terminal).
+    log_json: bool = True
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """[storage]: where metadata and objects live (SQLite + filesystem by default)."""
+
+    data_dir: Path = Path("./data")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration of one axis instance (immutable once loaded)."""
+
+    server: ServerSettings = field(default_factory=ServerSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite metadata database."""
+        return self.storage.data_dir / "lienthong.sqlite3"
+
+    @property
+    def objects_dir(self) -> Path:
+        """Root of the content-addressed filesystem object store."""
+        return self.storage.data_dir / "objects"
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where request bodies land while being received (same filesystem as the objects)."""
+        return self.storage.data_dir / "spool"
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL of the axis, without a trailing slash."""
+        if self.server.public_url:
+            return self.server.public_url.rstrip("/")
+        return f"http://{self.server.host}:{self.server.port}"
+
+
+_SECTIONS: dict[str, type[Any]] = {"server": ServerSettings, "storage": StorageSettings}
+
+
+def _field_types(cls: type[Any]) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _base_type(tp: Any) -> tuple[Any, bool]:
+    """The concrete type of a field and whether it accepts None (``X | None``)."""
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0], True
+    return tp, False
+
+
+def _convert(section: str, key: str, tp: Any, value: Any, *, from_env: bool) -> Any:
+    """Turn a TOML or environment value into the field's type, or raise ConfigError."""
+    base, optional = _base_type(tp)
+    name = f"{section}.{key}"
+    if optional and (value is None or (from_env and value == "")):
+        return None
+    try:
+        if base is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low in {"1", "true", "yes", "on"}:
+                    return True
+                if low in {"0", "false", "no", "off"}:
+                    return False
+            raise ValueError
+        if base is int:
+            if isinstance(value, bool):
+                raise ValueError
+            if isinstance(value, int):
+                result = value
+            elif isinstance(value, str):
+                result = int(value.strip().replace("_", ""))
+            else:
+                raise ValueError
+            if result < 0:
+                raise ValueError
+            return result
+        if base is Path:
+            if not isinstance(value, str | Path) or str(value) == "":
+                raise ValueError
+            return Path(value)
+        if base is str:
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+    except ValueError:
+        raise ConfigError(f"setting {name}: {value!r} is not a valid {base.__name__}") from None
+    raise ConfigError(f"setting {name}: unsupported type")  # pragma: no cover
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str] = os.environ,
+    data_dir: Path | None = None,
+) -> Config:
+    """Load the configuration; raise :class:`ConfigError` (one line) for any unusable value.
+
+    Unknown sections or keys in the file are refused (a typo must not be silently ignored);
+    unknown ``LIENTHONG_*`` variables are ignored because other tools (the CLI client's
+    ``LIENTHONG_SERVER`` / ``LIENTHONG_TOKEN``) share the prefix.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = _read_toml(path)
+    elif DEFAULT_CONFIG_PATH.is_file():
+        raw = _read_toml(DEFAULT_CONFIG_PATH)
+
+    values: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    for section, content in raw.items():
+        if section not in _SECTIONS:
+            raise ConfigError(f"unknown config section [{section}]")
+        if not isinstance(content, dict):
+            raise ConfigError(f"config section [{section}] must be a table")
+        hints = _field_types(_SECTIONS[section])
+        for key, value in content.items():
+            if key not in hints:
+                raise ConfigError(f"unknown setting {section}.{key}")
+            values[section][key] = _convert(section, key, hints[key], value, from_env=False)
+
+    for section, cls in _SECTIONS.items():
+        hints = _field_types(cls)
+        for key, tp in hints.items():
+            var = f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+            if var in env:
+                values[section][key] = _convert(section, key, tp, env[var], from_env=True)
+
+    if data_dir is not None:
+        values["storage"]["data_dir"] = Path(data_dir)
+
+    server = ServerSettings(**values["server"])
+    if not 0 <= server.port <= 65535:
+        raise ConfigError(f"setting server.port: {server.port} is not a TCP port")
+    if server.max_body_bytes < 1024:
+        raise ConfigError("setting server.max_body_bytes: must be at least 1024")
+    return Config(server=server, storage=StorageSettings(**values["storage"]))
+
+
+def with_overrides(config: Config, **server: Any) -> Config:
+    """A copy of ``config`` with some [server] settings replaced (e.g. ``--host``/``--port``)."""
+    return dataclasses.replace(
+        config,
+        server=dataclasses.replace(
+            config.server, **{k: v for k, v in server.items() if v is not None}
+        ),
+    )

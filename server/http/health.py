@@ -1,0 +1,44 @@
+"""GET /healthz: liveness and readiness of the database and the object store."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from aiohttp import web
+
+from server import __version__
+from server.appkeys import CONFIG, DATABASE, OBJECTS
+
+routes = web.RouteTableDef()
+log = logging.getLogger("lienthong.health")
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """200 ``{"status": "ok"}`` when the database answers and the stores are usable, else 503."""
+    config = request.app[CONFIG]
+    checks: dict[str, str] = {}
+    try:
+        await request.app[DATABASE].ping()
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means "not ready"; the reason goes to the log only
+        log.warning("health: database check failed", extra={"error": type(exc).__name__})
+        checks["database"] = "failing"
+    try:
+        # A lookup exercises the store's code path; the directories must also be writable
+        # (uploads land in the spool and are moved into the objects directory).
+        await request.app[OBJECTS].exists("0" * 64)
+        writable = all(
+            os.access(d, os.W_OK | os.X_OK) for d in (config.objects_dir, config.spool_dir)
+        )
+        checks["objects"] = "ok" if writable else "failing"
+    except Exception as exc:
+        log.warning("health: object store check failed", extra={"error": type(exc).__name__})
+        checks["objects"] = "failing"
+    ok = all(v == "ok" for v in checks.values())
+    return web.json_response(
+        {"status": "ok" if ok else "failing", "version": __version__, "checks": checks},
+        status=200 if ok else 503,
+        headers={"Cache-Control": "no-store"},
+    )

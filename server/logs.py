@@ -1,0 +1,71 @@
+"""Structured logging: one JSON object per line, carrying the request id of the current request.
+
+The request id lives in a context variable set by the request middleware, so every log line
+emitted while serving a request (domain code included) carries it without passing it around.
+Never log a token, a PIN, a key or document content: log ids and sizes only.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "lienthong_request_id", default=None
+)
+
+# Attributes every LogRecord has; anything else was passed with ``extra=`` and is logged as-is.
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+)
+
+
+class JsonFormatter(logging.Formatter):
+    """Format a record as one JSON line: time (UTC), level, logger, message, request_id, extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = request_id_var.get()
+        if request_id:
+            entry["request_id"] = request_id
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """Plain text for a terminal, with the request id and extras appended."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        base = super().format(record)
+        extras = " ".join(
+            f"{k}={v}"
+            for k, v in vars(record).items()
+            if k not in _STANDARD_ATTRS and not k.startswith("_")
+        )
+        request_id = request_id_var.get()
+        prefix = f"[{request_id}] " if request_id else ""
+        return f"{prefix}{base}" + (f" {extras}" if extras else "")
+
+
+def setup_logging(*, json_lines: bool = True, level: int = logging.INFO) -> None:
+    """Send the ``lienthong`` and ``aiohttp`` loggers to stderr in the chosen format."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter() if json_lines else TextFormatter("%(asctime)s %(levelname)s %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
