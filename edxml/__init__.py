@@ -38,6 +38,10 @@ from edxml.model import (
     StatusMessage,
     TraceHeader,
 )
+from edxml.organid import OrganId
+from edxml.rules import validate
+from edxml.writer import serialize, write
+from edxml.writer import xml_schema as schema
 
 __all__ = [
     "NAMESPACE",
@@ -57,6 +61,7 @@ __all__ = [
     "MessageHeader",
     "NotEdxmlError",
     "NotWellFormedError",
+    "OrganId",
     "Organization",
     "OtherInfo",
     "Priority",
@@ -73,4 +78,8 @@ __all__ = [
     "SteeringType",
     "TraceHeader",
     "UnsafeXmlError",
+    "schema",
+    "serialize",
+    "validate",
+    "write",
 ]
