@@ -5,6 +5,7 @@ dataclasses and the :class:`EdxmlError` hierarchy.
 """
 
 from edxml.codes import BusinessDocType, Priority, StatusCode, SteeringType
+from edxml.dsig import SignatureCheck, sign_envelope, verify_signature
 from edxml.errors import (
     EdxmlError,
     InvalidOrganIdError,
@@ -70,6 +71,7 @@ __all__ = [
     "Receiver",
     "ReplacementInfo",
     "ResponseFor",
+    "SignatureCheck",
     "SignatureError",
     "SignerInfo",
     "StaffInfo",
@@ -80,6 +82,8 @@ __all__ = [
     "UnsafeXmlError",
     "schema",
     "serialize",
+    "sign_envelope",
     "validate",
+    "verify_signature",
     "write",
 ]
