@@ -4,6 +4,7 @@ Public surface: :func:`parse`, :func:`serialize`, :func:`validate`, :class:`Orga
 dataclasses and the :class:`EdxmlError` hierarchy.
 """
 
+from edxml.attachments import AttachmentMeta, AttachmentSink, DirectorySink, DiscardSink
 from edxml.codes import BusinessDocType, Priority, StatusCode, SteeringType
 from edxml.dsig import SignatureCheck, sign_envelope, verify_signature
 from edxml.errors import (
@@ -16,6 +17,7 @@ from edxml.errors import (
     SignatureError,
     UnsafeXmlError,
 )
+from edxml.limits import Limits
 from edxml.model import (
     NAMESPACE,
     VN_TZ,
@@ -40,6 +42,7 @@ from edxml.model import (
     TraceHeader,
 )
 from edxml.organid import OrganId
+from edxml.reader import parse
 from edxml.rules import validate
 from edxml.writer import serialize, write
 from edxml.writer import xml_schema as schema
@@ -48,16 +51,21 @@ __all__ = [
     "NAMESPACE",
     "VN_TZ",
     "Attachment",
+    "AttachmentMeta",
+    "AttachmentSink",
     "Business",
     "BusinessDocType",
     "BusinessDocumentInfo",
     "Code",
+    "DirectorySink",
+    "DiscardSink",
     "DocumentType",
     "EdxmlError",
     "Envelope",
     "InvalidOrganIdError",
     "InvalidValueError",
     "LimitExceededError",
+    "Limits",
     "ManifestReference",
     "MessageHeader",
     "NotEdxmlError",
@@ -80,6 +88,7 @@ __all__ = [
     "SteeringType",
     "TraceHeader",
     "UnsafeXmlError",
+    "parse",
     "schema",
     "serialize",
     "sign_envelope",
