@@ -86,7 +86,9 @@ def validate(obj: Envelope | StatusMessage, *, today: date | None = None) -> lis
 def content_id_key(content_id: str) -> str:
     """The content id without ``cid:`` and surrounding spaces: how manifest and attachment match."""
     bare = content_id.strip()
-    return bare[4:].strip() if bare[:4].lower() == "cid:" else bare
+    if bare[:4].lower() == "cid:":
+        bare = bare[4:]
+    return bare.strip().strip("<>").strip()
 
 
 class _Checker:

@@ -118,7 +118,8 @@ def content_id_reference(content_id: str) -> str:
     bare = content_id.strip()
     if bare[:4].lower() == "cid:":
         bare = bare[4:]
-    return "cid:" + bare
+    # MIME spells Content-IDs in angle brackets (cid:<209>); the id is what is inside.
+    return "cid:" + bare.strip().strip("<>").strip()
 
 
 def format_date(value: date) -> str:
