@@ -17,6 +17,7 @@ from edxml.errors import EdxmlError
 # Each module registers its sub-commands; keep one module per command group.
 COMMAND_MODULES = [
     "server.cli.edxml_cmd",
+    "server.cli.pki",
 ]
 
 
