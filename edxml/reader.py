@@ -225,6 +225,8 @@ def _not_well_formed(exc: etree.XMLSyntaxError) -> NotWellFormedError:
         )
     if line == 0:
         line = None
+    if "Start tag expected" in msg and line == 1:
+        return NotWellFormedError("not XML: the input does not start with an XML element", line=1)
     text = re.sub(r",? line \d+, column \d+$", "", msg).strip()
     return NotWellFormedError(f"not well-formed XML: {text}", line=line)
 

@@ -455,7 +455,9 @@ def test_missing_essential_values_raise_with_their_path() -> None:
 
 
 def test_status_code_with_to_is_a_document_package() -> None:
-    header = HEADER.replace("<edXML:Subject>", "<edXML:StatusCode>01</edXML:StatusCode><edXML:Subject>")
+    header = HEADER.replace(
+        "<edXML:Subject>", "<edXML:StatusCode>01</edXML:StatusCode><edXML:Subject>"
+    )
     assert isinstance(edxml.parse(package(header=header)), Envelope)
 
 
