@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import mimetypes
 import os
 import sys
@@ -87,8 +88,15 @@ def register(sub: Any) -> None:
 # --- check ------------------------------------------------------------------------------------
 
 
+def _tolerant_stdout() -> None:
+    """Vietnamese text on a stdout that cannot encode it: escape it rather than crash."""
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Print ``FILE: error|warning|info PATH: message`` lines; 1 if any file has an error."""
+    _tolerant_stdout()
     failed = False
     for name in args.files:
         failed |= not _check_one(name)
@@ -135,6 +143,7 @@ def _signature_line(name: str, obj: Envelope | StatusMessage) -> str | None:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Print a Vietnamese summary of a package or status message."""
+    _tolerant_stdout()
     try:
         obj = edxml.parse(args.file, sink=DiscardSink())
     except EdxmlError as exc:
