@@ -18,6 +18,8 @@ from edxml.errors import EdxmlError
 COMMAND_MODULES = [
     "server.cli.edxml_cmd",
     "server.cli.pki",
+    "server.cli.admin",
+    "server.cli.serve",
 ]
 
 

@@ -1,0 +1,340 @@
+"""``lienthong init | agency | token | demo``: administration of a local data directory.
+
+These commands open the metadata database directly (the server may be running: SQLite's WAL
+and busy timeout let both write), so they need no token. Tokens are printed once and only
+their SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from edxml import OrganId
+from edxml.model import VN_TZ
+from server import demo
+from server.auth import new_token
+from server.cli import CliError
+from server.cli.options import add_local_options, local_config
+from server.cli.table import render_table
+from server.config import Config
+from storage.db import Database, load_migrations
+from storage.errors import Conflict, NotFound, StorageError
+from storage.repos.agencies import AgencyRepo
+from storage.repos.tokens import TokenRepo
+
+T = TypeVar("T")
+
+DEMO_TOKEN_LABEL = "demo"  # noqa: S105 (a label, not a secret)
+
+
+def register(sub: Any) -> None:
+    """Add ``init``, ``agency``, ``token`` and ``demo`` to the ``lienthong`` parser."""
+    init = sub.add_parser("init", help="create the data directory and database (idempotent)")
+    add_local_options(init)
+    init.set_defaults(func=cmd_init)
+
+    agency = sub.add_parser("agency", help="agencies (cơ quan) hosted by this axis")
+    agency_cmds = agency.add_subparsers(dest="agency_command", metavar="SUBCOMMAND")
+    agency_cmds.required = True
+    add = agency_cmds.add_parser("add", help="add an agency")
+    add.add_argument("organ_id", metavar="ORGANID", help="mã định danh, e.g. 000.00.00.G22")
+    add.add_argument("--name", required=True, help="display name, e.g. 'UBND tỉnh Nghệ An'")
+    add.add_argument("--parent", metavar="ORGANID", help="the parent agency (must exist)")
+    add.add_argument("--email", help="contact email of the agency's văn thư")
+    add_local_options(add)
+    add.set_defaults(func=cmd_agency_add)
+    lst = agency_cmds.add_parser("list", help="list the agencies")
+    add_local_options(lst)
+    lst.set_defaults(func=cmd_agency_list)
+
+    token = sub.add_parser("token", help="bearer tokens of agency systems")
+    token_cmds = token.add_subparsers(dest="token_command", metavar="SUBCOMMAND")
+    token_cmds.required = True
+    create = token_cmds.add_parser("create", help="create a token and print it once")
+    create.add_argument("organ_id", metavar="ORGANID")
+    create.add_argument("--label", help="what the token is for, e.g. 'QLVB production'")
+    add_local_options(create)
+    create.set_defaults(func=cmd_token_create)
+    revoke = token_cmds.add_parser("revoke", help="revoke a token by its id")
+    revoke.add_argument("token_id", metavar="TOKEN_ID")
+    add_local_options(revoke)
+    revoke.set_defaults(func=cmd_token_revoke)
+    tlist = token_cmds.add_parser("list", help="list an agency's tokens (never the tokens)")
+    tlist.add_argument("organ_id", metavar="ORGANID")
+    add_local_options(tlist)
+    tlist.set_defaults(func=cmd_token_list)
+
+    demo_cmd = sub.add_parser(
+        "demo", help="seed demo agencies, write a demo package, print tokens and curl lines"
+    )
+    add_local_options(demo_cmd)
+    demo_cmd.set_defaults(func=cmd_demo)
+
+
+# --- plumbing ---------------------------------------------------------------------------
+
+
+def _with_database(
+    config: Config, work: Callable[[Database], Awaitable[T]], *, create: bool = False
+) -> T:
+    """Open the database of ``config``, run ``work`` on it, close it; storage errors -> one line.
+
+    Without ``create`` a missing database is an error: a mistyped ``--data-dir`` must not
+    silently start an empty axis.
+    """
+    if not create and not config.db_path.is_file():
+        raise CliError(
+            f"no database at {config.db_path}: run `lienthong init` (with the same --data-dir)"
+        )
+
+    async def main() -> T:
+        database = await Database.open(config.db_path)
+        try:
+            return await work(database)
+        finally:
+            await database.close()
+
+    try:
+        return asyncio.run(main())
+    except (Conflict, NotFound) as exc:
+        raise CliError(str(exc)) from None
+    except StorageError as exc:
+        raise CliError(f"database {config.db_path}: {exc}") from None
+
+
+def _parse_organ_id(text: str, what: str) -> OrganId:
+    organ = OrganId.parse(text)  # InvalidOrganIdError is an EdxmlError: printed as one line
+    if organ.is_test:
+        print(
+            f"lienthong: note: {what} {organ} is a test id (lowercase, no hierarchy); "
+            "accepted for test systems only",
+            file=sys.stderr,
+        )
+    return organ
+
+
+def _local_time(value: datetime | None) -> str | None:
+    """A stored UTC time as shown to Vietnamese users: dd/mm/yyyy HH:MM in +07:00."""
+    return None if value is None else value.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M")
+
+
+def _create_directories(config: Config) -> None:
+    for directory in (config.storage.data_dir, config.objects_dir, config.spool_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+
+
+# --- init -------------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create the data directory, object store and database (applying migrations)."""
+    config = local_config(args)
+    existed = config.db_path.is_file()
+    _create_directories(config)
+
+    async def count(database: Database) -> int:
+        async with database.reader() as tx:
+            row = await tx.fetchone("SELECT COUNT(*) FROM agencies")
+        return int(row[0]) if row is not None else 0
+
+    agencies = _with_database(config, count, create=True)
+    schema = max((m.version for m in load_migrations()), default=0)
+    state = "already initialised" if existed else "initialised"
+    print(f"Data directory {config.storage.data_dir.resolve()} {state}.")
+    print(f"  database: {config.db_path.resolve()} (schema version {schema}, {agencies} agencies)")
+    print(f"  objects:  {config.objects_dir.resolve()}")
+    return 0
+
+
+# --- agency -----------------------------------------------------------------------------
+
+
+def cmd_agency_add(args: argparse.Namespace) -> int:
+    """Add one agency; its id must parse and its parent (if any) must already exist."""
+    config = local_config(args)
+    organ = _parse_organ_id(args.organ_id, "agency")
+    name = " ".join(args.name.split())
+    if not name:
+        raise CliError("--name must not be empty")
+    parent = _parse_organ_id(args.parent, "parent") if args.parent else None
+    if parent is not None and parent == organ:
+        raise CliError(f"agency {organ} cannot be its own parent")
+    if parent is not None and not organ.is_test and not organ.is_under(parent):
+        # The directory may know better than the id (re-organisations keep old ids): allowed.
+        print(
+            f"lienthong: note: by its id, {organ} is not under {parent}; recorded as given",
+            file=sys.stderr,
+        )
+    email = args.email.strip() if args.email else None
+
+    async def add(database: Database) -> None:
+        async with database.transaction() as tx:
+            await AgencyRepo(tx).add(
+                str(organ), name, str(parent) if parent is not None else None, email
+            )
+
+    _with_database(config, add)
+    under = f" under {parent}" if parent is not None else ""
+    print(f"Added agency {organ} ({name}){under}.")
+    return 0
+
+
+def cmd_agency_list(args: argparse.Namespace) -> int:
+    """Print every agency as a table (Vietnamese names intact, columns aligned)."""
+    config = local_config(args)
+
+    async def load(database: Database) -> list[Any]:
+        async with database.reader() as tx:
+            return list(await AgencyRepo(tx).list())
+
+    agencies = _with_database(config, load)
+    if not agencies:
+        print("No agencies yet: add one with `lienthong agency add ORGANID --name NAME`.")
+        return 0
+    rows = [(a.organ_id, a.name, a.parent_id, a.email, _local_time(a.created_at)) for a in agencies]
+    print(render_table(("ORGAN ID", "NAME", "PARENT", "EMAIL", "CREATED (+07)"), rows))
+    return 0
+
+
+# --- token ------------------------------------------------------------------------------
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    """Create a bearer token for an agency; the token goes to stdout (once), the rest to stderr."""
+    config = local_config(args)
+    organ_id = str(OrganId.parse(args.organ_id))
+    token, token_hash = new_token()
+
+    async def create(database: Database) -> str:
+        async with database.transaction() as tx:
+            if await AgencyRepo(tx).get(organ_id) is None:
+                raise CliError(f"agency {organ_id} is not known (see `lienthong agency list`)")
+            return await TokenRepo(tx).create(organ_id, token_hash, label=args.label)
+
+    token_id = _with_database(config, create)
+    print(
+        f"Token {token_id} created for {organ_id}. It is shown only this once; only its hash "
+        "is stored:",
+        file=sys.stderr,
+    )
+    print(token)
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    """Revoke a token by id; error if unknown or already revoked."""
+    config = local_config(args)
+
+    async def revoke(database: Database) -> bool:
+        async with database.transaction() as tx:
+            return await TokenRepo(tx).revoke(args.token_id)
+
+    if not _with_database(config, revoke):
+        raise CliError(f"no active token with id {args.token_id}")
+    print(f"Revoked token {args.token_id}.")
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    """Print an agency's tokens (ids, labels, times; never a token or its hash)."""
+    config = local_config(args)
+    organ_id = str(OrganId.parse(args.organ_id))
+
+    async def load(database: Database) -> list[Any]:
+        async with database.reader() as tx:
+            if await AgencyRepo(tx).get(organ_id) is None:
+                raise CliError(f"agency {organ_id} is not known (see `lienthong agency list`)")
+            return list(await TokenRepo(tx).list(organ_id))
+
+    tokens = _with_database(config, load)
+    if not tokens:
+        print(f"{organ_id} has no tokens: create one with `lienthong token create {organ_id}`.")
+        return 0
+    rows = [
+        (
+            t.token_id,
+            t.label,
+            " ".join(sorted(t.roles)),
+            _local_time(t.created_at),
+            _local_time(t.revoked_at) if t.revoked_at else "active",
+        )
+        for t in tokens
+    ]
+    print(render_table(("TOKEN ID", "LABEL", "ROLES", "CREATED (+07)", "REVOKED"), rows))
+    return 0
+
+
+# --- demo -------------------------------------------------------------------------------
+
+
+def token_variable(organ_id: str) -> str:
+    """A shell variable name for an agency's demo token: 000.00.12.H41 -> TOKEN_12_H41."""
+    groups = organ_id.split(".")
+    while len(groups) > 1 and not groups[0].strip("0"):
+        groups.pop(0)
+    return "TOKEN_" + "_".join(groups).upper()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Seed the demo agencies (idempotent), write the demo package, print fresh demo tokens."""
+    config = local_config(args)
+    demo.check_demo_agencies()
+    _create_directories(config)
+    package = demo.write_demo_package(config.storage.data_dir / "demo")
+
+    async def seed(database: Database) -> tuple[list[str], dict[str, str]]:
+        added: list[str] = []
+        tokens: dict[str, str] = {}
+        async with database.transaction() as tx:
+            agencies = AgencyRepo(tx)
+            for agency in demo.DEMO_AGENCIES:  # parents come first in the list
+                if await agencies.get(agency.organ_id) is None:
+                    await agencies.add(agency.organ_id, agency.name, agency.parent_id, agency.email)
+                    added.append(agency.organ_id)
+                token, token_hash = new_token()
+                await TokenRepo(tx).create(agency.organ_id, token_hash, label=DEMO_TOKEN_LABEL)
+                tokens[agency.organ_id] = token
+        return added, tokens
+
+    added, tokens = _with_database(config, seed, create=True)
+    print(
+        f"Demo data in {config.storage.data_dir.resolve()}: "
+        f"{len(added)} agencies added, {len(demo.DEMO_AGENCIES) - len(added)} already there."
+    )
+    print()
+    print(
+        render_table(
+            ("ORGAN ID", "NAME", "PARENT"),
+            [(a.organ_id, a.name, a.parent_id) for a in demo.DEMO_AGENCIES],
+        )
+    )
+    print()
+    print("Fresh demo tokens (shown once; paste these lines into your shell):")
+    for agency in demo.DEMO_AGENCIES:
+        print(f"export {token_variable(agency.organ_id)}={tokens[agency.organ_id]}")
+    print()
+    print(_demo_instructions(config, package))
+    return 0
+
+
+def _demo_instructions(config: Config, package: Path) -> str:
+    base = config.base_url
+    sender = token_variable(demo.DEMO_SENDER)
+    recipient = token_variable(demo.DEMO_RECIPIENT)
+    return "\n".join(
+        [
+            f"Demo package ({demo.DEMO_SENDER} -> {demo.DEMO_RECIPIENT}): {package}",
+            "Send it as Văn phòng Chính phủ (once `lienthong serve` runs):",
+            f'  curl -sS -H "Authorization: Bearer ${sender}" '
+            f'-H "Content-Type: application/xml" --data-binary @{package} '
+            f"{base}/api/v1/documents",
+            "Read the inbox of UBND tỉnh Nghệ An:",
+            f'  curl -sS -H "Authorization: Bearer ${recipient}" {base}/api/v1/inbox',
+        ]
+    )

@@ -1,0 +1,37 @@
+"""``lienthong serve``: run the axis on a data directory (created if needed)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from server.cli import CliError
+from server.cli.options import add_local_options, local_config
+from server.config import with_overrides
+
+
+def register(sub: Any) -> None:
+    """Add ``serve`` to the ``lienthong`` parser."""
+    serve = sub.add_parser("serve", help="run the axis (HTTP API, /healthz, home page)")
+    serve.add_argument("--host", help="address to listen on (default: server.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="TCP port (default: server.port, 8080)")
+    add_local_options(serve)
+    serve.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve until interrupted; the database and its migrations are applied at start-up."""
+    from server.app import run  # aiohttp's server is imported only when serving
+
+    if args.port is not None and not 0 <= args.port <= 65535:
+        raise CliError(f"--port {args.port} is not a TCP port")
+    config = with_overrides(local_config(args), host=args.host, port=args.port)
+    print(
+        f"lienthong: serving {config.storage.data_dir.resolve()} on "
+        f"http://{config.server.host}:{config.server.port} (Ctrl+C to stop)",
+        file=sys.stderr,
+        flush=True,
+    )
+    run(config)
+    return 0
