@@ -3,7 +3,9 @@
 edXML carries one enveloped XML signature inside ``edXMLHeader``, after ``TraceHeaderList``
 (QCVN 102:2016). In the wild it is often not a real signature: the national SDK samples carry
 dummy values (a certificate truncated to ``MIIFqTCCBJG``), many senders copy them, and some put
-the ``Signature`` element in the edXML namespace instead of the xmldsig one. So verification
+the ``Signature`` element in the edXML namespace (or none) instead of the xmldsig one; such a
+Signature is checked both as written and moved into xmldsig, where its signer most likely made
+it before a careless re-serialisation dropped the namespace declaration. So verification
 never rejects and never raises; it reports one of four results (:class:`SignatureCheck`):
 
 - ``valid``: the SignedInfo signature verifies with the key of the certificate in KeyInfo and
@@ -42,6 +44,8 @@ from edxml.model import DSIG_NAMESPACE, NAMESPACE
 SignatureResult = Literal["valid", "invalid", "placeholder", "absent"]
 
 _DS = "{" + DSIG_NAMESPACE + "}"
+# Where a Signature is looked for: xmldsig, and the quirks (edXML namespace, none at all).
+_SIGNATURE_NAMESPACES = (DSIG_NAMESPACE, NAMESPACE, None)
 
 C14N_10 = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 C14N_10_COMMENTS = C14N_10 + "#WithComments"
@@ -160,9 +164,7 @@ def _find_signature(root: etree._Element) -> etree._Element | None:
     Prefer the one inside edXMLHeader (where the standard puts it); fall back to any.
     """
     candidates = [
-        el
-        for el in root.iter()
-        if _local(el) == "Signature" and _ns(el) in (DSIG_NAMESPACE, NAMESPACE)
+        el for el in root.iter() if _local(el) == "Signature" and _ns(el) in _SIGNATURE_NAMESPACES
     ]
     if not candidates:
         return None
@@ -369,7 +371,7 @@ def _verify_signed_info(
 
 
 def _in_dsig_namespace(signature: etree._Element) -> etree._Element:
-    """A copy of an edXML-namespace Signature with every element moved to xmldsig.
+    """A copy of an edXML-namespace (or un-namespaced) Signature with every element in xmldsig.
 
     The copy declares xmldsig as its default namespace, which is how a signer that wrote it
     correctly would have serialised it before a careless re-serialisation dropped the
@@ -378,7 +380,7 @@ def _in_dsig_namespace(signature: etree._Element) -> etree._Element:
 
     def copy_into(src: etree._Element, parent: etree._Element | None) -> etree._Element:
         qn = etree.QName(src.tag)
-        new_tag = _DS + qn.localname if qn.namespace == NAMESPACE else src.tag
+        new_tag = _DS + qn.localname if qn.namespace in (NAMESPACE, None) else src.tag
         if parent is None:
             new = etree.Element(new_tag, nsmap={None: DSIG_NAMESPACE})  # type: ignore[dict-item]
         else:
@@ -430,8 +432,11 @@ def _verify(data: bytes) -> SignatureCheck:
     signature = _find_signature(root)
     if signature is None:
         return SignatureCheck("absent", "the package carries no Signature")
-    wrong_ns = _ns(signature) == NAMESPACE
-    quirk = " (Signature in the edXML namespace instead of xmldsig)" if wrong_ns else ""
+    wrong_ns = _ns(signature) != DSIG_NAMESPACE
+    quirk = ""
+    if wrong_ns:
+        where = "the edXML namespace" if _ns(signature) == NAMESPACE else "no namespace"
+        quirk = f" (Signature in {where} instead of xmldsig)"
     sig_path = _position(signature)
 
     signed_info = _child(signature, "SignedInfo")
@@ -540,7 +545,7 @@ def sign_envelope(
     if header is None:
         raise SignatureError("the package has no edXMLHeader to put the signature in")
     for old in [
-        el for el in header if _local(el) == "Signature" and _ns(el) in (DSIG_NAMESPACE, NAMESPACE)
+        el for el in header if _local(el) == "Signature" and _ns(el) in _SIGNATURE_NAMESPACES
     ]:
         _remove_keeping_tail(old)
 

@@ -4,7 +4,8 @@
   matter), validates it and checks its XML signature; one line per finding, exit 1 when any
   file has an error or cannot be read.
 - ``show FILE`` prints a Vietnamese summary of a package or status message.
-- ``new`` writes a valid package from a few options, streaming the attached files.
+- ``new`` writes a valid package from a few options, streaming the attached files; with
+  ``--sign-key``/``--sign-cert`` it signs it (XML-DSig, RSA-SHA256, built in memory).
 """
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 import edxml
 from edxml import (
@@ -81,6 +87,10 @@ def register(sub: Any) -> None:
         "--priority", type=int, choices=range(5), default=0, metavar="0-4",
         help="độ khẩn: 0 thường, 1 khẩn, 2 thượng khẩn, 3 hỏa tốc, 4 hỏa tốc hẹn giờ",
     )  # fmt: skip
+    new.add_argument(
+        "--sign-key", metavar="PEM", help="sign the package (XML-DSig) with this RSA key"
+    )
+    new.add_argument("--sign-cert", metavar="PEM", help="the certificate of --sign-key")
     new.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
     new.set_defaults(func=cmd_new)
 
@@ -260,6 +270,9 @@ def cmd_new(args: argparse.Namespace) -> int:
         raise CliError("--subject must not be empty")
     if args.notation and not args.number:
         raise CliError("--notation needs --number")
+    if bool(args.sign_key) != bool(args.sign_cert):
+        raise CliError("--sign-key and --sign-cert go together")
+    signing = _load_signing(args.sign_key, args.sign_cert) if args.sign_key else None
     attachments, manifest = _attachments(args.attach)
 
     now = datetime.now(VN_TZ)
@@ -287,12 +300,41 @@ def cmd_new(args: argparse.Namespace) -> int:
     errors = [p for p in edxml.validate(envelope) if p.is_error]
     if errors:
         raise CliError(f"{errors[0].path}: {errors[0].message}")
-    if args.output:
-        _write_atomically(Path(args.output), envelope)
+    if signing is not None:
+        # The signature covers the whole document, so the signed package is built in memory.
+        data = edxml.sign_envelope(edxml.serialize(envelope), *signing)
+        write: Callable[[BinaryIO], object] = partial(_write_bytes, data)
     else:
-        edxml.write(envelope, sys.stdout.buffer)
+        write = partial(edxml.write, envelope)
+    if args.output:
+        _write_atomically(Path(args.output), write)
+    else:
+        write(sys.stdout.buffer)
         sys.stdout.buffer.flush()
     return 0
+
+
+def _write_bytes(data: bytes, out: BinaryIO) -> None:
+    out.write(data)
+
+
+def _load_signing(key_path: str, cert_path: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """An unencrypted PEM RSA key and its PEM certificate, or a one-line error."""
+    try:
+        key = serialization.load_pem_private_key(Path(key_path).read_bytes(), password=None)
+    except OSError as exc:
+        raise CliError(f"cannot read {key_path}: {exc.strerror or exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise CliError(f"{key_path} is not an unencrypted PEM private key: {exc}") from None
+    try:
+        cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+    except OSError as exc:
+        raise CliError(f"cannot read {cert_path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CliError(f"{cert_path} is not a PEM certificate: {exc}") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CliError(f"{key_path} is not an RSA key (edXML signatures are RSA-SHA256)")
+    return key, cert
 
 
 def _attachments(
@@ -342,13 +384,13 @@ def _opener(path: Path) -> Callable[[], BinaryIO]:
     return open_file
 
 
-def _write_atomically(target: Path, envelope: Envelope) -> None:
+def _write_atomically(target: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write beside the target and rename, so a failure never leaves half a package."""
     directory = target.parent if str(target.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=".lienthong-", suffix=".edxml", dir=directory)
     try:
         with os.fdopen(fd, "wb") as out:
-            edxml.write(envelope, out)
+            write(out)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

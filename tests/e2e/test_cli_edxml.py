@@ -215,6 +215,87 @@ def test_new_refuses_bad_input_with_one_line(
     assert list(tmp_path.iterdir()) == []
 
 
+def _pem_pair(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    key_path, cert_path = tmp_path / f"{name}.key", tmp_path / f"{name}.crt"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
+
+
+def test_new_signed_package_checks_valid(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    key, cert = _pem_pair(tmp_path, "Văn thư")
+    att = tmp_path / "a.txt"
+    att.write_text("nội dung", encoding="utf-8")
+    out_file = tmp_path / "signed.edxml"
+    code, _, err = run(
+        capsys, "edxml", "new", "--from", "000.00.00.G22", "--to", "000.00.00.H41",
+        "--subject", "Văn bản có chữ ký", "--attach", str(att),
+        "--sign-key", str(key), "--sign-cert", str(cert), "-o", str(out_file),
+    )  # fmt: skip
+    assert (code, err) == (0, "")
+    assert edxml.verify_signature(out_file.read_bytes()).result == "valid"
+    code, out, _ = run(capsys, "edxml", "check", str(out_file))
+    assert code == 0
+    assert f"{out_file}: info Signature: valid: the signature verifies" in out
+    assert "CN=Văn thư" in out
+    code, out, _ = run(capsys, "edxml", "show", str(out_file))
+    assert "Chữ ký số:     hợp lệ" in out
+    # Changing one character afterwards is seen.
+    out_file.write_bytes(out_file.read_bytes().replace("có chữ ký".encode(), "có chữ kí".encode()))
+    code, out, _ = run(capsys, "edxml", "check", str(out_file))
+    assert "info Signature: invalid: the package was changed after signing" in out
+
+
+def test_new_refuses_a_certificate_of_another_key(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    key, _ = _pem_pair(tmp_path, "a")
+    _, other_cert = _pem_pair(tmp_path, "b")
+    out_file = tmp_path / "x.edxml"
+    code, out, err = run(
+        capsys, "edxml", "new", "--from", "000.00.00.G22", "--to", "000.00.00.H41",
+        "--subject", "x", "--sign-key", str(key), "--sign-cert", str(other_cert),
+        "-o", str(out_file),
+    )  # fmt: skip
+    assert code == 1 and out == ""
+    assert err == "lienthong: error: the certificate does not belong to the signing key\n"
+    assert not out_file.exists()
+    code, _, err = run(
+        capsys, "edxml", "new", "--from", "000.00.00.G22", "--to", "000.00.00.H41",
+        "--subject", "x", "--sign-key", str(other_cert), "--sign-cert", str(other_cert),
+    )  # fmt: skip
+    assert code == 1 and "is not an unencrypted PEM private key" in err
+    assert len(err.splitlines()) == 1
+
+
 # --- the installed console script ---------------------------------------------------------------
 
 

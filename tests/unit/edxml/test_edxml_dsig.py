@@ -91,7 +91,11 @@ def signed(key: rsa.RSAPrivateKey, cert: x509.Certificate) -> bytes:
 
 def _signature(data: bytes) -> etree._Element:
     root = etree.fromstring(data)
-    found = root.findall(f".//{{{DS_NS}}}Signature") + root.findall(f".//{{{EDXML_NS}}}Signature")
+    found = [
+        el
+        for el in root.iter()
+        if isinstance(el.tag, str) and etree.QName(el).localname == "Signature"
+    ]
     assert len(found) == 1
     return found[0]
 
@@ -325,6 +329,24 @@ def test_signature_in_edxml_namespace_is_checked_as_xmldsig(signed: bytes) -> No
     check = verify_signature(tampered)
     assert check.result == "invalid"
     assert "edXML namespace" in check.reason
+
+
+def test_signature_in_no_namespace_is_checked_as_xmldsig(
+    key: rsa.RSAPrivateKey, cert: x509.Certificate
+) -> None:
+    """Our own canonical form has no default namespace: a lost declaration leaves none."""
+    canonical = PACKAGE.replace(b'<edXML xmlns="', b'<edXML:edXML xmlns:edXML="').replace(
+        b"</edXML>\r\n", b"</edXML:edXML>\r\n"
+    )
+    signed = sign_envelope(canonical, key, cert)
+    stripped = signed.replace(
+        b'<Signature xmlns="http://www.w3.org/2000/09/xmldsig#">', b"<Signature>"
+    )
+    assert etree.QName(_signature(stripped)).namespace is None
+    check = verify_signature(stripped)
+    assert check.result == "valid"
+    assert "no namespace" in check.reason
+    assert verify_signature(stripped.replace(b"H41", b"H42")).result == "invalid"
 
 
 def test_signature_computed_in_edxml_namespace_verifies_as_written(
