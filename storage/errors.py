@@ -23,3 +23,11 @@ class Conflict(StorageError):
 
 class StorageFull(StorageError):
     """The disk (or quota) is full: nothing was stored; the caller may retry later."""
+
+
+class StorageUnavailable(StorageError):
+    """The store cannot be reached right now (S3 down, network): retry later, nothing stored."""
+
+
+class IntegrityError(StorageError):
+    """Stored bytes no longer match their SHA-256: the object is corrupt or was replaced."""

@@ -1,0 +1,340 @@
+"""The S3 backend of the object store, on the ``minio`` client.
+
+Objects are content-addressed like the filesystem store: key ``<prefix>ab/cd/<sha256>``. The
+bucket is created with Object Lock (which turns versioning on) and every object is written with
+COMPLIANCE retention for ``retention_years``: the store itself refuses to delete or overwrite a
+signed original, and this module never tries.
+
+Why the detours:
+- minio's client is blocking: every call runs on this store's own small thread pool, so the event
+  loop keeps serving.
+- The key is the SHA-256 of the bytes, unknown until the last byte has arrived, so ``put`` first
+  spools to a local temp file (hashing on the way), then uploads that file part by part
+  (``part_size`` at a time, never the whole object in memory).
+- Ceph RGW drops Object Lock headers on multipart uploads and answers an empty ETag (quirks 1-2
+  of shared/reference/s3/README.md): retention is set after the upload by its own call and read
+  back from ``stat_object`` metadata (minio's own retention parser chokes on RGW's nine
+  fractional digits, quirk 6). ETags are never compared with content; we keep our own SHA-256.
+- Reads of a whole object are hashed on the way out; a mismatch raises IntegrityError at the end
+  of the stream, so a caller that streams to a client never confirms corrupt bytes silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import urllib3
+from minio import Minio
+from minio.commonconfig import COMPLIANCE
+from minio.error import S3Error
+from minio.retention import Retention
+
+from storage.errors import IntegrityError, NotFound, StorageError, StorageUnavailable
+from storage.objects.base import CHUNK_SIZE, ObjectRef, ObjectStore, is_sha256
+
+T = TypeVar("T")
+
+_MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "NoSuchObject", "ResourceNotFound"}
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Where and how to reach the bucket. Keys come from the environment or a file, and are
+    never part of the repr (so never logged)."""
+
+    endpoint: str  # host:port, or a URL (http:// means TLS off)
+    bucket: str
+    access_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
+    region: str = "us-east-1"
+    secure: bool = True
+    prefix: str = "objects/"
+    retention_years: int = 10  # 0 = no Object Lock retention (not for originals)
+    part_size: int = 16 * 1024 * 1024
+    timeout_seconds: float = 10.0
+
+    @property
+    def host(self) -> tuple[str, bool]:
+        """The endpoint as minio wants it (host:port) and whether TLS is on."""
+        ep = self.endpoint
+        if ep.startswith("http://"):
+            return ep.removeprefix("http://").rstrip("/"), False
+        if ep.startswith("https://"):
+            return ep.removeprefix("https://").rstrip("/"), True
+        return ep.rstrip("/"), self.secure
+
+
+def parse_s3_time(value: str) -> datetime:
+    """Parse an S3 timestamp, including RGW's nine fractional digits (minio-py cannot)."""
+    text = value.strip().replace("Z", "+00:00")
+    if "." in text:
+        head, rest = text.split(".", 1)
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        tail = rest[len(digits) :]
+        text = f"{head}.{digits[:6].ljust(6, '0')}{tail}"
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class S3ObjectStore(ObjectStore):
+    """Objects in one S3 bucket with Object Lock (see the module docstring)."""
+
+    def __init__(
+        self, settings: S3Settings, *, spool_dir: Path | None = None, workers: int = 4
+    ) -> None:
+        self.settings = settings
+        host, secure = settings.host
+        # Short timeouts and few retries: an unreachable store must turn into a quick 503,
+        # not a request hanging for minutes.
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=settings.timeout_seconds, read=60.0),
+            retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(502, 503, 504)),
+            maxsize=workers * 2,
+        )
+        self._client = Minio(
+            host,
+            access_key=settings.access_key,
+            secret_key=settings.secret_key,
+            secure=secure,
+            region=settings.region,
+            http_client=http,
+        )
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3")
+        self._spool_dir = spool_dir
+        self._bucket_ready = False
+
+    def __repr__(self) -> str:
+        return (
+            f"S3ObjectStore(endpoint={self.settings.endpoint!r}, bucket={self.settings.bucket!r})"
+        )
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+        except S3Error:
+            raise
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise StorageUnavailable(
+                f"the S3 store at {self.settings.endpoint} cannot be reached: {exc}"
+            ) from exc
+
+    def _key(self, sha256: str) -> str:
+        if not is_sha256(sha256):
+            raise NotFound(f"not an object name: {sha256!r}")
+        return f"{self.settings.prefix}{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+    async def close(self) -> None:
+        """Release the thread pool (pending calls finish first)."""
+        await asyncio.get_running_loop().run_in_executor(None, self._pool.shutdown)
+
+    async def ensure_bucket(self) -> None:
+        """Create the bucket with Object Lock (and so versioning) if it does not exist."""
+        if self._bucket_ready:
+            return
+        bucket = self.settings.bucket
+        try:
+            if not await self._call(self._client.bucket_exists, bucket):
+                try:
+                    await self._call(self._client.make_bucket, bucket, object_lock=True)
+                except S3Error as exc:
+                    if exc.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                        raise
+        except S3Error as exc:
+            raise StorageError(f"cannot prepare bucket {bucket}: {exc.code}") from exc
+        self._bucket_ready = True
+
+    async def ping(self) -> None:
+        """Raise StorageError unless the bucket answers."""
+        try:
+            ok = await self._call(self._client.bucket_exists, self.settings.bucket)
+        except S3Error as exc:
+            raise StorageError(f"S3 bucket check failed: {exc.code}") from exc
+        if not ok:
+            raise StorageError(f"S3 bucket {self.settings.bucket} does not exist")
+
+    # -- writing -----------------------------------------------------------------------------
+
+    async def put(self, chunks: AsyncIterable[bytes]) -> ObjectRef:
+        """Spool the stream to a local temp file while hashing, then upload it."""
+        fd, name = tempfile.mkstemp(dir=self._spool_dir, prefix="s3put-", suffix=".tmp")
+        path = Path(name)
+        hasher = hashlib.sha256()
+        try:
+            with os.fdopen(fd, "wb", buffering=CHUNK_SIZE) as out:
+                async for chunk in chunks:
+                    hasher.update(chunk)
+                    await asyncio.to_thread(out.write, chunk)
+            return await self._upload(path, hasher.hexdigest())
+        finally:
+            await asyncio.to_thread(_remove, path)
+
+    async def put_file(self, path: Path, *, sha256: str | None = None) -> ObjectRef:
+        """Upload a finished spool file (hashing it unless given), then delete the file."""
+        path = Path(path)
+        try:
+            digest = sha256 if sha256 else await asyncio.to_thread(_sha256_file, path)
+        except FileNotFoundError as exc:
+            raise NotFound(f"spool file {path} does not exist") from exc
+        try:
+            return await self._upload(path, digest)
+        finally:
+            await asyncio.to_thread(_remove, path)
+
+    async def _upload(self, path: Path, sha256: str) -> ObjectRef:
+        size = (await asyncio.to_thread(path.stat)).st_size
+        existing = await self.stat(sha256)
+        if existing is not None:
+            return existing  # same digest, same bytes: nothing new to store
+        await self.ensure_bucket()
+        key = self._key(sha256)
+
+        def upload() -> str | None:
+            with open(path, "rb") as data:
+                result = self._client.put_object(
+                    self.settings.bucket,
+                    key,
+                    data,
+                    length=size,
+                    part_size=self.settings.part_size,
+                    content_type="application/octet-stream",
+                    metadata={"x-amz-meta-sha256": sha256},
+                )
+            return result.version_id
+
+        try:
+            version_id = await self._call(upload)
+            if self.settings.retention_years > 0:
+                until = datetime.now(UTC) + timedelta(days=366 * self.settings.retention_years)
+                await self._lock(key, version_id, until)
+        except S3Error as exc:
+            raise StorageError(f"S3 refused to store {sha256}: {exc.code}") from exc
+        return ObjectRef(sha256, size)
+
+    async def _lock(self, key: str, version_id: str | None, until: datetime) -> None:
+        """Set COMPLIANCE retention by its own call (RGW drops it on multipart uploads)."""
+        await self._call(
+            self._client.set_object_retention,
+            self.settings.bucket,
+            key,
+            Retention(COMPLIANCE, until),
+            version_id=version_id,
+        )
+
+    async def retain(self, sha256: str, until: datetime) -> None:
+        """Extend an object's COMPLIANCE retention to `until` (it can never be shortened)."""
+        current = await self.retention(sha256)
+        if current is not None and current[1] >= until:
+            return
+        try:
+            await self._lock(self._key(sha256), None, until)
+        except S3Error as exc:
+            raise StorageError(f"S3 refused retention for {sha256}: {exc.code}") from exc
+
+    async def retention(self, sha256: str) -> tuple[str, datetime] | None:
+        """The object's lock mode and retain-until date, or None when it has none."""
+        try:
+            stat = await self._call(
+                self._client.stat_object, self.settings.bucket, self._key(sha256)
+            )
+        except S3Error as exc:
+            if exc.code in _MISSING_CODES:
+                raise NotFound(f"object {sha256} is not stored") from exc
+            raise StorageError(f"S3 stat failed: {exc.code}") from exc
+        meta = {k.lower(): v for k, v in (stat.metadata or {}).items()}
+        mode = meta.get("x-amz-object-lock-mode")
+        until = meta.get("x-amz-object-lock-retain-until-date")
+        if not mode or not until:
+            return None
+        return str(mode), parse_s3_time(str(until))
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def stat(self, sha256: str) -> ObjectRef | None:
+        """The object's ref, or None if it is not stored."""
+        if not is_sha256(sha256):
+            return None
+        try:
+            stat = await self._call(
+                self._client.stat_object, self.settings.bucket, self._key(sha256)
+            )
+        except S3Error as exc:
+            if exc.code in _MISSING_CODES or exc.code == "NoSuchBucket":
+                return None
+            raise StorageError(f"S3 stat failed: {exc.code}") from exc
+        return ObjectRef(sha256, int(stat.size or 0))
+
+    async def exists(self, sha256: str) -> bool:
+        """True if the object is stored."""
+        return await self.stat(sha256) is not None
+
+    def local_path(self, sha256: str) -> Path | None:
+        """S3 objects have no local file."""
+        return None
+
+    def open(self, sha256: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Stream bytes [start, end); a whole-object read is checked against its SHA-256."""
+        if start < 0 or (end is not None and end < start):
+            raise ValueError(f"bad byte range: start={start}, end={end}")
+        key = self._key(sha256)
+        return self._read(sha256, key, start, end)
+
+    async def _read(
+        self, sha256: str, key: str, start: int, end: int | None
+    ) -> AsyncIterator[bytes]:
+        ref = await self.stat(sha256)
+        if ref is None:
+            raise NotFound(f"object {sha256} is not stored")
+        stop = ref.size if end is None else min(end, ref.size)
+        if stop <= start:
+            return
+        whole = start == 0 and stop == ref.size
+        try:
+            response = await self._call(
+                self._client.get_object,
+                self.settings.bucket,
+                key,
+                offset=start,
+                length=stop - start,
+            )
+        except S3Error as exc:
+            raise StorageError(f"S3 read failed: {exc.code}") from exc
+        hasher = hashlib.sha256() if whole else None
+        try:
+            while True:
+                data = await self._call(response.read, CHUNK_SIZE)
+                if not data:
+                    break
+                if hasher is not None:
+                    hasher.update(data)
+                yield data
+        finally:
+            response.close()
+            response.release_conn()
+        if hasher is not None and hasher.hexdigest() != sha256:
+            raise IntegrityError(f"object {sha256} read back with another SHA-256")
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def _sha256_file(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as src:
+        while block := src.read(CHUNK_SIZE):
+            hasher.update(block)
+    return hasher.hexdigest()
