@@ -12,6 +12,7 @@ Paths name the element the way it is written, 1-based for repeated elements:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date, datetime
 
@@ -60,6 +61,8 @@ LIMITS = {
     "TyperNotation": 10,
     "Appendix": 250,
 }
+# DocumentId by convention: OrganId,yyyy/MM/dd,Number/Notation (UUIDs are also seen).
+_CONVENTIONAL_ID = re.compile(r"([^,]*),([0-9]{4})/([0-9]{2})/([0-9]{2}),(.*)")
 # Placeholders some axes write instead of a TraceHeader's OrganId.
 _PLACEHOLDER_IDS = frozenset({"null", "none", "undefined"})
 
@@ -133,6 +136,21 @@ class _Checker:
                 "knows it",
             )
 
+    def document_id(self, path: str, value: str | None) -> None:
+        """Warn about a DocumentId in the conventional form whose parts cannot be right."""
+        match = _CONVENTIONAL_ID.fullmatch((value or "").strip())
+        if match is None:
+            return  # UUIDs and other forms are accepted as they are
+        organ, year, month, day, _ = match.groups()
+        try:
+            OrganId.parse(organ)
+        except InvalidOrganIdError:
+            self.warning(path, f"the DocumentId starts with {organ!r}, not an organisation id")
+        try:
+            date(int(year), int(month), int(day))
+        except ValueError:
+            self.warning(path, f"the date {year}/{month}/{day} in the DocumentId does not exist")
+
     def not_future(self, path: str, value: date | None, what: str) -> None:
         if value is not None and value > self.today:
             self.error(path, f"{what} {value.isoformat()} is in the future (today is {self.today})")
@@ -173,6 +191,7 @@ class _Checker:
                     f"{path}/DocumentId",
                     "a ResponseFor without DocumentId does not say which document is answered",
                 )
+        self.document_id(f"{path}/DocumentId", rf.document_id)
         self.not_future(f"{path}/PromulgationDate", rf.promulgation_date, "the date")
 
     def staff_info(self, path: str, staff: StaffInfo | None) -> None:
@@ -232,6 +251,7 @@ class _Checker:
                 f"{path}/ReplacementInfoList",
                 f"replacement details in a package of type {int(kind)} ({kind.label}) are ignored",
             )
+        self.document_id(f"{path}/DocumentId", b.document_id)
         self.one_of(f"{path}/Paper", b.paper, (0, 1), "Paper")
         if b.document_info is not None:
             info_path = f"{path}/BussinessDocumentInfo"
@@ -248,9 +268,10 @@ class _Checker:
                 self.organ_id(f"{info_path}/ReceiverList/Receiver[{i}]/OrganId", receiver.organ_id)
         for i, replacement in enumerate(b.replacements, start=1):
             rpath = f"{path}/ReplacementInfoList/ReplacementInfo[{i}]"
-            self.required(
+            if self.required(
                 f"{rpath}/DocumentId", replacement.document_id, "the replaced document's id"
-            )
+            ):
+                self.document_id(f"{rpath}/DocumentId", replacement.document_id)
             if not replacement.organ_ids:
                 self.warning(
                     f"{rpath}/OrganIdList", "no organisation is named as holding this document"
@@ -317,7 +338,8 @@ class _Checker:
                 self.error(f"{path}/OrganId", f"{key} is already a recipient (To[{seen[key]}])")
             elif key:
                 seen[key] = i
-        self.required("MessageHeader/DocumentId", h.document_id, "the DocumentId")
+        if self.required("MessageHeader/DocumentId", h.document_id, "the DocumentId"):
+            self.document_id("MessageHeader/DocumentId", h.document_id)
         if h.code is not None:
             self.length("MessageHeader/Code/CodeNumber", h.code.number, LIMITS["CodeNumber"])
             self.length("MessageHeader/Code/CodeNotation", h.code.notation, LIMITS["CodeNotation"])
