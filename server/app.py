@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from server.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS
-from server.auth import PRINCIPAL, auth_middleware
+from server.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, PRINCIPAL, REQUEST_ID
+from server.auth import auth_middleware
 from server.config import Config
 from server.exchange import Exchange
-from server.http import agencies, health, pages
+from server.http import agencies, documents, health, inbox, openapi, pages, sent, statuses, vdxp
 from server.http.errors import problem_middleware
 from server.logs import request_id_var, setup_logging
 from storage.db import Database
@@ -27,7 +27,7 @@ from storage.objects.fs import FilesystemObjectStore
 
 log = logging.getLogger("lienthong.access")
 
-ROUTE_MODULES = (pages, health, agencies)
+ROUTE_MODULES = (pages, health, agencies, documents, inbox, statuses, sent, openapi)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -43,7 +43,7 @@ async def request_context_middleware(
     """
     incoming = request.headers.get("X-Request-Id", "")
     request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     token = request_id_var.set(request_id)
     started = time.perf_counter()
     status = 500
@@ -99,6 +99,7 @@ def build_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_resources)
     for module in ROUTE_MODULES:
         app.router.add_routes(module.routes)
+    vdxp.setup(app)  # /vdxp/{operation}: the national axis protocol (issue 5)
     return app
 
 

@@ -14,8 +14,13 @@ if TYPE_CHECKING:
     from server.exchange import Exchange
     from storage.db import Database
     from storage.objects.base import ObjectStore
+    from storage.repos.tokens import Principal
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
 DATABASE: web.AppKey[Database] = web.AppKey("database")
 OBJECTS: web.AppKey[ObjectStore] = web.AppKey("objects")
 EXCHANGE: web.AppKey[Exchange] = web.AppKey("exchange")
+
+# Per-request values set by the middlewares.
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")

@@ -10,11 +10,10 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Final
 
 from aiohttp import web
 
-from server.appkeys import DATABASE
+from server.appkeys import DATABASE, PRINCIPAL
 from server.http.errors import HttpProblem
 from storage.repos.tokens import Principal, TokenRepo
 
@@ -55,9 +54,8 @@ def bearer_token(authorization: str | None) -> str | None:
 
 # Paths anyone may read: the home page, health, problem descriptions, the API description.
 PUBLIC_PATHS = frozenset({"/", "/healthz", "/api/v1/openapi.json", "/favicon.ico"})
-PUBLIC_PREFIXES = ("/problems/",)
-
-PRINCIPAL: Final = "principal"  # request[PRINCIPAL] -> storage Principal
+# /vdxp/ authenticates itself (system id + HMAC signature, server/http/vdxp.py).
+PUBLIC_PREFIXES = ("/problems/", "/vdxp/")
 
 
 def is_public(path: str) -> bool:
@@ -85,5 +83,4 @@ async def auth_middleware(
 
 def principal_of(request: web.Request) -> Principal:
     """The authenticated agency of a request that passed :func:`auth_middleware`."""
-    principal: Principal = request[PRINCIPAL]
-    return principal
+    return request[PRINCIPAL]

@@ -18,6 +18,7 @@ from aiohttp import web
 
 import edxml
 from server import exchange
+from server.appkeys import REQUEST_ID
 from storage import errors as storage_errors
 
 log = logging.getLogger("lienthong.http")
@@ -195,12 +196,15 @@ PROBLEM_TYPES: dict[str, ProblemType] = {t.slug: t for t in _TYPES}
 class HttpProblem(Exception):
     """A request-level refusal raised by handlers: its slug, plain-words detail, extra members."""
 
-    def __init__(self, slug: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self, slug: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         if slug not in PROBLEM_TYPES:
             raise ValueError(f"unknown problem slug {slug}")
         super().__init__(detail)
         self.slug = slug
         self.detail = detail
+        self.headers = dict(headers or {})
         self.extra = extra
 
 
@@ -218,6 +222,7 @@ _EXCEPTION_SLUGS: list[tuple[type[BaseException], str]] = [
     (exchange.UnknownRecipients, "unknown-recipient"),
     (exchange.OriginalNotFound, "original-not-found"),
     (exchange.UnknownDocument, "unknown-document"),
+    (exchange.TraceNotPlaced, "invalid-package"),
     (exchange.ExchangeError, "bad-request"),
     (edxml.UnsafeXmlError, "unsafe-xml"),
     (edxml.NotWellFormedError, "malformed-xml"),
@@ -260,7 +265,7 @@ def problem_response(
     }
     if request is not None:
         body["instance"] = request.path
-        request_id = request.get("request_id")
+        request_id = request.get(REQUEST_ID)
         if request_id:
             body["request_id"] = request_id
     body.update(extra)
@@ -295,7 +300,9 @@ def slug_for(exc: BaseException) -> str | None:
 def response_for_exception(request: web.Request, exc: BaseException) -> web.Response:
     """Map any exception to its problem answer; log unexpected ones with their traceback."""
     if isinstance(exc, HttpProblem):
-        return problem_response(exc.slug, exc.detail, request=request, **exc.extra)
+        return problem_response(
+            exc.slug, exc.detail, request=request, headers=exc.headers, **exc.extra
+        )
     slug = slug_for(exc)
     if slug is None:
         log.error("unexpected error", exc_info=exc)

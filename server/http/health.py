@@ -28,7 +28,7 @@ async def healthz(request: web.Request) -> web.Response:
     try:
         # A lookup exercises the store's code path; the directories must also be writable
         # (uploads land in the spool and are moved into the objects directory).
-        await request.app[OBJECTS].exists("0" * 64)
+        await request.app[OBJECTS].ping()
         writable = all(
             os.access(d, os.W_OK | os.X_OK) for d in (config.objects_dir, config.spool_dir)
         )

@@ -1,0 +1,35 @@
+"""Query parameters shared by the list resources: the ``after`` cursor and ``limit``."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+from server.http.errors import HttpProblem
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+_CURSOR = re.compile(r"^[0-9a-f]{1,64}$")
+
+
+def page_params(request: web.Request) -> tuple[str | None, int]:
+    """``(after, limit)`` from the query; ``invalid-query`` (400) for unusable values."""
+    after = request.query.get("after") or None
+    if after is not None and not _CURSOR.match(after):
+        raise HttpProblem("invalid-query", "`after` must be a cursor returned as `next`.")
+    raw = request.query.get("limit")
+    if raw is None or raw == "":
+        return after, DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise HttpProblem("invalid-query", f"`limit` must be a whole number from 1 to {MAX_LIMIT}.")
+    return after, int(raw)
+
+
+def choice(request: web.Request, name: str, allowed: frozenset[str]) -> str | None:
+    """An optional enumerated query parameter; ``invalid-query`` when not one of ``allowed``."""
+    value = request.query.get(name) or None
+    if value is not None and value not in allowed:
+        options = ", ".join(sorted(allowed))
+        raise HttpProblem("invalid-query", f"`{name}` must be one of: {options}.")
+    return value

@@ -1,0 +1,200 @@
+"""Receiving a package body: stream it to a spool file, hash it, add the axis's TraceHeader.
+
+The body never sits in memory whole: chunks go to a file in the spool directory (on the same
+filesystem as the object store, so accepting it is a rename). While the bytes pass, the SHA-256
+of the *received* bytes is computed (it decides whether a resend is the same package) and the
+axis's own ``TraceHeader`` (vết chuyển) is inserted into the edXML header, so the stored package
+- what recipients fetch - records this hop, as every axis on the route does.
+
+The insertion is a byte-level splice in the head of the document (the header comes before the
+attachments): after the last ``TraceHeader`` of ``TraceHeaderList`` (or into a new list after
+``MessageHeader``), reusing the prefix the sender used for that element, so the namespace is the
+same. The splice is checked afterwards by parsing the stored bytes: the last TraceHeader the
+parser sees must be exactly ours (see :meth:`Exchange._check_trace`). Nothing else changes: all
+other bytes are the sender's, in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import uuid
+from collections.abc import AsyncIterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from edxml import VN_TZ
+
+
+class BodyTooLarge(Exception):
+    """The body grew past the configured limit; the partial spool file was removed."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the package is larger than the limit of {limit} bytes")
+        self.limit = limit
+
+
+# How much of the head is searched for the end of edXMLHeader before giving up on the splice.
+HEAD_LIMIT = 8 * 1024 * 1024
+
+_NAME = rb"(?:([A-Za-z_][\w.\-]*):)?"
+_HEADER_END = re.compile(rb"</" + _NAME + rb"edXMLHeader\s*>")
+_LIST_OPEN = re.compile(rb"<" + _NAME + rb"TraceHeaderList(\s[^>]*?)?(/?)>")
+_LIST_CLOSE = re.compile(rb"</" + _NAME + rb"TraceHeaderList\s*>")
+_TRACE_END = re.compile(rb"</" + _NAME + rb"TraceHeader\s*>")
+_MESSAGE_END = re.compile(rb"</" + _NAME + rb"MessageHeader\s*>")
+
+
+def format_trace_time(moment: datetime) -> str:
+    """edXML's TraceHeader/Timestamp: local Vietnamese time ``yyyy/MM/dd HH:mm:ss``."""
+    return moment.astimezone(VN_TZ).strftime("%Y/%m/%d %H:%M:%S")
+
+
+def _trace_xml(prefix: bytes | None, organ_id: str, timestamp: str) -> bytes:
+    p = prefix + b":" if prefix else b""
+    return (
+        b"<" + p + b"TraceHeader><" + p + b"OrganId>" + escape(organ_id).encode("utf-8")
+        + b"</" + p + b"OrganId><" + p + b"Timestamp>" + timestamp.encode("ascii")
+        + b"</" + p + b"Timestamp></" + p + b"TraceHeader>"
+    )  # fmt: skip
+
+
+def splice_trace(head: bytes, organ_id: str, timestamp: str) -> bytes | None:
+    """``head`` (ending just after ``</edXMLHeader>``) with the axis TraceHeader added, or None
+    when no place for it is found."""
+    for open_match in _LIST_OPEN.finditer(head):
+        prefix, attrs, empty = open_match.group(1), open_match.group(2) or b"", open_match.group(3)
+        trace = _trace_xml(prefix, organ_id, timestamp)
+        if empty:  # <TraceHeaderList/>: give it content
+            p = prefix + b":" if prefix else b""
+            element = b"<" + p + b"TraceHeaderList" + attrs + b">" + trace
+            element += b"</" + p + b"TraceHeaderList>"
+            return head[: open_match.start()] + element + head[open_match.end() :]
+        close = _LIST_CLOSE.search(head, open_match.end())
+        if close is None:
+            return None
+        last_end = None
+        for trace_end in _TRACE_END.finditer(head, open_match.end(), close.start()):
+            last_end = trace_end.end()
+        at = last_end if last_end is not None else open_match.end()
+        return head[:at] + trace + head[at:]
+    message_end = _MESSAGE_END.search(head)
+    if message_end is None:
+        return None
+    prefix = message_end.group(1)
+    p = prefix + b":" if prefix else b""
+    element = b"<" + p + b"TraceHeaderList>" + _trace_xml(prefix, organ_id, timestamp)
+    element += b"</" + p + b"TraceHeaderList>"
+    return head[: message_end.end()] + element + head[message_end.end() :]
+
+
+@dataclass
+class SpooledPackage:
+    """A received body on disk: the stored form (with the axis TraceHeader) at ``path``."""
+
+    path: Path
+    received_sha256: str
+    received_size: int
+    trace_organ_id: str
+    trace_timestamp: str
+    spliced: bool
+
+
+class _Splicer:
+    """Holds back the head of the stream until the TraceHeader is placed, then passes through."""
+
+    def __init__(self, organ_id: str, timestamp: str) -> None:
+        self.organ_id = organ_id
+        self.timestamp = timestamp
+        self.head = bytearray()
+        self.done = False
+        self.spliced = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self.done:
+            return chunk
+        searched_from = max(0, len(self.head) - 64)
+        self.head += chunk
+        end = _HEADER_END.search(self.head, searched_from)
+        if end is None:
+            if len(self.head) > HEAD_LIMIT:
+                return self._give_up()
+            return b""
+        head, rest = bytes(self.head[: end.end()]), bytes(self.head[end.end() :])
+        self.head = bytearray()
+        self.done = True
+        spliced = splice_trace(head, self.organ_id, self.timestamp)
+        if spliced is None:
+            return head + rest
+        self.spliced = True
+        return spliced + rest
+
+    def _give_up(self) -> bytes:
+        out = bytes(self.head)
+        self.head = bytearray()
+        self.done = True
+        return out
+
+    def flush(self) -> bytes:
+        return b"" if self.done else self._give_up()
+
+
+async def receive(
+    chunks: AsyncIterable[bytes],
+    spool_dir: Path,
+    *,
+    limit: int,
+    organ_id: str,
+    moment: datetime,
+) -> SpooledPackage:
+    """Write the body to a new spool file with the axis TraceHeader spliced in.
+
+    Raises :class:`BodyTooLarge` as soon as more than ``limit`` bytes arrived. On any failure
+    the spool file is removed; on success the caller owns it (see :func:`spool_file`).
+    """
+    timestamp = format_trace_time(moment)
+    splicer = _Splicer(organ_id, timestamp)
+    hasher = hashlib.sha256()
+    size = 0
+    path = spool_dir / f"{uuid.uuid4().hex}.edxml"
+    try:
+        # Writes are small (network-sized chunks into the page cache); the fsync happens once,
+        # when the object store takes the file.
+        with path.open("wb") as out:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge(limit)
+                hasher.update(chunk)
+                data = splicer.feed(chunk)
+                if data:
+                    out.write(data)
+            out.write(splicer.flush())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return SpooledPackage(
+        path=path,
+        received_sha256=hasher.hexdigest(),
+        received_size=size,
+        trace_organ_id=organ_id,
+        trace_timestamp=timestamp,
+        spliced=splicer.spliced,
+    )
+
+
+@contextlib.contextmanager
+def spool_file(package: SpooledPackage) -> Iterator[SpooledPackage]:
+    """Remove the spool file when the block ends, unless the object store took it already."""
+    try:
+        yield package
+    finally:
+        package.path.unlink(missing_ok=True)
+
+
+def temp_path(spool_dir: Path, suffix: str = ".tmp") -> Path:
+    """A fresh file name in the spool directory (for attachments being decoded)."""
+    return spool_dir / f"{uuid.uuid4().hex}{suffix}"
