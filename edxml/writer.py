@@ -28,11 +28,13 @@ import io
 import re
 from collections.abc import Iterable
 from datetime import date, datetime
+from enum import Enum
 from importlib import resources
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from lxml import etree
 
+from edxml.codes import BusinessDocType, Priority, StatusCode
 from edxml.errors import InvalidValueError
 from edxml.model import (
     DSIG_NAMESPACE,
@@ -75,6 +77,7 @@ _ATTR_ESCAPES = str.maketrans(
         "\t": "&#9;",
     }
 )
+_E = TypeVar("_E", bound=Enum)
 # Wrapper elements that are not worth naming in an error path.
 _SILENT = frozenset({"edXML", "edXMLEnvelope", "edXMLHeader", "edXMLBody"})
 
@@ -251,6 +254,16 @@ class _Markup:
         return "".join(self.parts)
 
 
+def _coded(m: _Markup, name: str, table: type[_E], value: object) -> _E:
+    """``value`` as a member of a code table; the schema allows nothing else."""
+    try:
+        return table(value)
+    except ValueError:
+        raise InvalidValueError(
+            f"{value!r} is not a valid {table.__name__}", path=m.path(name)
+        ) from None
+
+
 def _attribute(name: str, value: str) -> str:
     return f' {name}="{value.translate(_ATTR_ESCAPES)}"'
 
@@ -334,7 +347,8 @@ def _message_header(m: _Markup, h: MessageHeader) -> None:
     if h.other_info is not None:
         o = h.other_info
         m.start("OtherInfo")
-        m.leaf("Priority", None if o.priority is None else int(o.priority))
+        priority = None if o.priority is None else _coded(m, "Priority", Priority, o.priority)
+        m.leaf("Priority", None if priority is None else priority.value)
         m.leaf("SphereOfPromulgation", o.sphere_of_promulgation)
         m.leaf("TyperNotation", o.typer_notation)
         m.leaf("PromulgationAmount", o.promulgation_amount)
@@ -363,7 +377,7 @@ def _message_header(m: _Markup, h: MessageHeader) -> None:
 def _business(m: _Markup, b: Business) -> None:
     m.start("Bussiness")
     m.leaf("DocumentId", b.document_id)
-    m.leaf("BussinessDocType", int(b.doc_type))
+    m.leaf("BussinessDocType", _coded(m, "BussinessDocType", BusinessDocType, b.doc_type).value)
     m.leaf("BussinessDocReason", b.reason)
     m.leaf("Paper", b.paper)
     if b.document_info is not None:
@@ -430,7 +444,7 @@ def _render_status(s: StatusMessage) -> str:
     _organization(m, "From", s.from_)
     _response_for(m, s.response_for)
     _staff_info(m, s.staff_info)
-    m.leaf("StatusCode", str(s.status_code.value))
+    m.leaf("StatusCode", _coded(m, "StatusCode", StatusCode, s.status_code).value)
     m.leaf("Description", s.description)
     m.leaf("Timestamp", _timestamp(s.timestamp))
     m.end("MessageHeader")

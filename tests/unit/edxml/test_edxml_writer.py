@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import io
 import re
@@ -60,8 +61,7 @@ def minimal_envelope(**changes: object) -> Envelope:
         document_id="000.00.00.G22,2024/03/01,12/VPCP-TTĐT",
         subject="V/v thử nghiệm",
     )
-    env = Envelope(header=header)
-    return Envelope(**{**{f: getattr(env, f) for f in env.__slots__}, **changes})  # type: ignore[arg-type]
+    return dataclasses.replace(Envelope(header=header), **changes)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------- corpus stability
@@ -634,3 +634,38 @@ def test_a_signature_made_on_canonical_bytes_survives_a_round_trip() -> None:
     rewritten = edxml.serialize(edxml.parse(signed))
     assert dsig.verify_signature(rewritten).result == "valid"
     assert edxml.serialize(edxml.parse(rewritten)) == rewritten
+
+
+@pytest.mark.parametrize(
+    ("obj", "path"),
+    [
+        (
+            minimal_envelope(
+                header=dataclasses.replace(
+                    minimal_envelope().header,
+                    other_info=OtherInfo(priority=7),  # type: ignore[arg-type]
+                )
+            ),
+            "MessageHeader/OtherInfo/Priority",
+        ),
+        (
+            minimal_envelope(business=Business(doc_type=9)),  # type: ignore[arg-type]
+            "TraceHeaderList/Bussiness/BussinessDocType",
+        ),
+        (
+            StatusMessage(
+                from_=Organization("000.00.00.H41"),
+                response_for=ResponseFor(document_id="x"),
+                status_code="07",  # type: ignore[arg-type]
+            ),
+            "MessageHeader/StatusCode",
+        ),
+    ],
+)
+def test_values_outside_the_code_tables_are_refused(
+    obj: Envelope | StatusMessage, path: str
+) -> None:
+    # The schema allows only the code tables' values: the writer never writes anything else.
+    with pytest.raises(InvalidValueError) as info:
+        edxml.serialize(obj)
+    assert info.value.path == path
