@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "server.cli.pki",
     "server.cli.admin",
     "server.cli.serve",
+    "server.cli.client",
 ]
 
 
