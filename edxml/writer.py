@@ -98,8 +98,9 @@ def write(obj: Envelope | StatusMessage, out: BinaryIO) -> None:
     """Write the canonical edXML of ``obj`` to ``out``, streaming attachment content.
 
     Each attachment is read from :meth:`Attachment.open` in chunks of about 768 KiB and
-    base64-encoded as it goes, so memory stays flat whatever the attachment sizes. The same
-    errors as :func:`serialize` are raised before anything is written.
+    base64-encoded as it goes, so memory stays flat whatever the attachment sizes. The errors
+    :func:`serialize` lists are raised before anything is written; only an error of an
+    attachment's own stream (an ``OSError`` from its opener) can stop the output half-way.
     """
     if isinstance(obj, Envelope):
         _write_envelope(obj, out)
