@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 import edxml
@@ -40,6 +41,7 @@ from server.app import build_app
 from server.appkeys import DATABASE
 from server.auth import new_token
 from server.config import Config, load_config
+from server.http.openapi import openapi_document
 from storage.repos.agencies import AgencyRepo
 from storage.repos.tokens import TokenRepo
 
@@ -171,18 +173,48 @@ class Axis:
 
 @pytest.fixture
 def axis_config(tmp_path: Path) -> Config:
-    """Defaults with the data directory in tmp_path and a small body limit (64 KiB)."""
+    """Defaults with the data directory in tmp_path and a small body limit (1 MiB)."""
     config = load_config(
-        env={"LIENTHONG_SERVER_MAX_BODY_BYTES": str(64 * 1024), "LIENTHONG_SERVER_LOG_JSON": "0"},
+        env={"LIENTHONG_SERVER_MAX_BODY_BYTES": str(1024 * 1024), "LIENTHONG_SERVER_LOG_JSON": "0"},
         data_dir=tmp_path / "data",
     )
     return config
 
 
+def documented_paths() -> set[str]:
+    """The paths the OpenAPI document describes."""
+    return set(openapi_document()["paths"])
+
+
+def undocumented(seen: Sequence[tuple[str, str, int]]) -> set[tuple[str, str, int]]:
+    """The (route, method, status) answers met that the OpenAPI document does not list."""
+    paths = openapi_document()["paths"]
+    missing = set()
+    for path, method, code in seen:
+        if path not in paths or method == "HEAD":
+            continue
+        responses = paths[path].get(method.lower(), {}).get("responses", {})
+        if str(code) not in responses:
+            missing.add((path, method, code))
+    return missing
+
+
 @pytest.fixture
-async def axis(aiohttp_client: Any, axis_config: Config) -> Axis:
-    """The app running on 127.0.0.1 with the seeded agencies and their tokens."""
+async def axis(aiohttp_client: Any, axis_config: Config) -> AsyncIterator[Axis]:
+    """The app running on 127.0.0.1 with the seeded agencies and their tokens.
+
+    Every answer the test receives is recorded; at the end, each (route, method, status) must
+    be listed in the OpenAPI document, which keeps the document true to what tests meet.
+    """
     app = build_app(axis_config)
+    seen: list[tuple[str, str, int]] = []
+
+    async def record(request: web.Request, response: web.StreamResponse) -> None:
+        resource = request.match_info.route.resource
+        if resource is not None:
+            seen.append((resource.canonical, request.method, response.status))
+
+    app.on_response_prepare.append(record)
     client = await aiohttp_client(app)
     result = Axis(client, axis_config)
     async with app[DATABASE].transaction() as tx:
@@ -191,7 +223,8 @@ async def axis(aiohttp_client: Any, axis_config: Config) -> Axis:
             token, token_hash = new_token()
             await TokenRepo(tx).create(organ_id, token_hash, label="test")
             result.tokens[organ_id] = token
-    return result
+    yield result
+    assert not undocumented(seen), "answers missing from the OpenAPI document"
 
 
 def sha256(data: bytes) -> str:
