@@ -28,7 +28,9 @@ import binascii
 import hashlib
 import io
 import os
+import queue
 import struct
+import threading
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -165,6 +167,11 @@ class Base64StreamDecoder:
     as is a stream that does not end on a whole quantum (missing ``=`` padding is tolerated).
     ``limit`` caps the decoded size: crossing it raises :class:`LimitExceededError` with
     ``limit_message``.
+
+    Speed: text is decoded in batches of 256 K characters; a batch without whitespace (the
+    SDK writes base64 on one line) is decoded as is, otherwise whitespace is removed first.
+    SHA-256 of large attachments runs on a helper thread (hashlib releases the GIL), so it
+    overlaps with parsing; ``writer.write`` is always called on the caller's thread, in order.
     """
 
     def __init__(
@@ -183,6 +190,7 @@ class Base64StreamDecoder:
         self._pending_chars = 0
         self._carry = b""
         self._hash = hashlib.sha256()
+        self._hasher: _BackgroundHasher | None = None
         self.size = 0
 
     def feed(self, text: str) -> None:
@@ -190,12 +198,25 @@ class Base64StreamDecoder:
         self._pending.append(text)
         self._pending_chars += len(text)
         if self._pending_chars >= _BATCH_CHARS:
+            if self._hasher is None:
+                self._hasher = _BackgroundHasher(self._hash)
             self._decode_pending(final=False)
 
     def finish(self) -> tuple[int, str]:
         """Decode what is left; return (decoded size, SHA-256 hex)."""
-        self._decode_pending(final=True)
+        try:
+            self._decode_pending(final=True)
+        finally:
+            if self._hasher is not None:
+                self._hasher.join()
+                self._hasher = None
         return self.size, self._hash.hexdigest()
+
+    def close(self) -> None:
+        """Stop the helper thread without finishing (used when parsing fails)."""
+        if self._hasher is not None:
+            self._hasher.join()
+            self._hasher = None
 
     def _decode_pending(self, *, final: bool) -> None:
         text = "".join(self._pending)
@@ -207,30 +228,91 @@ class Base64StreamDecoder:
             raise InvalidValueError(
                 "attachment content is not base64 (non-ASCII character)", path=self._path
             ) from None
-        raw = self._carry + raw.translate(None, _WHITESPACE)
-        if final:
-            rest = len(raw) % 4
-            if rest == 1:
-                raise InvalidValueError("attachment content: truncated base64", path=self._path)
-            if rest:
-                raw += b"=" * (4 - rest)  # tolerate senders that drop the padding
-            whole, self._carry = raw, b""
-        else:
-            cut = len(raw) - len(raw) % 4
-            whole, self._carry = raw[:cut], raw[cut:]
-        if not whole:
+        if self._carry:
+            raw = self._carry + raw
+        # Line breaks are by far the commonest whitespace: bytes.replace removes them at
+        # memchr speed; anything rarer (spaces, tabs) takes the slower translate path.
+        if b"\n" in raw:
+            raw = raw.replace(b"\n", b"")
+        if b"\r" in raw:
+            raw = raw.replace(b"\r", b"")
+        decoded = self._decode_clean(raw, final=final, strict=False)
+        if decoded is None:
+            decoded = self._decode_clean(raw.translate(None, _WHITESPACE), final=final, strict=True)
+        if not decoded:
             return
-        try:
-            decoded = binascii.a2b_base64(whole, strict_mode=True)
-        except binascii.Error as exc:
-            raise InvalidValueError(
-                f"attachment content is not valid base64 ({exc})", path=self._path
-            ) from None
         self.size += len(decoded)
         if self._limit is not None and self.size > self._limit:
             raise LimitExceededError(self._limit_message, path=self._path)
-        self._hash.update(decoded)
+        if self._hasher is not None:
+            self._hasher.update(decoded)
+        else:
+            self._hash.update(decoded)
         self._writer.write(decoded)
+
+    def _decode_clean(self, raw: bytes, *, final: bool, strict: bool) -> bytes | None:
+        """Decode the whole quanta of whitespace-free ``raw``, keeping the rest as carry.
+
+        Returns None (carry untouched) when ``raw`` is not clean base64 and not ``strict``.
+        """
+        if final:
+            rest = len(raw) % 4
+            if rest == 1:
+                if not strict:
+                    return None
+                raise InvalidValueError("attachment content: truncated base64", path=self._path)
+            if rest:
+                raw += b"=" * (4 - rest)  # tolerate senders that drop the padding
+            cut = len(raw)
+        else:
+            cut = len(raw) - len(raw) % 4
+        try:
+            decoded = _b64decode(memoryview(raw)[:cut]) if cut else b""
+        except (binascii.Error, ValueError) as exc:
+            if not strict:
+                return None
+            raise InvalidValueError(
+                f"attachment content is not valid base64 ({exc})", path=self._path
+            ) from None
+        self._carry = raw[cut:]
+        return decoded
+
+
+def _b64decode_binascii(data: bytes | memoryview) -> bytes:
+    return binascii.a2b_base64(data, strict_mode=True)
+
+
+def _b64decode_simd(data: bytes | memoryview) -> bytes:
+    return _pybase64.b64decode(data, validate=True)
+
+
+try:  # SIMD base64 (pybase64) decodes about 15 times faster than binascii
+    import pybase64 as _pybase64
+except ImportError:  # pragma: no cover - pybase64 is a declared dependency
+    _b64decode = _b64decode_binascii
+else:
+    _b64decode = _b64decode_simd
+
+
+class _BackgroundHasher:
+    """Feeds a hash on one helper thread, at most two chunks behind the caller."""
+
+    def __init__(self, digest: hashlib._Hash) -> None:
+        self._digest = digest
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
+        self._thread = threading.Thread(target=self._run, name="edxml-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._digest.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def join(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
 
 
 # --- zip ---------------------------------------------------------------------------------

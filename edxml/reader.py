@@ -526,12 +526,14 @@ class _Target:
             attachment.result = _Streamed(size, sha256, None, opener)
 
     def abort(self) -> None:
-        """Parsing failed: let the sink drop what it received."""
+        """Parsing failed: stop the decoder's helper thread, let the sink drop its output."""
+        if self.streaming is not None:
+            self.streaming.decoder.close()
+            if self.sink is not None:
+                self.sink.abort(self.streaming.meta, self.streaming.writer)
+            self.streaming = None
         if self.sink is None:
             return
-        if self.streaming is not None:
-            self.sink.abort(self.streaming.meta, self.streaming.writer)
-            self.streaming = None
         for meta, writer in self.finished:
             self.sink.abort(meta, writer)
         self.finished.clear()

@@ -1,0 +1,231 @@
+"""Benchmark edxml.parse and edxml.write against lxml on generated packages.
+
+    .venv/bin/python bench/edxml_bench.py                 # 10 KB and 10 MB
+    .venv/bin/python bench/edxml_bench.py --sizes 10K,10M,1G
+
+For each size a package is generated on disk (streamed, never whole in memory) with base64
+attachments wrapped at 76 columns, then every measurement runs in a fresh subprocess, which
+reports its wall time and its peak RSS (VmHWM from /proc/self/status):
+
+- ``edxml.parse``: ``edxml.parse(path, sink=DiscardSink())``: attachments decoded, hashed,
+  dropped (a real server would write them to a file; see ``--sink dir``);
+- ``lxml.parse``: ``etree.parse(path)`` with ``huge_tree=True`` (the whole tree in memory);
+- ``edxml.write``: ``edxml.write(envelope, file)`` of that package, parsed beforehand into a
+  DirectorySink so attachments stream from disk (the parse is not timed);
+- ``lxml.write``: ``tree.write(file)`` of the tree lxml parsed (the parse is not timed).
+
+Throughput is input (or output) megabytes per second; the ratio column compares with lxml's
+figure for the same size. Goal: edxml at least 50 % of lxml, peak RSS flat in package size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMESPACE = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
+UNITS = {"K": 1000, "M": 1000**2, "G": 1000**3}
+
+HEADER = f"""<?xml version="1.0" encoding="UTF-8"?>
+<edXML:edXML xmlns:edXML="{NAMESPACE}">
+  <edXML:edXMLEnvelope>
+    <edXML:edXMLHeader>
+      <edXML:MessageHeader>
+        <edXML:From><edXML:OrganId>000.00.00.G22</edXML:OrganId>
+          <edXML:OrganName>Văn phòng Chính phủ</edXML:OrganName></edXML:From>
+        <edXML:To><edXML:OrganId>000.00.00.H41</edXML:OrganId>
+          <edXML:OrganName>UBND tỉnh Nghệ An</edXML:OrganName></edXML:To>
+        <edXML:DocumentId>000.00.00.G22,2024/05/02,1234/VPCP-TTĐT</edXML:DocumentId>
+        <edXML:Code><edXML:CodeNumber>1234</edXML:CodeNumber>
+          <edXML:CodeNotation>VPCP-TTĐT</edXML:CodeNotation></edXML:Code>
+        <edXML:PromulgationInfo><edXML:Place>Hà Nội</edXML:Place>
+          <edXML:PromulgationDate>2024/05/02</edXML:PromulgationDate></edXML:PromulgationInfo>
+        <edXML:DocumentType><edXML:Type>1</edXML:Type>
+          <edXML:TypeName>Công văn</edXML:TypeName></edXML:DocumentType>
+        <edXML:Subject>V/v kiểm thử hiệu năng liên thông văn bản</edXML:Subject>
+        <edXML:SignerInfo><edXML:FullName>Nguyễn Văn A</edXML:FullName></edXML:SignerInfo>
+      </edXML:MessageHeader>
+      <edXML:TraceHeaderList><edXML:TraceHeader><edXML:OrganId>000.00.00.G22</edXML:OrganId>
+        <edXML:Timestamp>2024/05/02 08:00:00</edXML:Timestamp></edXML:TraceHeader>
+      </edXML:TraceHeaderList>
+    </edXML:edXMLHeader>
+    <edXML:edXMLBody><edXML:edXMLManifest version="1.0">{{refs}}</edXML:edXMLManifest>
+    </edXML:edXMLBody>
+  </edXML:edXMLEnvelope>
+  <edXML:AttachmentEncoded>
+"""
+
+
+def parse_size(text: str) -> int:
+    """'10K', '10M', '1G' (decimal units) to bytes."""
+    text = text.strip().upper().removesuffix("B")
+    if text[-1] in UNITS:
+        return int(float(text[:-1]) * UNITS[text[-1]])
+    return int(text)
+
+
+def label(size: int) -> str:
+    for unit in ("G", "M", "K"):
+        if size >= UNITS[unit]:
+            return f"{size / UNITS[unit]:g} {unit}B"
+    return f"{size} B"
+
+
+def generate(path: Path, size: int) -> None:
+    """Write a package of about ``size`` bytes: up to 4 attachments, base64 in 76-col lines."""
+    count = 1 if size < 50 * UNITS["M"] else 4
+    per_attachment = max(1, (size - 4000) // count * 3 // 4)  # decoded bytes
+    refs = "".join(
+        f"<edXML:Reference><edXML:ContentId>cid:att-{i}</edXML:ContentId>"
+        "<edXML:ContentType>application/pdf</edXML:ContentType>"
+        f"<edXML:AttachmentName>van-ban-{i}.pdf</edXML:AttachmentName></edXML:Reference>"
+        for i in range(count)
+    )
+    block = random.Random(42).randbytes(57 * 16 * 1024)  # 57 bytes = one 76-column line
+    with path.open("wb") as out:
+        out.write(HEADER.replace("{refs}", refs).encode())
+        for i in range(count):
+            out.write(
+                f"    <edXML:Attachment><edXML:ContentId>cid:att-{i}</edXML:ContentId>"
+                f"<edXML:AttachmentName>van-ban-{i}.pdf</edXML:AttachmentName>"
+                "<edXML:ContentType>application/pdf</edXML:ContentType>"
+                "<edXML:ContentTransferEncoded>\n".encode()
+            )
+            left = per_attachment
+            while left > 0:
+                piece = block[: min(left, len(block))]
+                out.write(base64.encodebytes(piece))
+                left -= len(piece)
+            out.write(b"</edXML:ContentTransferEncoded></edXML:Attachment>\n")
+        out.write(b"  </edXML:AttachmentEncoded>\n</edXML:edXML>\n")
+
+
+CHILD = textwrap.dedent(
+    """
+    import json, os, sys, tempfile, time
+    sys.path.insert(0, sys.argv[1])
+    op, path, repeat, sink_kind = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+
+    def hwm_kb():
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return 0
+
+    import edxml
+    from lxml import etree
+    base = hwm_kb()
+    out_path = os.path.join(os.path.dirname(path), "out.xml")
+    work = tempfile.mkdtemp(dir=os.path.dirname(path))
+    nbytes = os.path.getsize(path)
+    prepared = None
+    if op == "edxml.write":
+        prepared = edxml.parse(path, sink=edxml.DirectorySink(work))
+    elif op == "lxml.write":
+        prepared = etree.parse(path, etree.XMLParser(huge_tree=True, resolve_entities=False))
+    start = time.perf_counter()
+    for _ in range(repeat):
+        if op == "edxml.parse":
+            sink = edxml.DirectorySink(work) if sink_kind == "dir" else edxml.DiscardSink()
+            edxml.parse(path, sink=sink)
+        elif op == "lxml.parse":
+            etree.parse(path, etree.XMLParser(huge_tree=True, resolve_entities=False))
+        elif op == "edxml.write":
+            with open(out_path, "wb") as out:
+                edxml.write(prepared, out)
+            nbytes = os.path.getsize(out_path)
+        elif op == "lxml.write":
+            with open(out_path, "wb") as out:
+                prepared.write(out)
+            nbytes = os.path.getsize(out_path)
+    elapsed = time.perf_counter() - start
+    print(json.dumps({"seconds": elapsed / repeat, "bytes": nbytes,
+                      "hwm_kb": hwm_kb(), "base_kb": base}))
+    """
+)
+
+
+def measure(op: str, path: Path, repeat: int, sink: str) -> dict[str, float]:
+    """Run one measurement in a fresh interpreter; return its JSON report."""
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(ROOT), op, str(path), str(repeat), sink],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{op} on {path.name} failed:\n{done.stderr}")
+    report: dict[str, float] = json.loads(done.stdout)
+    return report
+
+
+def main() -> None:
+    """Generate, measure, print the table."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--sizes", default="10K,10M", help="comma-separated: 10K,10M,1G")
+    ap.add_argument("--sink", choices=("discard", "dir"), default="discard")
+    ap.add_argument("--no-write", action="store_true", help="measure parsing only")
+    ap.add_argument("--tmp", default=None, help="directory for generated files")
+    args = ap.parse_args()
+    sizes = [parse_size(s) for s in args.sizes.split(",") if s]
+    ops = ["edxml.parse", "lxml.parse"] + ([] if args.no_write else ["edxml.write", "lxml.write"])
+
+    try:
+        import edxml
+
+        has_write = hasattr(edxml, "write")
+    except ImportError:  # pragma: no cover - run from the repository root
+        sys.path.insert(0, str(ROOT))
+        import edxml
+
+        has_write = hasattr(edxml, "write")
+    if not has_write:
+        ops = [o for o in ops if not o.endswith("write")]
+        print("edxml.write is missing: serialisation not measured")
+
+    rows = []
+    with tempfile.TemporaryDirectory(dir=args.tmp, prefix="edxml-bench-") as tmp:
+        for size in sizes:
+            path = Path(tmp) / f"package-{size}.edxml"
+            print(f"generating {label(size)} ...", file=sys.stderr, flush=True)
+            generate(path, size)
+            repeat = max(1, min(200, 50_000_000 // size))
+            results = {}
+            for op in ops:
+                print(f"  {op} x{repeat} ...", file=sys.stderr, flush=True)
+                results[op] = measure(op, path, repeat, args.sink)
+            for op in ops:
+                r = results[op]
+                mbps = r["bytes"] / r["seconds"] / 1e6
+                base_op = "lxml." + op.split(".")[1]
+                b = results[base_op]
+                ratio = mbps / (b["bytes"] / b["seconds"] / 1e6)
+                rows.append(
+                    (
+                        label(os.path.getsize(path)),
+                        op,
+                        f"{mbps:8.1f}",
+                        f"{r['hwm_kb'] / 1024:8.1f}",
+                        f"{(r['hwm_kb'] - r['base_kb']) / 1024:8.1f}",
+                        f"{ratio * 100:6.0f} %",
+                    )
+                )
+            path.unlink()
+    head = ("package", "operation", "MB/s", "peak RSS MB", "+ over import", "vs lxml")
+    widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(len(head))]
+    for row in [head, *rows]:
+        print("  ".join(str(cell).rjust(w) for cell, w in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
