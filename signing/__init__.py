@@ -1,1 +1,72 @@
-"""signing."""
+"""signing: PAdES signatures on pyHanko with keys on PKCS#11 tokens, and NĐ 30/2020 appearances.
+
+Usable without the server::
+
+    from signing import Pin, Token, sign_pdf, B_T, SigningServices
+    token = Token.open("/usr/lib/softhsm/libsofthsm2.so", label="agency-hsm", pin=Pin.from_env())
+    signer = token.signer("seal", chain=[government_ca])
+    services = SigningServices(trust_roots=(root,), tsa_url="http://127.0.0.1:9780/...")
+    sign_pdf("in.pdf", "out.pdf", signer, level=B_T, services=services)
+"""
+
+from signing.appearance import (
+    CopyAppearance,
+    CopyType,
+    IssuedAttachmentAppearance,
+    SealAppearance,
+    SignerAppearance,
+)
+from signing.errors import (
+    AppearanceError,
+    CertificateRejectedError,
+    InputPdfError,
+    KeyNotFoundError,
+    PinError,
+    RevocationUnavailableError,
+    SessionError,
+    SigningError,
+    TimestampError,
+    TokenError,
+)
+from signing.sign import (
+    B_B,
+    B_LT,
+    B_LTA,
+    B_T,
+    Level,
+    SigningServices,
+    async_sign_pdf,
+    load_pkcs12_signer,
+    sign_pdf,
+)
+from signing.tokens import Pin, Token, TokenSigner
+
+__all__ = [
+    "B_B",
+    "B_LT",
+    "B_LTA",
+    "B_T",
+    "AppearanceError",
+    "CertificateRejectedError",
+    "CopyAppearance",
+    "CopyType",
+    "InputPdfError",
+    "IssuedAttachmentAppearance",
+    "KeyNotFoundError",
+    "Level",
+    "Pin",
+    "PinError",
+    "RevocationUnavailableError",
+    "SealAppearance",
+    "SessionError",
+    "SignerAppearance",
+    "SigningError",
+    "SigningServices",
+    "TimestampError",
+    "Token",
+    "TokenError",
+    "TokenSigner",
+    "async_sign_pdf",
+    "load_pkcs12_signer",
+    "sign_pdf",
+]
