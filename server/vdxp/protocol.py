@@ -383,7 +383,8 @@ def verify_signature(
                 ErrorCode.MANGLED_HEADER,
             )
         raise AuthError(
-            "the signature (XroadVnpt-hash-header) does not match: wrong system id or secret",
+            "the signature (XroadVnpt-hash-header) does not match: wrong secret for this "
+            "system id (or a non-ASCII header value was mangled in transit)",
             ErrorCode.BAD_SIGNATURE,
         )
 

@@ -3,50 +3,15 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
-from axis_client import NGHE_AN, OUTSIDER, SO_TTTT, VPCP, Axis, document, sha256, status
+from axis_client import NGHE_AN, SO_TTTT, VPCP, document, sha256, status
+from vdxp_fixtures import Vdxp, vdxp_fixture  # noqa: F401 (the vdxp fixture)
 
 import edxml
 from edxml import StatusCode
-from server.appkeys import DATABASE
-from server.vdxp.client import VdxpClient, VdxpFailure
-from server.vdxp.credentials import create_credentials, load_key
+from server.vdxp.client import VdxpFailure
 from server.vdxp.errors import ErrorCode
-
-
-@dataclass
-class Vdxp:
-    """One VDXP client per seeded agency, plus the secrets (to build odd requests by hand)."""
-
-    axis: Axis
-    endpoint: str
-    clients: dict[str, VdxpClient]
-    secrets: dict[str, str]
-
-    def system_id(self, organ_id: str) -> str:
-        return "sys-" + organ_id.replace(".", "")
-
-    def __getitem__(self, organ_id: str) -> VdxpClient:
-        return self.clients[organ_id]
-
-
-@pytest.fixture
-async def vdxp(axis: Axis) -> AsyncIterator[Vdxp]:
-    key = load_key(axis.config.storage.data_dir, env={}, create=True)
-    db = axis.client.app[DATABASE]
-    endpoint = str(axis.client.make_url("/vdxp"))
-    result = Vdxp(axis, endpoint, {}, {})
-    for organ_id in (VPCP, NGHE_AN, SO_TTTT, OUTSIDER):
-        system_id = result.system_id(organ_id)
-        secret = await create_credentials(db, organ_id, system_id, key)
-        result.secrets[organ_id] = secret
-        result.clients[organ_id] = VdxpClient(endpoint, system_id, secret)
-    yield result
-    for client in result.clients.values():
-        await client.close()
 
 
 async def test_document_round_trip_through_every_operation(vdxp: Vdxp) -> None:
