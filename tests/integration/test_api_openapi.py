@@ -65,3 +65,11 @@ async def test_document_is_well_formed(axis: Axis) -> None:
             for param in operation.get("parameters", []):
                 if param["in"] == "path":
                     assert "{" + param["name"] + "}" in path
+
+
+def test_every_problem_slug_is_documented() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text("utf-8")
+    for slug, ptype in PROBLEM_TYPES.items():
+        assert f"| `{slug}` | {ptype.status} |" in text, slug
