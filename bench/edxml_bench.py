@@ -83,16 +83,18 @@ def label(size: int) -> str:
 def generate(path: Path, size: int) -> None:
     """Write a package of about ``size`` bytes: up to 4 attachments, base64 in 76-col lines."""
     count = 1 if size < 50 * UNITS["M"] else 4
-    per_attachment = max(1, (size - 4000) // count * 3 // 4)  # decoded bytes
     refs = "".join(
         f"<edXML:Reference><edXML:ContentId>cid:att-{i}</edXML:ContentId>"
         "<edXML:ContentType>application/pdf</edXML:ContentType>"
         f"<edXML:AttachmentName>van-ban-{i}.pdf</edXML:AttachmentName></edXML:Reference>"
         for i in range(count)
     )
+    head = HEADER.replace("{refs}", refs).encode()
+    # Decoded bytes per attachment: 57 of them make one 77-byte line; ~220 bytes of markup each.
+    per_attachment = max(1, (size - len(head) - 40 - 220 * count) // count * 57 // 77)
     block = random.Random(42).randbytes(57 * 16 * 1024)  # 57 bytes = one 76-column line
     with path.open("wb") as out:
-        out.write(HEADER.replace("{refs}", refs).encode())
+        out.write(head)
         for i in range(count):
             out.write(
                 f"    <edXML:Attachment><edXML:ContentId>cid:att-{i}</edXML:ContentId>"

@@ -37,7 +37,7 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import BinaryIO, TypeAlias
@@ -122,9 +122,10 @@ def parse(
         huge_tree=False,
         remove_comments=False,
     )
+    chunks = _chunks(source, lim)
     try:
         seen = 0
-        for chunk in _chunks(source, lim):
+        for chunk in chunks:
             seen += len(chunk)
             if seen > lim.max_size:
                 raise LimitExceededError(_size_message(lim))
@@ -138,6 +139,8 @@ def parse(
     except BaseException:
         target.abort()
         raise
+    finally:
+        chunks.close()  # closes a file we opened, even when parsing stopped early
     try:
         return _Builder(on_warning).build(target)
     except BaseException:
@@ -152,7 +155,7 @@ def _size_message(lim: Limits) -> str:
     return f"the input is larger than the limit of {lim.max_size} bytes"
 
 
-def _chunks(source: Source, lim: Limits) -> Iterator[bytes]:
+def _chunks(source: Source, lim: Limits) -> Generator[bytes, None, None]:
     """Yield the input in chunks, refusing up front an input known to exceed max_size."""
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
