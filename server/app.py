@@ -22,8 +22,8 @@ from server.exchange import Exchange
 from server.http import agencies, documents, health, inbox, openapi, pages, sent, statuses, vdxp
 from server.http.errors import problem_middleware
 from server.logs import request_id_var, setup_logging
+from server.objectstore import close_object_store, open_object_store
 from storage.db import Database
-from storage.objects.fs import FilesystemObjectStore
 
 log = logging.getLogger("lienthong.access")
 
@@ -78,11 +78,16 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             leftover.unlink()
     database = await Database.open(config.db_path)
     try:
-        objects = FilesystemObjectStore(config.objects_dir)
-        app[DATABASE] = database
-        app[OBJECTS] = objects
-        app[EXCHANGE] = Exchange(config, database, objects)
-        yield
+        # storage.backend: the filesystem, or S3 (bucket made at start-up) with the filesystem
+        # as read fallback for objects not yet migrated (server/objectstore.py).
+        objects = await open_object_store(config)
+        try:
+            app[DATABASE] = database
+            app[OBJECTS] = objects
+            app[EXCHANGE] = Exchange(config, database, objects)
+            yield
+        finally:
+            await close_object_store(objects)
     finally:
         await database.close()
 

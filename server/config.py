@@ -47,6 +47,27 @@ class StorageSettings:
     """[storage]: where metadata and objects live (SQLite + filesystem by default)."""
 
     data_dir: Path = Path("./data")
+    # Where package bytes live: "fs" (data_dir/objects) or "s3" (the bucket of the [s3] section).
+    backend: str = "fs"
+
+
+@dataclass(frozen=True)
+class S3Section:
+    """[s3]: the bucket used when storage.backend = "s3" (see docs/storage.md).
+
+    The access key and secret are not settings: they come from LIENTHONG_S3_ACCESS_KEY /
+    LIENTHONG_S3_SECRET_KEY or from the files named here, and are never logged.
+    """
+
+    endpoint: str | None = None  # host:port or http(s)://host:port
+    bucket: str = "lienthong"
+    region: str = "us-east-1"
+    secure: bool = True
+    retention_years: int = 10  # COMPLIANCE Object Lock on every object; 0 = none
+    prefix: str = "objects/"
+    part_size: int = 16 * 1024 * 1024
+    access_key_file: Path | None = None
+    secret_key_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +76,7 @@ class Config:
 
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    s3: S3Section = field(default_factory=S3Section)
 
     @property
     def db_path(self) -> Path:
@@ -79,7 +101,11 @@ class Config:
         return f"http://{self.server.host}:{self.server.port}"
 
 
-_SECTIONS: dict[str, type[Any]] = {"server": ServerSettings, "storage": StorageSettings}
+_SECTIONS: dict[str, type[Any]] = {
+    "server": ServerSettings,
+    "storage": StorageSettings,
+    "s3": S3Section,
+}
 
 
 def _field_types(cls: type[Any]) -> dict[str, Any]:
@@ -193,7 +219,15 @@ def load_config(
         raise ConfigError(f"setting server.port: {server.port} is not a TCP port")
     if server.max_body_bytes < 1024:
         raise ConfigError("setting server.max_body_bytes: must be at least 1024")
-    return Config(server=server, storage=StorageSettings(**values["storage"]))
+    storage = StorageSettings(**values["storage"])
+    if storage.backend not in {"fs", "s3"}:
+        raise ConfigError(f"setting storage.backend: {storage.backend!r} is not 'fs' or 's3'")
+    s3 = S3Section(**values["s3"])
+    if storage.backend == "s3" and not s3.endpoint:
+        raise ConfigError("setting s3.endpoint: required when storage.backend = 's3'")
+    if s3.part_size < 5 * 1024 * 1024:
+        raise ConfigError("setting s3.part_size: S3 needs parts of at least 5 MiB (5242880)")
+    return Config(server=server, storage=storage, s3=s3)
 
 
 def with_overrides(config: Config, **server: Any) -> Config:

@@ -26,6 +26,7 @@ from storage.db import Database, Tx
 from storage.errors import Conflict
 from storage.ids import new_id, utcnow
 from storage.objects.base import ObjectStore
+from storage.objects.local import fetch_to_file
 from storage.repos.agencies import AgencyRepo
 from storage.repos.deliveries import Delivery, DeliveryRepo
 from storage.repos.documents import Document, DocumentRepo
@@ -757,14 +758,19 @@ class Exchange:
             raise DocumentNotFound(f"Document {package_id} has no attachment {index}.")
         entry = attachments[index]
         source = self.objects.local_path(doc.sha256)
+        fetched: Path | None = None
         if source is None:
-            raise DocumentNotFound(f"The package of {package_id} is not available locally.")
+            # S3 keeps no local file: copy the package into the spool (hash-checked) first.
+            fetched = source = await fetch_to_file(self.objects, doc.sha256, self.config.spool_dir)
         raw = temp_path(self.config.spool_dir, ".bin")
         try:
             return await asyncio.to_thread(self._decode_blocking, source, index, raw, entry)
         except BaseException:
             raw.unlink(missing_ok=True)
             raise
+        finally:
+            if fetched is not None:
+                fetched.unlink(missing_ok=True)
 
     def _decode_blocking(
         self, source: Path, index: int, raw: Path, entry: dict[str, Any]

@@ -1,0 +1,90 @@
+"""Which object store the axis uses, from its configuration (``[storage] backend``).
+
+- ``fs``: the content-addressed files under ``<data_dir>/objects``.
+- ``s3``: the bucket of the ``[s3]`` section, with the filesystem store as a *read* fallback
+  for objects not yet moved there (``lienthong storage migrate --to s3``; docs/storage.md).
+
+The S3 keys come from ``LIENTHONG_S3_ACCESS_KEY`` / ``LIENTHONG_S3_SECRET_KEY`` or from the
+files ``s3.access_key_file`` / ``s3.secret_key_file``; they are never logged and never part of
+a repr.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from server.config import Config, ConfigError
+from storage.objects.base import ObjectStore
+from storage.objects.fs import FilesystemObjectStore
+from storage.objects.s3 import S3ObjectStore, S3Settings
+from storage.objects.tiered import FallbackObjectStore
+
+ACCESS_KEY_ENV = "LIENTHONG_S3_ACCESS_KEY"
+SECRET_KEY_ENV = "LIENTHONG_S3_SECRET_KEY"  # noqa: S105 (a variable's name, not a secret)
+
+
+def _secret(env: Mapping[str, str], var: str, file: Path | None, what: str) -> str:
+    value = env.get(var)
+    if value:
+        return value.strip()
+    if file is not None:
+        try:
+            text = file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            detail = f"setting s3.{what}_file: cannot read {file}: {exc.strerror}"
+            raise ConfigError(detail) from None
+        if text:
+            return text
+        raise ConfigError(f"setting s3.{what}_file: {file} is empty")
+    raise ConfigError(f"the S3 {what.replace('_', ' ')} is missing: set {var} or s3.{what}_file")
+
+
+def s3_settings(config: Config, env: Mapping[str, str] = os.environ) -> S3Settings:
+    """The S3 settings of ``config`` with the keys from the environment or their files."""
+    section = config.s3
+    if not section.endpoint:
+        raise ConfigError("setting s3.endpoint: required to use S3")
+    return S3Settings(
+        endpoint=section.endpoint,
+        bucket=section.bucket,
+        access_key=_secret(env, ACCESS_KEY_ENV, section.access_key_file, "access_key"),
+        secret_key=_secret(env, SECRET_KEY_ENV, section.secret_key_file, "secret_key"),
+        region=section.region,
+        secure=section.secure,
+        prefix=section.prefix,
+        retention_years=section.retention_years,
+        part_size=section.part_size,
+    )
+
+
+def open_s3_store(config: Config, env: Mapping[str, str] = os.environ) -> S3ObjectStore:
+    """An S3 store for ``config`` spooling uploads in the data directory's spool."""
+    return S3ObjectStore(s3_settings(config, env), spool_dir=config.spool_dir)
+
+
+async def open_object_store(config: Config, env: Mapping[str, str] = os.environ) -> ObjectStore:
+    """The object store selected by ``storage.backend``, ready to use.
+
+    For S3 the bucket is created (with Object Lock) when missing; StorageError/
+    StorageUnavailable when it cannot be reached, so a misconfigured axis stops at start-up.
+    """
+    filesystem = FilesystemObjectStore(config.objects_dir)
+    if config.storage.backend != "s3":
+        return filesystem
+    s3 = open_s3_store(config, env)
+    try:
+        await s3.ensure_bucket()
+    except BaseException:
+        await s3.close()
+        raise
+    return FallbackObjectStore(s3, filesystem)
+
+
+async def close_object_store(store: ObjectStore) -> None:
+    """Release what the store holds (the S3 client's thread pool)."""
+    if isinstance(store, FallbackObjectStore):
+        store = store.primary
+    if isinstance(store, S3ObjectStore):
+        await store.close()
