@@ -103,7 +103,7 @@ class Nd30StampStyle(BaseStampStyle):
         return Nd30Stamp(writer, self, box, text_params or {})
 
 
-class Nd30Stamp(BaseStamp):  # type: ignore[misc]
+class Nd30Stamp(BaseStamp):
     """Renders an :class:`Nd30StampStyle` into the signature widget's appearance stream."""
 
     def __init__(
@@ -125,7 +125,7 @@ class Nd30Stamp(BaseStamp):  # type: ignore[misc]
         ops: list[bytes] = [b"%g %g %g rg" % style.text_color]
 
         engine: Any = None
-        if style.top_lines or style.bottom_lines:
+        if (style.top_lines or style.bottom_lines) and self.writer is not None:
             # An embedded font only when there is text: an empty subset cannot be written.
             factory = GlyphAccumulatorFactory(str(FONT_PATH), font_size=size)
             engine = factory.create_font_engine(self.writer)

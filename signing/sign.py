@@ -18,6 +18,7 @@ What makes it fast and safe (SIGNING-NOTES.md):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import os
 import tempfile
@@ -146,7 +147,7 @@ class SigningServices:
         if state.timestamp_size is None:
             token = await state.timestamper.async_dummy_response("sha256")
             state.timestamp_size = len(token.dump())
-        return state.timestamp_size
+        return int(state.timestamp_size)
 
     def _fetcher_backend(self) -> Any:
         from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
@@ -207,7 +208,12 @@ def estimate_bytes_reserved(signer: Any, timestamp_size: int = 0) -> int:
     certs = {c.dump() for c in signer.cert_registry}
     if signer.signing_cert is not None:
         certs.add(signer.signing_cert.dump())
-    size = sum(len(c) for c in certs) + signer.estimate_raw_signature_size_bytes() + CMS_OVERHEAD
+    public_key = signer.signing_cert.public_key
+    if public_key.algorithm == "rsa":
+        raw_size = (int(public_key.bit_size) + 7) // 8
+    else:  # ECDSA/EdDSA signatures are far below this bound
+        raw_size = 512
+    size = sum(len(c) for c in certs) + raw_size + CMS_OVERHEAD
     if timestamp_size:
         size += timestamp_size + TIMESTAMP_MARGIN
     hex_chars = 2 * size
@@ -339,8 +345,10 @@ async def async_sign_pdf(
 
     target = Path(output)
     source = Path(input)
+    # Opening files blocks for microseconds; pyHanko's parsing and hashing block far longer
+    # (SIGNING-NOTES.md, trap 11), which is why large files belong in a process pool.
     try:
-        infile = open(source, "rb", buffering=IO_CHUNK_SIZE)  # noqa: SIM115 - closed below
+        infile = open(source, "rb", buffering=IO_CHUNK_SIZE)  # noqa: ASYNC230
     except OSError as exc:
         raise InputPdfError(f"cannot open {source}: {exc.strerror}") from exc
     tmp_name: str | None = None
@@ -376,7 +384,7 @@ async def async_sign_pdf(
                 bytes_reserved = estimate_bytes_reserved(signer, ts_size)
             fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part",
                                             dir=target.parent)  # fmt: skip
-            with open(fd, "wb", buffering=IO_CHUNK_SIZE) as outfile:
+            with open(fd, "wb", buffering=IO_CHUNK_SIZE) as outfile:  # noqa: ASYNC230
                 await pdf_signer.async_sign_pdf(
                     writer,
                     bytes_reserved=bytes_reserved,
@@ -394,7 +402,8 @@ async def async_sign_pdf(
         raise _translate(exc, level) from exc
     finally:
         if tmp_name is not None:
-            Path(tmp_name).unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
 
 
 def _next_field_name(existing: dict[str, Any]) -> str:
@@ -464,7 +473,7 @@ def load_pkcs12_signer(path: str | os.PathLike[str], passphrase: bytes | None) -
     """A signer from a PKCS#12 file: for development only, never for production keys."""
     from pyhanko.sign.signers import SimpleSigner
 
-    signer = SimpleSigner.load_pkcs12(str(path), passphrase=passphrase)
+    signer = SimpleSigner.load_pkcs12(str(path), passphrase=passphrase)  # type: ignore[no-untyped-call]
     if signer is None:
         raise SigningError(f"cannot load the PKCS#12 file {path}")
     return signer

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import hashlib
+import hmac
 import os
+import secrets
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -115,6 +118,8 @@ class _ModuleWorker:
 # process-wide registry by nature, not application state.
 _WORKERS: dict[str, _ModuleWorker] = {}
 _WORKERS_LOCK = threading.Lock()
+_OPEN_TOKENS: dict[tuple[str, str | None, str | None], Token] = {}
+_OPEN_LOCK = threading.Lock()
 
 
 def _worker(module: str) -> _ModuleWorker:
@@ -142,6 +147,10 @@ def _map_pkcs11_error(exc: Exception, what: str) -> TokenError:
     return TokenError(f"PKCS#11 error on {what}: {type(exc).__name__} {exc}".strip())
 
 
+def _pin_digest(pin: Pin, salt: bytes) -> bytes:
+    return hashlib.pbkdf2_hmac("sha256", pin.reveal().encode(), salt, 20_000)
+
+
 class Token:
     """One logged-in session on one token, used from its module's dedicated thread.
 
@@ -153,7 +162,9 @@ class Token:
         self._worker = worker
         self._session = session
         self.description = description
-        self._lock = threading.Lock()
+        # Only a salted, slow hash of the PIN is kept, to check a second open() of this token.
+        self._pin_salt = secrets.token_bytes(16)
+        self._pin_digest = b""
 
     def __repr__(self) -> str:
         return f"Token({self.description})"
@@ -177,6 +188,29 @@ class Token:
             raise TokenError("give a token label or serial")
         worker = _worker(str(module))
         what = f"label={label!r}" if label is not None else f"serial={serial!r}"
+        key = (worker.path, label, serial)
+        with _OPEN_LOCK:
+            cached = _OPEN_TOKENS.get(key)
+            if cached is not None and not cached.closed:
+                # PKCS#11 login is per process: a second C_Login fails with
+                # UserAlreadyLoggedIn, so the open session is shared, for the same PIN only.
+                if not cached._pin_matches(pin):
+                    raise PinError(f"wrong PIN for {what}")
+                return cached
+            token = cls._open(worker, pin, label, serial, what, module)
+            _OPEN_TOKENS[key] = token
+            return token
+
+    @classmethod
+    def _open(
+        cls,
+        worker: _ModuleWorker,
+        pin: Pin,
+        label: str | None,
+        serial: str | None,
+        what: str,
+        module: str | os.PathLike[str],
+    ) -> Token:
 
         def _open() -> Any:
             import pkcs11
@@ -192,7 +226,16 @@ class Token:
             except pkcs11.exceptions.PKCS11Error as exc:
                 raise _map_pkcs11_error(exc, what) from None
 
-        return cls(worker, worker.run(_open), f"{Path(str(module)).name}, {what}")
+        token = cls(worker, worker.run(_open), f"{Path(str(module)).name}, {what}")
+        token._pin_digest = _pin_digest(pin, token._pin_salt)
+        return token
+
+    def _pin_matches(self, pin: Pin) -> bool:
+        return hmac.compare_digest(self._pin_digest, _pin_digest(pin, self._pin_salt))
+
+    @property
+    def closed(self) -> bool:
+        return self._session is None
 
     def run(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on this token's module thread and return its result."""
@@ -244,7 +287,7 @@ class Token:
             self.run(session.close)
 
 
-class TokenSigner(PKCS11Signer):  # type: ignore[misc]
+class TokenSigner(PKCS11Signer):
     """pyHanko's PKCS#11 signer, with every token call routed to the module's own thread."""
 
     def __init__(self, token: Token, **kwargs: Any) -> None:
@@ -266,6 +309,8 @@ class TokenSigner(PKCS11Signer):  # type: ignore[misc]
             return bytes(self.estimate_raw_signature_size_bytes())
         await self.ensure_objects_loaded()
         key = self._key_handle
+        if key is None:
+            raise KeyNotFoundError(f"no signing key {self.key_label!r} on {self.token.description}")
         spec = select_pkcs11_signing_params(
             self.get_signature_mechanism_for_digest(digest_algorithm.lower()),
             digest_algorithm.lower(),

@@ -22,6 +22,8 @@ AGENCY_TOKEN = "agency-hsm"
 OFFICER_TOKEN = "officer-usb"
 AGENCY_PIN = "1234-agency"
 OFFICER_PIN = "5678-officer"
+SPARE_TOKEN = "spare-token"
+SPARE_PIN = "24682468"
 
 
 def free_port() -> int:
@@ -100,6 +102,8 @@ def make_tokens(pki: pki_cli.DevPki, directory: Path) -> SoftHsm:
             OFFICER_TOKEN, OFFICER_PIN, label, pki.key_path(label), pki.cert(label).dump(),
             f"{n + 1:02x}",
         )  # fmt: skip
+    # An empty token, for PIN tests (SoftHSM2 sees only tokens that exist when it loads).
+    hsm.init_token(SPARE_TOKEN, SPARE_PIN)
     return hsm
 
 

@@ -10,10 +10,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import fixtures_pki  # noqa: E402
+import fixtures_pki
 
-from server.cli import pki as pki_cli  # noqa: E402
-from signing import Pin, SigningServices, Token  # noqa: E402
+from server.cli import pki as pki_cli
+from signing import Pin, SigningServices, Token
 
 
 @pytest.fixture(scope="session")
