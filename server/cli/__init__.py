@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "server.cli.admin",
     "server.cli.serve",
     "server.cli.client",
+    "server.cli.vdxp_cmd",
 ]
 
 

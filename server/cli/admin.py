@@ -19,7 +19,7 @@ from edxml import OrganId
 from edxml.model import VN_TZ
 from server import demo
 from server.auth import new_token
-from server.cli import CliError
+from server.cli import CliError, vdxp_cmd
 from server.cli.options import add_local_options, local_config
 from server.cli.table import render_table
 from server.config import Config
@@ -47,11 +47,13 @@ def register(sub: Any) -> None:
     add.add_argument("--name", required=True, help="display name, e.g. 'UBND tỉnh Nghệ An'")
     add.add_argument("--parent", metavar="ORGANID", help="the parent agency (must exist)")
     add.add_argument("--email", help="contact email of the agency's văn thư")
+    vdxp_cmd.add_agency_options(add)
     add_local_options(add)
     add.set_defaults(func=cmd_agency_add)
     lst = agency_cmds.add_parser("list", help="list the agencies")
     add_local_options(lst)
     lst.set_defaults(func=cmd_agency_list)
+    vdxp_cmd.register_agency(agency_cmds)  # agency secret create|rotate (VDXP, issue 5)
 
     token = sub.add_parser("token", help="bearer tokens of agency systems")
     token_cmds = token.add_subparsers(dest="token_command", metavar="SUBCOMMAND")
@@ -172,6 +174,7 @@ def cmd_agency_add(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     email = args.email.strip() if args.email else None
+    system_id = vdxp_cmd.checked_system_id(args)
 
     async def add(database: Database) -> None:
         async with database.transaction() as tx:
@@ -182,6 +185,8 @@ def cmd_agency_add(args: argparse.Namespace) -> int:
     _with_database(config, add)
     under = f" under {parent}" if parent is not None else ""
     print(f"Added agency {organ} ({name}){under}.")
+    if system_id is not None:
+        vdxp_cmd.create_after_add(config, str(organ), system_id)
     return 0
 
 
