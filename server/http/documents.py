@@ -145,6 +145,8 @@ async def fetch_document(request: web.Request) -> web.StreamResponse:
     start, end = span if span is not None else (0, doc.size)
     if span is not None:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{doc.size}"
+    # Reach the store before promising 200: an unreachable S3 becomes a 503, not a cut stream.
+    await request.app[OBJECTS].stat(doc.sha256)
     response = web.StreamResponse(status=206 if span is not None else 200, headers=headers)
     response.content_type = "application/xml"
     response.content_length = end - start

@@ -161,6 +161,7 @@ def openapi_document() -> dict[str, Any]:
                         "401": _UNAUTHORIZED,
                         "404": _NOT_FOUND,
                         "416": _problem("Range outside the package (`range-not-satisfiable`)."),
+                        "503": _problem("The object store cannot be reached. Retry later."),
                     },
                 }
             },
