@@ -10,8 +10,9 @@ The printable PDF report lives in :mod:`signing.report_pdf`.
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from dataclasses import asdict, dataclass
+from dataclasses import field as dc_field
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 SCHEMA_ID = "lienthong.verification/1"
@@ -20,7 +21,7 @@ SCHEMA_ID = "lienthong.verification/1"
 VN_TZ = timezone(timedelta(hours=7), "ICT")
 
 
-class Indication(str, enum.Enum):
+class Indication(enum.StrEnum):
     """ETSI EN 319 102-1 main status indication of one signature."""
 
     TOTAL_PASSED = "TOTAL_PASSED"
@@ -28,7 +29,7 @@ class Indication(str, enum.Enum):
     INDETERMINATE = "INDETERMINATE"
 
 
-class Changes(str, enum.Enum):
+class Changes(enum.StrEnum):
     """What was added to the file after a signature's signed revision."""
 
     NONE = "none"
@@ -54,9 +55,6 @@ def to_vn_time(moment: datetime | None) -> str | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(VN_TZ).isoformat(timespec="seconds")
-
-
-UTC = timezone.utc
 
 
 @dataclass
@@ -109,11 +107,11 @@ class SignatureReport:
     signing_time_source: str | None = None  # "timestamp" | "claimed"
     crypto_valid: bool = False
     trusted: bool = False
-    chain: list[str] = field(default_factory=list)
+    chain: list[str] = dc_field(default_factory=list)
     revocation: Revocation | None = None
-    timestamps: list[Timestamp] = field(default_factory=list)
+    timestamps: list[Timestamp] = dc_field(default_factory=list)
     coverage: str | None = None
-    byte_range: list[int] = field(default_factory=list)
+    byte_range: list[int] = dc_field(default_factory=list)
     signed_revision: int | None = None
     revisions_after: int = 0
     changes_detail: str | None = None
@@ -121,7 +119,7 @@ class SignatureReport:
     level: str | None = None
     validation_model: str = "current-time"
     validation_time: str | None = None
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[str] = dc_field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -142,8 +140,8 @@ class ValidationReport:
     size: int
     status: str
     verified_at: str
-    signatures: list[SignatureReport] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    signatures: list[SignatureReport] = dc_field(default_factory=list)
+    errors: list[str] = dc_field(default_factory=list)
     elapsed_ms: int | None = None
 
     @property
