@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "server.cli.admin",
     "server.cli.serve",
     "server.cli.client",
+    "server.cli.storage_cmd",
+    "server.cli.archive_cmd",
     "server.cli.vdxp_cmd",
 ]
 

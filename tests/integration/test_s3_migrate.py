@@ -1,0 +1,155 @@
+"""``lienthong storage migrate --to s3`` on a data directory with several documents, against
+the real S3 server: interrupted by --limit, resumed, checked, switched, then served from S3."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from axis_client import NGHE_AN, VPCP, Axis, document, sha256
+from fixtures_s3 import S3Endpoint
+
+import edxml
+from server.app import build_app
+from server.cli import main
+from server.cli.storage_cmd import JOURNAL_NAME, set_backend
+from server.config import load_config
+from storage.objects.migrate import read_journal
+
+
+def _write_config(path: Path, data_dir: Path, s3: S3Endpoint, bucket: str) -> None:
+    path.write_text(
+        "# axis settings (comments survive the switch)\n"
+        "[server]\n"
+        "log_json = false\n"
+        f"max_body_bytes = {8 * 1024 * 1024}\n\n"
+        "[storage]\n"
+        f'data_dir = "{data_dir}"\n'
+        'backend = "fs"  # switched by migrate\n\n'
+        "[s3]\n"
+        f'endpoint = "{s3.endpoint}"\n'
+        f'bucket = "{bucket}"\n'
+        "secure = false\n"
+        "retention_years = 1\n",
+        encoding="utf-8",
+    )
+
+
+async def _cli(*argv: str) -> int:
+    return await asyncio.to_thread(main, list(argv))
+
+
+async def test_migrate_resume_switch_and_serve_from_s3(
+    axis: Axis,
+    s3_server: S3Endpoint,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("LIENTHONG_S3_ACCESS_KEY", s3_server.access_key)
+    monkeypatch.setenv("LIENTHONG_S3_SECRET_KEY", s3_server.secret_key)
+    monkeypatch.delenv("LIENTHONG_STORAGE_BACKEND", raising=False)
+    data_dir = axis.config.storage.data_dir
+    receipts = []
+    for i in range(5):
+        pdf = f"%PDF-1.4 van ban {i} ".encode() * (200 * (i + 1))
+        package = document(VPCP, [NGHE_AN], attachments=[(f"{i}.pdf", "application/pdf", pdf)])
+        receipts.append(await axis.send_ok(VPCP, package))
+    objects = axis.snapshot()["objects"]
+    assert len(objects) == 5
+    config_path = tmp_path / "lienthong.toml"
+    _write_config(config_path, data_dir, s3_server, f"lt-{uuid.uuid4().hex[:12]}")
+
+    # Interrupted after two objects: nothing switched, the journal holds the two.
+    assert (
+        await _cli("storage", "migrate", "--to", "s3", "--config", str(config_path), "--limit", "2")
+        == 3
+    )
+    out = capsys.readouterr().out
+    assert "2 copied" in out and "3 left" in out
+    assert len(read_journal(data_dir / JOURNAL_NAME)) == 2
+    assert load_config(config_path).storage.backend == "fs"
+
+    # Resumed while the (filesystem) server keeps serving every document.
+    migration = asyncio.create_task(
+        _cli("storage", "migrate", "--to", "s3", "--config", str(config_path))
+    )
+    served = 0
+    while not migration.done() or served == 0:
+        for receipt in receipts:
+            resp = await axis.get(f"/api/v1/documents/{receipt['id']}", NGHE_AN)
+            assert resp.status == 200
+            assert sha256(await resp.read()) == receipt["sha256"]
+            served += 1
+    assert await migration == 0
+    out = capsys.readouterr().out
+    assert "3 copied" in out and "2 already in" in out and "0 left" in out
+    assert f"Switched {config_path}" in out
+    switched = load_config(config_path)
+    assert switched.storage.backend == "s3"
+    assert "# axis settings (comments survive the switch)" in config_path.read_text()
+
+    # Again: nothing to copy, nothing to switch.
+    assert await _cli("storage", "migrate", "--to", "s3", "--config", str(config_path)) == 0
+    assert "0 copied" in capsys.readouterr().out
+
+    # The server on S3, with the filesystem objects moved away: every byte comes from S3.
+    shutil.move(str(data_dir / "objects"), str(tmp_path / "objects-old"))
+    app = build_app(switched)
+    async with TestClient(TestServer(app)) as client:
+        for receipt in receipts:
+            resp = await client.get(
+                f"/api/v1/documents/{receipt['id']}", headers=axis.auth(NGHE_AN)
+            )
+            assert resp.status == 200, await resp.text()
+            body = await resp.read()
+            assert sha256(body) == receipt["sha256"] and len(body) == receipt["size"]
+
+
+async def test_fallback_reads_unmigrated_objects(
+    axis: Axis, s3_server: S3Endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Switched to S3 before moving anything: the filesystem still serves the old documents,
+    new ones go to S3."""
+    monkeypatch.setenv("LIENTHONG_S3_ACCESS_KEY", s3_server.access_key)
+    monkeypatch.setenv("LIENTHONG_S3_SECRET_KEY", s3_server.secret_key)
+    old = await axis.send_ok(VPCP, document(VPCP, [NGHE_AN]))
+    env: dict[str, Any] = {
+        "LIENTHONG_SERVER_LOG_JSON": "0",
+        "LIENTHONG_STORAGE_BACKEND": "s3",
+        "LIENTHONG_S3_ENDPOINT": s3_server.endpoint,
+        "LIENTHONG_S3_BUCKET": f"lt-{uuid.uuid4().hex[:12]}",
+        "LIENTHONG_S3_SECURE": "0",
+        "LIENTHONG_S3_RETENTION_YEARS": "1",
+    }
+    config = load_config(env=env, data_dir=axis.config.storage.data_dir)
+    async with TestClient(TestServer(build_app(config))) as client:
+        resp = await client.get(f"/api/v1/documents/{old['id']}", headers=axis.auth(NGHE_AN))
+        assert resp.status == 200
+        assert sha256(await resp.read()) == old["sha256"]
+        before = axis.snapshot()["objects"]
+        body = edxml.serialize(document(VPCP, [NGHE_AN]))
+        resp = await client.post(
+            "/api/v1/documents",
+            data=body,
+            headers=axis.auth(VPCP, **{"Content-Type": "application/xml"}),
+        )
+        assert resp.status == 201
+        assert axis.snapshot()["objects"] == before  # the new package went to S3 only
+
+
+def test_set_backend_keeps_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "a.toml"
+    path.write_text('[server]\nport = 9000\n# note\n[s3]\nendpoint = "h:1"\n')
+    set_backend(path, "s3")
+    config = load_config(path, env={})
+    assert config.storage.backend == "s3" and config.server.port == 9000
+    assert "# note" in path.read_text()
+    path.write_text('[storage]\ndata_dir = "x"\n\n[server]\nport = 1\n')
+    set_backend(path, "s3")
+    assert path.read_text().startswith('[storage]\nbackend = "s3"\ndata_dir')
