@@ -20,6 +20,7 @@ units per em, so pyHanko's widths are right), embedded in the PDF.
 from __future__ import annotations
 
 import enum
+import functools
 import io
 import os
 import unicodedata
@@ -59,6 +60,23 @@ def iso_time(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise AppearanceError("the signing time must be timezone-aware")
     return moment.astimezone(VIETNAM_TZ).replace(microsecond=0).isoformat()
+
+
+@functools.lru_cache(maxsize=1)
+def _advance_widths() -> tuple[dict[int, int], int]:
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(str(FONT_PATH), lazy=True)
+    cmap = font.getBestCmap()
+    hmtx = font["hmtx"]
+    widths = {code: hmtx[glyph][0] for code, glyph in cmap.items()}
+    return widths, int(font["head"].unitsPerEm)
+
+
+def text_width(text: str, font_size: float) -> float:
+    """Width in points of ``text`` in the stamp font (advance widths; no kerning)."""
+    widths, upem = _advance_widths()
+    return sum(widths.get(ord(ch), upem // 2) for ch in nfc(text)) * font_size / upem
 
 
 def _load_image(image: str | os.PathLike[str] | bytes) -> Any:
@@ -270,7 +288,10 @@ class CopyType(enum.Enum):
     TRICH_SAO = "TRÍCH SAO"
 
 
-def _top_right(page_sizes: list[tuple[float, float]], width: float, height: float) -> StampLayout:
+def _top_right(page_sizes: list[tuple[float, float]], lines: list[str]) -> StampLayout:
+    # Sized to the text so that it stays 10 pt (NĐ 30) however long the agency's name is.
+    width = max(text_width(line, 10) for line in lines) + 10
+    height = len(lines) * 12.5 + 6
     page_w, page_h = page_sizes[0]
     x2, y2 = page_w - TOP_RIGHT_MARGIN, page_h - TOP_RIGHT_MARGIN
     return StampLayout(0, (x2 - width, y2 - height, x2, y2))
@@ -286,11 +307,10 @@ class IssuedAttachmentAppearance:
     number: str
     agency: str
     display_time: datetime | None = None
-    width: float = 220.0
     name: str = field(default="issued-attachment", init=False)
 
     def layout(self, page_sizes: list[tuple[float, float]], fields: dict[str, Any]) -> StampLayout:
-        return _top_right(page_sizes, self.width, 3 * 12.5 + 6)
+        return _top_right(page_sizes, [self.number, self.agency, "2026-01-01T00:00:00+07:00"])
 
     def style(self, signing_time: datetime) -> Nd30StampStyle:
         moment = self.display_time or signing_time
@@ -308,11 +328,12 @@ class CopyAppearance:
     copy_type: CopyType
     agency: str
     display_time: datetime | None = None
-    width: float = 220.0
     name: str = field(default="copy", init=False)
 
     def layout(self, page_sizes: list[tuple[float, float]], fields: dict[str, Any]) -> StampLayout:
-        return _top_right(page_sizes, self.width, 3 * 12.5 + 6)
+        return _top_right(
+            page_sizes, [self.copy_type.value, self.agency, "2026-01-01T00:00:00+07:00"]
+        )
 
     def style(self, signing_time: datetime) -> Nd30StampStyle:
         moment = self.display_time or signing_time

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import fixtures_pki
 import pytest
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.writer import PdfFileWriter
 from pyhanko.sign.signers import SimpleSigner
 
-import fixtures_pki
 from signing import (
     B_LT,
     B_T,
@@ -36,7 +36,7 @@ def test_signing_refuses_revoked_or_expired_signer(
     label: str, pki, services, officer_token: Token, blank_pdf: Path, tmp_path: Path
 ) -> None:
     signer = officer_token.signer(label, chain=[pki.cert("gov")])
-    with pytest.raises(CertificateRejectedError, match="revoked|expired"):
+    with pytest.raises(CertificateRejectedError, match=r"revoked|expired"):
         sign_pdf(blank_pdf, tmp_path / "out.pdf", signer, services=services)
     assert _no_output(tmp_path)
 
@@ -48,7 +48,7 @@ def test_signing_refuses_look_alike_ca_signer(
         str(pki.key_path("lookalike-officer")), str(pki.cert_path("lookalike-officer")),
         ca_chain_files=(str(pki.cert_path("lookalike")),),
     )  # fmt: skip
-    with pytest.raises(CertificateRejectedError, match="not trusted|not valid"):
+    with pytest.raises(CertificateRejectedError, match=r"not trusted|not valid"):
         sign_pdf(blank_pdf, tmp_path / "out.pdf", signer, services=services)
     assert _no_output(tmp_path)
 
