@@ -184,9 +184,17 @@ class VdxpService:
                 )
         expected = params.require("hash-file")
         package: SpooledPackage = await self.exchange.receive(HashCheckedBody(body, expected))
-        if message_type == "status":
-            return await self.exchange.accept_status(caller.organ_id, package)
-        return await self.exchange.accept_document(caller.organ_id, package)
+        try:
+            if message_type == "status":
+                return await self.exchange.accept_status(caller.organ_id, package)
+            return await self.exchange.accept_document(caller.organ_id, package)
+        except ex.WrongKind:
+            other = "edoc" if message_type == "status" else "status"
+            raise RequestError(
+                f"this package does not match XroadVnpt-messagetype {message_type}: "
+                f"send it with messagetype {other}",
+                ErrorCode.INVALID_PACKAGE,
+            ) from None
 
     # -- receiving --------------------------------------------------------------------------
 

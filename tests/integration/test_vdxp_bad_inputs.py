@@ -307,3 +307,17 @@ async def test_answers_escape_non_ascii(vdxp: Vdxp) -> None:
     assert b"null" not in body
     data = json.loads(body)["data"]
     assert {"UBND tỉnh Nghệ An"} <= {a["name"] for a in data}
+
+
+async def test_message_type_must_match_the_package(vdxp: Vdxp) -> None:
+    package = document(VPCP, [NGHE_AN])
+    with pytest.raises(VdxpFailure) as info:
+        await vdxp[VPCP].send_edoc(
+            edxml.serialize(package), sender=VPCP, to=NGHE_AN, message_type="status"
+        )
+    assert info.value.code == ErrorCode.INVALID_PACKAGE
+    assert "messagetype edoc" in info.value.desc
+    assert (
+        await _code(vdxp[VPCP].send_edoc(b"x", sender=VPCP, to=NGHE_AN, message_type="letter"))
+        == ErrorCode.BAD_PARAMETER
+    )
