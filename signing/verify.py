@@ -277,7 +277,7 @@ async def _verify_field(
 
     sig = SignatureReport(
         index=index,
-        field=fq_name,
+        field=str(fq_name),
         kind="signature",
         indication=Indication.TOTAL_FAILED,
         subindication=FORMAT_FAILURE,
