@@ -52,10 +52,6 @@ def answer(body: dict[str, Any]) -> web.Response:
     )
 
 
-def _doc_id(params: protocol.SignedParams) -> str:
-    return params.require("docId")
-
-
 # -- operations -------------------------------------------------------------------------------
 
 
@@ -91,7 +87,7 @@ async def get_edoc(
     request: web.Request, service: VdxpService, caller: Caller, params: protocol.SignedParams
 ) -> web.StreamResponse:
     """getEdoc: the package as base64 in ``data``, streamed (never whole in memory)."""
-    doc = await service.document(caller, _doc_id(params))
+    doc = await service.document(caller, await service.pick_doc_id(caller, params))
     response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
     # Base64 of the package is ASCII; the JSON around it is ours, so nothing needs escaping.
     head = protocol.encode_answer(protocol.ok(data=""))
@@ -117,7 +113,7 @@ async def download_edoc(
     request: web.Request, service: VdxpService, caller: Caller, params: protocol.SignedParams
 ) -> web.StreamResponse:
     """downloadEdoc: the raw package file."""
-    doc = await service.document(caller, _doc_id(params))
+    doc = await service.document(caller, await service.pick_doc_id(caller, params))
     response = web.StreamResponse(
         headers={
             "Content-Type": "application/octet-stream",
@@ -137,7 +133,8 @@ async def update_status(
     request: web.Request, service: VdxpService, caller: Caller, params: protocol.SignedParams
 ) -> web.StreamResponse:
     """updateStatus: mark a pulled item done / fail / processing."""
-    await service.update_status(caller, _doc_id(params), params.require("status"))
+    doc_id = await service.pick_doc_id(caller, params)
+    await service.update_status(caller, doc_id, params.require("status"))
     return answer(protocol.ok())
 
 

@@ -152,6 +152,10 @@ class VdxpClient:
     ) -> dict[str, Any] | bytes:
         """Send one operation and return its decoded JSON answer (or the raw body with ``raw``
         when the answer is not JSON). :class:`VdxpFailure` on ``status: FAIL``.
+
+        ``extra`` parameters are sent (and signed) too, as the SDK sends what earlier calls
+        left on its client object; aiohttp folds header names that differ only in case, so
+        ``docId`` and ``docid`` cannot both be sent this way.
         """
         merged = dict(extra or {})
         merged.update(params or {})

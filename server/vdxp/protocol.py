@@ -4,7 +4,7 @@ Byte-level facts come from ``shared/VDXP-PROTOCOL.md`` (read off the Java SDK, S
 
 - every parameter travels in an ``XroadVnpt-<key>`` header; the caller signs them with
   ``XroadVnpt-sign-header`` (compact JSON of the signed headers, in the caller's unordered map
-  order), ``XroadVnpt-sign-header-key`` (the keys joined with ``;``) and
+  order), ``XroadVnpt-sign-header-key`` (the map's keys, unprefixed, joined by ``;``) and
   ``XroadVnpt-hash-header`` (hex HMAC-SHA256, keyed with the secret's UTF-8 bytes, over the
   exact sign-header string);
 - ``XroadVnpt-hash-file`` is the SHA-256 of a sendEdoc body without its trailing CRLF, each byte
@@ -174,9 +174,9 @@ def signed_headers(params: Mapping[str, str], secret: str) -> dict[str, str]:
     headers: dict[str, str] = {}
     keys: list[str] = []
     for key, value in params.items():
-        name = header_name(key)
-        headers[name] = value
-        keys.append(name)
+        headers[header_name(key)] = value
+        # The SDK lists the map's own keys, without the XroadVnpt- prefix.
+        keys.append(key)
     sign_header = json.dumps(headers, ensure_ascii=False, separators=(",", ":"))
     headers[H_SIGN_HEADER_KEY] = ";".join(keys)
     headers[H_SIGN_HEADER] = sign_header
@@ -239,6 +239,11 @@ class SignedParams:
                 ErrorCode.AMBIGUOUS_HEADER,
             )
         return found[0]
+
+    def all(self, name: str) -> tuple[str, ...]:
+        """Every distinct value signed for ``name`` (the SDK may carry a stale ``docid`` next
+        to a fresh ``docId``: the caller decides which one is meant)."""
+        return tuple(v for v in self.values.get(name.lower(), ()) if v.strip())
 
     def require(self, name: str) -> str:
         """The signed value of ``name``; FAIL naming the header when it is absent or empty."""
@@ -562,7 +567,7 @@ def sync_unit_item(
     modify_date: str,
     deleted: bool = False,
     is_agency: bool = True,
-    version: str = "1",
+    version: int = 1,
 ) -> dict[str, Any]:
     """One unit of getSynchronizeUnit, every field present."""
     return {
@@ -571,7 +576,7 @@ def sync_unit_item(
         "mail": _text(mail),
         "name": _text(name),
         "pid": _text(parent),
-        "version": _text(version),
+        "version": int(version),  # the SDK reads it with getAsInt
         "centerCode": _text(center_code),
         "deleted": bool(deleted),
         "modifyDate": _text(modify_date),

@@ -266,6 +266,33 @@ class VdxpService:
                     return delivery
         raise NotFoundError(f"no item {doc_id} for {caller.organ_id}")
 
+    async def pick_doc_id(self, caller: Caller, params: protocol.SignedParams) -> str:
+        """The ``docId`` parameter, read in any case.
+
+        The SDK keeps every key it was ever given on its client object, so after a call with
+        ``docid`` and one with ``docId`` both ride along, one of them stale. When they differ,
+        the one meant is the item still waiting for the caller; if that does not single one
+        out, the request is ambiguous.
+        """
+        candidates = params.all("docId")
+        if not candidates:
+            raise RequestError("missing signed header XroadVnpt-docId", ErrorCode.NOT_SIGNED)
+        if len(candidates) == 1:
+            return candidates[0].strip()
+        waiting = []
+        async with self.database.reader() as tx:
+            deliveries = DeliveryRepo(tx)
+            for candidate in candidates:
+                for delivery in await deliveries.for_document(candidate.strip()):
+                    if delivery.recipient == caller.organ_id and delivery.state == "new":
+                        waiting.append(candidate.strip())
+        if len(waiting) == 1:
+            return waiting[0]
+        raise RequestError(
+            f"parameter docId is signed with {len(candidates)} different values",
+            ErrorCode.AMBIGUOUS_HEADER,
+        )
+
     async def document(self, caller: Caller, doc_id: str) -> Document:
         """The package row if the caller sent it or received it (else not found, nothing said)."""
         try:

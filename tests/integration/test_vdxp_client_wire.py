@@ -101,7 +101,8 @@ def _check_signature(req: Captured) -> dict[str, str]:
     for name, value in signed.items():
         assert req.header(name) == value, name
     keys = req.header("XroadVnpt-sign-header-key")
-    assert keys is not None and keys.split(";") == list(signed)
+    assert keys is not None
+    assert ["XroadVnpt-" + k for k in keys.split(";")] == list(signed)
     return signed
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 from axis_client import NGHE_AN, SO_TTTT, VPCP, document, sha256, status
-from vdxp_fixtures import Vdxp, vdxp_fixture  # noqa: F401 (the vdxp fixture)
+from vdxp_fixtures import Vdxp, http_head, raw_request, vdxp_fixture  # noqa: F401
 
 import edxml
 from edxml import StatusCode
@@ -153,3 +154,39 @@ async def test_unknown_operation_is_a_fail_answer(vdxp: Vdxp) -> None:
     with pytest.raises(VdxpFailure) as info:
         await vdxp[VPCP].call("getEverything")
     assert info.value.code == ErrorCode.UNKNOWN_OPERATION
+
+
+async def test_stale_docid_of_another_case_rides_along(vdxp: Vdxp) -> None:
+    """The SDK keeps every key it was given: after updateStatus({"docid": A}) a getEdoc of B
+    carries docId=B *and* docid=A. The axis serves the item still waiting (B). (Sent on a raw
+    socket: aiohttp's client folds headers that differ only in case.)"""
+    first = await vdxp[VPCP].send_edoc(
+        edxml.serialize(document(VPCP, [NGHE_AN])), sender=VPCP, to=NGHE_AN
+    )
+    second = await vdxp[VPCP].send_edoc(
+        edxml.serialize(document(VPCP, [NGHE_AN])), sender=VPCP, to=NGHE_AN
+    )
+    client = vdxp[NGHE_AN]
+    await client.call(
+        "updateStatus", {"docid": first, "status": "done"}, body=b"{}", expect_continue=True
+    )
+
+    async def sdk_call(operation: str, params: dict[str, str]) -> dict[str, str]:
+        headers = client.build_headers(params, "application/json")
+        assert "XroadVnpt-docid" in headers and "XroadVnpt-docId" in headers
+        status, _, body = await raw_request(
+            vdxp.axis, http_head(operation, headers, length=2), b"{}"
+        )
+        assert status == 200
+        return dict(json.loads(body))
+
+    answer = await sdk_call("getEdoc", {"docid": first, "status": "done", "docId": second})
+    assert answer["status"] == "OK", answer
+    assert base64.b64decode(answer["data"]) == await client.download_edoc(second)
+    answer = await sdk_call("updateStatus", {"docid": first, "status": "done", "docId": second})
+    assert answer["status"] == "OK", answer
+    assert await client.count_receive_edoc() == 0
+    # with nothing left to tell them apart, it is a FAIL, not a guess
+    answer = await sdk_call("getEdoc", {"docid": first, "docId": second})
+    assert answer["status"] == "FAIL"
+    assert answer["ErrorCode"] == ErrorCode.AMBIGUOUS_HEADER

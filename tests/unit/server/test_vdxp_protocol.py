@@ -92,10 +92,7 @@ def test_signed_headers_have_sdk_shape() -> None:
     headers = _sdk_headers({"from": "000.00.00.G22", "to": '"000.00.00.H41"'})
     sign_header = headers["XroadVnpt-sign-header"]
     assert sign_header.startswith('{"XroadVnpt-from":"000.00.00.G22","XroadVnpt-to":"\\"000')
-    assert headers["XroadVnpt-sign-header-key"].split(";")[:2] == [
-        "XroadVnpt-from",
-        "XroadVnpt-to",
-    ]
+    assert headers["XroadVnpt-sign-header-key"] == "from;to;systemid;timestamp;Content-Type"
     expected = hmac.new(SECRET.encode(), sign_header.encode(), hashlib.sha256).hexdigest()
     assert headers["XroadVnpt-hash-header"] == expected
     assert headers["XroadVnpt-to"] == '"000.00.00.H41"'
@@ -179,9 +176,11 @@ def test_key_list_must_match_the_sign_header() -> None:
     auth = p.read_auth_headers(_received(headers))
     with pytest.raises(AuthError):
         p.verify_signature(auth, _received(headers), SECRET)
-    # keys without the prefix are accepted
+    # keys with the prefix are accepted too
     headers = _sdk_headers({"docId": "abc"})
-    headers["XroadVnpt-sign-header-key"] = "docId;systemid;timestamp;Content-Type"
+    headers["XroadVnpt-sign-header-key"] = (
+        "XroadVnpt-docId;XroadVnpt-systemid;XroadVnpt-timestamp;XroadVnpt-Content-Type"
+    )
     auth = p.read_auth_headers(_received(headers))
     assert p.verify_signature(auth, _received(headers), SECRET).get("docid") == "abc"
 
@@ -193,6 +192,7 @@ def test_docid_in_two_cases_with_two_values_is_ambiguous() -> None:
     with pytest.raises(RequestError) as info:
         params.get("docId")
     assert info.value.code == ErrorCode.AMBIGUOUS_HEADER
+    assert sorted(params.all("DOCID")) == ["abc", "xyz"]
     same = _sdk_headers({"docId": "abc", "docid": "abc"})
     auth = p.read_auth_headers(_received(same))
     assert p.verify_signature(auth, _received(same), SECRET).get("docId") == "abc"
