@@ -24,6 +24,7 @@ import functools
 import io
 import os
 import unicodedata
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +32,8 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from pyhanko.pdf_utils import content, generic, layout
-from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
+from pyhanko.pdf_utils.font.api import FontEngine
+from pyhanko.pdf_utils.font.opentype import CIDFontType2, GlyphAccumulator
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.stamp.base import BaseStamp, BaseStampStyle
@@ -60,6 +62,99 @@ def iso_time(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise AppearanceError("the signing time must be timezone-aware")
     return moment.astimezone(VIETNAM_TZ).replace(microsecond=0).isoformat()
+
+
+@functools.lru_cache(maxsize=1)
+def _font_bytes() -> bytes:
+    return FONT_PATH.read_bytes()
+
+
+@functools.lru_cache(maxsize=1)
+def _font_stream_data() -> bytes:
+    return zlib.compress(_font_bytes(), 6)
+
+
+class _PresubsetCIDFont(CIDFontType2):  # type: ignore[misc]
+    """Embeds the whole pre-subset font program, compressed once per process."""
+
+    def set_font_file(self, writer: BasePdfFileWriter) -> generic.IndirectObject:
+        stream = generic.StreamObject(
+            {
+                pdf_name("/Filter"): pdf_name("/FlateDecode"),
+                pdf_name("/Length1"): generic.NumberObject(len(_font_bytes())),
+            },
+            encoded_data=_font_stream_data(),
+        )
+        ref = writer.add_object(stream)
+        self._font_descriptor[pdf_name("/FontFile2")] = ref
+        return ref
+
+
+@dataclass(frozen=True)
+class _SharedFont:
+    tt: Any
+    hb_font: Any
+    glyph_set: Any
+    reverse_cmap: Any
+    ps_name: str
+    units_per_em: int
+
+
+@functools.lru_cache(maxsize=1)
+def _shared_font() -> _SharedFont:
+    """The stamp font parsed once per process; read-only afterwards, so safely shared."""
+    import uharfbuzz as hb
+    from fontTools import ttLib
+    from pyhanko.pdf_utils.font.opentype import _read_ps_name
+
+    data = _font_bytes()
+    tt = ttLib.TTFont(io.BytesIO(data))
+    for tag in tt.keys():  # decompile every table now: lazy loading is not thread-safe
+        tt[tag]
+    return _SharedFont(
+        tt=tt,
+        hb_font=hb.Font(hb.Face(data)),
+        glyph_set=tt.getGlyphSet(preferCFF=True),
+        reverse_cmap=tt["cmap"].buildReversed(),
+        ps_name=_read_ps_name(tt),
+        units_per_em=int(tt["head"].unitsPerEm),
+    )
+
+
+class _PresubsetAccumulator(GlyphAccumulator):  # type: ignore[misc]
+    """pyHanko's glyph accumulator on a shared, already-parsed font, without subsetting.
+
+    Stock pyHanko parses the font (~5 ms) and subsets it with fontTools (~75 ms: it re-reads
+    the layout tables) for every signature. Our font is already cut to Latin + Vietnamese
+    (87 KB), so it is parsed once per process and embedded whole, compressed once
+    (SIGNING-NOTES.md, trap 7). The attributes set here are those of
+    ``GlyphAccumulator.__init__`` in pyHanko 0.38.
+    """
+
+    def __init__(self, writer: BasePdfFileWriter, font_size: int, obj_stream: Any = None) -> None:
+        shared = _shared_font()
+        FontEngine.__init__(
+            self, writer, shared.ps_name, embedded_subset=True, obj_stream=obj_stream,
+            font_size=font_size,
+        )  # fmt: skip
+        self.hb_font = shared.hb_font
+        self.tt = shared.tt
+        self._font_ref = writer.allocate_placeholder()
+        self.cff_charset = None
+        self.use_raw_gids = True
+        self.cidfont_obj = _PresubsetCIDFont(shared.tt, shared.ps_name, self.subset_prefix)
+        self.features = None
+        self.units_per_em = shared.units_per_em
+        self._glyphs: dict[int, tuple[int, int]] = {}
+        self._glyph_set = shared.glyph_set
+        self._cid_to_unicode: dict[int, str] = {}
+        self._GlyphAccumulator__reverse_cmap = shared.reverse_cmap
+        self.ot_language_tag = None
+        self.ot_script_tag = None
+        self.writing_direction = None
+        self.bcp47_lang_code = None
+        self._subset_created = True  # nothing to subset
+        self._write_prepared = False
 
 
 @functools.lru_cache(maxsize=1)
@@ -145,8 +240,7 @@ class Nd30Stamp(BaseStamp):
         engine: Any = None
         if (style.top_lines or style.bottom_lines) and self.writer is not None:
             # An embedded font only when there is text: an empty subset cannot be written.
-            factory = GlyphAccumulatorFactory(str(FONT_PATH), font_size=size)
-            engine = factory.create_font_engine(self.writer)
+            engine = _PresubsetAccumulator(self.writer, size)
             # The accumulator positions glyphs with its own size: keep it equal to the Tf size.
             engine.font_size = size
             self.set_resource(content.ResourceType.FONT, pdf_name("/F1"), engine.as_resource())
