@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -129,6 +130,18 @@ class _ContextCache:
 
 _CACHE = _ContextCache()
 
+# One event loop per process, kept for its lifetime: the shared context's OCSP/CRL fetchers
+# hold HTTP sessions bound to the loop they were created on (asyncio.run would close it).
+_LOOP: asyncio.AbstractEventLoop | None = None
+_LOOP_LOCK = threading.Lock()
+
+
+def _process_loop() -> asyncio.AbstractEventLoop:
+    global _LOOP
+    if _LOOP is None or _LOOP.is_closed():
+        _LOOP = asyncio.new_event_loop()
+    return _LOOP
+
 
 def _new_context(
     policy: VerificationPolicy,
@@ -184,7 +197,10 @@ def verify(
 def verify_in_process(
     data: bytes, policy: VerificationPolicy, *, file_name: str | None = None
 ) -> ValidationReport:
-    """Verify in this process (no time budget: use :func:`verify` for untrusted input)."""
+    """Verify in this process (no time budget: use :func:`verify` for untrusted input).
+
+    Not for use inside a running event loop (it runs its own); calls are serialised.
+    """
     quiet_library_loggers()
     started = time.monotonic()
     report = ValidationReport(
@@ -197,7 +213,8 @@ def verify_in_process(
     try:
         if len(data) > policy.max_bytes:
             raise UnreadablePdfError(f"file larger than the {policy.max_bytes}-byte limit")
-        asyncio.run(_verify_document(data, policy, report))
+        with _LOOP_LOCK:
+            _process_loop().run_until_complete(_verify_document(data, policy, report))
     except UnreadablePdfError as exc:
         report.status = "unreadable"
         report.errors.append(str(exc))

@@ -18,9 +18,12 @@ from edxml.errors import EdxmlError
 COMMAND_MODULES = [
     "server.cli.edxml_cmd",
     "server.cli.pki",
+    "server.cli.verify_cmd",
     "server.cli.admin",
     "server.cli.serve",
     "server.cli.client",
+    "server.cli.audit_cmd",
+    "server.cli.receipt_cmd",
     "server.cli.storage_cmd",
     "server.cli.archive_cmd",
     "server.cli.vdxp_cmd",
