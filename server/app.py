@@ -20,6 +20,7 @@ from server.auth import auth_middleware
 from server.config import Config
 from server.exchange import Exchange
 from server.http import agencies, documents, health, inbox, openapi, pages, sent, statuses, vdxp
+from server.http import archive as archive_http
 from server.http.errors import problem_middleware
 from server.logs import request_id_var, setup_logging
 from server.objectstore import close_object_store, open_object_store
@@ -27,7 +28,17 @@ from storage.db import Database
 
 log = logging.getLogger("lienthong.access")
 
-ROUTE_MODULES = (pages, health, agencies, documents, inbox, statuses, sent, openapi)
+ROUTE_MODULES = (
+    pages,
+    health,
+    agencies,
+    documents,
+    inbox,
+    statuses,
+    sent,
+    openapi,
+    archive_http,
+)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 

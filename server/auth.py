@@ -77,8 +77,25 @@ async def auth_middleware(
         principal = await TokenRepo(tx).find(hash_token(token))
     if principal is None:
         raise HttpProblem("unauthorized", "The bearer token is unknown or was revoked.")
+    if not archivist_may(principal, request.method, request.path):
+        raise HttpProblem(
+            "role-not-allowed",
+            "An archivist token may only read: GET /api/v1/archive/... and /api/v1/documents/...",
+        )
     request[PRINCIPAL] = principal
     return await handler(request)
+
+
+# Archivists (role "archivist" without "agency", granted by `lienthong agency grant ORGANID
+# archivist`) read their agency's documents and archive; they never send or acknowledge.
+_ARCHIVIST_PREFIXES = ("/api/v1/archive/", "/api/v1/documents/")
+
+
+def archivist_may(principal: Principal, method: str, path: str) -> bool:
+    """False when an archivist-only token asks for anything but a read of the archive."""
+    if "archivist" not in principal.roles or "agency" in principal.roles:
+        return True
+    return method in {"GET", "HEAD"} and path.startswith(_ARCHIVIST_PREFIXES)
 
 
 def principal_of(request: web.Request) -> Principal:

@@ -261,6 +261,12 @@ class AuditRepo:
         )
         return [_entry(r) for r in rows]
 
+    async def for_object(self, object_id: str) -> list[AuditEntry]:
+        """Entries whose objects name ``object_id`` (a document's trail), oldest first."""
+        pattern = "%" + canonical_json(str(object_id)) + "%"
+        rows = await self.tx.fetchall(_SELECT + " WHERE objects LIKE ? ORDER BY seq", (pattern,))
+        return [e for e in map(_entry, rows) if str(object_id) in e.objects]
+
     async def get(self, seq: int) -> AuditEntry | None:
         """The entry stored at ``seq``, or None."""
         row = await self.tx.fetchone(_SELECT + " WHERE seq = ? LIMIT 1", (seq,))

@@ -53,6 +53,14 @@ def register(sub: Any) -> None:
     lst = agency_cmds.add_parser("list", help="list the agencies")
     add_local_options(lst)
     lst.set_defaults(func=cmd_agency_list)
+    grant = agency_cmds.add_parser(
+        "grant", help="create a token with a role for an agency, e.g. archivist (read-only)"
+    )
+    grant.add_argument("organ_id", metavar="ORGANID")
+    grant.add_argument("role", choices=["archivist"], help="archivist: reads the archive only")
+    grant.add_argument("--label", help="who the token is for, e.g. 'Phòng Lưu trữ'")
+    add_local_options(grant)
+    grant.set_defaults(func=cmd_token_create)
     vdxp_cmd.register_agency(agency_cmds)  # agency secret create|rotate (VDXP, issue 5)
 
     token = sub.add_parser("token", help="bearer tokens of agency systems")
@@ -220,7 +228,8 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         async with database.transaction() as tx:
             if await AgencyRepo(tx).get(organ_id) is None:
                 raise CliError(f"agency {organ_id} is not known (see `lienthong agency list`)")
-            return await TokenRepo(tx).create(organ_id, token_hash, label=args.label)
+            roles = [args.role] if getattr(args, "role", None) else ["agency"]
+            return await TokenRepo(tx).create(organ_id, token_hash, label=args.label, roles=roles)
 
     token_id = _with_database(config, create)
     print(

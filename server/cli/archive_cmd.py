@@ -1,9 +1,143 @@
-"""``lienthong archive``: export archival packages and verify them (filled in below)."""
+"""``lienthong archive export | verify``: archival packages (BagIt) of documents.
+
+``export ID... -o DIR`` downloads each document's bag from a running axis
+(``GET /api/v1/archive/{id}/package``, with ``--server``/``--token`` or LIENTHONG_SERVER /
+LIENTHONG_TOKEN: an agency or archivist token) and unpacks it into ``DIR/lienthong-<id>/``,
+checking every hash on arrival. ``verify BAG`` (a bag directory or its zip) checks every file
+against ``manifest-sha256.txt`` and every PDF signature again with :mod:`signing.verify`.
+Exit codes: 0 all good, 1 a hash or a signature failed (TOTAL_FAILED), 2 signatures could not be
+confirmed (INDETERMINATE, e.g. a root missing from the trust store).
+"""
 
 from __future__ import annotations
 
+import argparse
+import tempfile
+import zipfile
+from pathlib import Path
 from typing import Any
+
+import bagit
+
+from server.cli import CliError
+from server.cli.http_client import AxisClient, atomic_output
+from server.cli.options import add_client_options, client_settings
 
 
 def register(sub: Any) -> None:
-    """Add ``archive`` to the ``lienthong`` parser."""
+    """Add ``archive export`` and ``archive verify`` to the ``lienthong`` parser."""
+    archive = sub.add_parser("archive", help="archival packages (BagIt) of documents")
+    cmds = archive.add_subparsers(dest="archive_command", metavar="SUBCOMMAND")
+    cmds.required = True
+    export = cmds.add_parser("export", help="download documents' BagIt packages from the axis")
+    export.add_argument("ids", nargs="+", metavar="ID", help="the axis's document ids")
+    export.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
+    export.add_argument("--zip", action="store_true", help="keep the zip instead of unpacking")
+    add_client_options(export)
+    export.set_defaults(func=cmd_export)
+    verify = cmds.add_parser("verify", help="check a bag's hashes and PDF signatures again")
+    verify.add_argument("bag", type=Path, metavar="BAG", help="a bag directory or its .zip")
+    verify.set_defaults(func=cmd_verify)
+
+
+def _unpack(zip_path: Path, target_dir: Path) -> Path:
+    """Unpack a bag zip (one top directory) into ``target_dir``; return the bag directory."""
+    with zipfile.ZipFile(zip_path) as zf:
+        names = zf.namelist()
+        tops = {n.split("/", 1)[0] for n in names}
+        if len(tops) != 1 or any(n.startswith("/") or ".." in n.split("/") for n in names):
+            raise CliError(f"{zip_path} is not a bag zip (one top directory expected)")
+        zf.extractall(target_dir)
+    return target_dir / tops.pop()
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Download and unpack each bag; every hash is checked after unpacking."""
+    settings = client_settings(args)
+    client = AxisClient(settings.server, settings.token)
+    out_dir: Path = args.output
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for doc_id in args.ids:
+        if not doc_id.isalnum():
+            raise CliError(f"{doc_id!r} is not a document id")
+        target = out_dir / f"lienthong-{doc_id}.zip"
+        fh, temp = atomic_output(target)
+        try:
+            client.download(f"/api/v1/archive/{doc_id}/package", fh, label=doc_id)
+            fh.close()
+            temp.replace(target)
+        except BaseException:
+            fh.close()
+            temp.unlink(missing_ok=True)
+            raise
+        if args.zip:
+            print(f"{doc_id}: {target}")
+            continue
+        final = out_dir / f"lienthong-{doc_id}"
+        if final.exists():
+            raise CliError(f"{final} already exists; remove it or choose another -o")
+        try:
+            bag_dir = _unpack(target, out_dir)
+        finally:
+            target.unlink(missing_ok=True)
+        _validate(bag_dir)
+        print(f"{doc_id}: {bag_dir} (every hash checked)")
+    return 0
+
+
+def _validate(bag_dir: Path) -> bagit.Bag:
+    try:
+        bag = bagit.Bag(str(bag_dir))
+        bag.validate()
+    except bagit.BagError as exc:
+        raise CliError(f"{bag_dir}: the bag is not valid: {exc}") from None
+    return bag
+
+
+def _pdfs(bag_dir: Path) -> list[Path]:
+    found = []
+    for path in sorted((bag_dir / "data").rglob("*")):
+        if path.is_file():
+            with path.open("rb") as fh:
+                if fh.read(1024).lstrip().startswith(b"%PDF-"):
+                    found.append(path)
+    return found
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check the bag (every file's SHA-256) and every PDF's signatures; print one line each."""
+    path: Path = args.bag
+    if not path.exists():
+        raise CliError(f"{path} does not exist")
+    with tempfile.TemporaryDirectory() as tmp:
+        bag_dir = _unpack(path, Path(tmp)) if path.is_file() else path
+        bag = _validate(bag_dir)
+        files = sum(1 for _ in bag.payload_files())
+        print(f"bag {path}: valid, {files} files match manifest-sha256")
+        return _verify_pdfs(bag_dir)
+
+
+def _verify_pdfs(bag_dir: Path) -> int:
+    from signing.report import Indication
+    from signing.verify import verify
+
+    worst = 0
+    for pdf in _pdfs(bag_dir):
+        report = verify(pdf, file_name=pdf.name)
+        name = pdf.relative_to(bag_dir / "data").as_posix()
+        indication = report.indication
+        if report.status != "signed" or indication is None:
+            print(f"  {name}: {report.status}, no signature to check")
+            continue
+        print(
+            f"  {name}: {len(report.signatures)} signature(s), {indication.value}"
+            + "".join(f"; {e}" for e in report.errors)
+        )
+        if indication == Indication.TOTAL_FAILED:
+            worst = 1
+        elif indication == Indication.INDETERMINATE and worst == 0:
+            worst = 2
+    return worst
+
+
+__all__ = ["cmd_export", "cmd_verify", "register"]

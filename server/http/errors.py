@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 import edxml
-from server import exchange
+from server import archive, exchange
 from server.appkeys import REQUEST_ID
 from storage import errors as storage_errors
 
@@ -86,6 +86,12 @@ _TYPES = [
         403,
         "Status code not allowed for the caller",
         "Recipients may send 01-06, 15 and 16; only the sender may send 13.",
+    ),
+    ProblemType(
+        "role-not-allowed",
+        403,
+        "Not allowed for this token's role",
+        "An archivist token may only read documents and the archive of its agency.",
     ),
     ProblemType(
         "not-found",
@@ -216,6 +222,7 @@ _EXCEPTION_SLUGS: list[tuple[type[BaseException], str]] = [
     (exchange.NotOriginalSender, "not-original-sender"),
     (exchange.StatusNotAllowed, "status-not-allowed"),
     (exchange.DocumentNotFound, "not-found"),
+    (archive.NotInArchive, "not-found"),
     (exchange.DuplicateDocument, "duplicate-document"),
     (exchange.WrongKind, "wrong-kind"),
     (exchange.InvalidPackage, "invalid-package"),

@@ -200,6 +200,40 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/archive/{id}": {
+                "get": {
+                    "summary": "Archive record: package and attachments as received (sha256), "
+                    "verification reports, status history, audit trail (docs/archive.md)",
+                    "description": "For the sender, the recipients and their archivists only.",
+                    "parameters": [_ID],
+                    "responses": {
+                        "200": _json("The archive record", {"type": "object"}),
+                        "401": _UNAUTHORIZED,
+                        "403": _problem("An archivist token asked for more than a read."),
+                        "404": _NOT_FOUND,
+                        "503": _problem("The object store cannot be reached. Retry later."),
+                    },
+                }
+            },
+            "/api/v1/archive/{id}/package": {
+                "get": {
+                    "summary": "BagIt archival package of the document (zip, manifest-sha256)",
+                    "parameters": [_ID],
+                    "responses": {
+                        "200": {
+                            "description": "The bag as a zip",
+                            "content": {
+                                "application/zip": {
+                                    "schema": {"type": "string", "format": "binary"}
+                                }
+                            },
+                        },
+                        "401": _UNAUTHORIZED,
+                        "404": _NOT_FOUND,
+                        "503": _problem("The object store cannot be reached. Retry later."),
+                    },
+                }
+            },
             "/api/v1/documents/{id}/statuses": {
                 "get": {
                     "summary": "Status history of a document (its sender and recipients only)",
@@ -247,6 +281,7 @@ def openapi_document() -> dict[str, Any]:
                         "200": _json("A page", _page("InboxItem")),
                         "400": _BAD_QUERY,
                         "401": _UNAUTHORIZED,
+                        "403": _problem("An archivist token (`role-not-allowed`)."),
                     },
                 }
             },
