@@ -21,6 +21,7 @@ from server.config import Config
 from server.exchange import Exchange
 from server.http import agencies, documents, health, inbox, openapi, pages, sent, statuses, vdxp
 from server.http import archive as archive_http
+from server.http import audit as audit_http
 from server.http.errors import problem_middleware
 from server.logs import request_id_var, setup_logging
 from server.objectstore import close_object_store, open_object_store
@@ -37,6 +38,7 @@ ROUTE_MODULES = (
     statuses,
     sent,
     openapi,
+    audit_http,
     archive_http,
 )
 
@@ -113,6 +115,7 @@ def build_app(config: Config) -> web.Application:
     )
     app[CONFIG] = config
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(audit_http.evidence_context)  # seal, receipts, audit anchors (issue 9)
     for module in ROUTE_MODULES:
         app.router.add_routes(module.routes)
     vdxp.setup(app)  # /vdxp/{operation}: the national axis protocol (issue 5)

@@ -71,12 +71,44 @@ class S3Section:
 
 
 @dataclass(frozen=True)
+class TsaSettings:
+    """[tsa]: the RFC 3161 time-stamping authority (receipts, audit anchors); None: no TSA."""
+
+    url: str | None = None
+    timeout: int = 10  # seconds
+
+
+@dataclass(frozen=True)
+class SealSettings:
+    """[seal]: the axis seal key that signs receipts (docs/audit.md). None configured: no
+    receipts. A PKCS#12 file (development) or a key on a PKCS#11 token; the PIN/passphrase
+    come only from LIENTHONG_SEAL_PIN / LIENTHONG_SEAL_PASSPHRASE or ``pin_file``."""
+
+    pkcs12: Path | None = None
+    pkcs11_module: Path | None = None
+    token_label: str | None = None
+    key_label: str = "seal"
+    pin_file: Path | None = None
+    chain: Path | None = None  # PEM file of intermediate certificates embedded in receipts
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """[audit]: how often the audit chain head is timestamped (0: only at shutdown)."""
+
+    anchor_minutes: int = 10
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one axis instance (immutable once loaded)."""
 
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     s3: S3Section = field(default_factory=S3Section)
+    tsa: TsaSettings = field(default_factory=TsaSettings)
+    seal: SealSettings = field(default_factory=SealSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
 
     @property
     def db_path(self) -> Path:
@@ -105,6 +137,9 @@ _SECTIONS: dict[str, type[Any]] = {
     "server": ServerSettings,
     "storage": StorageSettings,
     "s3": S3Section,
+    "tsa": TsaSettings,
+    "seal": SealSettings,
+    "audit": AuditSettings,
 }
 
 
@@ -227,7 +262,14 @@ def load_config(
         raise ConfigError("setting s3.endpoint: required when storage.backend = 's3'")
     if s3.part_size < 5 * 1024 * 1024:
         raise ConfigError("setting s3.part_size: S3 needs parts of at least 5 MiB (5242880)")
-    return Config(server=server, storage=storage, s3=s3)
+    return Config(
+        server=server,
+        storage=storage,
+        s3=s3,
+        tsa=TsaSettings(**values["tsa"]),
+        seal=SealSettings(**values["seal"]),
+        audit=AuditSettings(**values["audit"]),
+    )
 
 
 def with_overrides(config: Config, **server: Any) -> Config:

@@ -20,6 +20,7 @@ from typing import Any
 import edxml
 from edxml import BusinessDocType, DiscardSink, Envelope, StatusCode, StatusMessage
 from edxml.attachments import AttachmentMeta, Writable, unzip
+from server import audit
 from server.config import Config
 from server.spool import SpooledPackage, format_trace_time, receive, spool_file, temp_path
 from storage.db import Database, Tx
@@ -487,6 +488,7 @@ class Exchange:
                     deliveries = DeliveryRepo(tx)
                     for recipient in recipients:
                         await deliveries.insert(doc.id, recipient, "document")
+                    await audit.record_send(tx, doc, recipients)
             except Conflict:
                 # Another request with the same DocumentId committed first.
                 async with self.database.reader() as tx:
@@ -642,6 +644,7 @@ class Exchange:
                         )
                     )
                     await deliveries.insert(status_doc.id, target, "status")
+                await audit.record_status(tx, status_doc, targets, code.value)
             log.info("status accepted", extra={"id": status_doc.id, "code": code.value})
             return Receipt(status_doc, list(targets), created=True)
 
@@ -743,6 +746,7 @@ class Exchange:
         """Acknowledge one of the caller's deliveries (again: no change); else not found."""
         async with self.database.transaction() as tx:
             delivery = await DeliveryRepo(tx).ack(delivery_id, caller)
+            await audit.record_ack(tx, caller, delivery)
         if delivery is None:
             raise DocumentNotFound(f"No delivery {delivery_id} for {caller}.")
         return delivery

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from edxml import OrganId
 from edxml.model import VN_TZ
 from server import demo
+from server.audit import ADMIN, record
 from server.auth import new_token
 from server.cli import CliError, vdxp_cmd
 from server.cli.options import add_local_options, local_config
@@ -69,6 +70,7 @@ def register(sub: Any) -> None:
     create = token_cmds.add_parser("create", help="create a token and print it once")
     create.add_argument("organ_id", metavar="ORGANID")
     create.add_argument("--label", help="what the token is for, e.g. 'QLVB production'")
+    create.add_argument("--role", choices=["agency", "admin"], help="admin: reads the audit log")
     add_local_options(create)
     create.set_defaults(func=cmd_token_create)
     revoke = token_cmds.add_parser("revoke", help="revoke a token by its id")
@@ -189,6 +191,7 @@ def cmd_agency_add(args: argparse.Namespace) -> int:
             await AgencyRepo(tx).add(
                 str(organ), name, str(parent) if parent is not None else None, email
             )
+            await record(tx, ADMIN, "agency.add", [str(organ)], {"parent": parent and str(parent)})
 
     _with_database(config, add)
     under = f" under {parent}" if parent is not None else ""
@@ -229,6 +232,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
             if await AgencyRepo(tx).get(organ_id) is None:
                 raise CliError(f"agency {organ_id} is not known (see `lienthong agency list`)")
             roles = [args.role] if getattr(args, "role", None) else ["agency"]
+            await record(tx, ADMIN, "token.create", [organ_id], {"roles": roles})
             return await TokenRepo(tx).create(organ_id, token_hash, label=args.label, roles=roles)
 
     token_id = _with_database(config, create)
@@ -247,7 +251,10 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
     async def revoke(database: Database) -> bool:
         async with database.transaction() as tx:
-            return await TokenRepo(tx).revoke(args.token_id)
+            revoked = await TokenRepo(tx).revoke(args.token_id)
+            if revoked:
+                await record(tx, ADMIN, "token.revoke", [args.token_id])
+            return revoked
 
     if not _with_database(config, revoke):
         raise CliError(f"no active token with id {args.token_id}")

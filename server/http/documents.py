@@ -14,6 +14,7 @@ from edxml import StatusCode
 from server.appkeys import CONFIG, EXCHANGE, OBJECTS
 from server.auth import principal_of
 from server.exchange import Receipt, edxml_document_id
+from server.http.audit import audit_fetch, receipt_fields
 from server.http.errors import HttpProblem
 from server.spool import BodyTooLarge, SpooledPackage
 from storage.repos.statuses import Status
@@ -53,7 +54,7 @@ async def receive_package(request: web.Request) -> SpooledPackage:
         ) from None
 
 
-def receipt_response(receipt: Receipt) -> web.Response:
+def receipt_response(receipt: Receipt, extra: dict[str, Any] | None = None) -> web.Response:
     """201 (new) or 200 (the same package again) with the receipt and the stored digest."""
     doc = receipt.document
     body = {
@@ -65,6 +66,7 @@ def receipt_response(receipt: Receipt) -> web.Response:
         "received_at": doc.received_at.isoformat(),
         "recipients": receipt.recipients,
         "duplicate": not receipt.created,
+        **(extra or {}),  # receipt_url when the axis seals receipts (server/http/audit.py)
     }
     return web.json_response(
         body,
@@ -78,7 +80,7 @@ async def send_document(request: web.Request) -> web.Response:
     """Accept an edXML document package from the authenticated agency."""
     package = await receive_package(request)
     receipt = await request.app[EXCHANGE].accept_document(principal_of(request).organ_id, package)
-    return receipt_response(receipt)
+    return receipt_response(receipt, await receipt_fields(request, receipt))
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -147,6 +149,7 @@ async def fetch_document(request: web.Request) -> web.StreamResponse:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{doc.size}"
     # Reach the store before promising 200: an unreachable S3 becomes a 503, not a cut stream.
     await request.app[OBJECTS].stat(doc.sha256)
+    await audit_fetch(request, doc.id)
     response = web.StreamResponse(status=206 if span is not None else 200, headers=headers)
     response.content_type = "application/xml"
     response.content_length = end - start
@@ -182,6 +185,7 @@ async def fetch_attachment(request: web.Request) -> web.StreamResponse:
         principal_of(request).organ_id, request.match_info["id"], index
     )
     try:
+        await audit_fetch(request, request.match_info["id"], index)
         response = web.StreamResponse(
             headers={
                 "Content-Disposition": content_disposition(decoded.name, f"attachment-{index}"),

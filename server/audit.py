@@ -1,0 +1,279 @@
+"""What the axis records in its audit log, how the chain is anchored, and how it is verified.
+
+The chain itself lives in :mod:`storage.audit`. This module adds the domain's words (one small
+``record_*`` function per kind of action, called inside the action's own transaction), the
+RFC 3161 anchors (a timestamp token over the chain head, every ``audit.anchor_minutes`` and at
+shutdown), and the full offline check behind ``lienthong audit verify``: the chain, each
+anchor's certified head, and each token's signature against the TSA's trust roots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from asn1crypto import cms, tsp, x509
+
+from storage import audit as chain
+from storage.audit import Anchor, AuditEntry, ChainProblem, ChainReport
+from storage.db import Database, Tx
+from storage.repos.deliveries import Delivery
+from storage.repos.documents import Document
+
+log = logging.getLogger("lienthong.audit")
+
+ADMIN = "admin"  # the actor of administration done on the server itself (CLI)
+AXIS = "axis"  # the actor of what the axis does on its own (receipts, anchors)
+
+_BUSINESS_ACTIONS = {0: "document.send", 1: "document.revoke", 2: "document.update"}
+
+
+class AnchorError(Exception):
+    """The chain head could not be timestamped (no TSA configured, TSA unreachable...)."""
+
+
+# --- recording (each inside the transaction of the action it records) --------------------
+
+
+async def record(
+    tx: Tx,
+    actor: str,
+    action: str,
+    objects: Iterable[str] = (),
+    details: Mapping[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one entry in ``tx``: it commits or rolls back with the action."""
+    return await chain.append(tx, actor, action, objects, details)
+
+
+async def record_send(tx: Tx, doc: Document, recipients: Sequence[str]) -> AuditEntry:
+    """A document (or a revoke/update/replace of one) was accepted and routed."""
+    action = _BUSINESS_ACTIONS.get(doc.business_type, "document.replace")
+    objects = [doc.id] if doc.related_id is None else [doc.id, doc.related_id]
+    return await record(
+        tx,
+        doc.sender,
+        action,
+        objects,
+        {"sha256": doc.sha256, "size": doc.size, "recipients": list(recipients)},
+    )
+
+
+async def record_status(
+    tx: Tx, status_doc: Document, targets: Sequence[str], code: str
+) -> AuditEntry:
+    """A status message (mã trạng thái ``code``) about a document was accepted and routed."""
+    objects = (
+        [status_doc.id]
+        if status_doc.related_id is None
+        else [
+            status_doc.id,
+            status_doc.related_id,
+        ]
+    )
+    return await record(
+        tx,
+        status_doc.sender,
+        "status.send",
+        objects,
+        {"code": code, "recipients": list(targets), "sha256": status_doc.sha256},
+    )
+
+
+async def record_ack(tx: Tx, caller: str, delivery: Delivery | None) -> None:
+    """A recipient acknowledged a delivery (nothing is recorded for a refused one)."""
+    if delivery is not None:
+        await record(
+            tx, caller, "delivery.ack", [delivery.id, delivery.document_id], {"kind": delivery.kind}
+        )
+
+
+async def record_fetch(
+    database: Database, caller: str, document_id: str, *, attachment: int | None = None
+) -> None:
+    """A party fetched a package (or one attachment): reads get a transaction of their own."""
+    details: dict[str, Any] = {} if attachment is None else {"attachment": attachment}
+    async with database.transaction() as tx:
+        await record(tx, caller, "document.fetch", [document_id], details)
+
+
+# --- anchoring -----------------------------------------------------------------------------
+
+
+def _tst_info(token: cms.ContentInfo) -> tsp.TSTInfo:
+    signed = token["content"]
+    info = signed["encap_content_info"]["content"].parsed
+    if not isinstance(info, tsp.TSTInfo):
+        raise AnchorError("the TSA answered something that is not a timestamp token")
+    return info
+
+
+async def anchor_head(database: Database, timestamper: Any, tsa_url: str | None) -> Anchor | None:
+    """Timestamp the current chain head with ``timestamper`` (a pyHanko ``TimeStamper``) and
+    store the token; None when the log is empty or its head is anchored already.
+
+    The TSA is asked outside any transaction (a network call must not hold the writer); an
+    entry appended meanwhile is simply covered by the next anchor.
+    """
+    async with database.reader() as tx:
+        repo = chain.AuditRepo(tx)
+        head = await repo.head()
+        latest = await repo.latest_anchor()
+    if head is None or (latest is not None and latest.seq >= head[0]):
+        return None
+    seq, head_hash = head
+    try:
+        token = await timestamper.async_timestamp(bytes.fromhex(head_hash), "sha256")
+    except Exception as exc:  # pyHanko raises assorted errors for an unreachable/bad TSA
+        raise AnchorError(f"the TSA did not timestamp the audit head: {exc}") from exc
+    info = _tst_info(token)
+    if bytes(info["message_imprint"]["hashed_message"].native) != bytes.fromhex(head_hash):
+        raise AnchorError("the TSA timestamped another value than the audit head")
+    gen_time: datetime = info["gen_time"].native
+    async with database.transaction() as tx:
+        anchor = await chain.AuditRepo(tx).add_anchor(
+            seq, head_hash, token.dump(), gen_time, tsa_url
+        )
+    log.info("audit head anchored", extra={"seq": seq, "gen_time": gen_time.isoformat()})
+    return anchor
+
+
+async def anchor_loop(
+    database: Database, timestamper: Any, tsa_url: str | None, every_seconds: float
+) -> None:
+    """Anchor the head every ``every_seconds`` until cancelled; failures are logged, retried
+    at the next tick (a TSA outage must not stop the axis)."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            await anchor_head(database, timestamper, tsa_url)
+        except AnchorError as exc:
+            log.warning("audit anchor failed", extra={"error": str(exc)})
+
+
+# --- verification --------------------------------------------------------------------------
+
+
+@dataclass
+class AuditVerdict:
+    """The chain report plus the check of every anchor's timestamp token."""
+
+    report: ChainReport
+    anchors: list[Anchor] = field(default_factory=list)
+    tokens_checked: int = 0
+    last_anchor_time: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when neither the chain nor any anchor shows a problem."""
+        return self.report.ok
+
+    def summary(self) -> str:
+        """One line: the verdict with the head and the anchors."""
+        r = self.report
+        if not self.ok:
+            return (
+                f"audit log TAMPERED: {len(r.problems)} problem(s) in {r.entries} entries "
+                f"(first: {r.problems[0]})"
+            )
+        head = "empty" if r.head_seq is None else f"head seq {r.head_seq}, hash {r.head_hash}"
+        anchored = (
+            f"{self.tokens_checked} anchor(s) verified, last timestamped "
+            f"{self.last_anchor_time.isoformat()}"
+            if self.last_anchor_time is not None
+            else "no anchors yet"
+        )
+        return f"audit log OK: {r.entries} entries ({head}); {anchored}"
+
+
+def offline_validation_context(
+    trust_roots: Sequence[x509.Certificate], crls: Sequence[bytes] = ()
+) -> Any:
+    """An offline context: never fetches; hard-fail on revocation when CRLs are given."""
+    from pyhanko_certvalidator import ValidationContext
+
+    if crls:
+        return ValidationContext(
+            trust_roots=list(trust_roots),
+            crls=list(crls),
+            ocsps=[],
+            allow_fetching=False,
+            revocation_mode="hard-fail",
+        )
+    return ValidationContext(
+        trust_roots=list(trust_roots), allow_fetching=False, revocation_mode="soft-fail"
+    )
+
+
+async def check_token(
+    token_der: bytes, imprint: bytes, trust_roots: Sequence[x509.Certificate], context: Any = None
+) -> tuple[str | None, datetime | None]:
+    """Check an RFC 3161 token: its message imprint is ``imprint`` (SHA-256) and its signature
+    is intact and chains to ``trust_roots``. Returns ``(problem or None, the TSA's time)``."""
+    from pyhanko.sign.validation.errors import SignatureValidationError
+    from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
+    from pyhanko.sign.validation.status import TimestampSignatureStatus
+
+    try:
+        token = cms.ContentInfo.load(token_der)
+        info = _tst_info(token)
+        gen_time: datetime = info["gen_time"].native
+        algorithm = info["message_imprint"]["hash_algorithm"]["algorithm"].native
+        signed = token["content"]
+    except (ValueError, TypeError, KeyError, AnchorError) as exc:
+        return f"the timestamp token cannot be read ({exc})", None
+    if algorithm != "sha256":
+        return f"the timestamp token imprint uses {algorithm}, not sha256", gen_time
+
+    def expected(algo: str) -> bytes:
+        return imprint
+
+    try:
+        kwargs = await validate_tst_signed_data(
+            signed, context or offline_validation_context(trust_roots), expected
+        )
+    except (SignatureValidationError, ValueError) as exc:
+        return f"the timestamp token does not validate ({exc})", gen_time
+    status = TimestampSignatureStatus(**kwargs)
+    if not status.intact:
+        return "the timestamp token does not certify this value (message imprint differs)", gen_time
+    if not status.valid:
+        return "the timestamp token's signature is invalid", gen_time
+    if not status.trusted:
+        return "the TSA certificate does not chain to the given trust roots", gen_time
+    return None, gen_time
+
+
+async def verify_audit(
+    database: Database,
+    trust_roots: Sequence[x509.Certificate],
+    crls: Sequence[bytes] = (),
+) -> AuditVerdict:
+    """Check the chain, each anchor's head against the chain, and each anchor's token against
+    ``trust_roots`` (offline; CRL files make revocation checks hard-fail)."""
+    async with database.reader() as tx:
+        report, anchors = await chain.verify_log(tx)
+    verdict = AuditVerdict(report, anchors)
+    context = offline_validation_context(trust_roots, crls)
+    for anchor in anchors:
+        if not trust_roots:
+            report.problems.append(
+                ChainProblem(anchor.seq, "anchor", "timestamp token not checked: no trust root")
+            )
+            continue
+        problem, gen_time = await check_token(
+            anchor.token_der, bytes.fromhex(anchor.head_hash), trust_roots, context
+        )
+        if problem is not None:
+            report.problems.append(
+                ChainProblem(anchor.seq, "anchor", f"anchor {anchor.id}: {problem}")
+            )
+            continue
+        verdict.tokens_checked += 1
+        verdict.last_anchor_time = gen_time
+    report.problems.sort(key=lambda p: (p.seq, p.kind))
+    return verdict

@@ -1,0 +1,47 @@
+"""``lienthong receipt verify RECEIPT [PACKAGE]``: check an axis receipt offline.
+
+One line: ``VALID receipt: ...`` (exit 0) or ``INVALID receipt: <why>`` (exit 1). The CMS
+signature must be intact, the seal certificate and the timestamp's TSA must chain to a
+``--trust`` root, and PACKAGE (if given) must be the package the receipt names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from server.cli import CliError
+from server.cli.audit_cmd import add_trust_options, trust_material
+from server.receipts import verify_receipt
+
+
+def register(sub: Any) -> None:
+    """Add the ``receipt`` command group to the ``lienthong`` parser."""
+    parser = sub.add_parser("receipt", help="signed receipts (biên nhận) of the axis")
+    cmds = parser.add_subparsers(dest="receipt_command", metavar="SUBCOMMAND")
+    cmds.required = True
+    verify = cmds.add_parser("verify", help="check a receipt (and its package) offline")
+    verify.add_argument("receipt", type=Path, metavar="RECEIPT", help="the .p7m receipt file")
+    verify.add_argument(
+        "package", type=Path, nargs="?", metavar="PACKAGE", help="the package it is for"
+    )
+    add_trust_options(verify)
+    verify.set_defaults(func=cmd_verify)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Print the one-line verdict; exit 1 when anything fails."""
+    roots, crls = trust_material(args)
+    if not roots:
+        raise CliError("give the trust root(s) of the seal and the TSA with --trust FILE")
+    try:
+        data = args.receipt.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {args.receipt}: {exc.strerror}") from None
+    if args.package is not None and not args.package.is_file():
+        raise CliError(f"no package file {args.package}")
+    verdict = asyncio.run(verify_receipt(data, roots, args.package, crls))
+    print(verdict.summary())
+    return 0 if verdict.ok else 1

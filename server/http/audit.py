@@ -1,0 +1,175 @@
+"""The audit log for admins (``GET /api/v1/audit``), document receipts
+(``GET /api/v1/documents/{id}/receipt``), and the app context that loads the seal and anchors the
+audit chain every ``audit.anchor_minutes`` and at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from server import audit
+from server.appkeys import CONFIG, DATABASE, EXCHANGE
+from server.auth import principal_of
+from server.exchange import Receipt
+from server.http.errors import HttpProblem
+from server.http.paging import page_params
+from server.receipts import ReceiptError, Receipts, load_seal
+from storage.audit import AuditRepo
+
+log = logging.getLogger("lienthong.audit")
+
+routes = web.RouteTableDef()
+
+RECEIPTS: web.AppKey[Receipts] = web.AppKey("receipts")
+ADMIN_ROLE = "admin"
+RECEIPT_CONTENT_TYPE = "application/pkcs7-mime"
+
+
+def receipt_url(document_id: str) -> str:
+    """Where the sender fetches the receipt of a document."""
+    return f"/api/v1/documents/{document_id}/receipt"
+
+
+async def receipt_fields(request: web.Request, receipt: Receipt) -> dict[str, Any]:
+    """Members added to the answer of a send: ``receipt_url`` when this axis seals receipts.
+
+    The receipt is sealed now, so that it is ready; if the TSA or token fails, the document is
+    still accepted and ``GET receipt_url`` retries.
+    """
+    receipts = request.app.get(RECEIPTS)
+    doc = receipt.document
+    if receipts is None or not receipts.enabled or doc.kind != "document":
+        return {}
+    try:
+        await receipts.for_document(doc)
+    except ReceiptError as exc:
+        log.warning("receipt not sealed yet", extra={"id": doc.id, "error": str(exc)})
+    return {"receipt_url": receipt_url(doc.id)}
+
+
+async def audit_fetch(
+    request: web.Request, document_id: str, attachment: int | None = None
+) -> None:
+    """Record that the caller fetched a package or an attachment (GET only, not HEAD/304)."""
+    if request.method == "GET":
+        await audit.record_fetch(
+            request.app[DATABASE],
+            principal_of(request).organ_id,
+            document_id,
+            attachment=attachment,
+        )
+
+
+@routes.get("/api/v1/documents/{id}/receipt")
+async def document_receipt(request: web.Request) -> web.Response:
+    """The sealed receipt (CMS, DER) of a document, for its sender only."""
+    caller = principal_of(request).organ_id
+    doc = await request.app[EXCHANGE].document(caller, request.match_info["id"])
+    receipts = request.app.get(RECEIPTS)
+    if doc.kind != "document" or doc.sender != caller:
+        raise HttpProblem("not-found", f"No receipt of {doc.id} for {caller}.")
+    if receipts is None or not receipts.enabled:
+        raise HttpProblem("not-found", "This axis has no seal configured: it issues no receipts.")
+    try:
+        der = await receipts.for_document(doc)
+    except ReceiptError as exc:
+        log.warning("receipt not sealed", extra={"id": doc.id, "error": str(exc)})
+        raise HttpProblem(
+            "storage-unavailable",
+            "The receipt could not be sealed right now (time-stamping authority or seal "
+            "unavailable); the document is accepted. Retry later.",
+        ) from None
+    return web.Response(
+        body=der,
+        content_type=RECEIPT_CONTENT_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="{doc.id}.receipt.p7m"',
+            "Cache-Control": "private, max-age=31536000, immutable",
+        },
+    )
+
+
+@routes.get("/api/v1/audit")
+async def audit_log(request: web.Request) -> web.Response:
+    """Audit entries after the ``after`` seq, oldest first, for tokens with the admin role.
+
+    Any other caller gets ``not-found``: the API does not tell which resources exist to those
+    who may not see them.
+    """
+    principal = principal_of(request)
+    if ADMIN_ROLE not in principal.roles:
+        raise HttpProblem("not-found", "No such resource for this token.")
+    after_text, limit = page_params(request)
+    if after_text is not None and not after_text.isdigit():
+        raise HttpProblem("invalid-query", "`after` must be a seq returned as `next`.")
+    after = int(after_text) if after_text is not None else None
+    async with request.app[DATABASE].reader() as tx:
+        repo = AuditRepo(tx)
+        entries = await repo.page(after, limit + 1)
+        head = await repo.head()
+        anchor = await repo.latest_anchor()
+    page = entries[:limit]
+    return web.json_response(
+        {
+            "items": [e.as_json() for e in page],
+            "next": str(page[-1].seq) if len(entries) > limit else None,
+            "head": None if head is None else {"seq": head[0], "hash": head[1]},
+            "last_anchor": None
+            if anchor is None
+            else {
+                "seq": anchor.seq,
+                "hash": anchor.head_hash,
+                "timestamp": anchor.gen_time.isoformat(),
+                "tsa_url": anchor.tsa_url,
+            },
+        }
+    )
+
+
+async def evidence_context(app: web.Application) -> AsyncIterator[None]:
+    """Load the seal and the TSA client; anchor the audit head periodically and at shutdown.
+
+    Registered after the resources context, so the database is open for the whole lifetime.
+    """
+    from signing import SigningServices
+
+    config = app[CONFIG]
+    database = app[DATABASE]
+    services = (
+        SigningServices(tsa_url=config.tsa.url, timeout=float(config.tsa.timeout))
+        if config.tsa.url
+        else None
+    )
+    seal = await asyncio.to_thread(load_seal, config)
+    if seal is not None and services is None:
+        seal.close()
+        raise ReceiptError("a seal is configured but no TSA ([tsa] url): receipts need one")
+    app[RECEIPTS] = Receipts(config, database, seal, services)
+    task: asyncio.Task[None] | None = None
+    if services is not None and config.audit.anchor_minutes > 0:
+        task = asyncio.create_task(
+            audit.anchor_loop(
+                database, services.timestamper(), config.tsa.url, config.audit.anchor_minutes * 60
+            )
+        )
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if services is not None:
+            try:
+                await audit.anchor_head(database, services.timestamper(), config.tsa.url)
+            except audit.AnchorError as exc:
+                log.error("audit head not anchored at shutdown", extra={"error": str(exc)})
+            await services.aclose()
+        if seal is not None:
+            await asyncio.to_thread(seal.close)

@@ -1,0 +1,361 @@
+"""Signed receipts (biên nhận): the axis's sealed proof that it accepted a document.
+
+A receipt is a CMS ``SignedData`` (RFC 5652) made with the axis seal key, encapsulating a small
+canonical JSON object: the axis, our id and the sender's DocumentId, the sender, the
+recipients, the time of acceptance, the SHA-256 and size of the stored package and of the bytes
+as received. The signature carries an RFC 3161 signature timestamp (unsigned attribute
+``signatureTimeStampToken``) from the configured TSA, so it proves *when* it was sealed
+independently of the axis's clock.
+
+The seal is a key on a PKCS#11 token (production; :mod:`signing.tokens`) or a PKCS#12 file
+(development). With no seal configured the axis issues no receipt at all, never an unsigned
+stand-in. :func:`verify_receipt` checks one offline (``lienthong receipt verify``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from asn1crypto import cms, pem, x509
+
+from server.config import Config
+from storage.repos.documents import Document
+
+log = logging.getLogger("lienthong.receipts")
+
+RECEIPT_TYPE = "lienthong.receipt"
+RECEIPT_VERSION = 1
+SEAL_PIN_ENV = "LIENTHONG_SEAL_PIN"
+SEAL_PASSPHRASE_ENV = "LIENTHONG_SEAL_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
+
+
+class ReceiptError(Exception):
+    """Base of receipt failures: the seal cannot be used, or a receipt cannot be issued."""
+
+
+class SealError(ReceiptError):
+    """The configured seal key cannot be loaded (file, token, PIN)."""
+
+
+def load_certificates(path: Path) -> list[x509.Certificate]:
+    """Every certificate in a PEM (one or more blocks) or DER file."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ReceiptError(f"cannot read certificates from {path}: {exc.strerror}") from exc
+    try:
+        if pem.detect(data):
+            return [
+                x509.Certificate.load(der)
+                for kind, _, der in pem.unarmor(data, multiple=True)
+                if kind == "CERTIFICATE"
+            ]
+        cert = x509.Certificate.load(data)
+        cert.native  # noqa: B018 (parse now: a bad file fails here, not later)
+        return [cert]
+    except (ValueError, TypeError) as exc:
+        raise ReceiptError(f"{path} holds no readable certificate") from exc
+
+
+@dataclass
+class Seal:
+    """The loaded seal: a pyHanko signer, and the token session to close (PKCS#11)."""
+
+    signer: Any
+    token: Any = None
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        """The seal's certificate."""
+        return self.signer.signing_cert
+
+    def close(self) -> None:
+        """Log out of the token (PKCS#11); nothing for a PKCS#12 seal."""
+        if self.token is not None:
+            self.token.close()
+            self.token = None
+
+
+def load_seal(config: Config) -> Seal | None:
+    """The seal of ``config`` ([seal] section), or None when none is configured.
+
+    PKCS#11: ``pkcs11_module`` + ``token_label`` (+ ``key_label``), PIN from ``pin_file`` or
+    ``LIENTHONG_SEAL_PIN``. PKCS#12: ``pkcs12``, passphrase from ``LIENTHONG_SEAL_PASSPHRASE``.
+    ``chain`` (PEM) adds the intermediate certificates the receipt embeds.
+    """
+    settings = config.seal
+    chain = load_certificates(settings.chain) if settings.chain is not None else []
+    if settings.pkcs11_module is not None:
+        from signing import Pin, SigningError, Token
+
+        if not settings.token_label:
+            raise SealError("setting seal.token_label is required with seal.pkcs11_module")
+        try:
+            pin = (
+                Pin.from_file(settings.pin_file)
+                if settings.pin_file is not None
+                else Pin.from_env(SEAL_PIN_ENV)
+            )
+            token = Token.open(settings.pkcs11_module, pin=pin, label=settings.token_label)
+        except SigningError as exc:
+            raise SealError(f"seal token: {exc}") from exc
+        try:
+            signer = token.signer(settings.key_label, chain=chain)
+        except SigningError as exc:
+            token.close()
+            raise SealError(f"seal token: {exc}") from exc
+        return Seal(signer, token)
+    if settings.pkcs12 is not None:
+        from signing import SigningError, load_pkcs12_signer
+
+        secret = os.environ.get(SEAL_PASSPHRASE_ENV)
+        try:
+            signer = load_pkcs12_signer(settings.pkcs12, secret.encode("utf-8") if secret else None)
+        except (SigningError, OSError, ValueError) as exc:
+            raise SealError(f"seal file {settings.pkcs12}: cannot be loaded") from exc
+        if chain:
+            signer.cert_registry.register_multiple(chain)
+        return Seal(signer)
+    return None
+
+
+# --- issuing -------------------------------------------------------------------------------
+
+
+def canonical(value: Any) -> bytes:
+    """The canonical UTF-8 JSON of a receipt body (sorted keys, no spaces)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+def receipt_body(
+    axis_id: str,
+    doc: Document,
+    recipients: Sequence[str],
+    edxml_document_id: str,
+    received_sha256: str | None,
+    received_size: int | None,
+) -> dict[str, Any]:
+    """What a receipt certifies about an accepted document."""
+    return {
+        "type": RECEIPT_TYPE,
+        "version": RECEIPT_VERSION,
+        "axis": axis_id,
+        "id": doc.id,
+        "document_id": edxml_document_id,
+        "sender": doc.sender,
+        "recipients": sorted(recipients),
+        "received_at": doc.received_at.isoformat(),
+        "package": {"sha256": doc.sha256, "size": doc.size},
+        "received": {"sha256": received_sha256, "size": received_size},
+    }
+
+
+async def seal_receipt(seal: Seal, body: dict[str, Any], timestamper: Any) -> bytes:
+    """Sign ``body`` with the seal as encapsulated CMS content, with a signature timestamp from
+    ``timestamper`` (a pyHanko ``TimeStamper``; required: a receipt without one is not issued).
+    Returns the DER of the CMS ContentInfo."""
+    if timestamper is None:
+        raise ReceiptError("no TSA configured ([tsa] url): receipts need a timestamp")
+    content = cms.ContentInfo({"content_type": "data", "content": canonical(body)})
+    try:
+        signed = await seal.signer.async_sign_general_data(
+            content, "sha256", detached=False, timestamper=timestamper
+        )
+    except Exception as exc:  # token, TSA or network failures: the receipt is retried later
+        raise ReceiptError(f"the receipt could not be sealed: {exc}") from exc
+    return bytes(signed.dump())
+
+
+# --- verifying -----------------------------------------------------------------------------
+
+
+@dataclass
+class ReceiptVerdict:
+    """The outcome of :func:`verify_receipt`: ``problems`` empty means valid."""
+
+    body: dict[str, Any] | None
+    problems: list[str]
+    signer: str | None = None
+    signed_at: datetime | None = None
+    timestamp: datetime | None = None
+    tsa: str | None = None
+    package_match: str | None = None  # "stored package" / "bytes as sent"
+
+    @property
+    def ok(self) -> bool:
+        """True when the receipt (and the package, if given) passed every check."""
+        return not self.problems
+
+    def summary(self) -> str:
+        """The one-line verdict."""
+        if not self.ok:
+            return "INVALID receipt: " + "; ".join(self.problems)
+        body = self.body or {}
+        recipients = body.get("recipients") or []
+        parts = [
+            f"VALID receipt: document {body.get('id')} (DocumentId {body.get('document_id')})",
+            f"from {body.get('sender')} to {len(recipients)} recipient(s)",
+            f"accepted {body.get('received_at')} by axis {body.get('axis')}",
+            f"sealed by {self.signer}",
+            f"timestamped {self.timestamp.isoformat() if self.timestamp else '?'} by {self.tsa}",
+        ]
+        if self.package_match:
+            parts.append(f"package matches ({self.package_match})")
+        return ", ".join(parts)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+async def verify_receipt(
+    receipt_der: bytes,
+    trust_roots: Sequence[x509.Certificate],
+    package: Path | None = None,
+    crls: Sequence[bytes] = (),
+) -> ReceiptVerdict:
+    """Check a receipt offline: the CMS signature is intact and valid, the seal certificate
+    chains to ``trust_roots``, the signature timestamp is intact and its TSA trusted, and (when
+    ``package`` is given) the file's SHA-256 is the stored package's or the received bytes'.
+
+    Without ``crls`` revocation is not checked (nothing is fetched); with them it is hard-fail.
+    """
+    from pyhanko.sign.validation.errors import SignatureValidationError
+    from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
+
+    from server.audit import offline_validation_context
+
+    problems: list[str] = []
+    try:
+        info = cms.ContentInfo.load(receipt_der)
+        if info["content_type"].native != "signed_data":
+            raise ValueError("not SignedData")
+        signed = info["content"]
+        encap = signed["encap_content_info"]
+        content = encap["content"]
+        raw = bytes(content.native) if content.native is not None else b""
+    except (ValueError, TypeError, KeyError) as exc:
+        return ReceiptVerdict(None, [f"not a CMS receipt ({exc})"])
+    body: dict[str, Any] | None = None
+    try:
+        parsed = json.loads(raw)
+        if isinstance(parsed, dict) and parsed.get("type") == RECEIPT_TYPE:
+            body = parsed
+    except ValueError:
+        pass
+    if body is None:
+        problems.append("the signed content is not a Liên Thông receipt")
+    if not trust_roots:
+        problems.append("no trust root given")
+        return ReceiptVerdict(body, problems)
+    context = offline_validation_context(trust_roots, crls)
+    verdict = ReceiptVerdict(body, problems)
+    try:
+        status = await async_validate_detached_cms(
+            raw, signed, signer_validation_context=context, ts_validation_context=context
+        )
+    except (SignatureValidationError, ValueError, TypeError, KeyError) as exc:
+        problems.append(f"the signature cannot be validated ({exc})")
+        return verdict
+    verdict.signer = status.signing_cert.subject.human_friendly
+    verdict.signed_at = status.signer_reported_dt
+    if not status.intact:
+        problems.append("the signed content was altered (digest mismatch)")
+    elif not status.valid:
+        problems.append("the seal signature is invalid")
+    if not status.trusted:
+        problems.append("the seal certificate does not chain to the given trust roots")
+    ts = status.timestamp_validity
+    if ts is None:
+        problems.append("the signature has no timestamp")
+    else:
+        verdict.timestamp = ts.timestamp
+        verdict.tsa = ts.signing_cert.subject.human_friendly
+        if not (ts.intact and ts.valid):
+            problems.append("the signature timestamp is invalid")
+        elif not ts.trusted:
+            problems.append("the TSA certificate does not chain to the given trust roots")
+    if package is not None and body is not None:
+        digest = _sha256_file(package)
+        stored = (body.get("package") or {}).get("sha256")
+        sent = (body.get("received") or {}).get("sha256")
+        if digest == stored:
+            verdict.package_match = "the package as stored by the axis"
+        elif digest == sent:
+            verdict.package_match = "the package as sent"
+        else:
+            problems.append(f"{package.name} is not the package of this receipt (sha256 differs)")
+    return verdict
+
+
+# --- the service the HTTP layer uses --------------------------------------------------------
+
+
+class Receipts:
+    """Issues (once) and returns the receipt of an accepted document.
+
+    A receipt is sealed right after the document's transaction commits (a network call to the
+    TSA must not hold the database writer) and stored; asking again returns the stored one.
+    If sealing fails (TSA down), the document stays accepted and the next request retries.
+    """
+
+    def __init__(self, config: Config, database: Any, seal: Seal | None, services: Any) -> None:
+        self.config = config
+        self.database = database
+        self.seal = seal
+        self.services = services  # signing.SigningServices: one timestamper per event loop
+
+    @property
+    def enabled(self) -> bool:
+        """True when a seal and a TSA are configured (otherwise no receipt is ever issued)."""
+        return self.seal is not None and self.services is not None
+
+    async def for_document(self, doc: Document) -> bytes:
+        """The DER of ``doc``'s receipt, sealing and storing it the first time."""
+        from server import audit
+        from server.exchange import document_meta, edxml_document_id
+        from storage.repos.deliveries import DeliveryRepo
+        from storage.repos.receipts import ReceiptRepo
+
+        if self.seal is None or self.services is None:
+            raise ReceiptError("this axis has no seal configured: it issues no receipts")
+        async with self.database.reader() as tx:
+            stored = await ReceiptRepo(tx).get(doc.id)
+            recipients = await DeliveryRepo(tx).recipients(doc.id)
+        if stored is not None:
+            return stored.cms_der
+        meta = document_meta(doc)
+        body = receipt_body(
+            self.config.server.axis_id,
+            doc,
+            recipients,
+            edxml_document_id(doc),
+            meta.get("received_sha256"),
+            meta.get("received_size"),
+        )
+        der = await seal_receipt(self.seal, body, self.services.timestamper())
+        async with self.database.transaction() as tx:
+            kept = await ReceiptRepo(tx).put(doc.id, der)
+            if kept.cms_der == der:  # ours was stored (not a concurrent request's)
+                await audit.record(
+                    tx,
+                    audit.AXIS,
+                    "receipt.issue",
+                    [doc.id],
+                    {"sha256": hashlib.sha256(der).hexdigest(), "signer": "seal"},
+                )
+        return kept.cms_der
