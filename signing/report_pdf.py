@@ -1,3 +1,5 @@
+# mypy: disable-error-code="no-untyped-call"
+# (pyHanko's PDF writer API is unannotated.)
 """The printable verification report: an A4 PDF in Vietnamese.
 
 Written with pyHanko's own PDF writer and text boxes (no extra dependency), with the
