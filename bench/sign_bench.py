@@ -32,7 +32,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import fixtures_pki  # noqa: E402
 
-from server.cli import pki as pki_cli  # noqa: E402
 from signing import (  # noqa: E402
     B_B,
     B_LT,
@@ -44,6 +43,7 @@ from signing import (  # noqa: E402
     Token,
     sign_pdf,
 )
+from signing import devpki as pki_cli  # noqa: E402
 
 IMAGES = ROOT / "certs" / "images"
 

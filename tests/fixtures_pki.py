@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from server.cli import pki as pki_cli
+from signing import devpki as pki_cli
 
 SOFTHSM2_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 SO_PIN = "87654321"

@@ -12,8 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import fixtures_pki
 
-from server.cli import pki as pki_cli
 from signing import Pin, SigningServices, Token
+from signing import devpki as pki_cli
 
 
 @pytest.fixture(scope="session")
