@@ -234,8 +234,10 @@ async def verify_receipt(
 
     Without ``crls`` revocation is not checked (nothing is fetched); with them it is hard-fail.
     """
+    from pyhanko.sign.general import extract_signer_info
     from pyhanko.sign.validation.errors import SignatureValidationError
-    from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
+    from pyhanko.sign.validation.generic_cms import cms_basic_validation, collect_timing_info
+    from pyhanko.sign.validation.status import StandardCMSSignatureStatus
 
     from server.audit import offline_validation_context
 
@@ -265,9 +267,24 @@ async def verify_receipt(
     context = offline_validation_context(trust_roots, crls)
     verdict = ReceiptVerdict(body, problems)
     try:
-        status = await async_validate_detached_cms(
-            raw, signed, signer_validation_context=context, ts_validation_context=context
+        # pyHanko's generic validator is for detached signatures; a receipt encapsulates its
+        # content, so its message digest is checked against that content (raw_digest=None).
+        signer_info = extract_signer_info(signed)
+
+        def content_digest(algorithm: str) -> bytes:
+            return hashlib.new(algorithm, raw).digest()
+
+        timing = await collect_timing_info(
+            signer_info, ts_validation_context=context, raw_digest=content_digest
         )
+        kwargs = await cms_basic_validation(
+            signed,
+            raw_digest=None,
+            validation_context=context,
+            status_kwargs=timing,
+            key_usage_settings=StandardCMSSignatureStatus.default_usage_constraints(None),
+        )
+        status = StandardCMSSignatureStatus(**kwargs)
     except (SignatureValidationError, ValueError, TypeError, KeyError) as exc:
         problems.append(f"the signature cannot be validated ({exc})")
         return verdict

@@ -22,15 +22,15 @@ from server.appkeys import DATABASE
 from server.audit import verify_audit
 from server.auth import new_token
 from server.cli import main as cli_main
-from server.cli import pki as pki_cli
 from server.config import Config, load_config
+from signing import devpki as pki_cli
 from storage.audit import AuditRepo
 from storage.db import Database
 from storage.repos.agencies import AgencyRepo
 from storage.repos.tokens import TokenRepo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import fixtures_pki  # noqa: E402
+import fixtures_pki
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def audit_config(tmp_path: Path, audit_pki: pki_cli.DevPki) -> Config:
 
 
 class Running:
-    def __init__(self, client: TestClient) -> None:
+    def __init__(self, client: TestClient[Any, Any]) -> None:
         self.client = client
         self.tokens: dict[str, str] = {}
 
