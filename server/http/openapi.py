@@ -234,6 +234,47 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/documents/{id}/receipt": {
+                "get": {
+                    "summary": "Signed receipt of a sent document (CMS with an RFC 3161 "
+                    "timestamp, sealed by the axis; docs/audit.md)",
+                    "description": "For the sender only; offered as `receipt_url` in the answer "
+                    "to a send when the axis has a seal. Check it offline with "
+                    "`lienthong receipt verify`.",
+                    "parameters": [_ID],
+                    "responses": {
+                        "200": {
+                            "description": "The receipt (DER)",
+                            "content": {
+                                "application/pkcs7-mime": {
+                                    "schema": {"type": "string", "format": "binary"}
+                                }
+                            },
+                        },
+                        "401": _UNAUTHORIZED,
+                        "404": _NOT_FOUND,
+                        "503": _problem("The receipt cannot be sealed right now. Retry later."),
+                    },
+                }
+            },
+            "/api/v1/audit": {
+                "get": {
+                    "summary": "Audit log entries (hash chain), oldest first, for admin tokens",
+                    "description": "Other tokens get 404. `after` is a seq returned as `next`.",
+                    "parameters": [
+                        {"name": "after", "in": "query", "schema": {"type": "string"}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                    ],
+                    "responses": {
+                        "200": _json(
+                            "A page of entries with the head and last anchor", {"type": "object"}
+                        ),
+                        "400": _problem("`after` or `limit` is not usable."),
+                        "401": _UNAUTHORIZED,
+                        "404": _NOT_FOUND,
+                    },
+                }
+            },
             "/api/v1/documents/{id}/statuses": {
                 "get": {
                     "summary": "Status history of a document (its sender and recipients only)",
