@@ -1,0 +1,135 @@
+"""A 1 GB original through the axis on S3 (the local Ceph gateway), next to the minio client.
+
+1. Start a throwaway Ceph RGW (tests/services/s3/start-rgw.sh, memstore) on 127.0.0.1.
+2. Generate a ~1 GB edXML package (a random attachment streamed into base64; see
+   large_attachment_bench.py).
+3. Baseline: the minio client's own upload (``fput_object``, same part size as the axis) and
+   streamed download with SHA-256 of the same file to the same gateway.
+4. The real ``lienthong serve`` with ``storage.backend = "s3"``: POST the package, GET it back
+   (hash compared with the receipt) and GET the decoded attachment; the server's peak RSS
+   (VmHWM). Goals: peak RSS < 150 MB; axis MB/s >= 80 % of the minio client's.
+
+    .venv/bin/python bench/s3_bench.py [--size-mb 768]   # attachment MiB; package ~4/3 of it
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from axis_process import peak_rss_mb, start_axis
+from fixtures_s3 import start_gateway, stop_gateway
+from large_attachment_bench import generate_attachment, line, transfer, write_package
+from minio import Minio
+
+GOAL_RSS_MB = 150
+GOAL_RATIO = 0.80
+PART_SIZE = 16 * 1024 * 1024  # the axis's default s3.part_size
+
+
+def minio_baseline(client: Minio, bucket: str, package: Path) -> tuple[float, float, str]:
+    """Seconds to upload and to download (hashing) the package with the minio client."""
+    client.make_bucket(bucket)
+    started = time.perf_counter()
+    client.fput_object(bucket, "baseline/package.edxml", str(package), part_size=PART_SIZE)
+    put_s = time.perf_counter() - started
+    started = time.perf_counter()
+    digest = hashlib.sha256()
+    response = client.get_object(bucket, "baseline/package.edxml")
+    try:
+        for chunk in response.stream(1024 * 1024):
+            digest.update(chunk)
+    finally:
+        response.close()
+        response.release_conn()
+    get_s = time.perf_counter() - started
+    return put_s, get_s, digest.hexdigest()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mb", type=int, default=768, help="attachment size in MiB")
+    args = parser.parse_args()
+    size = args.size_mb * 1024 * 1024
+
+    with tempfile.TemporaryDirectory(prefix="lt-s3b-") as tmp:
+        root = Path(tmp)
+        gateway = start_gateway(root / "rgw")
+        try:
+            attachment, package = root / "attachment.bin", root / "package.edxml"
+            attachment_sha = generate_attachment(attachment, size)
+            write_package(package, attachment)
+            attachment.unlink()
+            package_size = package.stat().st_size
+            package_sha = hashlib.sha256(package.read_bytes()).hexdigest()
+            print(f"package {package_size / 1e6:.1f} MB, gateway {gateway.endpoint}")
+
+            client = Minio(
+                gateway.endpoint.removeprefix("http://"),
+                access_key=gateway.access_key,
+                secret_key=gateway.secret_key,
+                secure=False,
+                region="us-east-1",
+            )
+            put_s, get_s, got_sha = minio_baseline(client, f"base-{uuid.uuid4().hex[:8]}", package)
+            print(line("minio put", package_size, put_s))
+            print(line("minio get", package_size, get_s, "sha256"))
+
+            env = {
+                "LIENTHONG_SERVER_MAX_BODY_BYTES": str(package_size + (1 << 20)),
+                "LIENTHONG_STORAGE_BACKEND": "s3",
+                "LIENTHONG_S3_ENDPOINT": gateway.endpoint,
+                "LIENTHONG_S3_BUCKET": f"axis-{uuid.uuid4().hex[:8]}",
+                "LIENTHONG_S3_SECURE": "false",
+                "LIENTHONG_S3_RETENTION_YEARS": "1",
+                "LIENTHONG_S3_ACCESS_KEY": gateway.access_key,
+                "LIENTHONG_S3_SECRET_KEY": gateway.secret_key,
+            }
+            axis = start_axis(root / "axis", env=env)
+            try:
+                rss_idle = peak_rss_mb(axis.pid)
+                result = asyncio.run(
+                    transfer(axis.url, axis.tokens, package, package_size, axis.pid)
+                )
+                peak = peak_rss_mb(axis.pid)
+                local = [p for p in (root / "axis" / "objects").rglob("*") if p.is_file()]
+            finally:
+                axis.stop()
+        finally:
+            stop_gateway(gateway)
+
+    print(line("axis send", package_size, result.send_s))
+    print(line("axis fetch", result.fetch_size, result.fetch_s))
+    print(line("axis att.", result.attachment_size, result.attachment_s, "decoded"))
+    send_ratio = put_s / result.send_s
+    fetch_ratio = get_s / result.fetch_s
+    print(f"axis send  / minio put: {send_ratio * 100:5.1f} %  (goal >= {GOAL_RATIO * 100:.0f} %)")
+    print(f"axis fetch / minio get: {fetch_ratio * 100:5.1f} %  (goal >= {GOAL_RATIO * 100:.0f} %)")
+    ok_bytes = (
+        got_sha == package_sha
+        and result.fetch_sha == result.receipt["sha256"]
+        and result.attachment_sha == attachment_sha
+        and not local  # the package went to S3, not to the local objects directory
+    )
+    print(f"bytes identical, nothing stored locally: {ok_bytes}")
+    print(
+        f"server peak RSS (VmHWM): {peak:.1f} MB (idle {rss_idle:.1f} MB, after send "
+        f"{result.rss_after_send:.1f} MB); goal < {GOAL_RSS_MB} MB"
+    )
+    met = ok_bytes and peak < GOAL_RSS_MB and min(send_ratio, fetch_ratio) >= GOAL_RATIO
+    print("GOALS MET" if met else "GOALS NOT ALL MET")
+    return 0 if ok_bytes else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
