@@ -18,10 +18,12 @@ from aiohttp import web
 from server.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, PRINCIPAL, REQUEST_ID
 from server.auth import auth_middleware
 from server.config import Config
+from server.delivery import delivery_context
 from server.exchange import Exchange
 from server.http import agencies, documents, health, inbox, openapi, pages, sent, statuses, vdxp
 from server.http import archive as archive_http
 from server.http import audit as audit_http
+from server.http import routes_admin as webhook_http
 from server.http.errors import problem_middleware
 from server.logs import request_id_var, setup_logging
 from server.objectstore import close_object_store, open_object_store
@@ -40,6 +42,7 @@ ROUTE_MODULES = (
     openapi,
     audit_http,
     archive_http,
+    webhook_http,
 )
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -116,6 +119,7 @@ def build_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(audit_http.evidence_context)  # seal, receipts, audit anchors (issue 9)
+    app.cleanup_ctx.append(delivery_context)  # push worker, directory sync, orphan sweep (issue 9)
     for module in ROUTE_MODULES:
         app.router.add_routes(module.routes)
     vdxp.setup(app)  # /vdxp/{operation}: the national axis protocol (issue 5)

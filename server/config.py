@@ -100,6 +100,37 @@ class AuditSettings:
 
 
 @dataclass(frozen=True)
+class DeliverySettings:
+    """[delivery]: the push worker (webhooks, other axes); see docs/delivery.md."""
+
+    enabled: bool = True  # run the worker in this server process
+    concurrency: int = 8  # pushes in flight at once
+    base_delay_ms: int = 2000  # first retry delay; doubled each attempt, with jitter
+    max_delay: int = 3600  # seconds: the longest wait between two attempts
+    max_age: int = 3 * 24 * 3600  # seconds of failed attempts before the dead-letter state
+    timeout: int = 60  # seconds for one push request
+    lease: int = 300  # seconds a worker holds a delivery (longer than timeout)
+    poll_ms: int = 1000  # how often the queue is checked when nothing woke the worker
+    orphan_grace: int = 3600  # seconds: stored objects no row names, older than this, go
+
+
+@dataclass(frozen=True)
+class FederationSettings:
+    """[federation]: which organisation ids this axis hosts, and its parent axis.
+
+    ``hosted`` patterns: an id (that id and every id under it, by OrganId.parent) or a glob
+    (``*.H41``). Empty: every agency in the directory is local and nothing goes to the parent.
+    The parent token comes from LIENTHONG_FEDERATION_PARENT_TOKEN or ``parent_token_file``.
+    """
+
+    hosted: tuple[str, ...] = ()
+    parent_url: str | None = None
+    parent_id: str | None = None  # the parent axis's own id (its TraceHeader and account here)
+    parent_token_file: Path | None = None
+    sync_interval: int = 600  # seconds between directory syncs from the parent (0: start only)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one axis instance (immutable once loaded)."""
 
@@ -109,6 +140,8 @@ class Config:
     tsa: TsaSettings = field(default_factory=TsaSettings)
     seal: SealSettings = field(default_factory=SealSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    federation: FederationSettings = field(default_factory=FederationSettings)
 
     @property
     def db_path(self) -> Path:
@@ -140,6 +173,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "tsa": TsaSettings,
     "seal": SealSettings,
     "audit": AuditSettings,
+    "delivery": DeliverySettings,
+    "federation": FederationSettings,
 }
 
 
@@ -162,6 +197,11 @@ def _convert(section: str, key: str, tp: Any, value: Any, *, from_env: bool) -> 
     if optional and (value is None or (from_env and value == "")):
         return None
     try:
+        if typing.get_origin(base) is tuple:  # tuple[str, ...]: a TOML list, or "a,b" in env
+            items = value.split(",") if from_env and isinstance(value, str) else value
+            if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+                raise ValueError
+            return tuple(i.strip() for i in items if i.strip())
         if base is bool:
             if isinstance(value, bool):
                 return value
@@ -269,6 +309,8 @@ def load_config(
         tsa=TsaSettings(**values["tsa"]),
         seal=SealSettings(**values["seal"]),
         audit=AuditSettings(**values["audit"]),
+        delivery=DeliverySettings(**values["delivery"]),
+        federation=FederationSettings(**values["federation"]),
     )
 
 

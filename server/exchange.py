@@ -11,7 +11,7 @@ import json
 import logging
 import mimetypes
 import shutil
-from collections.abc import AsyncIterable, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ from edxml import BusinessDocType, DiscardSink, Envelope, StatusCode, StatusMess
 from edxml.attachments import AttachmentMeta, Writable, unzip
 from server import audit
 from server.config import Config
+from server.federation import Router
 from server.spool import SpooledPackage, format_trace_time, receive, spool_file, temp_path
 from storage.db import Database, Tx
 from storage.errors import Conflict
@@ -31,6 +32,7 @@ from storage.objects.local import fetch_to_file
 from storage.repos.agencies import AgencyRepo
 from storage.repos.deliveries import Delivery, DeliveryRepo
 from storage.repos.documents import Document, DocumentRepo
+from storage.repos.routes import PushRepo, StatusReceiptRepo
 from storage.repos.statuses import Status, StatusRepo
 
 log = logging.getLogger("lienthong.exchange")
@@ -108,6 +110,14 @@ class DocumentNotFound(ExchangeError):
 
 class TraceNotPlaced(ExchangeError):
     """The axis could not place its TraceHeader in the package header."""
+
+
+class RoutingLoop(ExchangeError):
+    """The package already passed through this axis (its id is in an earlier TraceHeader)."""
+
+
+class NotRoutable(ExchangeError):
+    """A package forwarded by another axis names no recipient this axis should route."""
 
 
 # --- results -----------------------------------------------------------------------------
@@ -370,6 +380,10 @@ class Exchange:
         self.database = database
         self.objects = objects
         self.limits = edxml.Limits(max_size=config.server.max_body_bytes + _SPLICE_ROOM)
+        # Federation and push (server/federation.py, server/delivery.py): where each recipient's
+        # packages go; the delivery worker sets on_scheduled to be woken by new pushes.
+        self.router = Router(config)
+        self.on_scheduled: Callable[[], None] | None = None
 
     # -- receiving ---------------------------------------------------------------------------
 
@@ -399,7 +413,59 @@ class Exchange:
             raise InvalidPackage(errors)
         warnings.extend(p for p in problems if not p.is_error)
         self._check_trace(obj, package)
+        self._check_loop(obj)
         return obj, warnings
+
+    def _check_loop(self, obj: Envelope | StatusMessage) -> None:
+        """Refuse a package that already passed through this axis (a routing loop)."""
+        own = self.config.server.axis_id
+        if any(t.organ_id == own for t in obj.trace_headers[:-1]):
+            hops = " -> ".join(t.organ_id for t in obj.trace_headers)
+            raise RoutingLoop(
+                f"The package already passed through this axis ({own}): {hops}.", trace=hops
+            )
+
+    # -- routing (federation and push) -------------------------------------------------------
+
+    async def _on_behalf(self, caller: str, from_id: str) -> str | None:
+        """None when ``caller`` sends as itself; the axis id when ``caller`` is an axis account
+        allowed to forward for ``from_id`` (see server/federation.py); else SenderMismatch."""
+        if from_id == caller:
+            return None
+        async with self.database.reader() as tx:
+            if await self.router.may_speak_for(tx, caller, from_id):
+                return caller
+        raise SenderMismatch(f"From/OrganId is {from_id} but the token belongs to {caller}.")
+
+    async def _not_back(self, via: str | None, ids: Sequence[str]) -> list[str]:
+        """``ids`` without those that would go back to the axis ``via`` the package came from
+        (the other side routes them itself). NotRoutable if none is left."""
+        if via is None:
+            return list(ids)
+        async with self.database.reader() as tx:
+            kept = [i for i in ids if not await self.router.routed_through(tx, via, i)]
+        if not kept:
+            raise NotRoutable(f"None of the recipients ({', '.join(ids)}) is routed by this axis.")
+        return kept
+
+    async def _register_sender(self, tx: Tx, org: edxml.Organization) -> None:
+        """Add a sender known only through another axis to the directory, so that statuses
+        can be routed back to it."""
+        agencies = AgencyRepo(tx)
+        if await agencies.get(org.organ_id) is None:
+            name = org.organ_name or org.organization_in_charge or org.organ_id
+            await agencies.add(org.organ_id, name)
+
+    async def _route(self, tx: Tx, delivery: Delivery) -> bool:
+        """Schedule the delivery for the push worker when its recipient is not pulled here."""
+        if not (await self.router.resolve(tx, delivery.recipient)).pushes:
+            return False
+        await PushRepo(tx).schedule(delivery.id, utcnow())
+        return True
+
+    def _wake(self) -> None:
+        if self.on_scheduled is not None:
+            self.on_scheduled()
 
     def _check_trace(self, obj: Envelope | StatusMessage, package: SpooledPackage) -> None:
         """The last TraceHeader the parser saw must be the one the axis spliced in."""
@@ -436,16 +502,14 @@ class Exchange:
             if not isinstance(obj, Envelope):
                 raise WrongKind("This is a status message; send it to /api/v1/statuses instead.")
             header = obj.header
-            if header.from_.organ_id != caller:
-                raise SenderMismatch(
-                    f"From/OrganId is {header.from_.organ_id} but the token belongs to {caller}."
-                )
+            via = await self._on_behalf(caller, header.from_.organ_id)
+            caller = header.from_.organ_id
             if not header.document_id:
                 raise InvalidPackage(
                     [edxml.Problem("MessageHeader/DocumentId", "DocumentId is required")]
                 )
             business = obj.business.doc_type if obj.business else BusinessDocType.NEW
-            to_ids = _unique(o.organ_id for o in header.to)
+            to_ids = await self._not_back(via, _unique(o.organ_id for o in header.to))
             async with self.database.reader() as tx:
                 unknown = set(to_ids) - await AgencyRepo(tx).known(to_ids)
                 if unknown:
@@ -487,7 +551,10 @@ class Exchange:
                     await DocumentRepo(tx).insert(doc)
                     deliveries = DeliveryRepo(tx)
                     for recipient in recipients:
-                        await deliveries.insert(doc.id, recipient, "document")
+                        delivery = await deliveries.insert(doc.id, recipient, "document")
+                        await self._route(tx, delivery)
+                    if via is not None:
+                        await self._register_sender(tx, header.from_)
                     await audit.record_send(tx, doc, recipients)
             except Conflict:
                 # Another request with the same DocumentId committed first.
@@ -496,6 +563,7 @@ class Exchange:
                 if existing is None:
                     raise
                 return existing
+            self._wake()
             log.info(
                 "document accepted",
                 extra={"id": doc.id, "size": ref.size, "recipients": len(recipients)},
@@ -566,10 +634,8 @@ class Exchange:
             obj, warnings = await self._parse(package)
             if not isinstance(obj, StatusMessage):
                 raise WrongKind("This is a document package; send it to /api/v1/documents.")
-            if obj.from_.organ_id != caller:
-                raise SenderMismatch(
-                    f"From/OrganId is {obj.from_.organ_id} but the token belongs to {caller}."
-                )
+            via = await self._on_behalf(caller, obj.from_.organ_id)
+            caller = obj.from_.organ_id
             rf = obj.response_for
             code = obj.status_code
             unknown = UnknownDocument(
@@ -605,48 +671,97 @@ class Exchange:
                 targets = [doc.sender]
             else:  # pragma: no cover - every StatusCode is in one of the two sets
                 raise StatusNotAllowed(f"Status {code} cannot be sent through this axis.")
+            targets = await self._not_back(via, targets)
+            # The same status bytes again (an axis forwarding at least once, a client retrying)
+            # answer the first receipt: one status in the inbox.
+            dedup_key = f"{rf.document_id}|{package.received_sha256}"
+            again = await self._status_again(caller, dedup_key)
+            if again is not None:
+                return again
             meta = summarize(obj, package, warnings)
             meta["about"] = {"id": doc.id, "edxml_document_id": edxml_document_id(doc)}
             ref = await self.objects.put_file(package.path)
             now = utcnow()
-            async with self.database.transaction() as tx:
-                status_doc = Document(
-                    id=new_id(),
-                    sender=caller,
-                    document_id=rf.document_id,
-                    kind="status",
-                    sha256=ref.sha256,
-                    size=ref.size,
-                    subject=doc.subject,
-                    code=doc.code,
-                    priority=None,
-                    business_type=0,
-                    related_id=doc.id,
-                    received_at=now,
-                    meta_json=json.dumps(meta, ensure_ascii=False),
+            try:
+                return await self._insert_status(
+                    caller, obj, doc, targets, ref.sha256, ref.size, meta, now, dedup_key, via
                 )
-                await DocumentRepo(tx).insert(status_doc)
-                statuses = StatusRepo(tx)
-                deliveries = DeliveryRepo(tx)
-                for target in targets:
-                    await statuses.insert(
-                        Status(
-                            id=new_id(),
-                            document_id=doc.id,
-                            sender=caller,
-                            recipient=target,
-                            code=code.value,
-                            description=obj.description,
-                            staff=None if obj.staff_info is None else obj.staff_info.staff,
-                            timestamp=obj.timestamp,
-                            package_id=status_doc.id,
-                            received_at=now,
-                        )
+            except Conflict:
+                again = await self._status_again(caller, dedup_key)
+                if again is None:
+                    raise
+                return again
+
+    async def _status_again(self, caller: str, dedup_key: str) -> Receipt | None:
+        """The receipt of a status package already accepted under ``dedup_key``, or None."""
+        async with self.database.reader() as tx:
+            package_id = await StatusReceiptRepo(tx).find(caller, dedup_key)
+            if package_id is None:
+                return None
+            existing = await DocumentRepo(tx).get(package_id)
+            recipients = await DeliveryRepo(tx).recipients(package_id)
+        if existing is None:
+            return None
+        return Receipt(existing, recipients, created=False)
+
+    async def _insert_status(
+        self,
+        caller: str,
+        obj: StatusMessage,
+        doc: Document,
+        targets: Sequence[str],
+        sha256: str,
+        size: int,
+        meta: dict[str, Any],
+        now: datetime,
+        dedup_key: str,
+        via: str | None,
+    ) -> Receipt:
+        """Insert the status package, its status rows and deliveries in one transaction."""
+        code = obj.status_code
+        rf = obj.response_for
+        async with self.database.transaction() as tx:
+            status_doc = Document(
+                id=new_id(),
+                sender=caller,
+                document_id=rf.document_id,
+                kind="status",
+                sha256=sha256,
+                size=size,
+                subject=doc.subject,
+                code=doc.code,
+                priority=None,
+                business_type=0,
+                related_id=doc.id,
+                received_at=now,
+                meta_json=json.dumps(meta, ensure_ascii=False),
+            )
+            await DocumentRepo(tx).insert(status_doc)
+            statuses = StatusRepo(tx)
+            deliveries = DeliveryRepo(tx)
+            for target in targets:
+                await statuses.insert(
+                    Status(
+                        id=new_id(),
+                        document_id=doc.id,
+                        sender=caller,
+                        recipient=target,
+                        code=code.value,
+                        description=obj.description,
+                        staff=None if obj.staff_info is None else obj.staff_info.staff,
+                        timestamp=obj.timestamp,
+                        package_id=status_doc.id,
+                        received_at=now,
                     )
-                    await deliveries.insert(status_doc.id, target, "status")
-                await audit.record_status(tx, status_doc, targets, code.value)
-            log.info("status accepted", extra={"id": status_doc.id, "code": code.value})
-            return Receipt(status_doc, list(targets), created=True)
+                )
+                await self._route(tx, await deliveries.insert(status_doc.id, target, "status"))
+            await StatusReceiptRepo(tx).record(caller, dedup_key, status_doc.id)
+            if via is not None:
+                await self._register_sender(tx, obj.from_)
+            await audit.record_status(tx, status_doc, targets, code.value)
+        self._wake()
+        log.info("status accepted", extra={"id": status_doc.id, "code": code.value})
+        return Receipt(status_doc, list(targets), created=True)
 
     # -- reading -----------------------------------------------------------------------------
 

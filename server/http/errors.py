@@ -112,6 +112,12 @@ _TYPES = [
         "The sender already sent another package with this DocumentId.",
     ),
     ProblemType(
+        "routing-loop",
+        409,
+        "Routing loop",
+        "The package already passed through this axis (its id is in an earlier TraceHeader).",
+    ),
+    ProblemType(
         "payload-too-large",
         413,
         "Package too large",
@@ -164,6 +170,12 @@ _TYPES = [
         422,
         "Unknown recipient",
         "One or more To/OrganId are not agencies known to this axis; see `unknown`.",
+    ),
+    ProblemType(
+        "not-routable",
+        422,
+        "Nothing to route",
+        "A package forwarded by another axis names no recipient this axis routes.",
     ),
     ProblemType(
         "original-not-found",
@@ -230,6 +242,8 @@ _EXCEPTION_SLUGS: list[tuple[type[BaseException], str]] = [
     (exchange.OriginalNotFound, "original-not-found"),
     (exchange.UnknownDocument, "unknown-document"),
     (exchange.TraceNotPlaced, "invalid-package"),
+    (exchange.RoutingLoop, "routing-loop"),
+    (exchange.NotRoutable, "not-routable"),
     (exchange.ExchangeError, "bad-request"),
     (edxml.UnsafeXmlError, "unsafe-xml"),
     (edxml.NotWellFormedError, "malformed-xml"),

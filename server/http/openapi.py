@@ -109,6 +109,47 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _json("OpenAPI 3.1", {"type": "object"})},
                 }
             },
+            "/api/v1/webhook": {
+                "put": {
+                    "summary": "Register the caller's webhook (push delivery; docs/delivery.md)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["url", "secret"],
+                                    "properties": {
+                                        "url": {"type": "string", "format": "uri"},
+                                        "secret": {"type": "string", "minLength": 16},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json("The webhook (without its secret)", _ref("Webhook")),
+                        "400": _problem("Not JSON, not an http(s) URL, or a short secret."),
+                        "401": _UNAUTHORIZED,
+                    },
+                },
+                "get": {
+                    "summary": "The caller's webhook",
+                    "responses": {
+                        "200": _json("The webhook (without its secret)", _ref("Webhook")),
+                        "401": _UNAUTHORIZED,
+                        "404": _problem("The caller has no webhook: it pulls its inbox."),
+                    },
+                },
+                "delete": {
+                    "summary": "Remove the caller's webhook (its inbox is pulled again)",
+                    "responses": {
+                        "204": {"description": "Removed"},
+                        "401": _UNAUTHORIZED,
+                        "404": _problem("The caller has no webhook."),
+                    },
+                },
+            },
             "/api/v1/agencies": {
                 "get": {
                     "summary": "The directory of agencies (đơn vị liên thông)",
@@ -406,6 +447,10 @@ def _schemas() -> dict[str, Any]:
         "Agency": {
             "type": "object",
             "properties": {"organ_id": s, "name": s, "parent_id": ns, "email": ns},
+        },
+        "Webhook": {
+            "type": "object",
+            "properties": {"organ_id": s, "url": s, "created_at": s, "updated_at": s},
         },
         "Receipt": {
             "type": "object",

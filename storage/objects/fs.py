@@ -176,6 +176,10 @@ class FilesystemObjectStore(ObjectStore):
         final = self._path(ref.sha256)
         if final.is_file() and final.stat().st_size == ref.size:
             source.unlink()
+            # Freshen the mtime: the orphan sweep (delete_unreferenced) spares recent objects,
+            # and this one is about to be referenced again.
+            with contextlib.suppress(OSError):
+                os.utime(final)
             return
         self._make_dirs(final.parent)
         os.replace(source, final)
@@ -306,6 +310,32 @@ class FilesystemObjectStore(ObjectStore):
     async def exists(self, sha256: str) -> bool:
         """True if the object is stored."""
         return await self.stat(sha256) is not None
+
+    def stored(self, older_than: float) -> list[tuple[str, float]]:
+        """Blocking: (sha256, mtime) of every object last written before ``older_than`` (a
+        Unix time). For the orphan sweep; temp files are not objects."""
+        found = []
+        for first in self.root.iterdir():
+            if first == self.tmp_dir or not first.is_dir():
+                continue
+            for path in first.glob("*/*"):
+                with contextlib.suppress(OSError):
+                    mtime = path.stat().st_mtime
+                    if is_sha256(path.name) and mtime < older_than:
+                        found.append((path.name, mtime))
+        return found
+
+    async def delete(self, sha256: str) -> bool:
+        """Remove an object (only the orphan sweep does: objects are otherwise kept forever).
+        True if it existed."""
+        path = self._path(sha256)
+        try:
+            await asyncio.to_thread(path.unlink)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise self._os_error(exc, "delete an object") from exc
+        return True
 
     async def ping(self) -> None:
         """Raise StorageError unless the store's directories exist and are writable."""

@@ -1,0 +1,91 @@
+"""/api/v1/webhook: an agency registers where its packages are pushed (docs/delivery.md).
+
+``PUT`` sets (or replaces) the caller's webhook: ``{"url": "https://...", "secret": "..."}``;
+every waiting package of the caller is then pushed there. ``GET`` shows it (never the secret),
+``DELETE`` removes it (the agency pulls its inbox again).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from server.appkeys import DATABASE, EXCHANGE
+from server.auth import principal_of
+from server.http.errors import HttpProblem
+from storage.ids import utcnow
+from storage.repos.routes import PushRepo, RouteRepo, Webhook
+
+routes = web.RouteTableDef()
+
+MIN_SECRET_LENGTH = 16
+
+
+def webhook_json(hook: Webhook) -> dict[str, Any]:
+    """The public view of a webhook (the secret is never shown back)."""
+    return {
+        "organ_id": hook.organ_id,
+        "url": hook.url,
+        "created_at": hook.created_at.isoformat(),
+        "updated_at": hook.updated_at.isoformat(),
+    }
+
+
+def check_webhook(url: object, secret: object) -> tuple[str, str]:
+    """The URL and secret if usable, else a ``bad-request`` problem saying why."""
+    if not isinstance(url, str) or not isinstance(secret, str):
+        raise HttpProblem("bad-request", 'Send {"url": "https://...", "secret": "..."} as JSON.')
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise HttpProblem("bad-request", f"The webhook URL {url!r} is not an http(s) URL.")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise HttpProblem(
+            "bad-request", f"The webhook secret must be at least {MIN_SECRET_LENGTH} characters."
+        )
+    return url, secret
+
+
+@routes.put("/api/v1/webhook")
+async def put_webhook(request: web.Request) -> web.Response:
+    """Register the caller's webhook and schedule its waiting packages for pushing."""
+    try:
+        body = await request.json(loads=json.loads)
+    except ValueError:
+        raise HttpProblem("bad-request", "The body is not JSON.") from None
+    if not isinstance(body, dict):
+        raise HttpProblem("bad-request", 'Send {"url": "...", "secret": "..."} as JSON.')
+    url, secret = check_webhook(body.get("url"), body.get("secret"))
+    organ_id = principal_of(request).organ_id
+    async with request.app[DATABASE].transaction() as tx:
+        hook = await RouteRepo(tx).set_webhook(organ_id, url, secret)
+        await PushRepo(tx).schedule_recipient(organ_id, utcnow())
+    exchange = request.app[EXCHANGE]
+    if exchange.on_scheduled is not None:
+        exchange.on_scheduled()
+    return web.json_response(webhook_json(hook))
+
+
+@routes.get("/api/v1/webhook")
+async def get_webhook(request: web.Request) -> web.Response:
+    """The caller's webhook (404 when it pulls its inbox)."""
+    organ_id = principal_of(request).organ_id
+    async with request.app[DATABASE].reader() as tx:
+        hook = await RouteRepo(tx).webhook(organ_id)
+    if hook is None:
+        raise HttpProblem("not-found", f"{organ_id} has no webhook: it pulls its inbox.")
+    return web.json_response(webhook_json(hook))
+
+
+@routes.delete("/api/v1/webhook")
+async def delete_webhook(request: web.Request) -> web.Response:
+    """Remove the caller's webhook; waiting packages stay in its inbox."""
+    organ_id = principal_of(request).organ_id
+    async with request.app[DATABASE].transaction() as tx:
+        removed = await RouteRepo(tx).remove_webhook(organ_id)
+        await PushRepo(tx).unschedule_recipient(organ_id)
+    if not removed:
+        raise HttpProblem("not-found", f"{organ_id} has no webhook.")
+    return web.Response(status=204)
