@@ -18,6 +18,7 @@ from edxml.errors import EdxmlError
 COMMAND_MODULES = [
     "server.cli.edxml_cmd",
     "server.cli.pki",
+    "server.cli.sign",
     "server.cli.verify_cmd",
     "server.cli.admin",
     "server.cli.serve",
