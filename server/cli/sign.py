@@ -25,7 +25,7 @@ PROFILES = ("none", "signer", "seal", "issued-attachment", "copy")
 def _load_certs(paths: list[str]) -> list[Any]:
     from asn1crypto import pem, x509
 
-    certs = []
+    certs: list[x509.Certificate] = []
     for name in paths:
         try:
             data = Path(name).read_bytes()

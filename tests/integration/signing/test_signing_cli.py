@@ -28,12 +28,12 @@ def test_signing_cli_signs_b_t_with_signer_stamp(
 ) -> None:
     monkeypatch.setenv("LIENTHONG_PIN", fixtures_pki.OFFICER_PIN)
     out = tmp_path / "signed.pdf"
-    code = main(
-        _base(pki, blank_pdf, out)
-        + ["--level", "B-T", "--tsa", pki.tsa_url, "--trust-root", str(pki.cert_path("root")),
-           "--profile", "signer", "--title", r"KT. CHỦ TỊCH\nPHÓ CHỦ TỊCH",
-           "--name", "Nguyễn Văn Ánh", "--image", str(IMAGES / "sample-signature.png")]
-    )  # fmt: skip
+    options = [
+        "--level", "B-T", "--tsa", pki.tsa_url, "--trust-root", str(pki.cert_path("root")),
+        "--profile", "signer", "--title", r"KT. CHỦ TỊCH\nPHÓ CHỦ TỊCH",
+        "--name", "Nguyễn Văn Ánh", "--image", str(IMAGES / "sample-signature.png"),
+    ]  # fmt: skip
+    code = main([*_base(pki, blank_pdf, out), *options])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert fixtures_pki.OFFICER_PIN not in captured.out + captured.err
@@ -57,7 +57,7 @@ def test_signing_cli_errors_are_one_line(
 ) -> None:
     monkeypatch.setenv("LIENTHONG_PIN", pin or fixtures_pki.OFFICER_PIN)
     out = tmp_path / "out.pdf"
-    code = main(_base(pki, blank_pdf, out) + extra)
+    code = main([*_base(pki, blank_pdf, out), *extra])
     err = capsys.readouterr().err
     assert code == 1
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
