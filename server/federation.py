@@ -131,7 +131,8 @@ class Router:
         """The route to the parent axis (its token read once, lazily)."""
         if not self._parent_token_read:
             self._parent_token = parent_token(self.settings)
-            self._parent_token_read = True
+            # A token file written after start-up is read on the next use.
+            self._parent_token_read = self._parent_token is not None
         return Route(
             "parent",
             axis_id=self.settings.parent_id,
@@ -262,7 +263,13 @@ async def directory_sync(
                 delay = float(config.federation.sync_interval)
                 if delay <= 0:
                     return
-            except (TimeoutError, aiohttp.ClientError, FederationError, StorageError) as exc:
+            except (
+                TimeoutError,
+                aiohttp.ClientError,
+                ConfigError,
+                FederationError,
+                StorageError,
+            ) as exc:
                 log.warning("directory sync failed", extra={"error": str(exc)})
                 delay = min(60.0, delay * 2)
             await asyncio.sleep(delay)

@@ -316,9 +316,7 @@ async def test_two_workers_on_one_database_never_send_the_same_delivery(
     # The app's own worker takes part too: three workers, one queue.
     await register(axis, SO_TTTT, str(server.make_url("/hook")))
     async with aiohttp.ClientSession() as session:
-        workers = [
-            DeliveryWorker(config, db, objects, Router(config), session) for db in databases
-        ]
+        workers = [DeliveryWorker(config, db, objects, Router(config), session) for db in databases]
         await asyncio.gather(*(w.drain(within=30) for w in workers))
     for db in databases:
         await db.close()
