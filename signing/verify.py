@@ -246,16 +246,19 @@ async def _verify_document(
     entries: list[tuple[int, SignatureReport]] = []
     embedded_list: list[Any] = []
     for index, (fq_name, _sig_obj, sig_field) in enumerate(fields):
-        sig = await _verify_field(reader, fq_name, sig_field, index, context, diff_policy)
+        sig, embedded = await _verify_field(reader, fq_name, sig_field, index, context, diff_policy)
         if sig.signed_revision is not None:
             sig.revisions_after = max(0, total_revisions - 1 - sig.signed_revision)
         entries.append((sig.signed_revision if sig.signed_revision is not None else -1, sig))
-        embedded_list.append(sig)
+        embedded_list.append((sig, embedded))
     entries.sort(key=lambda e: e[0])
     report.signatures = [s for _, s in entries]
     for i, s in enumerate(report.signatures):
         s.index = i
     _mark_levels(report.signatures)
+    for sig, embedded in embedded_list:
+        if sig.level == "B-LTA" and embedded is not None:
+            await _archive_verdict(sig, embedded, policy)
 
 
 def _document_context(reader: Any, policy: VerificationPolicy) -> Any:
@@ -289,7 +292,7 @@ def _document_context(reader: Any, policy: VerificationPolicy) -> Any:
 
 async def _verify_field(
     reader: Any, fq_name: str, sig_field: Any, index: int, context: Any, diff_policy: Any
-) -> SignatureReport:
+) -> tuple[SignatureReport, Any]:
     from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 
     sig = SignatureReport(
@@ -307,14 +310,100 @@ async def _verify_field(
     except Exception as exc:  # malformed CMS, missing /ByteRange, bare AssertionError ...
         sig.reasons.append(f"cannot parse the signature: {_one_line(exc)}")
         sig.subindication = SIGNED_DATA_NOT_FOUND
-        return sig
+        return sig, None
     try:
         await _check_signature(embedded, sig, context, diff_policy)
     except Exception as exc:
         sig.indication = Indication.TOTAL_FAILED
         sig.subindication = sig.subindication or FORMAT_FAILURE
         sig.reasons.append(f"verification error: {_one_line(exc)}")
-    return sig
+        return sig, None
+    return sig, embedded
+
+
+async def _archive_verdict(sig: SignatureReport, embedded: Any, policy: VerificationPolicy) -> None:
+    """Re-judge a B-LTA signature with the AdES-LTA process (ETSI EN 319 102-1 § 5.6.3):
+    validated at the best signature time proven by the document time-stamp chain, with the
+    revocation data embedded in the file, so an archive stays verifiable after its
+    certificates expire (trap 2). Integrity findings of our own checks are never overridden."""
+    if (
+        not sig.intact
+        or sig.changes is Changes.OTHER
+        or sig.coverage
+        not in (
+            "entire_revision",
+            "entire_file",
+        )
+    ):
+        return
+    from pyhanko.sign.validation.ades import ades_lta_validation
+    from pyhanko.sign.validation.policy_decl import (
+        PdfSignatureValidationSpec,
+        RevinfoOnlineFetchingRule,
+        RevocationInfoGatheringSpec,
+        SignatureValidationSpec,
+    )
+    from pyhanko_certvalidator.context import CertValidationPolicySpec
+    from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
+    from pyhanko_certvalidator.policy_decl import (
+        CertRevTrustPolicy,
+        RevocationCheckingPolicy,
+        RevocationCheckingRule,
+    )
+    from pyhanko_certvalidator.registry import SimpleTrustManager
+
+    # hard-fail: revocation must be established wherever a certificate declares where
+    rule = (
+        RevocationCheckingRule.CRL_OR_OCSP_REQUIRED
+        if policy.revocation_mode == "require"
+        else RevocationCheckingRule.CHECK_IF_DECLARED
+    )
+    cert_policy = CertValidationPolicySpec(
+        trust_manager=SimpleTrustManager.build(trust_roots=_CACHE.roots),
+        revinfo_policy=CertRevTrustPolicy(
+            RevocationCheckingPolicy(ee_certificate_rule=rule, intermediate_ca_cert_rule=rule)
+        ),
+    )
+    fetching = (
+        RevinfoOnlineFetchingRule.NO_HISTORICAL_FETCH
+        if policy.online
+        else RevinfoOnlineFetchingRule.LOCAL_ONLY
+    )
+    spec = PdfSignatureValidationSpec(
+        SignatureValidationSpec(
+            cert_validation_policy=cert_policy,
+            revinfo_gathering_policy=RevocationInfoGatheringSpec(online_fetching_rule=fetching),
+            key_usage_settings=_key_usage(policy),
+        ),
+        diff_policy=build_diff_policy(),
+    )
+    timing = None
+    if policy.at_time is not None:
+        timing = ValidationTimingInfo(
+            validation_time=policy.at_time,
+            best_signature_time=policy.at_time,
+            point_in_time_validation=True,
+        )
+    try:
+        result = await ades_lta_validation(embedded, spec, timing_info=timing)
+    except Exception as exc:
+        sig.reasons.append(f"AdES-LTA validation not possible: {_one_line(exc)}")
+        return
+    sub = result.ades_subindic
+    sig.validation_model = "ades-lta"
+    best = getattr(result, "best_signature_time", None)
+    if best is not None:
+        sig.reasons.append(f"AdES-LTA: signature proven to exist at {to_vn_time(best)}")
+    indication = _indication_of(sub)
+    if indication is Indication.TOTAL_PASSED:
+        sig.indication = Indication.TOTAL_PASSED
+        sig.subindication = None
+        sig.trusted = True
+    else:
+        sig.indication = indication
+        sig.subindication = str(getattr(sub, "name", sub))
+        if result.failure_msg:
+            sig.reasons.append(f"AdES-LTA: {result.failure_msg}"[:300])
 
 
 async def _check_signature(

@@ -22,7 +22,7 @@ from pyhanko.sign import signers
 from pyhanko.sign.fields import MDPPerm, SigFieldSpec
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from server.cli import pki as pki_cli
+from signing import devpki as pki_cli
 from signing.report import Changes, Indication
 from signing.verify import VerificationPolicy, verify_in_process
 
