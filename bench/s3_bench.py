@@ -34,14 +34,15 @@ from minio import Minio
 
 GOAL_RSS_MB = 150
 GOAL_RATIO = 0.80
-PART_SIZE = 16 * 1024 * 1024  # the axis's default s3.part_size
 
 
-def minio_baseline(client: Minio, bucket: str, package: Path) -> tuple[float, float, str]:
+def minio_baseline(
+    client: Minio, bucket: str, package: Path, part_size: int
+) -> tuple[float, float, str]:
     """Seconds to upload and to download (hashing) the package with the minio client."""
     client.make_bucket(bucket)
     started = time.perf_counter()
-    client.fput_object(bucket, "baseline/package.edxml", str(package), part_size=PART_SIZE)
+    client.fput_object(bucket, "baseline/package.edxml", str(package), part_size=part_size)
     put_s = time.perf_counter() - started
     started = time.perf_counter()
     digest = hashlib.sha256()
@@ -59,7 +60,9 @@ def minio_baseline(client: Minio, bucket: str, package: Path) -> tuple[float, fl
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=768, help="attachment size in MiB")
+    parser.add_argument("--part-size-mb", type=int, default=16, help="s3.part_size in MiB")
     args = parser.parse_args()
+    part_size = args.part_size_mb * 1024 * 1024
     size = args.size_mb * 1024 * 1024
 
     with tempfile.TemporaryDirectory(prefix="lt-s3b-") as tmp:
@@ -81,7 +84,8 @@ def main() -> int:
                 secure=False,
                 region="us-east-1",
             )
-            put_s, get_s, got_sha = minio_baseline(client, f"base-{uuid.uuid4().hex[:8]}", package)
+            bucket = f"base-{uuid.uuid4().hex[:8]}"
+            put_s, get_s, got_sha = minio_baseline(client, bucket, package, part_size)
             print(line("minio put", package_size, put_s))
             print(line("minio get", package_size, get_s, "sha256"))
 
@@ -92,6 +96,7 @@ def main() -> int:
                 "LIENTHONG_S3_BUCKET": f"axis-{uuid.uuid4().hex[:8]}",
                 "LIENTHONG_S3_SECURE": "false",
                 "LIENTHONG_S3_RETENTION_YEARS": "1",
+                "LIENTHONG_S3_PART_SIZE": str(part_size),
                 "LIENTHONG_S3_ACCESS_KEY": gateway.access_key,
                 "LIENTHONG_S3_SECRET_KEY": gateway.secret_key,
             }
