@@ -16,6 +16,7 @@ from signing.appearance import (
     SealAppearance,
     SignerAppearance,
 )
+from signing.deferred import SigningSession, async_finish, async_prepare, finish, prepare
 from signing.errors import (
     AppearanceError,
     CertificateRejectedError,
@@ -62,11 +63,16 @@ __all__ = [
     "SignerAppearance",
     "SigningError",
     "SigningServices",
+    "SigningSession",
     "TimestampError",
     "Token",
     "TokenError",
     "TokenSigner",
+    "async_finish",
+    "async_prepare",
     "async_sign_pdf",
+    "finish",
     "load_pkcs12_signer",
+    "prepare",
     "sign_pdf",
 ]

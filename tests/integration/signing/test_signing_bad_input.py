@@ -156,3 +156,18 @@ def test_signing_existing_output_is_untouched_on_failure(
         sign_pdf(source, target, signer, services=services)
     assert target.read_bytes() == b"previous content"
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_signing_pin_absent_from_reprs_and_logs(
+    pki, services, officer_token: Token, blank_pdf: Path, tmp_path: Path, caplog
+) -> None:
+    caplog.set_level("DEBUG")
+    signer = officer_token.signer("officer", chain=[pki.cert("gov")])
+    sign_pdf(blank_pdf, tmp_path / "s.pdf", signer, services=services)
+    with pytest.raises(PinError):
+        Token.open(fixtures_pki.SOFTHSM2_MODULE, label=fixtures_pki.OFFICER_TOKEN,
+                   pin=Pin("9999-wrong"))  # fmt: skip
+    texts = [repr(officer_token), repr(signer), repr(services), str(officer_token), caplog.text]
+    for text in texts:
+        assert fixtures_pki.OFFICER_PIN not in text and "9999-wrong" not in text
+    assert "officer-usb" in repr(officer_token)
