@@ -26,8 +26,9 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +37,7 @@ from typing import Any, TypeVar
 import urllib3
 from minio import Minio
 from minio.commonconfig import COMPLIANCE
+from minio.datatypes import Part
 from minio.error import S3Error
 from minio.retention import Retention
 
@@ -61,6 +63,7 @@ class S3Settings:
     prefix: str = "objects/"
     retention_years: int = 10  # 0 = no Object Lock retention (not for originals)
     part_size: int = 16 * 1024 * 1024
+    parallel_parts: int = 2  # parts uploading at once; memory is about (this + 1) * part_size
     timeout_seconds: float = 10.0
 
     @property
@@ -202,17 +205,7 @@ class S3ObjectStore(ObjectStore):
         key = self._key(sha256)
 
         def upload() -> str | None:
-            with open(path, "rb") as data:
-                result = self._client.put_object(
-                    self.settings.bucket,
-                    key,
-                    data,
-                    length=size,
-                    part_size=self.settings.part_size,
-                    content_type="application/octet-stream",
-                    metadata={"x-amz-meta-sha256": sha256},
-                )
-            return result.version_id
+            return self._upload_blocking(path, key, size, sha256)
 
         try:
             version_id = await self._call(upload)
@@ -222,6 +215,49 @@ class S3ObjectStore(ObjectStore):
         except S3Error as exc:
             raise StorageError(f"S3 refused to store {sha256}: {exc.code}") from exc
         return ObjectRef(sha256, size)
+
+    def _upload_blocking(self, path: Path, key: str, size: int, sha256: str) -> str | None:
+        """Upload a file part by part with at most ``parallel_parts`` parts in flight.
+
+        minio's own parallel ``put_object`` queues every part it has read without bound, so
+        a fast disk and a slow store would pile the object up in memory; here at most
+        ``parallel_parts + 1`` parts are in memory at once. Returns the version id.
+        """
+        bucket, part_size = self.settings.bucket, self.settings.part_size
+        headers: dict[str, str | list[str] | tuple[str]] = {
+            "Content-Type": "application/octet-stream",
+            "x-amz-meta-sha256": sha256,
+        }
+        client = self._client
+        with open(path, "rb") as src:
+            if size <= part_size:
+                return client._put_object(bucket, key, src.read(), headers).version_id
+            upload_id = client._create_multipart_upload(bucket, key, headers)
+            try:
+                etags: dict[int, str] = {}
+                in_flight: deque[tuple[int, Future[str]]] = deque()
+                with ThreadPoolExecutor(self.settings.parallel_parts, "s3-part") as parts:
+                    number = 0
+                    while data := src.read(part_size):
+                        number += 1
+                        future = parts.submit(
+                            client._upload_part, bucket, key, data, None, upload_id, number
+                        )
+                        in_flight.append((number, future))
+                        del data
+                        while len(in_flight) >= self.settings.parallel_parts:
+                            done, fut = in_flight.popleft()
+                            etags[done] = fut.result()
+                    for done, fut in in_flight:
+                        etags[done] = fut.result()
+                result = client._complete_multipart_upload(
+                    bucket, key, upload_id, [Part(n, etags[n]) for n in sorted(etags)]
+                )
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    client._abort_multipart_upload(bucket, key, upload_id)
+                raise
+        return result.version_id
 
     async def _lock(self, key: str, version_id: str | None, until: datetime) -> None:
         """Set COMPLIANCE retention by its own call (RGW drops it on multipart uploads)."""
