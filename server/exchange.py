@@ -7,6 +7,7 @@ what rows one accepted package produces lives here.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import mimetypes
@@ -25,7 +26,7 @@ from server.config import Config
 from server.federation import Router
 from server.spool import SpooledPackage, format_trace_time, receive, spool_file, temp_path
 from storage.db import Database, Tx
-from storage.errors import Conflict
+from storage.errors import Conflict, StorageError, StorageFull
 from storage.ids import new_id, utcnow
 from storage.objects.base import ObjectStore
 from storage.objects.local import fetch_to_file
@@ -388,14 +389,22 @@ class Exchange:
     # -- receiving ---------------------------------------------------------------------------
 
     async def receive(self, chunks: AsyncIterable[bytes]) -> SpooledPackage:
-        """Spool a request body with the axis TraceHeader (see :mod:`server.spool`)."""
-        return await receive(
-            chunks,
-            self.config.spool_dir,
-            limit=self.config.server.max_body_bytes,
-            organ_id=self.config.server.axis_id,
-            moment=utcnow(),
-        )
+        """Spool a request body with the axis TraceHeader (see :mod:`server.spool`).
+
+        A full disk is :class:`StorageFull` (503 with Retry-After), not an unexpected error.
+        """
+        try:
+            return await receive(
+                chunks,
+                self.config.spool_dir,
+                limit=self.config.server.max_body_bytes,
+                organ_id=self.config.server.axis_id,
+                moment=utcnow(),
+            )
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull("the spool directory is full") from exc
+            raise StorageError(f"could not spool the request body: {exc.strerror}") from exc
 
     def _parse_blocking(
         self, package: SpooledPackage
