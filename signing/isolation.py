@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from signing.report import ValidationReport, to_vn_time
-from signing.verify import VerificationPolicy, verify_in_process
+from signing.verify import VerificationPolicy, close_shared_resources, verify_in_process
 
 MEMORY_LIMIT_BYTES = 2 * 1024 * 1024 * 1024
 
@@ -40,6 +40,7 @@ def _worker_main(conn: Connection, memory_limit: int) -> None:
         except (EOFError, OSError):
             return
         if job is None:
+            close_shared_resources()
             return
         data, policy, file_name = job
         try:

@@ -46,6 +46,7 @@ from signing.report import (
     ValidationReport,
     to_vn_time,
 )
+from signing.revcache import RevocationCache, caching_fetchers, close_fetchers
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,8 @@ class _ContextCache:
     built_at: float = 0.0
     context: Any = None
     roots: list[x509.Certificate] = field(default_factory=list)
+    revocation: RevocationCache = field(default_factory=RevocationCache)
+    fetchers: Any = None
 
     def get(self, policy: VerificationPolicy) -> Any:
         now = time.monotonic()
@@ -122,13 +125,34 @@ class _ContextCache:
             or (policy.at_time is None and now - self.built_at > policy.context_ttl)
         ):
             self.roots = [x509.Certificate.load(der) for der in policy.trust_roots]
-            self.context = _new_context(policy, self.roots)
+            self.context = _new_context(policy, self.roots, fetchers=self.shared_fetchers(policy))
             self.policy = policy
             self.built_at = now
         return self.context
 
+    def close(self) -> None:
+        """Close the shared HTTP session (end of a worker, or of a test)."""
+        if self.fetchers is not None:
+            fetchers, self.fetchers = self.fetchers, None
+            with _LOOP_LOCK:
+                _process_loop().run_until_complete(close_fetchers(fetchers))
+
+    def shared_fetchers(self, policy: VerificationPolicy) -> Any:
+        """The process's caching OCSP/CRL fetchers (None when offline)."""
+        if not policy.online:
+            return None
+        if self.fetchers is None:
+            self.fetchers = caching_fetchers(self.revocation, timeout=max(1.0, policy.timeout))
+        return self.fetchers
+
 
 _CACHE = _ContextCache()
+
+
+def close_shared_resources() -> None:
+    """Release this process's HTTP session for OCSP/CRL fetching."""
+    _CACHE.close()
+
 
 # One event loop per process, kept for its lifetime: the shared context's OCSP/CRL fetchers
 # hold HTTP sessions bound to the loop they were created on (asyncio.run would close it).
@@ -150,6 +174,7 @@ def _new_context(
     ocsps: list[Any] | None = None,
     crls: list[Any] | None = None,
     other_certs: list[x509.Certificate] | None = None,
+    fetchers: Any = None,
 ) -> Any:
     from pyhanko_certvalidator import ValidationContext
 
@@ -164,6 +189,8 @@ def _new_context(
     }
     if policy.at_time is not None:
         kwargs["moment"] = policy.at_time
+    if fetchers is not None:
+        kwargs["fetchers"] = fetchers
     return ValidationContext(**kwargs)
 
 
@@ -284,6 +311,9 @@ def _document_context(reader: Any, policy: VerificationPolicy) -> Any:
         }
         if policy.at_time is not None:
             kwargs["moment"] = policy.at_time
+        fetchers = _CACHE.shared_fetchers(policy)
+        if fetchers is not None:
+            kwargs["fetchers"] = fetchers
         return dss.as_validation_context(kwargs)
     except Exception:
         logger.debug("DSS content ignored", exc_info=True)
