@@ -37,10 +37,11 @@ from __future__ import annotations
 import io
 import os
 import re
+import threading
 from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import BinaryIO, TypeAlias
+from typing import Any, BinaryIO, TypeAlias
 
 from lxml import etree
 
@@ -111,6 +112,15 @@ def parse(
     that cannot be opened raises the usual :class:`OSError`.
     """
     lim = limits or DEFAULT_LIMITS
+    _check_source(source)
+    data = _small_input(source, lim)
+    if data is not None:
+        try:
+            return _parse_tree(data, lim, sink, on_warning)
+        except _Fallback:
+            # Something the tree way does not decide exactly (broken XML, a limit crossed, an
+            # odd structure): the streaming way is the reference for results and errors.
+            source = data
     target = _Target(lim, sink)
     parser = etree.XMLParser(
         # lxml always passes str to a Python target; the stubs also allow bytes.
@@ -141,8 +151,9 @@ def parse(
         raise
     finally:
         chunks.close()  # closes a file we opened, even when parsing stopped early
+    assert target.root is not None  # lxml raises before an empty document ends
     try:
-        return _Builder(on_warning).build(target)
+        return _Builder(on_warning).build(target.root, target.signature)
     except BaseException:
         target.abort()
         raise
@@ -155,6 +166,44 @@ def _size_message(lim: Limits) -> str:
     return f"the input is larger than the limit of {lim.max_size} bytes"
 
 
+def _check_source(source: Source) -> None:
+    if isinstance(source, str) and source.lstrip("\ufeff \t\r\n").startswith("<"):
+        raise TypeError("edxml.parse: a str is a file path; pass XML text as bytes")
+
+
+def _small_input(source: Source, lim: Limits) -> bytes | None:
+    """The whole input when its size is known and small enough for the tree way, else None.
+
+    Reads a path or a seekable file (from its current position) only when it qualifies.
+    """
+    ceiling = min(lim.tree_max_size, lim.max_size)
+    if isinstance(source, bytes):
+        return source if len(source) <= ceiling else None
+    if isinstance(source, bytearray | memoryview):
+        return bytes(source) if memoryview(source).nbytes <= ceiling else None
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            if size > ceiling:
+                return None
+            # One byte more than announced tells a file that grew meanwhile: it streams.
+            data = stream.read(size + 1)
+        return data if len(data) <= ceiling else None
+    if hasattr(source, "read"):
+        remaining = _remaining_size(source)
+        if remaining is None or remaining > ceiling:
+            return None
+        here = source.tell()
+        data = source.read(remaining + 1)
+        if not isinstance(data, bytes):
+            raise TypeError("edxml.parse: the file must be opened in binary mode")
+        if len(data) > ceiling:
+            source.seek(here)
+            return None
+        return data
+    return None
+
+
 def _chunks(source: Source, lim: Limits) -> Generator[bytes, None, None]:
     """Yield the input in chunks, refusing up front an input known to exceed max_size."""
     if isinstance(source, bytes | bytearray | memoryview):
@@ -165,8 +214,6 @@ def _chunks(source: Source, lim: Limits) -> Generator[bytes, None, None]:
             yield data[start : start + CHUNK_SIZE]
         return
     if isinstance(source, str | os.PathLike):
-        if isinstance(source, str) and source.lstrip("\ufeff \t\r\n").startswith("<"):
-            raise TypeError("edxml.parse: a str is a file path; pass XML text as bytes")
         path = Path(source)
         if path.stat().st_size > lim.max_size:
             raise LimitExceededError(_size_message(lim))
@@ -238,9 +285,14 @@ def _not_well_formed(exc: etree.XMLSyntaxError) -> NotWellFormedError:
 
 
 class _Node:
-    """One element of the small tree kept for header, manifest and attachment metadata."""
+    """One element of the small tree kept for header, manifest and attachment metadata.
 
-    __slots__ = ("children", "nchars", "ns", "parts", "result", "tag")
+    ``index`` (built on first lookup, dropped when a child is added) maps a local name to the
+    children of that name in the edXML namespace or none, in document order; ``value`` caches
+    :meth:`text` (dropped when text is added).
+    """
+
+    __slots__ = ("children", "index", "nchars", "ns", "parts", "result", "tag", "value")
 
     def __init__(self, ns: str, tag: str) -> None:
         self.ns = ns
@@ -249,10 +301,38 @@ class _Node:
         self.parts: list[str] = []
         self.nchars = 0
         self.result: _Streamed | None = None
+        self.index: dict[str, list[_Node]] | None = None
+        self.value: str | _Unset | None = _UNSET
 
     def text(self) -> str | None:
-        value = "".join(self.parts).strip()
-        return value or None
+        """The element's own text (children's text excluded), stripped; None when empty."""
+        value = self.value
+        if value is _UNSET:
+            value = self.value = "".join(self.parts).strip() or None
+        assert not isinstance(value, _Unset)
+        return value
+
+    def kids(self, name: str) -> list[_Node]:
+        """Children called ``name`` in the edXML namespace or none (do not modify)."""
+        index = self.index
+        if index is None:
+            index = self.index = {}
+            for child in self.children:
+                if child.ns in _EDXML_NS:
+                    found = index.get(child.tag)
+                    if found is None:
+                        index[child.tag] = [child]
+                    else:
+                        found.append(child)
+        return index.get(name, _NO_NODES)
+
+
+class _Unset:
+    """Type of the marker for a text not computed yet."""
+
+
+_UNSET = _Unset()
+_NO_NODES: list[_Node] = []
 
 
 class _Streamed:
@@ -271,6 +351,42 @@ class _Streamed:
         self.sha256 = sha256
         self.data = data
         self.opener = opener
+
+
+_DOCTYPE_MESSAGE = (
+    "the document declares a DOCTYPE (DTD); edXML never needs one and DTDs are "
+    "refused for safety (entities, external references)"
+)
+# The tree way hands base64 text to the decoder in slices of this many characters.
+_FEED_CHARS = 1024 * 1024
+
+
+def _inline_message(limit: int) -> str:
+    return (
+        f"attachment larger than the {limit} bytes kept in memory; "
+        "pass sink= to edxml.parse to stream it"
+    )
+
+
+def _attachment_meta(index: int, attachment: _Node, manifest: dict[str, _Node]) -> AttachmentMeta:
+    """What the sink learns when an attachment starts: its own fields met so far, completed
+    from the manifest entry with the same ContentId (if that entry came earlier)."""
+    content_id = _kid_text(attachment, "ContentId")
+    ref = manifest.get(_cid_key(content_id)) if content_id else None
+
+    def pick(name: str) -> str | None:
+        own = _kid_text(attachment, name)
+        if own is None and ref is not None:
+            return _kid_text(ref, name)
+        return own
+
+    return AttachmentMeta(
+        index=index,
+        content_id=content_id,
+        name=pick("AttachmentName"),
+        content_type=pick("ContentType"),
+        description=pick("Description"),
+    )
 
 
 def _split(tag: str) -> tuple[str, str]:
@@ -326,10 +442,7 @@ class _Target:
     # lxml callbacks
 
     def doctype(self, name: str | None, public_id: str | None, system_url: str | None) -> None:
-        raise UnsafeXmlError(
-            "the document declares a DOCTYPE (DTD); edXML never needs one and DTDs are "
-            "refused for safety (entities, external references)"
-        )
+        raise UnsafeXmlError(_DOCTYPE_MESSAGE)
 
     def start(self, tag: str, attrib: dict[str, str], nsmap: dict[str, str]) -> None:
         self.elements += 1
@@ -403,6 +516,7 @@ class _Target:
                 )
         node = _Node(ns, local)
         parent.children.append(node)
+        parent.index = None
         self.stack.append(node)
 
     def data(self, text: str) -> None:
@@ -429,6 +543,7 @@ class _Target:
                 f"element text longer than {self.limits.max_text} characters", path=self._path()
             )
         node.parts.append(text)
+        node.value = _UNSET
 
     def end(self, tag: str) -> None:
         node = self.stack.pop()
@@ -476,22 +591,7 @@ class _Target:
 
     def _open_attachment(self, attachment: _Node) -> None:
         index = self.attachment_count - 1
-        content_id = _kid_text(attachment, "ContentId")
-        ref = self.manifest.get(_cid_key(content_id)) if content_id else None
-
-        def pick(name: str) -> str | None:
-            own = _kid_text(attachment, name)
-            if own is None and ref is not None:
-                return _kid_text(ref, name)
-            return own
-
-        meta = AttachmentMeta(
-            index=index,
-            content_id=content_id,
-            name=pick("AttachmentName"),
-            content_type=pick("ContentType"),
-            description=pick("Description"),
-        )
+        meta = _attachment_meta(index, attachment, self.manifest)
         path = f"AttachmentEncoded/Attachment[{index + 1}]/ContentTransferEncoded"
         writer: Writable
         if self.sink is not None:
@@ -505,10 +605,7 @@ class _Target:
                 writer,
                 path=path,
                 limit=limit,
-                limit_message=(
-                    f"attachment larger than the {limit} bytes kept in memory; "
-                    "pass sink= to edxml.parse to stream it"
-                ),
+                limit_message=_inline_message(limit),
             )
         self.streaming = _Open(meta, writer, decoder, path)
 
@@ -551,23 +648,338 @@ class _Target:
         return "/".join(names)
 
 
+# --- the tree way, for small inputs -------------------------------------------------------
+
+
+class _Fallback(Exception):
+    """The tree way cannot decide this input exactly; parse it by streaming instead."""
+
+
+_local = threading.local()
+_SPLIT_CACHE: dict[str, tuple[str, str]] = {}
+_SPLIT_CACHE_MAX = 4096
+
+
+class _NoExternal(etree.Resolver):
+    """Answers every request for an external DTD or entity with nothing."""
+
+    # lxml calls resolve with a context argument its stubs do not declare.
+    def resolve(self, system_url: str, public_id: str, context: Any) -> Any:  # type: ignore[override]
+        return self.resolve_string("", context, base_url=None)
+
+
+def _tree_parser() -> etree.XMLParser:
+    """This thread's hardened tree parser (lxml parsers must not be shared between threads)."""
+    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            remove_comments=False,
+            remove_pis=False,
+            # Not collect_ids=False: it makes libxml2 load an external DTD subset from disk.
+        )
+        # Defence in depth: should libxml2 still ask for an external resource, it gets nothing.
+        parser.resolvers.add(_NoExternal())
+        _local.parser = parser
+    return parser
+
+
+def _split_cached(tag: str) -> tuple[str, str]:
+    found = _SPLIT_CACHE.get(tag)
+    if found is None:
+        found = _split(tag)
+        if len(_SPLIT_CACHE) < _SPLIT_CACHE_MAX:  # bounded: hostile inputs invent tags
+            _SPLIT_CACHE[tag] = found
+    return found
+
+
+def _parse_tree(
+    data: bytes,
+    lim: Limits,
+    sink: AttachmentSink | None,
+    on_warning: WarningHandler | None,
+) -> Envelope | StatusMessage:
+    """Parse a small input with libxml2 into a tree, then read it like the streaming target.
+
+    Gives exactly what the streaming way gives or raises :class:`_Fallback` before any sink is
+    touched when it cannot be sure: XML that is not well-formed, a limit crossed, content
+    markup inside ``ContentTransferEncoded``. The parser is hardened the same way (no DTD
+    loading, no entity expansion, no network, libxml2's own size and depth limits), a DOCTYPE is
+    refused as soon as the tree exists, and the element limit is checked before parsing (each
+    element needs a ``<``), so the tree stays bounded.
+    """
+    if data.count(b"<") > lim.max_elements:
+        raise _Fallback
+    try:
+        root = etree.fromstring(data, _tree_parser())
+    except etree.XMLSyntaxError:
+        raise _Fallback from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise UnsafeXmlError(_DOCTYPE_MESSAGE)
+    reader = _TreeReader(lim, sink)
+    node = reader.read(root)
+    try:
+        reader.decode_attachments()
+        return _Builder(on_warning).build(node, reader.signature)
+    except BaseException:
+        reader.abort()
+        raise
+
+
+class _Job:
+    """An attachment found in the tree, decoded once the whole tree has been checked."""
+
+    __slots__ = ("meta", "node", "path", "text")
+
+    def __init__(self, node: _Node, meta: AttachmentMeta, text: str, path: str) -> None:
+        self.node = node
+        self.meta = meta
+        self.text = text
+        self.path = path
+
+
+class _TreeReader:
+    """Turns an lxml tree into the small :class:`_Node` tree, by the rules of :class:`_Target`.
+
+    Every rule of ``_Target.start/data/end`` has its counterpart here, in document order, so
+    that attachment indexes, the manifest entries an attachment sees when it starts, and the
+    Signature bytes are the same. Where ``_Target`` would raise, this raises :class:`_Fallback`
+    (the streaming way then raises the exact error, with its path).
+    """
+
+    def __init__(self, limits: Limits, sink: AttachmentSink | None) -> None:
+        self.limits = limits
+        self.sink = sink
+        self.attachment_count = 0
+        self.manifest: dict[str, _Node] = {}
+        self.signature: bytes | None = None
+        self.jobs: list[_Job] = []
+        self.current: _Open | None = None
+        self.finished: list[tuple[AttachmentMeta, Writable]] = []
+
+    def read(self, root: etree._Element) -> _Node:
+        ns, local = _split_cached(root.tag)
+        if local != "edXML" or ns not in _EDXML_NS:
+            raise _Fallback  # the streaming way names the root in its error
+        node = _Node(ns, local)
+        self._fill(root, node, 0, False)
+        return node
+
+    def _fill(self, el: etree._Element, node: _Node, depth: int, in_encoded: bool) -> None:
+        """Children and text of ``el`` into ``node`` (``depth`` of ``el``, root 0)."""
+        # Hot loop: locals and inlined lookups on purpose.
+        lim = self.limits
+        max_text = lim.max_text
+        too_deep = depth + 1 >= lim.max_depth
+        split_cache = _SPLIT_CACHE
+        edxml_ns = _EDXML_NS
+        children = node.children
+        first = el.text
+        parts = [first] if first else []
+        opened = False  # a ContentTransferEncoded already streamed for this Attachment
+        tag_name = node.tag
+        for child in el:
+            tag = child.tag
+            if isinstance(tag, str):
+                if too_deep:
+                    raise _Fallback
+                split = split_cache.get(tag)
+                ns, local = split if split is not None else _split_cached(tag)
+                if (
+                    local == "Signature"
+                    and ns in _SIGNATURE_NS
+                    and self.signature is None
+                    and not in_encoded
+                ):
+                    self.signature = self._signature(child, depth + 1)
+                elif (
+                    local == "ContentTransferEncoded"
+                    and tag_name == "Attachment"
+                    and ns in edxml_ns
+                    and not opened
+                ):
+                    opened = True
+                    self._attachment(child, node)
+                else:
+                    if local == "Attachment" and tag_name == "AttachmentEncoded" and ns in edxml_ns:
+                        self.attachment_count += 1
+                        if self.attachment_count > lim.max_attachments:
+                            raise _Fallback
+                    kid = _Node(ns, local)
+                    children.append(kid)
+                    if len(child):
+                        self._fill(
+                            child, kid, depth + 1, in_encoded or local == "AttachmentEncoded"
+                        )
+                    else:  # a leaf, the common case: no recursion
+                        text = child.text
+                        if text:
+                            if len(text) > max_text:
+                                raise _Fallback
+                            kid.value = text.strip() or None
+                        else:
+                            kid.value = None
+                    if local == "Reference" and tag_name == "edXMLManifest":
+                        key = _cid_key(_kid_text(kid, "ContentId"))
+                        if key:
+                            self.manifest.setdefault(key, kid)
+            elif tag is not etree.Comment and tag is not etree.PI:
+                raise _Fallback  # an entity reference: only with a DTD, refused anyway
+            tail = child.tail
+            if tail:
+                parts.append(tail)
+        if parts:
+            if sum(map(len, parts)) > max_text:
+                raise _Fallback
+            node.parts = parts
+
+    def _attachment(self, content: etree._Element, attachment: _Node) -> None:
+        """Note a ContentTransferEncoded element: its metadata now, its bytes later."""
+        if len(content):
+            raise _Fallback  # markup inside base64: the streaming way decides
+        index = self.attachment_count - 1
+        meta = _attachment_meta(index, attachment, self.manifest)
+        attachment.index = None  # children after the content are still to come
+        path = f"AttachmentEncoded/Attachment[{index + 1}]/ContentTransferEncoded"
+        self.jobs.append(_Job(attachment, meta, content.text or "", path))
+
+    def _signature(self, el: etree._Element, depth: int) -> bytes:
+        """The Signature's bytes, built exactly as ``_Target`` builds them from events."""
+        # In-scope namespaces in the order the streaming target accumulates them: from the
+        # root down, each element adding the declarations made on it.
+        chain = [el, *el.iterancestors()]
+        scope: dict[str | None, str] = {}
+        above: dict[str | None, str] = {}
+        for ancestor in reversed(chain):
+            here = ancestor.nsmap
+            for prefix, uri in here.items():
+                if prefix not in above or above[prefix] != uri:
+                    scope[prefix] = uri
+            above = here
+        builder = etree.TreeBuilder()
+        try:
+            builder.start(el.tag, dict(el.attrib), scope)  # type: ignore[call-arg]
+            chars = self._replay(builder, el, depth)
+            builder.end(el.tag)
+            element = builder.close()
+        except _Fallback:
+            raise
+        except Exception:  # whatever TreeBuilder refuses, let the streaming way meet it
+            raise _Fallback from None
+        if chars > self.limits.max_text:
+            raise _Fallback
+        return etree.tostring(element, encoding="utf-8")
+
+    def _replay(self, builder: etree.TreeBuilder, el: etree._Element, depth: int) -> int:
+        """Send ``el``'s content to ``builder`` as parser events; return its text length."""
+        chars = 0
+        text = el.text
+        if text:
+            chars += len(text)
+            builder.data(text)
+        for child in el:
+            tag = child.tag
+            if isinstance(tag, str):
+                if depth + 1 >= self.limits.max_depth:
+                    raise _Fallback
+                builder.start(tag, dict(child.attrib))
+                chars += self._replay(builder, child, depth + 1)
+                builder.end(tag)
+            elif tag is etree.Comment:
+                builder.comment(child.text or "")
+            elif tag is etree.PI:
+                assert isinstance(child, etree._ProcessingInstruction)
+                builder.pi(child.target, child.text)
+            else:
+                raise _Fallback
+            tail = child.tail
+            if tail:
+                chars += len(tail)
+                builder.data(tail)
+        return chars
+
+    def decode_attachments(self) -> None:
+        """Decode every attachment in document order, through the sink as streaming does."""
+        lim = self.limits
+        inline_total = 0
+        for job in self.jobs:
+            writer: Writable
+            if self.sink is not None:
+                writer = self.sink.open(job.meta)
+                decoder = Base64StreamDecoder(writer, path=job.path)
+            else:
+                writer = io.BytesIO()
+                room = lim.max_inline_total - inline_total
+                limit = min(lim.max_inline_attachment, room)
+                decoder = Base64StreamDecoder(
+                    writer, path=job.path, limit=limit, limit_message=_inline_message(limit)
+                )
+            self.current = _Open(job.meta, writer, decoder, job.path)
+            text, job.text = job.text, ""
+            if len(text) <= _FEED_CHARS:
+                decoder.feed(text)
+            else:  # slices, so decoding overlaps with hashing on the decoder's helper thread
+                for start in range(0, len(text), _FEED_CHARS):
+                    decoder.feed(text[start : start + _FEED_CHARS])
+            size, sha256 = decoder.finish()
+            self.current = None
+            if self.sink is None:
+                assert isinstance(writer, io.BytesIO)
+                inline_total += size
+                job.node.result = _Streamed(size, sha256, writer.getvalue(), None)
+            else:
+                self.finished.append((job.meta, writer))
+                opener = self.sink.close(job.meta, writer, size=size, sha256=sha256)
+                job.node.result = _Streamed(size, sha256, None, opener)
+
+    def abort(self) -> None:
+        """Same clean-up as ``_Target.abort``."""
+        if self.current is not None:
+            self.current.decoder.close()
+            if self.sink is not None:
+                self.sink.abort(self.current.meta, self.current.writer)
+            self.current = None
+        if self.sink is None:
+            return
+        for meta, writer in self.finished:
+            self.sink.abort(meta, writer)
+        self.finished.clear()
+
+
 # --- tree lookups --------------------------------------------------------------------------
 
 
 def _kids(node: _Node | None, *names: str) -> list[_Node]:
+    """Children with one of these local names, in document order."""
     if node is None:
-        return []
+        return _NO_NODES
+    if len(names) == 1:
+        return node.kids(names[0])
     return [c for c in node.children if c.tag in names and c.ns in _EDXML_NS]
 
 
 def _kid(node: _Node | None, *names: str) -> _Node | None:
-    found = _kids(node, *names)
+    """The first child with one of these local names."""
+    if node is None:
+        return None
+    found = node.kids(names[0]) if len(names) == 1 else _kids(node, *names)
     return found[0] if found else None
 
 
 def _kid_text(node: _Node | None, *names: str) -> str | None:
-    found = _kid(node, *names)
-    return found.text() if found is not None else None
+    """The text of the first child with one of these local names."""
+    if node is None:
+        return None
+    found = node.kids(names[0]) if len(names) == 1 else _kids(node, *names)
+    if not found:
+        return None
+    value = found[0].value
+    return found[0].text() if value is _UNSET else value  # type: ignore[return-value]
 
 
 def _find(node: _Node | None, name: str) -> _Node | None:
@@ -642,6 +1054,14 @@ def _parse_when(text: str) -> tuple[date, time | None, tzinfo | None] | None:
 
 
 _TRUE = {"true", "1", "yes", "có"}
+# Empty values compared against, made once.
+_BLANK_RESPONSEFOR = ResponseFor()
+_BLANK_STAFFINFO = StaffInfo()
+_BLANK_CODE = Code()
+_BLANK_PROMULGATIONINFO = PromulgationInfo()
+_BLANK_DOCUMENTTYPE = DocumentType()
+_BLANK_SIGNERINFO = SignerInfo()
+_BLANK_OTHERINFO = OtherInfo()
 _FALSE = {"false", "0", "no", "không"}
 
 
@@ -699,10 +1119,8 @@ class _Builder:
 
     # the document
 
-    def build(self, target: _Target) -> Envelope | StatusMessage:
-        root = target.root
-        if root is None:  # pragma: no cover - lxml raises before an empty document ends
-            raise NotEdxmlError("no root element")
+    def build(self, root: _Node, signature: bytes | None) -> Envelope | StatusMessage:
+        """The model for the small tree whose root is ``root``."""
         envelope = _kid(root, "edXMLEnvelope") or _find(root, "edXMLEnvelope") or root
         header_block = _find(envelope, "edXMLHeader")
         header = _find(header_block or envelope, "MessageHeader")
@@ -727,7 +1145,7 @@ class _Builder:
                 timestamp=self.timestamp(header, "Timestamp", "MessageHeader"),
                 trace_headers=traces,
                 business=business,
-                signature=target.signature,
+                signature=signature,
             )
         manifest = self.manifest(_find(envelope, "edXMLManifest"))
         return Envelope(
@@ -736,7 +1154,7 @@ class _Builder:
             business=business,
             manifest=manifest,
             attachments=self.attachments(root, manifest),
-            signature=target.signature,
+            signature=signature,
         )
 
     def status_code(self, text: str) -> StatusCode:
@@ -764,6 +1182,11 @@ class _Builder:
                     return value
             return None
 
+        if len(chain) == 1:  # the usual case, without the fallback walk
+
+            def field(name: str) -> str | None:
+                return _kid_text(node, name)
+
         organ_id = field("OrganId")
         if organ_id is None:
             raise InvalidValueError(
@@ -789,7 +1212,7 @@ class _Builder:
             promulgation_date=self.date_(node, "PromulgationDate", path),
             document_id=_kid_text(node, "DocumentId"),
         )
-        return None if value == ResponseFor() else value
+        return None if value == _BLANK_RESPONSEFOR else value
 
     def staff_info(self, node: _Node | None) -> StaffInfo | None:
         if node is None:
@@ -800,7 +1223,7 @@ class _Builder:
             mobile=_kid_text(node, "Mobile"),
             email=_kid_text(node, "Email"),
         )
-        return None if value == StaffInfo() else value
+        return None if value == _BLANK_STAFFINFO else value
 
     def message_header(self, node: _Node) -> MessageHeader:
         p = "MessageHeader"
@@ -813,7 +1236,7 @@ class _Builder:
         code = None
         if code_node is not None:
             code = Code(_kid_text(code_node, "CodeNumber"), _kid_text(code_node, "CodeNotation"))
-            if code == Code():
+            if code == _BLANK_CODE:
                 code = None
         prom_node = _kid(node, "PromulgationInfo")
         promulgation = None
@@ -822,7 +1245,7 @@ class _Builder:
                 place=_kid_text(prom_node, "Place"),
                 date=self.date_(prom_node, "PromulgationDate", f"{p}/PromulgationInfo"),
             )
-            if promulgation == PromulgationInfo():
+            if promulgation == _BLANK_PROMULGATIONINFO:
                 promulgation = None
         type_node = _kid(node, "DocumentType")
         doc_type = None
@@ -832,7 +1255,7 @@ class _Builder:
                 type_detail=self.int_(type_node, "TypeDetail", f"{p}/DocumentType"),
                 type_name=_kid_text(type_node, "TypeName"),
             )
-            if doc_type == DocumentType():
+            if doc_type == _BLANK_DOCUMENTTYPE:
                 doc_type = None
         signer_node = _kid(node, "SignerInfo")
         signer = None
@@ -842,7 +1265,7 @@ class _Builder:
                 position=_kid_text(signer_node, "Position"),
                 full_name=_kid_text(signer_node, "FullName"),
             )
-            if signer == SignerInfo():
+            if signer == _BLANK_SIGNERINFO:
                 signer = None
         responses = []
         for i, n in enumerate(_kids(node, "ResponseFor"), 1):
@@ -895,7 +1318,7 @@ class _Builder:
                 if (t := n.text()) is not None
             ),
         )
-        return None if value == OtherInfo() else value
+        return None if value == _BLANK_OTHERINFO else value
 
     def trace_headers(self, node: _Node | None) -> tuple[TraceHeader, ...]:
         traces = []
