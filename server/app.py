@@ -7,8 +7,10 @@ apps side by side on different data directories.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -46,6 +48,22 @@ ROUTE_MODULES = (
 )
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+IN_FLIGHT: web.AppKey[list[int]] = web.AppKey("in_flight", list)
+
+
+@web.middleware
+async def in_flight_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Count requests being handled, so that a graceful stop can wait for them."""
+    counter = request.app[IN_FLIGHT]
+    counter[0] += 1
+    try:
+        return await handler(request)
+    finally:
+        counter[0] -= 1
 
 
 @web.middleware
@@ -111,12 +129,18 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 def build_app(config: Config) -> web.Application:
     """The complete axis application for ``config`` (resources open when the app starts)."""
     app = web.Application(
-        middlewares=[request_context_middleware, problem_middleware, auth_middleware],
+        middlewares=[
+            in_flight_middleware,
+            request_context_middleware,
+            problem_middleware,
+            auth_middleware,
+        ],
         # Package bodies are streamed by their handlers and bounded by server.max_body_bytes;
         # this bounds only bodies read whole (small JSON), which the API does not take today.
         client_max_size=1024 * 1024,
     )
     app[CONFIG] = config
+    app[IN_FLIGHT] = [0]
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(audit_http.evidence_context)  # seal, receipts, audit anchors (issue 9)
     app.cleanup_ctx.append(delivery_context)  # push worker, directory sync, orphan sweep (issue 9)
@@ -137,10 +161,37 @@ def run(config: Config) -> None:
             "data_dir": str(config.storage.data_dir),
         },
     )
-    web.run_app(
+    asyncio.run(_serve(config))
+
+
+async def _serve(config: Config, shutdown_timeout: float = 60.0) -> None:
+    """Serve until SIGTERM/SIGINT, then stop gracefully: the listening socket closes, requests
+    in flight finish (up to ``shutdown_timeout`` seconds), then resources close.
+
+    Not ``web.run_app``: it cancels its main task on a signal, and its cleanup then cancels
+    the handlers still running instead of letting them finish.
+    """
+    runner = web.AppRunner(
         build_app(config),
-        host=config.server.host,
-        port=config.server.port,
         access_log=None,  # request_context_middleware logs one structured line per request
-        print=None,
+        shutdown_timeout=shutdown_timeout,
     )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.server.host, config.server.port)
+        await site.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        logging.getLogger("lienthong").info("stopping: finishing requests in flight")
+        # Stop listening, then wait for requests in flight: aiohttp's own shutdown stops
+        # reading request bodies still arriving, so an upload in progress would never end.
+        await site.stop()
+        in_flight = runner.app[IN_FLIGHT]
+        deadline = loop.time() + shutdown_timeout
+        while in_flight[0] > 0 and loop.time() < deadline:  # noqa: ASYNC110 (a shared count)
+            await asyncio.sleep(0.05)
+    finally:
+        await runner.cleanup()
