@@ -75,7 +75,7 @@ def backoff(attempt: int, base_ms: int, max_seconds: int, rng: random.Random) ->
     the delay) spreads retries of many deliveries that failed together.
     """
     delay = min(float(max_seconds), base_ms / 1000 * 2 ** max(0, attempt - 1))
-    return delay / 2 + rng.uniform(0, delay / 2)
+    return float(delay / 2 + rng.uniform(0, delay / 2))
 
 
 class DeliveryWorker:

@@ -429,7 +429,7 @@ class Exchange:
         """Refuse a package that already passed through this axis (a routing loop)."""
         own = self.config.server.axis_id
         if any(t.organ_id == own for t in obj.trace_headers[:-1]):
-            hops = " -> ".join(t.organ_id for t in obj.trace_headers)
+            hops = " -> ".join(t.organ_id or "?" for t in obj.trace_headers)
             raise RoutingLoop(
                 f"The package already passed through this axis ({own}): {hops}.", trace=hops
             )
@@ -729,6 +729,7 @@ class Exchange:
         """Insert the status package, its status rows and deliveries in one transaction."""
         code = obj.status_code
         rf = obj.response_for
+        assert rf.document_id is not None  # accept_status refused a status without one
         async with self.database.transaction() as tx:
             status_doc = Document(
                 id=new_id(),
