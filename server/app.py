@@ -147,6 +147,7 @@ def build_app(config: Config) -> web.Application:
     for module in ROUTE_MODULES:
         app.router.add_routes(module.routes)
     vdxp.setup(app)  # /vdxp/{operation}: the national axis protocol (issue 5)
+    __import__("server.http.verify", fromlist=["setup"]).setup(app)  # /api/v1/verify, /xac-minh
     return app
 
 
