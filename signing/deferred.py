@@ -183,7 +183,7 @@ async def async_prepare(
             )
             pdf_signer = PdfSigner(meta, signer=signer, stamp_style=style, new_field_spec=spec)
             ts_size = await services.timestamp_token_size() if level.needs_timestamp else 0
-            with open(prepared, "wb", buffering=IO_CHUNK_SIZE) as out:  # noqa: ASYNC230
+            with open(prepared, "w+b", buffering=IO_CHUNK_SIZE) as out:  # noqa: ASYNC230
                 digest, _tbs, _ = await pdf_signer.async_digest_doc_for_signing(
                     writer,
                     bytes_reserved=estimate_bytes_reserved(signer, ts_size),

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import enum
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -313,6 +314,7 @@ async def async_sign_pdf(
     location: str | None = None,
     services: SigningServices | None = None,
     bytes_reserved: int | None = None,
+    durable: bool = True,
 ) -> Path:
     """Sign the PDF ``input`` into ``output`` at PAdES ``level``; return ``output``'s path.
 
@@ -322,7 +324,9 @@ async def async_sign_pdf(
     ``services.trust_roots`` and reachable OCSP/CRL. With trust roots, the signer's certificate
     is checked (hard-fail revocation) before anything is signed.
 
-    Raises a :class:`SigningError` subclass; ``output`` is then untouched.
+    ``durable`` fsyncs the signed file before renaming it into place (turn it off only when the
+    caller stores the result elsewhere durably). Raises a :class:`SigningError` subclass;
+    ``output`` is then untouched.
     """
     services = services or SigningServices()
     if level.needs_timestamp and not services.tsa_url:
@@ -345,17 +349,22 @@ async def async_sign_pdf(
 
     target = Path(output)
     source = Path(input)
-    # Opening files blocks for microseconds; pyHanko's parsing and hashing block far longer
-    # (SIGNING-NOTES.md, trap 11), which is why large files belong in a process pool.
-    try:
-        infile = open(source, "rb", buffering=IO_CHUNK_SIZE)  # noqa: ASYNC230
-    except OSError as exc:
-        raise InputPdfError(f"cannot open {source}: {exc.strerror}") from exc
     tmp_name: str | None = None
+    # Opening and copying files blocks the loop briefly; pyHanko's parsing and hashing block
+    # far longer (SIGNING-NOTES.md, trap 11), which is why large files belong in a process pool.
     try:
-        with infile:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part",
+                                        dir=target.parent)  # fmt: skip
+        os.close(fd)
+        # The kernel copies the original (copy_file_range/sendfile, no Python buffers); pyHanko
+        # then appends the incremental update in place and hashes the file once.
+        try:
+            shutil.copyfile(source, tmp_name)
+        except OSError as exc:
+            raise InputPdfError(f"cannot read {source}: {exc.strerror}") from exc
+        with open(tmp_name, "r+b", buffering=IO_CHUNK_SIZE) as work:  # noqa: ASYNC230
             try:
-                writer = IncrementalPdfFileWriter(infile, strict=False)
+                writer = IncrementalPdfFileWriter(work, strict=False)
             except (PdfReadError, ValueError, KeyError, TypeError) as exc:
                 raise InputPdfError(f"{source.name} is not a readable PDF: {exc}") from exc
             if writer.prev.encrypted:
@@ -382,17 +391,12 @@ async def async_sign_pdf(
             if bytes_reserved is None:
                 ts_size = await services.timestamp_token_size() if timestamper else 0
                 bytes_reserved = estimate_bytes_reserved(signer, ts_size)
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part",
-                                            dir=target.parent)  # fmt: skip
-            with open(fd, "wb", buffering=IO_CHUNK_SIZE) as outfile:  # noqa: ASYNC230
-                await pdf_signer.async_sign_pdf(
-                    writer,
-                    bytes_reserved=bytes_reserved,
-                    output=outfile,
-                    chunk_size=IO_CHUNK_SIZE,
-                )
-                outfile.flush()
-                os.fsync(outfile.fileno())
+            await pdf_signer.async_sign_pdf(
+                writer, bytes_reserved=bytes_reserved, in_place=True, chunk_size=IO_CHUNK_SIZE
+            )
+            work.flush()
+            if durable:
+                os.fsync(work.fileno())
         os.replace(tmp_name, target)
         tmp_name = None
         return target
@@ -448,6 +452,7 @@ def sign_pdf(
     location: str | None = None,
     services: SigningServices | None = None,
     bytes_reserved: int | None = None,
+    durable: bool = True,
 ) -> Path:
     """Synchronous :func:`async_sign_pdf` (not for use inside a running event loop).
 
@@ -461,7 +466,7 @@ def sign_pdf(
             async_sign_pdf(
                 input, output, signer, level=level, appearance=appearance, field=field,
                 reason=reason, location=location, services=services,
-                bytes_reserved=bytes_reserved,
+                bytes_reserved=bytes_reserved, durable=durable,
             )
         )  # fmt: skip
     finally:
