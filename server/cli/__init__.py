@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "server.cli.storage_cmd",
     "server.cli.archive_cmd",
     "server.cli.vdxp_cmd",
+    "server.cli.deliveries_cmd",
 ]
 
 
