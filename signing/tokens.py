@@ -118,7 +118,7 @@ class _ModuleWorker:
 # process-wide registry by nature, not application state.
 _WORKERS: dict[str, _ModuleWorker] = {}
 _WORKERS_LOCK = threading.Lock()
-_OPEN_TOKENS: dict[tuple[str, str | None, str | None], Token] = {}
+_OPEN_TOKENS: dict[tuple[str, bytes], Token] = {}
 _OPEN_LOCK = threading.Lock()
 
 
@@ -188,31 +188,8 @@ class Token:
             raise TokenError("give a token label or serial")
         worker = _worker(str(module))
         what = f"label={label!r}" if label is not None else f"serial={serial!r}"
-        key = (worker.path, label, serial)
-        with _OPEN_LOCK:
-            cached = _OPEN_TOKENS.get(key)
-            if cached is not None and not cached.closed:
-                # PKCS#11 login is per process: a second C_Login fails with
-                # UserAlreadyLoggedIn, so the open session is shared, for the same PIN only.
-                if not cached._pin_matches(pin):
-                    raise PinError(f"wrong PIN for {what}")
-                return cached
-            token = cls._open(worker, pin, label, serial, what, module)
-            _OPEN_TOKENS[key] = token
-            return token
 
-    @classmethod
-    def _open(
-        cls,
-        worker: _ModuleWorker,
-        pin: Pin,
-        label: str | None,
-        serial: str | None,
-        what: str,
-        module: str | os.PathLike[str],
-    ) -> Token:
-
-        def _open() -> Any:
+        def _find() -> Any:
             import pkcs11
 
             kwargs: dict[str, Any] = {}
@@ -221,14 +198,34 @@ class Token:
             if serial is not None:
                 kwargs["token_serial"] = serial.encode()
             try:
-                token = worker.lib.get_token(**kwargs)
-                return token.open(user_pin=pin.reveal())
+                return worker.lib.get_token(**kwargs)
             except pkcs11.exceptions.PKCS11Error as exc:
                 raise _map_pkcs11_error(exc, what) from None
 
-        token = cls(worker, worker.run(_open), f"{Path(str(module)).name}, {what}")
-        token._pin_digest = _pin_digest(pin, token._pin_salt)
-        return token
+        p11_token = worker.run(_find)
+        # Keyed by the token's own serial, whichever way it was named.
+        key = (worker.path, bytes(p11_token.serial))
+        with _OPEN_LOCK:
+            cached = _OPEN_TOKENS.get(key)
+            if cached is not None and not cached.closed:
+                # PKCS#11 login is per process: a second C_Login fails with
+                # UserAlreadyLoggedIn, so the open session is shared, for the same PIN only.
+                if not cached._pin_matches(pin):
+                    raise PinError(f"wrong PIN for {what}")
+                return cached
+
+            def _login() -> Any:
+                import pkcs11
+
+                try:
+                    return p11_token.open(user_pin=pin.reveal())
+                except pkcs11.exceptions.PKCS11Error as exc:
+                    raise _map_pkcs11_error(exc, what) from None
+
+            token = cls(worker, worker.run(_login), f"{Path(str(module)).name}, {what}")
+            token._pin_digest = _pin_digest(pin, token._pin_salt)
+            _OPEN_TOKENS[key] = token
+            return token
 
     def _pin_matches(self, pin: Pin) -> bool:
         return hmac.compare_digest(self._pin_digest, _pin_digest(pin, self._pin_salt))
