@@ -1,4 +1,4 @@
-"""The metadata database: SQLite through aiosqlite, one writer connection and a few readers.
+"""The metadata database: SQLite, one writer connection and a pool of reader connections.
 
 Why this shape:
 - WAL lets readers run while the single writer commits; `synchronous=FULL` makes a committed
@@ -6,8 +6,28 @@ Why this shape:
 - SQLite has one writer at a time anyway; serialising writers on an asyncio.Lock in the process
   (and `BEGIN IMMEDIATE`, which takes the write lock at the start) means no transaction ever
   fails half-way with SQLITE_BUSY; `busy_timeout` covers another process (the CLI) writing.
-- Connections are opened once and reused: each aiosqlite connection is a thread, and opening one
-  per request would cost far more than the queries.
+- Connections are opened once and reused: opening one per request would cost far more than
+  the queries.
+
+Statements run inline on the event loop (measured: bench/api_send_bench.py). A query of a few
+indexed rows takes microseconds from SQLite's page cache, whereas a round trip to a connection
+thread (the aiosqlite way) costs a thread wake-up plus a turn of a busy event loop, and while a
+Python thread does CPU work the GIL makes every such turn wait longer. Only what may block runs
+on threads:
+- reads: a progress handler interrupts a statement that runs longer than about a millisecond
+  inline, and the statement is run again from the start on a reader thread, in the same read
+  transaction (same snapshot; a read has no side effects, so nothing is done twice). Long
+  listings and scans therefore never stall the event loop.
+- writes: BEGIN IMMEDIATE (which may wait busy_timeout for another process) and COMMIT (the
+  fsync of the WAL) run on the writer's own thread. The statements in between never wait for a
+  lock (the transaction holds SQLite's write lock) and are small row writes.
+
+Group commit. The write lock is the one serial section of every send, so only the row writes
+happen under it: transactions that queue while a COMMIT is being fsynced share the next one.
+Each runs in its own SAVEPOINT inside one SQLite transaction, so a failing transaction rolls
+back only itself, and each `transaction()` block returns only once the COMMIT covering it is
+durable (synchronous=FULL). One fsync then serves every transaction that arrived during the
+previous one.
 
 Repositories receive a `Tx` and use only `execute` / `fetchone` / `fetchall` with `?`
 placeholders and portable SQL, so a PostgreSQL `Tx` can follow by translating placeholders.
@@ -20,12 +40,11 @@ import contextlib
 import importlib.resources
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import aiosqlite
+from typing import Any, TypeVar
 
 from storage.errors import Conflict, MissingReference, StorageError, StorageFull
 from storage.ids import to_db_time, utcnow
@@ -42,10 +61,23 @@ DEFAULT_BUSY_TIMEOUT_MS = 10_000
 DEFAULT_READERS = 3
 
 Params = Sequence[Any]
+T = TypeVar("T")
+
+# The savepoint each transaction of a group commit runs in (they never nest: one at a time).
+_SAVEPOINT = "lienthong_tx"
+
+# A read statement runs inline on the event loop for at most this many progress-handler calls
+# of _INLINE_BUDGET_STEPS SQLite VM steps each (about 1 ms here), then moves to a thread.
+_SQLITE_INTERRUPT = 9
+_INLINE_BUDGET_STEPS = 10_000
+_INLINE_BUDGET_CALLS = 10
+
+# Reader connections open at most (each is a file handle and some cache, no thread).
+_MAX_READERS = 32
 
 
 def _translate(exc: BaseException) -> StorageError:
-    """Map a sqlite3/aiosqlite error to the storage error the callers understand."""
+    """Map a sqlite3 error to the storage error the callers understand."""
     code = getattr(exc, "sqlite_errorcode", None)
     if code in (_SQLITE_CONSTRAINT_UNIQUE, _SQLITE_CONSTRAINT_PRIMARYKEY):
         return Conflict(str(exc))
@@ -53,48 +85,97 @@ def _translate(exc: BaseException) -> StorageError:
         return MissingReference(str(exc))
     if code is not None and code & 0xFF == _SQLITE_FULL:
         return StorageFull("the database disk is full")
-    if isinstance(exc, ValueError):  # aiosqlite: "Connection closed" / "no active connection"
+    if isinstance(exc, sqlite3.ProgrammingError | ValueError):  # a closed connection
         return StorageError(f"database connection unavailable: {exc}")
     return StorageError(f"database error: {exc}")
 
 
 class Tx:
     """A connection handed to repositories: inside `Database.transaction()` it writes, inside
-    `Database.reader()` it only reads. Every sqlite3 error comes out as a StorageError."""
+    `Database.reader()` it only reads. Every sqlite3 error comes out as a StorageError.
 
-    def __init__(self, conn: aiosqlite.Connection, *, writable: bool) -> None:
+    Statements run inline on the event loop (see the module docstring); a reader's statement
+    that runs too long is finished on a reader thread instead (`_offload`)."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, *, writable: bool, reader: _Reader | None = None
+    ) -> None:
         self._conn = conn
         self.writable = writable
+        self._reader = reader
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        try:
+            if self._reader is None:
+                return fn()
+            self._reader.budget.calls = 0
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != _SQLITE_INTERRUPT:
+                    raise
+            # Interrupted by the time budget: run it again from the start on a reader thread.
+            return await self._reader.in_thread(fn)
+        except (sqlite3.Error, ValueError) as exc:
+            raise _translate(exc) from exc
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""
-        try:
-            cursor = await self._conn.execute(sql, params)
-        except (sqlite3.Error, ValueError) as exc:
-            raise _translate(exc) from exc
-        return cursor.rowcount
+        return await self._run(lambda: self._conn.execute(sql, params).rowcount)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> int:
         """Run one statement for each parameter row; return the total rows changed."""
-        try:
-            cursor = await self._conn.executemany(sql, rows)
-        except (sqlite3.Error, ValueError) as exc:
-            raise _translate(exc) from exc
-        return cursor.rowcount
+        rows = list(rows)  # may be run twice (see _run)
+        return await self._run(lambda: self._conn.executemany(sql, rows).rowcount)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         """Run a query and return every row (rows index by column name)."""
-        try:
-            rows = await self._conn.execute_fetchall(sql, params)
-        except (sqlite3.Error, ValueError) as exc:
-            raise _translate(exc) from exc
-        return list(rows)
+        return await self._run(lambda: list(self._conn.execute(sql, params).fetchall()))
 
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         """Run a query and return its first row, or None. Put a LIMIT in the query: all rows
-        are fetched (in one round trip to the connection thread)."""
+        are fetched."""
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
+
+
+class _Budget:
+    """A reader connection's progress handler: interrupts a statement running inline on the
+    event loop once it has used its budget of SQLite VM steps (about a millisecond)."""
+
+    def __init__(self) -> None:
+        self.inline = True
+        self.calls = 0
+
+    def __call__(self) -> int:
+        if not self.inline:
+            return 0
+        self.calls += 1
+        return 1 if self.calls > _INLINE_BUDGET_CALLS else 0
+
+
+class _Reader:
+    """A pooled read-only connection, its time budget and the threads its long reads use."""
+
+    def __init__(self, conn: sqlite3.Connection, threads: ThreadPoolExecutor) -> None:
+        self.conn = conn
+        self.budget = _Budget()
+        self._threads = threads
+        conn.set_progress_handler(self.budget, _INLINE_BUDGET_STEPS)
+
+    async def in_thread(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on a reader thread without the budget; the connection is not used by
+        anyone else until it is over, even if the caller is cancelled (see _settled)."""
+        self.budget.inline = False
+        try:
+            fut = asyncio.get_running_loop().run_in_executor(self._threads, fn)
+            cancelled = await _settled(fut)
+        finally:
+            self.budget.inline = True
+        result = fut.result()
+        if cancelled:
+            raise asyncio.CancelledError
+        return result
 
 
 @dataclass(frozen=True)
@@ -122,34 +203,84 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-async def _connect(path: Path, busy_timeout_ms: int) -> aiosqlite.Connection:
-    # isolation_level=None: the sqlite3 module must not open transactions behind our back;
-    # Database.transaction() issues BEGIN IMMEDIATE / COMMIT / ROLLBACK itself.
-    conn = await aiosqlite.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000)
+def _connect(path: Path, busy_timeout_ms: int, *, readonly: bool) -> sqlite3.Connection:
+    """Blocking: a connection with our PRAGMAs. check_same_thread=False: its statements run on
+    the event loop's thread, the blocking ones on a worker thread, never two at once (the write
+    lock, or the reader pool, hands a connection to one user at a time). isolation_level=None:
+    the sqlite3 module must not open transactions behind our back; we issue BEGIN and the rest.
+    """
+    conn = sqlite3.connect(
+        path, isolation_level=None, timeout=busy_timeout_ms / 1000, check_same_thread=False
+    )
     try:
         conn.row_factory = sqlite3.Row
-        await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        await conn.execute("PRAGMA synchronous = FULL")
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = FULL")
+        if readonly:
+            # A reader can never write by mistake: writes go through transaction().
+            conn.execute("PRAGMA query_only = ON")
     except BaseException:
-        await conn.close()
+        conn.close()
         raise
     return conn
+
+
+def _connect_writer(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    """Blocking: the writer connection, in WAL mode, with every pending migration applied."""
+    conn = _connect(path, busy_timeout_ms, readonly=False)
+    try:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StorageError(f"SQLite refused WAL mode (journal_mode is {mode!r})")
+        _migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+async def _settled(fut: asyncio.Future[Any]) -> bool:
+    """Wait until ``fut`` is done even if the awaiting task is cancelled meanwhile; return
+    whether it was. A statement running on the writer thread must be over before anyone else
+    touches the connection or the write lock is released."""
+    cancelled = False
+    while not fut.done():
+        try:
+            await asyncio.wait([fut])
+        except asyncio.CancelledError:
+            cancelled = True
+    return cancelled
 
 
 class Database:
     """The metadata database. Open with `await Database.open(path)`, close with `close()`."""
 
     def __init__(
-        self, path: Path, writer: aiosqlite.Connection, readers: list[aiosqlite.Connection]
+        self,
+        path: Path,
+        writer: sqlite3.Connection,
+        *,
+        readers: int = DEFAULT_READERS,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
     ) -> None:
         self.path = path
+        self._busy_timeout_ms = busy_timeout_ms
         self._writer = writer
-        self._readers = readers
-        self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
-        for conn in readers:
-            self._idle.put_nowait(conn)
+        self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="lienthong-db-writer")
         self._write_lock = asyncio.Lock()
+        # Group commit state (all guarded by _write_lock): whether BEGIN IMMEDIATE was issued,
+        # the transactions done but not yet committed, and the task that will commit them.
+        self._open = False
+        self._done: list[asyncio.Future[None]] = []
+        self._committer: asyncio.Task[None] | None = None
+        # Readers: connections are opened as needed (up to _MAX_READERS); `readers` threads
+        # run the statements too long for the event loop.
+        self._read_threads = ThreadPoolExecutor(
+            max(1, readers), thread_name_prefix="lienthong-db-reader"
+        )
+        self._idle: list[_Reader] = []
+        self._reader_slots = asyncio.Semaphore(_MAX_READERS)
         self._closed = False
 
     @classmethod
@@ -162,95 +293,209 @@ class Database:
     ) -> Database:
         """Open (creating if needed) the database at `path` and apply pending migrations.
 
-        Sets WAL, synchronous=FULL, foreign_keys=ON and busy_timeout on every connection.
-        Opening an up-to-date database changes nothing.
+        Sets WAL, synchronous=FULL, foreign_keys=ON and busy_timeout on every connection;
+        `readers` is the number of threads for long reads. Opening an up-to-date database
+        changes nothing.
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            writer = await _connect(path, busy_timeout_ms)
+            writer = await asyncio.to_thread(_connect_writer, path, busy_timeout_ms)
         except (sqlite3.Error, ValueError) as exc:
             raise _translate(exc) from exc
-        opened: list[aiosqlite.Connection] = []
+        db = cls(path, writer, readers=readers, busy_timeout_ms=busy_timeout_ms)
         try:
-            rows = await writer.execute_fetchall("PRAGMA journal_mode = WAL")
-            mode = next(iter(rows))[0]
-            if str(mode).lower() != "wal":
-                raise StorageError(f"SQLite refused WAL mode (journal_mode is {mode!r})")
-            await _migrate(writer)
-            for _ in range(max(1, readers)):
-                reader = await _connect(path, busy_timeout_ms)
-                opened.append(reader)
-                # A reader can never write by mistake: writes go through transaction().
-                await reader.execute("PRAGMA query_only = ON")
-        except BaseException as exc:
-            for conn in [*opened, writer]:
-                with contextlib.suppress(Exception):
-                    await conn.close()
-            if isinstance(exc, sqlite3.Error | ValueError):
-                raise _translate(exc) from exc
+            async with db.reader():  # fail now, not on the first request, if reading fails
+                pass
+        except BaseException:
+            await db.close()
             raise
-        return cls(path, writer, opened)
+        return db
 
     async def close(self) -> None:
-        """Close every connection. Waits for a running transaction to finish first."""
+        """Close every connection. Waits for running transactions to commit first."""
         if self._closed:
             return
         self._closed = True
         async with self._write_lock:
-            await self._writer.close()
-        for conn in self._readers:
-            await conn.close()
+            if self._done:  # a commit is due and its committer waits behind us: do it here
+                await self._commit()
+            if self._open:
+                self._rollback()
+            await self._on_writer_thread(self._writer.close)
+        self._writer_thread.shutdown(wait=True)
+        idle, self._idle = self._idle, []
+        for reader in idle:
+            reader.conn.close()
+        self._read_threads.shutdown(wait=False)  # readers in use close when given back
+
+    async def _on_writer_thread(self, fn: Callable[[], T]) -> T:
+        """Run a blocking call on the writer thread and return its result. If the caller is
+        cancelled meanwhile, the call still finishes first (see _settled); its error, if it
+        failed, wins over the cancellation."""
+        fut = asyncio.get_running_loop().run_in_executor(self._writer_thread, fn)
+        cancelled = await _settled(fut)
+        result = fut.result()
+        if cancelled:
+            raise asyncio.CancelledError
+        return result
+
+    def _rollback(self) -> None:
+        """Roll the SQLite transaction back; never raises (the original error matters more)."""
+        self._open = False
+        with contextlib.suppress(Exception):
+            self._writer.execute("ROLLBACK")
+
+    def _fail_group(self, exc: BaseException) -> None:
+        """The whole SQLite transaction is gone: every transaction waiting for it fails."""
+        done, self._done = self._done, []
+        for fut in done:
+            if not fut.done():
+                fut.set_exception(StorageError(f"the transaction was rolled back: {exc}"))
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        """A write transaction: one at a time, BEGIN IMMEDIATE, COMMIT when the block ends,
-        ROLLBACK (and re-raise) when it raises. Keep the block short: other writers wait."""
+        """A write transaction: one at a time, committed when the block ends, rolled back (and
+        the error re-raised) when it raises. The block returns only once its changes are
+        durable (COMMIT with synchronous=FULL). Keep the block short: other writers wait.
+
+        Transactions that end while another's COMMIT is being written share the next COMMIT
+        (group commit), each in its own SAVEPOINT: one failing never undoes another.
+        """
         if self._closed:
             raise StorageError("the database is closed")
         async with self._write_lock:
+            if self._closed:
+                raise StorageError("the database is closed")
             conn = self._writer
+            if not self._open:
+                try:
+                    await self._on_writer_thread(lambda: conn.execute("BEGIN IMMEDIATE"))
+                except BaseException as exc:
+                    self._rollback()  # a cancelled BEGIN may still have begun
+                    if isinstance(exc, sqlite3.Error | ValueError):
+                        raise _translate(exc) from exc
+                    raise
+                self._open = True
             try:
-                await conn.execute("BEGIN IMMEDIATE")
-            except BaseException as exc:
-                await _rollback(conn)
-                if isinstance(exc, sqlite3.Error | ValueError):
-                    raise _translate(exc) from exc
-                raise
+                conn.execute(f"SAVEPOINT {_SAVEPOINT}")
+            except (sqlite3.Error, ValueError) as exc:
+                self._rollback()
+                self._fail_group(exc)
+                raise _translate(exc) from exc
             try:
                 yield Tx(conn, writable=True)
-            except BaseException:
-                await _rollback(conn)
+            except BaseException as exc:
+                self._undo(exc)
                 raise
             try:
-                await conn.execute("COMMIT")
-            except BaseException as exc:
-                await _rollback(conn)
-                if isinstance(exc, sqlite3.Error | ValueError):
-                    raise _translate(exc) from exc
-                raise
+                conn.execute(f"RELEASE {_SAVEPOINT}")
+            except (sqlite3.Error, ValueError) as exc:
+                self._undo(exc)
+                raise _translate(exc) from exc
+            committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._done.append(committed)
+            if self._committer is None:
+                self._committer = asyncio.create_task(self._commit_when_free())
+        # Waits outside the lock, so that the transactions queued behind this one run now and
+        # join the same COMMIT. A cancelled caller does not stop the COMMIT (shield).
+        await asyncio.shield(committed)
+
+    def _undo(self, exc: BaseException) -> None:
+        """Blocking but quick: undo only this transaction's SAVEPOINT (the others in the group
+        stay); if SQLite rolled the whole transaction back (disk full, I/O error), fail the
+        whole group."""
+        conn = self._writer
+        if conn.in_transaction:
+            try:
+                conn.execute(f"ROLLBACK TO {_SAVEPOINT}")
+                conn.execute(f"RELEASE {_SAVEPOINT}")
+            except (sqlite3.Error, ValueError):
+                pass
+            else:
+                if not self._done and self._committer is None:
+                    self._rollback()  # nothing else in the group: end the transaction now
+                return
+        self._rollback()
+        self._fail_group(exc)
+
+    async def _commit_when_free(self) -> None:
+        """Commit the group once the transactions queued on the write lock have joined it."""
+        try:
+            async with self._write_lock:
+                self._committer = None
+                await self._commit()
+        except BaseException as exc:  # pragma: no cover - only when the loop itself shuts down
+            self._committer = None
+            self._fail_group(exc)
+            raise
+
+    async def _commit(self) -> None:
+        """With the write lock held: COMMIT on the writer thread, then release every
+        transaction of the group (with the error if it failed: then none was committed)."""
+        done, self._done = self._done, []
+        if not done:
+            return
+        conn = self._writer
+        commit = asyncio.get_running_loop().run_in_executor(
+            self._writer_thread, conn.execute, "COMMIT"
+        )
+        cancelled = await _settled(commit)
+        exc = commit.exception()
+        if exc is None:
+            self._open = False
+            for fut in done:
+                if not fut.done():
+                    fut.set_result(None)
+        else:
+            self._rollback()
+            error = _translate(exc) if isinstance(exc, sqlite3.Error | ValueError) else exc
+            for fut in done:
+                if not fut.done():
+                    fut.set_exception(error)
+        if cancelled:
+            raise asyncio.CancelledError
+
+    async def _take_reader(self) -> _Reader:
+        """An idle reader, or a new one; the caller holds one of the _reader_slots."""
+        if self._idle:
+            return self._idle.pop()
+        try:
+            conn = await asyncio.to_thread(
+                _connect, self.path, self._busy_timeout_ms, readonly=True
+            )
+        except (sqlite3.Error, ValueError) as exc:
+            raise _translate(exc) from exc
+        return _Reader(conn, self._read_threads)
+
+    def _give_back(self, reader: _Reader) -> None:
+        if self._closed:
+            reader.conn.close()
+        else:
+            self._idle.append(reader)
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[Tx]:
-        """A read-only connection from a small pool, inside one read transaction so that
-        several queries see the same snapshot. WAL lets it run while a writer commits."""
+        """A read-only connection from a pool, inside one read transaction so that several
+        queries see the same snapshot. WAL lets it run while a writer commits."""
         if self._closed:
             raise StorageError("the database is closed")
-        conn = await self._idle.get()
-        try:
+        async with self._reader_slots:
+            reader = await self._take_reader()
+            conn = reader.conn
             try:
-                await conn.execute("BEGIN")
-            except BaseException as exc:
-                await _rollback(conn)
-                if isinstance(exc, sqlite3.Error | ValueError):
+                try:
+                    conn.execute("BEGIN")
+                except (sqlite3.Error, ValueError) as exc:
                     raise _translate(exc) from exc
-                raise
-            try:
-                yield Tx(conn, writable=False)
+                try:
+                    yield Tx(conn, writable=False, reader=reader)
+                finally:
+                    # Read-only: ending it by rollback is the cheapest; never raises.
+                    with contextlib.suppress(Exception):
+                        conn.execute("ROLLBACK")
             finally:
-                await _rollback(conn)  # read-only: ending it by rollback is the cheapest
-        finally:
-            self._idle.put_nowait(conn)
+                self._give_back(reader)
 
     async def ping(self) -> None:
         """Raise StorageError unless the database answers a query (for /healthz)."""
@@ -268,36 +513,23 @@ class Database:
         return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
 
-async def _rollback(conn: aiosqlite.Connection) -> None:
-    """Roll back whatever transaction is open; never raises (the original error matters more).
-
-    Issued unconditionally rather than after checking `in_transaction`: when a task is
-    cancelled while its BEGIN or COMMIT is still queued on the connection thread, the check
-    would run too early. The connection thread runs calls in order, so this ROLLBACK lands
-    after that statement; "no transaction is active" is then harmless and ignored.
-    """
-    with contextlib.suppress(Exception):
-        await conn.execute("ROLLBACK")
-
-
-async def _migrate(conn: aiosqlite.Connection) -> None:
-    """Apply every migration not yet recorded in schema_migrations, each in its own transaction.
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Blocking: apply every migration not yet recorded in schema_migrations, each in its own
+    transaction.
 
     The schema_migrations row is inserted first in each transaction, so if another process
     applies the same migration at the same moment, one of the two fails on the primary key
     before touching the schema, and simply re-reads what is applied.
     """
-    await conn.execute(
+    conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY,"
         " name TEXT NOT NULL,"
         " applied_at TEXT NOT NULL)"
     )
+    applied = "SELECT 1 FROM schema_migrations WHERE version = ?"
     for migration in load_migrations():
-        rows = await conn.execute_fetchall(
-            "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
-        )
-        if list(rows):
+        if conn.execute(applied, (migration.version,)).fetchone() is not None:
             continue
         # executescript runs many statements in one call; the script holds its own BEGIN and
         # COMMIT so the migration and its record land together or not at all. The values are
@@ -311,18 +543,18 @@ async def _migrate(conn: aiosqlite.Connection) -> None:
             "COMMIT;\n"
         )
         try:
-            await conn.executescript(script)
+            conn.executescript(script)
         except sqlite3.IntegrityError as exc:
-            await _rollback(conn)
-            rows = await conn.execute_fetchall(
-                "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
-            )
-            if not list(rows):  # not the race with another process: the script itself failed
+            with contextlib.suppress(Exception):
+                conn.execute("ROLLBACK")
+            if conn.execute(applied, (migration.version,)).fetchone() is None:
+                # not the race with another process: the script itself failed
                 raise StorageError(
                     f"migration {migration.version:04d}_{migration.name} failed: {exc}"
                 ) from exc
         except BaseException as exc:
-            await _rollback(conn)
+            with contextlib.suppress(Exception):
+                conn.execute("ROLLBACK")
             raise StorageError(
                 f"migration {migration.version:04d}_{migration.name} failed: {exc}"
             ) from exc

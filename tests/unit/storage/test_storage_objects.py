@@ -67,7 +67,10 @@ async def test_same_bytes_twice_store_nothing_new(store: FilesystemObjectStore) 
     again = await store.put(chunks_of(data, 7777))  # other chunking, same bytes
     assert again == ref
     after = path.stat()
-    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    # The same file (inode), not a second copy; its mtime may be freshened on purpose (the
+    # orphan sweep spares recently referenced objects).
+    assert after.st_ino == before.st_ino
+    assert path.read_bytes() == data
     assert len(object_files(store.root)) == 1
     assert tmp_files(store) == []
 
