@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DATA   ?= ./data
 # S3 tests run a throwaway Ceph RADOS Gateway (tests/services/s3/)
-APT_PACKAGES := python3-venv python3-dev gcc softhsm2 opensc curl ceph-mon ceph-osd radosgw ceph-common poppler-utils
+APT_PACKAGES := python3-venv python3-dev gcc softhsm2 opensc curl ceph-mon ceph-osd radosgw ceph-common poppler-utils chromium
 
 .PHONY: run test system-deps venv lint typecheck pytest clean
 

@@ -268,13 +268,15 @@ def sentence_vi(sig: SignatureReport) -> str:
         tail = f"; {_CHANGES_VI[sig.changes]}."
         return head + tail
     reason = _SUB_VI.get(sig.subindication or "", sig.subindication or "chưa rõ lý do")
+    if sig.intact and sig.changes is Changes.OTHER and sig.subindication == FORMAT_FAILURE:
+        reason = _CHANGES_VI[Changes.OTHER]
     if sig.indication is Indication.TOTAL_FAILED:
         head = f"{what} KHÔNG hợp lệ của {who}{when_text}: {reason}"
     else:
         head = f"{what} của {who}{when_text} CHƯA xác định được hiệu lực: {reason}"
     if not sig.intact:
         head += "; nội dung đã ký không còn nguyên vẹn"
-    elif sig.changes is Changes.OTHER:
+    elif sig.changes is Changes.OTHER and reason != _CHANGES_VI[Changes.OTHER]:
         head += "; " + _CHANGES_VI[Changes.OTHER]
     elif sig.indication is Indication.INDETERMINATE:
         head += "; nội dung đã ký còn nguyên vẹn"
