@@ -92,11 +92,13 @@ def _cmd_sign(args: argparse.Namespace) -> int:
         signer = token.signer(args.key_label, cert_label=args.cert_label, chain=chain)
         services = SigningServices(trust_roots=tuple(roots), tsa_url=args.tsa,
                                    other_certs=tuple(chain))  # fmt: skip
-        sign_pdf(
-            source, target, signer, level=level, appearance=appearance, field=args.field,
-            reason=args.reason, location=args.location, services=services,
-        )  # fmt: skip
-        services.close()
+        try:
+            sign_pdf(
+                source, target, signer, level=level, appearance=appearance, field=args.field,
+                reason=args.reason, location=args.location, services=services,
+            )  # fmt: skip
+        finally:
+            services.close()
     except SigningError as exc:
         raise CliError(str(exc)) from None
     print(f"signed ({level.value}): {target}")
