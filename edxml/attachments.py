@@ -172,6 +172,8 @@ class Base64StreamDecoder:
     SDK writes base64 on one line) is decoded as is, otherwise whitespace is removed first.
     SHA-256 of large attachments runs on a helper thread (hashlib releases the GIL), so it
     overlaps with parsing; ``writer.write`` is always called on the caller's thread, in order.
+    ``background_hash=False`` hashes on the caller's thread: better when the text is all there
+    at once and there is no parsing to overlap with.
     """
 
     def __init__(
@@ -181,8 +183,10 @@ class Base64StreamDecoder:
         path: str = "",
         limit: int | None = None,
         limit_message: str = "attachment too large",
+        background_hash: bool = True,
     ) -> None:
         self._writer = writer
+        self._background_hash = background_hash
         self._path = path
         self._limit = limit
         self._limit_message = limit_message
@@ -198,7 +202,7 @@ class Base64StreamDecoder:
         self._pending.append(text)
         self._pending_chars += len(text)
         if self._pending_chars >= _BATCH_CHARS:
-            if self._hasher is None:
+            if self._hasher is None and self._background_hash:
                 self._hasher = _BackgroundHasher(self._hash)
             self._decode_pending(final=False)
 
@@ -219,8 +223,13 @@ class Base64StreamDecoder:
             self._hasher = None
 
     def _decode_pending(self, *, final: bool) -> None:
-        text = "".join(self._pending)
-        self._pending.clear()
+        pieces = self._pending
+        if self._carry:
+            # Joined with the new text rather than prepended to its bytes: one copy less.
+            pieces.insert(0, self._carry.decode("ascii"))
+            self._carry = b""
+        text = "".join(pieces)  # a single piece is returned as is
+        pieces.clear()
         self._pending_chars = 0
         try:
             raw = text.encode("ascii")
@@ -228,8 +237,6 @@ class Base64StreamDecoder:
             raise InvalidValueError(
                 "attachment content is not base64 (non-ASCII character)", path=self._path
             ) from None
-        if self._carry:
-            raw = self._carry + raw
         # Line breaks are by far the commonest whitespace: bytes.replace removes them at
         # memchr speed; anything rarer (spaces, tabs) takes the slower translate path.
         if b"\n" in raw:

@@ -287,28 +287,52 @@ def _not_well_formed(exc: etree.XMLSyntaxError) -> NotWellFormedError:
 class _Node:
     """One element of the small tree kept for header, manifest and attachment metadata.
 
-    ``index`` (built on first lookup, dropped when a child is added) maps a local name to the
-    children of that name in the edXML namespace or none, in document order; ``value`` caches
-    :meth:`text` (dropped when text is added).
+    The streaming target collects an element's text in ``parts``; the tree reader leaves it
+    in the lxml element ``el`` and :meth:`text` reads it from there only when asked. ``index``
+    (built on first lookup, dropped when a child is added) maps a local name to the children of
+    that name in the edXML namespace or none, in document order; ``value`` caches :meth:`text`
+    (dropped when text is added).
     """
 
-    __slots__ = ("children", "index", "nchars", "ns", "parts", "result", "tag", "value")
+    __slots__ = (
+        "children",
+        "el",
+        "index",
+        "nchars",
+        "ns",
+        "parts",
+        "result",
+        "tag",
+        "texts",
+        "value",
+    )
 
-    def __init__(self, ns: str, tag: str) -> None:
+    def __init__(self, ns: str, tag: str, el: etree._Element | None = None) -> None:
         self.ns = ns
         self.tag = tag
+        self.el = el
         self.children: list[_Node] = []
         self.parts: list[str] = []
         self.nchars = 0
         self.result: _Streamed | None = None
         self.index: dict[str, list[_Node]] | None = None
+        self.texts: dict[str, str | None] | None = None
         self.value: str | _Unset | None = _UNSET
 
     def text(self) -> str | None:
         """The element's own text (children's text excluded), stripped; None when empty."""
         value = self.value
         if value is _UNSET:
-            value = self.value = "".join(self.parts).strip() or None
+            el = self.el
+            if el is None:
+                text = "".join(self.parts)
+            elif len(el):
+                # What the streaming target collects: the text before the first child and
+                # after each child (comments, PIs, Signature and content included).
+                text = "".join([el.text or "", *[child.tail or "" for child in el]])
+            else:
+                text = el.text or ""
+            value = self.value = text.strip() or None
         assert not isinstance(value, _Unset)
         return value
 
@@ -325,6 +349,21 @@ class _Node:
                     else:
                         found.append(child)
         return index.get(name, _NO_NODES)
+
+    def first_texts(self) -> dict[str, str | None]:
+        """Local name -> text of the first child of that name (cached like ``index``).
+
+        Only asked once the children in question are complete (both readers ensure it).
+        """
+        texts = self.texts
+        if texts is None:
+            index = self.index
+            if index is None:
+                self.kids("")
+                index = self.index
+                assert index is not None
+            texts = self.texts = {name: nodes[0].text() for name, nodes in index.items()}
+        return texts
 
 
 class _Unset:
@@ -516,7 +555,7 @@ class _Target:
                 )
         node = _Node(ns, local)
         parent.children.append(node)
-        parent.index = None
+        parent.index = parent.texts = None
         self.stack.append(node)
 
     def data(self, text: str) -> None:
@@ -721,7 +760,7 @@ def _parse_tree(
     docinfo = root.getroottree().docinfo
     if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise UnsafeXmlError(_DOCTYPE_MESSAGE)
-    reader = _TreeReader(lim, sink)
+    reader = _TreeReader(lim, sink, len(data))
     node = reader.read(root)
     try:
         reader.decode_attachments()
@@ -743,6 +782,10 @@ class _Job:
         self.path = path
 
 
+# Local names that need more than a plain node in the tree reader.
+_SPECIAL = frozenset({"Signature", "ContentTransferEncoded", "Attachment"})
+
+
 class _TreeReader:
     """Turns an lxml tree into the small :class:`_Node` tree, by the rules of :class:`_Target`.
 
@@ -752,9 +795,10 @@ class _TreeReader:
     (the streaming way then raises the exact error, with its path).
     """
 
-    def __init__(self, limits: Limits, sink: AttachmentSink | None) -> None:
+    def __init__(self, limits: Limits, sink: AttachmentSink | None, size: int) -> None:
         self.limits = limits
         self.sink = sink
+        self.check_text = size > limits.max_text
         self.attachment_count = 0
         self.manifest: dict[str, _Node] = {}
         self.signature: bytes | None = None
@@ -766,30 +810,35 @@ class _TreeReader:
         ns, local = _split_cached(root.tag)
         if local != "edXML" or ns not in _EDXML_NS:
             raise _Fallback  # the streaming way names the root in its error
-        node = _Node(ns, local)
+        node = _Node(ns, local, root)
         self._fill(root, node, 0, False)
         return node
 
     def _fill(self, el: etree._Element, node: _Node, depth: int, in_encoded: bool) -> None:
-        """Children and text of ``el`` into ``node`` (``depth`` of ``el``, root 0)."""
+        """The children of ``el`` into ``node`` (``depth`` of ``el``, root 0).
+
+        Text stays in the lxml elements until :meth:`_Node.text` asks for it. Its length is
+        checked here only when the input is longer than ``max_text``: otherwise no element
+        can hold more (each character takes at least one byte, and there are no entities).
+        """
         # Hot loop: locals and inlined lookups on purpose.
         lim = self.limits
-        max_text = lim.max_text
         too_deep = depth + 1 >= lim.max_depth
         split_cache = _SPLIT_CACHE
-        edxml_ns = _EDXML_NS
         children = node.children
-        first = el.text
-        parts = [first] if first else []
         opened = False  # a ContentTransferEncoded already streamed for this Attachment
         tag_name = node.tag
         for child in el:
             tag = child.tag
-            if isinstance(tag, str):
-                if too_deep:
-                    raise _Fallback
-                split = split_cache.get(tag)
-                ns, local = split if split is not None else _split_cached(tag)
+            if not isinstance(tag, str):
+                if tag is not etree.Comment and tag is not etree.PI:
+                    raise _Fallback  # an entity reference: only with a DTD, refused anyway
+                continue
+            if too_deep:
+                raise _Fallback
+            split = split_cache.get(tag)
+            ns, local = split if split is not None else _split_cached(tag)
+            if local in _SPECIAL:
                 if (
                     local == "Signature"
                     and ns in _SIGNATURE_NS
@@ -797,46 +846,34 @@ class _TreeReader:
                     and not in_encoded
                 ):
                     self.signature = self._signature(child, depth + 1)
-                elif (
+                    continue
+                if (
                     local == "ContentTransferEncoded"
                     and tag_name == "Attachment"
-                    and ns in edxml_ns
+                    and ns in _EDXML_NS
                     and not opened
                 ):
                     opened = True
                     self._attachment(child, node)
-                else:
-                    if local == "Attachment" and tag_name == "AttachmentEncoded" and ns in edxml_ns:
-                        self.attachment_count += 1
-                        if self.attachment_count > lim.max_attachments:
-                            raise _Fallback
-                    kid = _Node(ns, local)
-                    children.append(kid)
-                    if len(child):
-                        self._fill(
-                            child, kid, depth + 1, in_encoded or local == "AttachmentEncoded"
-                        )
-                    else:  # a leaf, the common case: no recursion
-                        text = child.text
-                        if text:
-                            if len(text) > max_text:
-                                raise _Fallback
-                            kid.value = text.strip() or None
-                        else:
-                            kid.value = None
-                    if local == "Reference" and tag_name == "edXMLManifest":
-                        key = _cid_key(_kid_text(kid, "ContentId"))
-                        if key:
-                            self.manifest.setdefault(key, kid)
-            elif tag is not etree.Comment and tag is not etree.PI:
-                raise _Fallback  # an entity reference: only with a DTD, refused anyway
-            tail = child.tail
-            if tail:
-                parts.append(tail)
-        if parts:
-            if sum(map(len, parts)) > max_text:
+                    continue
+                if local == "Attachment" and tag_name == "AttachmentEncoded" and ns in _EDXML_NS:
+                    self.attachment_count += 1
+                    if self.attachment_count > lim.max_attachments:
+                        raise _Fallback
+            kid = _Node(ns, local, child)
+            children.append(kid)
+            if len(child):
+                self._fill(child, kid, depth + 1, in_encoded or local == "AttachmentEncoded")
+            elif self.check_text and len(child.text or "") > lim.max_text:
                 raise _Fallback
-            node.parts = parts
+            if local == "Reference" and tag_name == "edXMLManifest":
+                key = _cid_key(_kid_text(kid, "ContentId"))
+                if key:
+                    self.manifest.setdefault(key, kid)
+        if self.check_text and len(el):
+            length = len(el.text or "") + sum(len(child.tail or "") for child in el)
+            if length > lim.max_text:
+                raise _Fallback
 
     def _attachment(self, content: etree._Element, attachment: _Node) -> None:
         """Note a ContentTransferEncoded element: its metadata now, its bytes later."""
@@ -844,7 +881,7 @@ class _TreeReader:
             raise _Fallback  # markup inside base64: the streaming way decides
         index = self.attachment_count - 1
         meta = _attachment_meta(index, attachment, self.manifest)
-        attachment.index = None  # children after the content are still to come
+        attachment.index = attachment.texts = None  # children after the content are to come
         path = f"AttachmentEncoded/Attachment[{index + 1}]/ContentTransferEncoded"
         self.jobs.append(_Job(attachment, meta, content.text or "", path))
 
@@ -911,19 +948,23 @@ class _TreeReader:
             writer: Writable
             if self.sink is not None:
                 writer = self.sink.open(job.meta)
-                decoder = Base64StreamDecoder(writer, path=job.path)
+                decoder = Base64StreamDecoder(writer, path=job.path, background_hash=False)
             else:
                 writer = io.BytesIO()
                 room = lim.max_inline_total - inline_total
                 limit = min(lim.max_inline_attachment, room)
                 decoder = Base64StreamDecoder(
-                    writer, path=job.path, limit=limit, limit_message=_inline_message(limit)
+                    writer,
+                    path=job.path,
+                    limit=limit,
+                    limit_message=_inline_message(limit),
+                    background_hash=False,  # nothing left to overlap with: no thread hand-off
                 )
             self.current = _Open(job.meta, writer, decoder, job.path)
             text, job.text = job.text, ""
             if len(text) <= _FEED_CHARS:
                 decoder.feed(text)
-            else:  # slices, so decoding overlaps with hashing on the decoder's helper thread
+            else:  # slices keep the decoder's temporary copies small
                 for start in range(0, len(text), _FEED_CHARS):
                     decoder.feed(text[start : start + _FEED_CHARS])
             size, sha256 = decoder.finish()
@@ -975,11 +1016,11 @@ def _kid_text(node: _Node | None, *names: str) -> str | None:
     """The text of the first child with one of these local names."""
     if node is None:
         return None
-    found = node.kids(names[0]) if len(names) == 1 else _kids(node, *names)
-    if not found:
-        return None
-    value = found[0].value
-    return found[0].text() if value is _UNSET else value  # type: ignore[return-value]
+    if len(names) == 1:
+        texts = node.texts
+        return (texts if texts is not None else node.first_texts()).get(names[0])
+    found = _kids(node, *names)
+    return found[0].text() if found else None
 
 
 def _find(node: _Node | None, name: str) -> _Node | None:
