@@ -1,0 +1,46 @@
+"""``lienthong pki dev`` writes the test PKI; keys stay private and are re-used on a rerun."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import fixtures_pki
+from asn1crypto import pem, x509
+
+from server.cli import main
+from signing import devpki
+
+
+def test_signing_pki_dev_generates_and_reuses_keys(tmp_path: Path, capsys) -> None:
+    target = tmp_path / "pki"
+    port = fixtures_pki.free_port()
+    assert main(["pki", "dev", str(target), "--port", str(port)]) == 0
+    assert f"http://127.0.0.1:{port}" in capsys.readouterr().out
+    keys = sorted(p.name for p in (target / "keys").iterdir())
+    assert "officer.key.pem" in keys and "seal.key.pem" in keys
+    for key in (target / "keys").iterdir():
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    officer_pem = (target / "certs" / "officer.cert.pem").read_bytes()
+    _, _, der = pem.unarmor(officer_pem)
+    officer = x509.Certificate.load(der)
+    assert officer.subject.native["common_name"] == "Nguyễn Văn Ánh"
+    assert officer.subject.native["title"] == "Chủ tịch"
+    ocsp_urls = [d["access_location"] for d in officer.authority_information_access_value.native]
+    assert ocsp_urls == [f"http://127.0.0.1:{port}/lienthong-test/ocsp/gov"]
+    assert (target / "crls" / "gov.crl").stat().st_size > 0
+    # Rerun: same keys, so the same certificates.
+    assert main(["pki", "dev", str(target), "--port", str(port)]) == 0
+    assert (target / "certs" / "officer.cert.pem").read_bytes() == officer_pem
+    assert devpki.load(target).cert("officer").dump() == der
+
+
+def test_signing_pki_refuses_non_loopback_and_missing_dir(tmp_path: Path, capsys) -> None:
+    assert main(["pki", "serve", str(tmp_path / "nothing")]) == 1
+    assert "no generated PKI" in capsys.readouterr().err
+    try:
+        devpki.generate(tmp_path / "x", host="0.0.0.0")  # noqa: S104 - must be refused
+    except devpki.PkiError as exc:
+        assert "loopback" in str(exc)
+    else:
+        raise AssertionError("a non-loopback host was accepted")
