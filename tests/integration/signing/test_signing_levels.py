@@ -80,3 +80,21 @@ def test_signing_b_b_offline_without_revocation_data_is_not_trusted(
         )  # fmt: skip
         status = validate_pdf_signature(reader.embedded_regular_signatures[0], context)
         assert status.intact and status.valid and not status.trusted
+
+
+def test_signing_with_pkcs12_for_development(
+    pki, services, blank_pdf: Path, tmp_path: Path
+) -> None:
+    from certomancer.registry import CertLabel
+
+    from signing import load_pkcs12_signer
+
+    p12 = tmp_path / "officer2.p12"
+    p12.write_bytes(pki.arch.package_pkcs12(CertLabel("officer2"), password=b"dev-only"))
+    signer = load_pkcs12_signer(p12, b"dev-only")
+    out = sign_pdf(blank_pdf, tmp_path / "p12.pdf", signer, level=B_T, services=services)
+    with out.open("rb") as f:
+        sig = PdfFileReader(f).embedded_regular_signatures[0]
+        status = validate_pdf_signature(sig, _online_context(pki))
+        assert status.valid and status.trusted
+        assert status.signing_cert.subject.native["common_name"] == "Đặng Thị Hường"
