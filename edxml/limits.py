@@ -46,11 +46,12 @@ class Limits:
     zip_max_ratio: int = 200
     zip_ratio_grace: int = 1 * MiB
     #: Inputs of at most this many bytes whose size is known up front (bytes, paths, seekable
-    #: files) are parsed by libxml2 into a tree in one call and read from it, about ten times
-    #: faster than streaming for small packages; larger ones stream (memory stays flat). Both
-    #: ways give the same results and the same errors; 0 always streams. Not a safety bound:
-    #: the tree way keeps every other limit.
-    tree_max_size: int = 8 * MiB
+    #: files) are parsed by libxml2 into a tree in one call and read from it: faster than
+    #: streaming for small packages, whose cost is per element. Larger ones stream: their cost
+    #: is the attachment bytes, and streaming overlaps hashing with parsing and keeps memory
+    #: flat. Both ways give the same results and the same errors; 0 always streams. Not a
+    #: safety bound: the tree way keeps every other limit.
+    tree_max_size: int = 1 * MiB
 
 
 DEFAULT_LIMITS = Limits()
