@@ -22,7 +22,7 @@ from server.auth import auth_middleware
 from server.config import Config
 from server.delivery import delivery_context
 from server.exchange import Exchange
-from server.http import agencies, documents, health, inbox, openapi, pages, sent, statuses, vdxp
+from server.http import agencies, documents, health, inbox, me, openapi, pages, sent, statuses, vdxp
 from server.http import archive as archive_http
 from server.http import audit as audit_http
 from server.http import routes_admin as webhook_http
@@ -37,6 +37,7 @@ ROUTE_MODULES = (
     pages,
     health,
     agencies,
+    me,
     documents,
     inbox,
     statuses,

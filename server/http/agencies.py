@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.appkeys import DATABASE
+from server.http.jsonresponse import json_response
 from storage.repos.agencies import Agency, AgencyRepo
 
 routes = web.RouteTableDef()
@@ -25,4 +26,4 @@ async def list_agencies(request: web.Request) -> web.Response:
     """Every agency, ordered by organisation id: ``{"items": [...]}``."""
     async with request.app[DATABASE].reader() as tx:
         agencies = await AgencyRepo(tx).list()
-    return web.json_response({"items": [agency_json(a) for a in agencies]})
+    return json_response({"items": [agency_json(a) for a in agencies]})

@@ -10,6 +10,7 @@ from aiohttp import web
 from server.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS
 from server.archive import Archive, record_json
 from server.auth import principal_of
+from server.http.jsonresponse import json_response
 
 routes = web.RouteTableDef()
 _CHUNK = 1024 * 1024
@@ -25,7 +26,7 @@ def archive_of(request: web.Request) -> Archive:
 async def archive_record(request: web.Request) -> web.Response:
     """Package and attachments as received, verification reports, statuses, audit trail."""
     record = await archive_of(request).record(principal_of(request), request.match_info["id"])
-    return web.json_response(record_json(record), headers={"Cache-Control": "private, no-cache"})
+    return json_response(record_json(record), headers={"Cache-Control": "private, no-cache"})
 
 
 @routes.get("/api/v1/archive/{id}/package")

@@ -18,6 +18,7 @@ from server.appkeys import CONFIG, DATABASE, EXCHANGE
 from server.auth import principal_of
 from server.exchange import Receipt
 from server.http.errors import HttpProblem
+from server.http.jsonresponse import json_response
 from server.http.paging import page_params
 from server.receipts import ReceiptError, Receipts, load_seal
 from storage.audit import AuditRepo
@@ -115,7 +116,7 @@ async def audit_log(request: web.Request) -> web.Response:
         head = await repo.head()
         anchor = await repo.latest_anchor()
     page = entries[:limit]
-    return web.json_response(
+    return json_response(
         {
             "items": [e.as_json() for e in page],
             "next": str(page[-1].seq) if len(entries) > limit else None,

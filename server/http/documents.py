@@ -16,6 +16,7 @@ from server.auth import principal_of
 from server.exchange import Receipt, edxml_document_id
 from server.http.audit import audit_fetch, receipt_fields
 from server.http.errors import HttpProblem
+from server.http.jsonresponse import json_response
 from server.spool import BodyTooLarge, SpooledPackage
 from storage.repos.statuses import Status
 
@@ -68,7 +69,7 @@ def receipt_response(receipt: Receipt, extra: dict[str, Any] | None = None) -> w
         "duplicate": not receipt.created,
         **(extra or {}),  # receipt_url when the axis seals receipts (server/http/audit.py)
     }
-    return web.json_response(
+    return json_response(
         body,
         status=201 if receipt.created else 200,
         headers={"Location": f"/api/v1/documents/{doc.id}", "ETag": f'"{doc.sha256}"'},
@@ -167,7 +168,7 @@ async def document_meta(request: web.Request) -> web.Response:
     meta = await request.app[EXCHANGE].meta(
         principal_of(request).organ_id, request.match_info["id"]
     )
-    return web.json_response(meta)
+    return json_response(meta)
 
 
 def content_disposition(name: str | None, fallback: str) -> str:
@@ -235,4 +236,4 @@ async def document_statuses(request: web.Request) -> web.Response:
     history = await request.app[EXCHANGE].status_history(
         principal_of(request).organ_id, request.match_info["id"]
     )
-    return web.json_response({"items": [status_json(s) for s in history]})
+    return json_response({"items": [status_json(s) for s in history]})

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from server import __version__
 from server.appkeys import CONFIG, DATABASE, OBJECTS
+from server.http.jsonresponse import json_response
 
 routes = web.RouteTableDef()
 log = logging.getLogger("lienthong.health")
@@ -37,7 +38,7 @@ async def healthz(request: web.Request) -> web.Response:
         log.warning("health: object store check failed", extra={"error": type(exc).__name__})
         checks["objects"] = "failing"
     ok = all(v == "ok" for v in checks.values())
-    return web.json_response(
+    return json_response(
         {"status": "ok" if ok else "failing", "version": __version__, "checks": checks},
         status=200 if ok else 503,
         headers={"Cache-Control": "no-store"},

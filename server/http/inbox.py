@@ -9,6 +9,7 @@ from aiohttp import web
 from server.appkeys import EXCHANGE
 from server.auth import principal_of
 from server.exchange import document_meta, edxml_document_id
+from server.http.jsonresponse import json_response
 from server.http.paging import choice, page_params
 from storage.repos.deliveries import Delivery
 from storage.repos.documents import Document
@@ -56,9 +57,7 @@ async def inbox(request: web.Request) -> web.Response:
     )
     page = rows[:limit]
     next_cursor = page[-1][0].id if len(rows) > limit else None
-    return web.json_response(
-        {"items": [inbox_item(d, doc) for d, doc in page], "next": next_cursor}
-    )
+    return json_response({"items": [inbox_item(d, doc) for d, doc in page], "next": next_cursor})
 
 
 @routes.post("/api/v1/inbox/{delivery_id}/ack")
@@ -67,7 +66,7 @@ async def ack(request: web.Request) -> web.Response:
     delivery = await request.app[EXCHANGE].ack(
         principal_of(request).organ_id, request.match_info["delivery_id"]
     )
-    return web.json_response(
+    return json_response(
         {
             "delivery_id": delivery.id,
             "document_id": delivery.document_id,

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from server import __version__
 from server.http.errors import PROBLEM_TYPES
+from server.http.jsonresponse import json_response
 
 routes = web.RouteTableDef()
 
@@ -149,6 +150,15 @@ def openapi_document() -> dict[str, Any]:
                         "404": _problem("The caller has no webhook."),
                     },
                 },
+            },
+            "/api/v1/me": {
+                "get": {
+                    "summary": "The caller's agency (organ id, name) and its token's roles",
+                    "responses": {
+                        "200": _json("The authenticated agency", _ref("Me")),
+                        "401": _UNAUTHORIZED,
+                    },
+                }
             },
             "/api/v1/agencies": {
                 "get": {
@@ -444,6 +454,11 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "properties": {"status": s, "version": s, "checks": {"type": "object"}},
         },
+        "Me": {
+            "type": "object",
+            "required": ["organ_id", "name", "roles"],
+            "properties": {"organ_id": s, "name": ns, "roles": {"type": "array", "items": s}},
+        },
         "Agency": {
             "type": "object",
             "properties": {"organ_id": s, "name": s, "parent_id": ns, "email": ns},
@@ -564,4 +579,4 @@ def _schemas() -> dict[str, Any]:
 @routes.get("/api/v1/openapi.json")
 async def openapi_json(request: web.Request) -> web.Response:
     """The OpenAPI 3.1 document of this API."""
-    return web.json_response(openapi_document())
+    return json_response(openapi_document())

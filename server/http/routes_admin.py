@@ -16,6 +16,7 @@ from aiohttp import web
 from server.appkeys import DATABASE, EXCHANGE
 from server.auth import principal_of
 from server.http.errors import HttpProblem
+from server.http.jsonresponse import json_response
 from storage.ids import utcnow
 from storage.repos.routes import PushRepo, RouteRepo, Webhook
 
@@ -65,7 +66,7 @@ async def put_webhook(request: web.Request) -> web.Response:
     exchange = request.app[EXCHANGE]
     if exchange.on_scheduled is not None:
         exchange.on_scheduled()
-    return web.json_response(webhook_json(hook))
+    return json_response(webhook_json(hook))
 
 
 @routes.get("/api/v1/webhook")
@@ -76,7 +77,7 @@ async def get_webhook(request: web.Request) -> web.Response:
         hook = await RouteRepo(tx).webhook(organ_id)
     if hook is None:
         raise HttpProblem("not-found", f"{organ_id} has no webhook: it pulls its inbox.")
-    return web.json_response(webhook_json(hook))
+    return json_response(webhook_json(hook))
 
 
 @routes.delete("/api/v1/webhook")

@@ -10,6 +10,7 @@ from edxml import StatusCode
 from server.appkeys import EXCHANGE
 from server.auth import principal_of
 from server.exchange import SentEntry, edxml_document_id
+from server.http.jsonresponse import json_response
 from server.http.paging import page_params
 
 routes = web.RouteTableDef()
@@ -64,4 +65,4 @@ async def sent(request: web.Request) -> web.Response:
     entries = await request.app[EXCHANGE].sent(principal_of(request).organ_id, after, limit + 1)
     page = entries[:limit]
     next_cursor = page[-1].document.id if len(entries) > limit else None
-    return web.json_response({"items": [sent_item(e) for e in page], "next": next_cursor})
+    return json_response({"items": [sent_item(e) for e in page], "next": next_cursor})

@@ -1,0 +1,28 @@
+"""GET /api/v1/me: who the caller's token speaks for (its agency and roles)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.appkeys import DATABASE
+from server.auth import principal_of
+from server.http.jsonresponse import json_response
+from storage.repos.agencies import AgencyRepo
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/v1/me")
+async def me(request: web.Request) -> web.Response:
+    """The authenticated agency: ``{organ_id, name, roles}`` (roles sorted). ``name`` is None
+    only if the agency row is gone while its token is still valid."""
+    principal = principal_of(request)
+    async with request.app[DATABASE].reader() as tx:
+        agency = await AgencyRepo(tx).get(principal.organ_id)
+    return json_response(
+        {
+            "organ_id": principal.organ_id,
+            "name": None if agency is None else agency.name,
+            "roles": sorted(principal.roles),
+        }
+    )
