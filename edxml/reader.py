@@ -1016,10 +1016,7 @@ def _kid_text(node: _Node | None, *names: str) -> str | None:
     """The text of the first child with one of these local names."""
     if node is None:
         return None
-    if len(names) == 1:
-        texts = node.texts
-        return (texts if texts is not None else node.first_texts()).get(names[0])
-    found = _kids(node, *names)
+    found = node.kids(names[0]) if len(names) == 1 else _kids(node, *names)
     return found[0].text() if found else None
 
 
@@ -1215,19 +1212,13 @@ class _Builder:
         chain = [node]
         while (inner := _kid(chain[-1], node.tag)) is not None:
             chain.append(inner)
-
-        def field(name: str) -> str | None:
-            for level in reversed(chain):
-                value = _kid_text(level, name)
-                if value is not None:
-                    return value
-            return None
-
-        if len(chain) == 1:  # the usual case, without the fallback walk
-
-            def field(name: str) -> str | None:
-                return _kid_text(node, name)
-
+        if len(chain) == 1:  # the usual case: one level, its texts in one dict
+            field = node.first_texts().get
+        else:
+            merged: dict[str, str | None] = {}
+            for level in chain:  # outermost first: inner levels override where they have text
+                merged.update((k, v) for k, v in level.first_texts().items() if v is not None)
+            field = merged.get
         organ_id = field("OrganId")
         if organ_id is None:
             raise InvalidValueError(
