@@ -25,6 +25,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -113,7 +114,11 @@ class SigningServices:
     timeout: float = 10.0
     signer_key_usage: frozenset[str] = frozenset({"non_repudiation"})
     check_signer: bool = True
-    _states: dict[int, _LoopState] = field(default_factory=dict, repr=False)
+    # Per event loop (aiohttp sessions belong to one loop); weak keys, so a closed, collected
+    # loop never hands its dead session to a new loop that happens to reuse its id.
+    _states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = field(
+        default_factory=weakref.WeakKeyDictionary, repr=False
+    )
     _runner: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
     _runner_thread: threading.Thread | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -127,7 +132,7 @@ class SigningServices:
         from pyhanko.sign.timestamps.aiohttp_client import HTTPTimeStamper
 
         loop = asyncio.get_running_loop()
-        state = self._states.get(id(loop))
+        state = self._states.get(loop)
         if state is None or state.session.closed:
             session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
             timestamper = (
@@ -135,7 +140,7 @@ class SigningServices:
                 if self.tsa_url
                 else None
             )
-            state = self._states[id(loop)] = _LoopState(session, timestamper)
+            state = self._states[loop] = _LoopState(session, timestamper)
         return state
 
     def timestamper(self) -> Any:
@@ -186,7 +191,7 @@ class SigningServices:
 
     async def aclose(self) -> None:
         """Close the HTTP session of the current event loop."""
-        state = self._states.pop(id(asyncio.get_running_loop()), None)
+        state = self._states.pop(asyncio.get_running_loop(), None)
         if state is not None:
             await state.session.close()
 
