@@ -64,3 +64,35 @@ def test_signing_token_by_serial(softhsm: fixtures_pki.SoftHsm, agency_token: To
     )
     signer = token.signer("seal")
     assert signer.signing_cert.subject.native["common_name"] == "Ủy ban nhân dân tỉnh Thử Nghiệm"
+
+
+async def test_signing_async_api_in_the_callers_loop(
+    pki, pki_server, agency_token: Token, blank_pdf: Path, tmp_path: Path
+) -> None:
+    """The server's way: async_sign_pdf on its own loop, the token work still on its thread."""
+    import asyncio
+
+    from pyhanko.sign.validation.pdf_embedded import async_validate_pdf_signature
+
+    from signing import B_T, async_sign_pdf
+
+    signer = agency_token.signer("seal", chain=[pki.cert("gov")])
+    services = SigningServices(trust_roots=(pki.root_cert,), tsa_url=pki.tsa_url)
+    try:
+        outs = await asyncio.gather(
+            *(
+                async_sign_pdf(
+                    blank_pdf, tmp_path / f"a{n}.pdf", signer, level=B_T, services=services
+                )
+                for n in range(3)
+            )
+        )
+    finally:
+        await services.aclose()
+    for out in outs:
+        with out.open("rb") as f:
+            status = await async_validate_pdf_signature(
+                PdfFileReader(f).embedded_regular_signatures[0],
+                ValidationContext(trust_roots=[pki.root_cert]),
+            )
+            assert status.valid and status.trusted and status.timestamp_validity is not None
