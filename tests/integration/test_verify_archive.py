@@ -23,7 +23,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing import devpki as pki_cli
 from signing.report import Changes, Indication
-from signing.verify import VerificationPolicy, verify_in_process
+from signing.verify import VerificationPolicy, close_shared_resources, verify_in_process
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +31,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pki_cli.DevPki]:
     dev = fixtures_pki.make_pki(tmp_path_factory.mktemp("archive-pki"))
     with pki_cli.PkiServer(dev):
         yield dev
+    close_shared_resources()  # the OCSP/CRL HTTP session of this process
 
 
 def _sign(pki: pki_cli.DevPki, lta: bool) -> bytes:

@@ -24,7 +24,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing import devpki as pki_cli
 from signing.report import Changes, Indication
-from signing.verify import VerificationPolicy, verify_in_process
+from signing.verify import VerificationPolicy, close_shared_resources, verify_in_process
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +32,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pki_cli.DevPki]:
     dev = fixtures_pki.make_pki(tmp_path_factory.mktemp("verify-pki"))
     with pki_cli.PkiServer(dev):
         yield dev
+    close_shared_resources()  # the OCSP/CRL HTTP session of this process
 
 
 def _signer(pki: pki_cli.DevPki, label: str) -> signers.SimpleSigner:
