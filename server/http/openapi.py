@@ -406,6 +406,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            **_verification_paths(),
         },
         "components": {
             "securitySchemes": {
@@ -418,6 +419,13 @@ def openapi_document() -> dict[str, Any]:
             "schemas": _schemas(),
         },
     }
+
+
+def _verification_paths() -> dict[str, Any]:
+    """Signature verification (described in server/http/verify.py, issue 7)."""
+    from server.http.verify import OPENAPI_PATHS
+
+    return OPENAPI_PATHS
 
 
 def _page(item: str) -> dict[str, Any]:
