@@ -54,8 +54,9 @@ def bearer_token(authorization: str | None) -> str | None:
 
 # Paths anyone may read: the home page, health, problem descriptions, the API description.
 PUBLIC_PATHS = frozenset({"/", "/healthz", "/api/v1/openapi.json", "/favicon.ico"})
-# /vdxp/ authenticates itself (system id + HMAC signature, server/http/vdxp.py).
-PUBLIC_PREFIXES = ("/problems/", "/vdxp/")
+# /vdxp/ authenticates itself (system id + HMAC signature, server/http/vdxp.py); so do the VGCA
+# plugin's signing files (a short-lived JWT of the session, server/http/signing.py).
+PUBLIC_PREFIXES = ("/problems/", "/vdxp/", "/api/v1/signing-files/")
 
 
 def is_public(path: str) -> bool:

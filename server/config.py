@@ -131,6 +131,25 @@ class FederationSettings:
 
 
 @dataclass(frozen=True)
+class SigningSettings:
+    """[signing]: officers' signing sessions and agency seals on the axis (docs/signing.md).
+
+    Officers' certificates must chain to the trust roots (``certs/trust`` or ``trust_dir``) and
+    are checked online (OCSP/CRL, hard-fail). Agency seal keys live on one PKCS#11 module:
+    ``seal_keys`` entries ``ORGANID=TOKEN_LABEL/KEY_LABEL``; each token's PIN is the file
+    ``seal_pin_dir/TOKEN_LABEL.pin``, else LIENTHONG_SIGNING_SEAL_PIN; never logged.
+    """
+
+    trust_dir: Path | None = None
+    chain: Path | None = None  # PEM of intermediate CAs (the government CA) to embed
+    session_minutes: int = 15
+    seal_module: Path | None = None
+    seal_keys: tuple[str, ...] = ()
+    seal_pin_dir: Path | None = None
+    seal_level: str = "B-B"
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one axis instance (immutable once loaded)."""
 
@@ -142,6 +161,7 @@ class Config:
     audit: AuditSettings = field(default_factory=AuditSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     federation: FederationSettings = field(default_factory=FederationSettings)
+    signing: SigningSettings = field(default_factory=SigningSettings)
 
     @property
     def db_path(self) -> Path:
@@ -175,6 +195,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "audit": AuditSettings,
     "delivery": DeliverySettings,
     "federation": FederationSettings,
+    "signing": SigningSettings,
 }
 
 
@@ -311,6 +332,7 @@ def load_config(
         audit=AuditSettings(**values["audit"]),
         delivery=DeliverySettings(**values["delivery"]),
         federation=FederationSettings(**values["federation"]),
+        signing=SigningSettings(**values["signing"]),
     )
 
 

@@ -17,7 +17,9 @@ from typing import Any
 from aiohttp import web
 
 import edxml
+import signing
 from server import archive, exchange
+from server import signing_sessions as signing_desk
 from server.appkeys import REQUEST_ID
 from storage import errors as storage_errors
 
@@ -190,6 +192,56 @@ _TYPES = [
         "The status message's ResponseFor names no document the caller took part in.",
     ),
     ProblemType(
+        "session-closed",
+        409,
+        "Signing session already signed",
+        "The signing session was signed already; it cannot be signed twice.",
+    ),
+    ProblemType(
+        "session-expired",
+        410,
+        "Signing session expired",
+        "The signing session expired before it was signed; create a new one.",
+    ),
+    ProblemType(
+        "invalid-pdf",
+        422,
+        "Not a PDF that can be signed",
+        "The file is not a PDF, is corrupt, or is encrypted.",
+    ),
+    ProblemType(
+        "certificate-rejected",
+        422,
+        "Signer's certificate refused",
+        "The signer's certificate is expired, revoked, untrusted or unreadable: nothing signed.",
+    ),
+    ProblemType(
+        "signature-invalid",
+        422,
+        "Signature refused",
+        "The raw signature does not verify against the enrolled certificate, or the uploaded "
+        "PDF is not the served PDF plus exactly one valid signature by that certificate.",
+    ),
+    ProblemType(
+        "no-seal-key",
+        422,
+        "No seal key for the agency",
+        "The axis holds no seal key for the calling agency (signing.seal_keys).",
+    ),
+    ProblemType(
+        "signing-failed",
+        422,
+        "Signing failed",
+        "The PDF could not be signed as asked; nothing was stored.",
+    ),
+    ProblemType(
+        "signing-unavailable",
+        503,
+        "Signing unavailable",
+        "A service signing needs (TSA, OCSP/CRL, the seal token, trust roots) is unavailable; "
+        "nothing was stored. Retry later.",
+    ),
+    ProblemType(
         "internal-error",
         500,
         "Internal error",
@@ -252,6 +304,22 @@ _EXCEPTION_SLUGS: list[tuple[type[BaseException], str]] = [
     (edxml.InvalidValueError, "invalid-value"),
     (edxml.InvalidOrganIdError, "invalid-value"),
     (edxml.EdxmlError, "invalid-package"),
+    (signing_desk.BadSigningRequest, "bad-request"),
+    (signing_desk.SessionNotFound, "not-found"),
+    (signing_desk.SessionExpired, "session-expired"),
+    (signing_desk.SessionClosed, "session-closed"),
+    (signing_desk.SignatureRejected, "signature-invalid"),
+    (signing_desk.UploadUnauthorized, "unauthorized"),
+    (signing_desk.NoSealKey, "no-seal-key"),
+    (signing_desk.SigningUnavailable, "signing-unavailable"),
+    (signing.InputPdfError, "invalid-pdf"),
+    (signing.CertificateRejectedError, "certificate-rejected"),
+    (signing.SessionError, "signature-invalid"),
+    (signing.AppearanceError, "bad-request"),
+    (signing.TimestampError, "signing-unavailable"),
+    (signing.RevocationUnavailableError, "signing-unavailable"),
+    (signing.TokenError, "signing-unavailable"),
+    (signing.SigningError, "signing-failed"),
     (storage_errors.StorageFull, "storage-full"),
     (storage_errors.NotFound, "not-found"),
     (storage_errors.StorageError, "storage-unavailable"),
@@ -293,7 +361,7 @@ def problem_response(
     all_headers = dict(headers or {})
     if ptype.status == 401:
         all_headers.setdefault("WWW-Authenticate", 'Bearer realm="lienthong"')
-    if slug in {"storage-full", "storage-unavailable"}:
+    if slug in {"storage-full", "storage-unavailable", "signing-unavailable"}:
         all_headers.setdefault("Retry-After", "30")
     return web.Response(
         status=ptype.status,

@@ -406,6 +406,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            **_signing_paths(),
             **_verification_paths(),
         },
         "components": {
@@ -419,6 +420,13 @@ def openapi_document() -> dict[str, Any]:
             "schemas": _schemas(),
         },
     }
+
+
+def _signing_paths() -> dict[str, Any]:
+    """Signing sessions, the VGCA plugin's files and seals (described in server/http/signing.py)."""
+    from server.http.signing import openapi_paths
+
+    return openapi_paths()
 
 
 def _verification_paths() -> dict[str, Any]:

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from storage.db import Tx
 from storage.ids import from_db_time, from_db_time_opt, to_db_time, utcnow
+from storage.repos.signing_sessions import referenced_signing_objects
 
 PUSH_STATES: frozenset[str] = frozenset({"new", "acked", "dead"})
 
@@ -418,4 +419,6 @@ async def referenced_objects(tx: Tx, digests: Iterable[str]) -> set[str]:
             part,
         )
         found.update(r["sha256"] for r in rows)
+    # Signing sessions and attachment versions (issue 6) keep their PDFs too.
+    found |= await referenced_signing_objects(tx, wanted)
     return found

@@ -1,0 +1,149 @@
+"""Fixtures of the signing-session and seal API tests: the test PKI with its OCSP/CRL/TSA on
+127.0.0.1, real SoftHSM2 tokens (an officer's USB token, an agency seal token), and the axis
+configured to use them (``axis_config`` overrides the default one of axis_client.py).
+
+SoftHSM2 reads SOFTHSM2_CONF once, when a process first loads the module; another suite may
+have loaded it already with its own token directory. These fixtures therefore load their own
+copy of libsofthsm2.so (another file is another library instance for the dynamic loader), so
+they see their tokens whatever ran before in the same process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from axis_client import NGHE_AN
+
+from server.config import Config, load_config
+from signing import Pin, Token
+from signing import devpki as pki_cli
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import fixtures_pki
+
+SEAL_TOKEN = "seal-nghe-an"
+SEAL_PIN = "1357-seal"
+SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+IMAGES = Path(__file__).resolve().parents[2] / "certs" / "images"
+
+
+@dataclass
+class Tokens:
+    """The SoftHSM store of these tests: its own module copy, config and opened tokens."""
+
+    module: Path
+    conf: Path
+    officer: Token
+    pin_dir: Path
+
+
+@pytest.fixture(scope="module")
+def sig_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pki_cli.DevPki]:
+    pki = fixtures_pki.make_pki(tmp_path_factory.mktemp("session-pki"))
+    with pki_cli.PkiServer(pki):
+        yield pki
+
+
+@pytest.fixture(scope="module")
+def sig_tokens(sig_pki: pki_cli.DevPki, tmp_path_factory: pytest.TempPathFactory) -> Tokens:
+    directory = tmp_path_factory.mktemp("session-hsm")
+    hsm = fixtures_pki.make_tokens(sig_pki, directory)
+    hsm.init_token(SEAL_TOKEN, SEAL_PIN)
+    hsm.import_key(
+        SEAL_TOKEN, SEAL_PIN, "seal", sig_pki.key_path("seal"), sig_pki.cert("seal").dump(), "01"
+    )
+    module = directory / f"libsofthsm2-{uuid.uuid4().hex[:8]}.so"
+    shutil.copyfile(fixtures_pki.SOFTHSM2_MODULE, module)
+    os.environ["SOFTHSM2_CONF"] = str(hsm.conf)  # read when this copy is loaded, just below
+    officer = Token.open(
+        module, label=fixtures_pki.OFFICER_TOKEN, pin=Pin(fixtures_pki.OFFICER_PIN)
+    )
+    pin_dir = directory / "pins"
+    pin_dir.mkdir()
+    (pin_dir / f"{SEAL_TOKEN}.pin").write_text(SEAL_PIN + "\n")
+    return Tokens(module, hsm.conf, officer, pin_dir)
+
+
+@pytest.fixture
+def axis_config(tmp_path: Path, sig_pki: pki_cli.DevPki, sig_tokens: Tokens) -> Config:
+    """The axis trusting the test root, with the TSA, and a seal key for UBND tỉnh Nghệ An."""
+    env = {
+        "LIENTHONG_SERVER_MAX_BODY_BYTES": str(4 * 1024 * 1024),
+        "LIENTHONG_SERVER_LOG_JSON": "0",
+        "LIENTHONG_DELIVERY_ENABLED": "0",
+        "LIENTHONG_TSA_URL": sig_pki.tsa_url,
+        "LIENTHONG_SIGNING_TRUST_DIR": str(sig_pki.directory / "trust"),
+        "LIENTHONG_SIGNING_CHAIN": str(sig_pki.cert_path("gov")),
+        "LIENTHONG_SIGNING_SEAL_MODULE": str(sig_tokens.module),
+        "LIENTHONG_SIGNING_SEAL_KEYS": f"{NGHE_AN}={SEAL_TOKEN}/seal",
+        "LIENTHONG_SIGNING_SEAL_PIN_DIR": str(sig_tokens.pin_dir),
+    }
+    return load_config(env=env, data_dir=tmp_path / "data")
+
+
+def token_sign(tokens: Tokens, key_label: str, digest: bytes) -> bytes:
+    """What an officer's USB token does for a browser plug-in: raw RSA PKCS#1 v1.5
+    (CKM_RSA_PKCS) over the DigestInfo of the SHA-256 digest."""
+    from pkcs11 import Mechanism, ObjectClass
+
+    token = tokens.officer
+
+    def _sign() -> bytes:
+        key = token._session.get_key(object_class=ObjectClass.PRIVATE_KEY, label=key_label)
+        return bytes(key.sign(SHA256_DIGEST_INFO + digest, mechanism=Mechanism.RSA_PKCS))
+
+    return token.run(_sign)
+
+
+def pdfsig_verdicts(pdf: Path) -> list[str]:
+    """poppler's verdict on each signature (-nocert: pdfsig does not know the test root)."""
+    result = subprocess.run(
+        ["pdfsig", "-nocert", str(pdf)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return [
+        line.split(":", 1)[1].strip()
+        for line in result.stdout.splitlines()
+        if line.strip().startswith("- Signature Validation:")
+    ]
+
+
+def validate_all(pdf: Path, root: Any, gov: Any) -> list[Any]:
+    """pyHanko's status of every signature, against the test root only (hard-fail)."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    statuses = []
+    with pdf.open("rb") as fh:
+        reader = PdfFileReader(fh)
+        for sig in reader.embedded_regular_signatures:
+            context = ValidationContext(
+                trust_roots=[root], other_certs=[gov], allow_fetching=True,
+                revocation_mode="hard-fail",
+            )  # fmt: skip
+            statuses.append(validate_pdf_signature(sig, context))
+    return statuses
+
+
+def stored(config: Config) -> dict[str, Any]:
+    """Session and version rows, object files and spool files: to show nothing half written."""
+    conn = sqlite3.connect(config.db_path)
+    try:
+        sessions = conn.execute("SELECT id, state FROM signing_sessions").fetchall()
+        versions = conn.execute("SELECT id FROM attachment_versions").fetchall()
+    finally:
+        conn.close()
+    objects = sorted(p.name for p in config.objects_dir.rglob("*") if p.is_file())
+    spool = sorted(p.name for p in config.spool_dir.iterdir())
+    return {"sessions": sessions, "versions": versions, "objects": objects, "spool": spool}
