@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import secrets
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,3 +233,100 @@ class PkiServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+SOFTHSM2_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+AGENCY_HSM_LABEL = "agency-hsm"
+OFFICER_USB_LABEL = "officer-usb"
+
+
+class SoftHsmStore:
+    """A SoftHSM2 token directory with its own config file (development and tests only).
+
+    Tokens are made with ``softhsm2-util`` and keys imported with ``pkcs11-tool`` (opensc). The
+    PKCS#11 module reads ``SOFTHSM2_CONF`` once, when it is loaded: call :meth:`activate` (or
+    export the variable) before the first :class:`signing.tokens.Token` is opened.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        tokens = self.directory / "tokens"
+        tokens.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o700)
+        self.conf = self.directory / "softhsm2.conf"
+        self.conf.write_text(
+            f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
+        )
+
+    def activate(self) -> None:
+        """Point this process's ``SOFTHSM2_CONF`` at this store."""
+        os.environ["SOFTHSM2_CONF"] = str(self.conf)
+
+    def _run(self, *args: str, pin: str | None = None) -> None:
+        env = dict(os.environ, SOFTHSM2_CONF=str(self.conf))
+        if pin is not None:
+            env["LIENTHONG_DEV_TOKEN_PIN"] = pin  # kept off the command line
+        try:
+            subprocess.run(args, check=True, env=env, capture_output=True)
+        except FileNotFoundError as exc:
+            raise PkiError(f"{args[0]} is missing (apt-get install softhsm2 opensc)") from exc
+        except subprocess.CalledProcessError as exc:
+            detail = exc.stderr.decode(errors="replace").strip().splitlines()
+            raise PkiError(f"{args[0]} failed: {detail[-1] if detail else exc}") from exc
+
+    def init_token(self, label: str, pin: str) -> None:
+        """A new token ``label`` in a free slot, user PIN ``pin`` (the SO PIN is thrown away)."""
+        self._run(
+            "softhsm2-util", "--init-token", "--free", "--label", label,
+            "--pin", pin, "--so-pin", secrets.token_hex(8),
+        )  # fmt: skip
+
+    def import_key(
+        self, token: str, pin: str, label: str, key_pem: Path, cert_der: bytes, object_id: str
+    ) -> None:
+        """Import a PEM private key and its certificate, both labelled ``label``."""
+        from cryptography.hazmat.primitives import serialization
+
+        key = serialization.load_pem_private_key(key_pem.read_bytes(), password=None)
+        key_der = key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        key_file = self.directory / f".{label}.key.der"
+        cert_file = self.directory / f".{label}.cert.der"
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(key_der)
+        cert_file.write_bytes(cert_der)
+        common = ("pkcs11-tool", "--module", SOFTHSM2_MODULE, "--token-label", token,
+                  "--login", "--pin", "env:LIENTHONG_DEV_TOKEN_PIN")  # fmt: skip
+        obj = ("--id", object_id, "--label", label)
+        try:
+            self._run(*common, "--write-object", str(key_file), "--type", "privkey", *obj,
+                      "--usage-sign", pin=pin)  # fmt: skip
+            self._run(*common, "--write-object", str(cert_file), "--type", "cert", *obj,
+                      pin=pin)  # fmt: skip
+        finally:
+            key_file.unlink(missing_ok=True)
+            cert_file.unlink(missing_ok=True)
+
+
+def make_dev_tokens(
+    pki: DevPki,
+    directory: str | os.PathLike[str],
+    *,
+    agency_pin: str,
+    officer_pin: str,
+    officers: tuple[str, ...] = ("officer", "officer2"),
+) -> SoftHsmStore:
+    """An agency HSM token (the ``seal`` key) and an officer USB token (``officers`` keys)."""
+    store = SoftHsmStore(directory)
+    store.init_token(AGENCY_HSM_LABEL, agency_pin)
+    store.import_key(AGENCY_HSM_LABEL, agency_pin, "seal", pki.key_path("seal"),
+                     pki.cert("seal").dump(), "01")  # fmt: skip
+    store.init_token(OFFICER_USB_LABEL, officer_pin)
+    for n, label in enumerate(officers, start=1):
+        store.import_key(OFFICER_USB_LABEL, officer_pin, label, pki.key_path(label),
+                         pki.cert(label).dump(), f"{n:02x}")  # fmt: skip
+    return store

@@ -1,23 +1,18 @@
 """Test PKI and real SoftHSM2 tokens for signing tests and benchmarks (no mocks).
 
 ``make_pki(dir)`` generates certs/pki.yml into ``dir`` on a free loopback port;
-``SoftHsm(dir)`` points ``SOFTHSM2_CONF`` at a token directory inside ``dir`` and makes
-tokens with ``softhsm2-util``, importing keys and certificates with ``pkcs11-tool`` (opensc).
+``make_tokens(pki, dir)`` makes real SoftHSM2 tokens in ``dir`` (``signing.devpki``) and points
+this process's ``SOFTHSM2_CONF`` at them.
 """
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
 from pathlib import Path
-
-from cryptography.hazmat.primitives import serialization
 
 from signing import devpki as pki_cli
 
 SOFTHSM2_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
-SO_PIN = "87654321"
 AGENCY_TOKEN = "agency-hsm"
 OFFICER_TOKEN = "officer-usb"
 AGENCY_PIN = "1234-agency"
@@ -36,72 +31,21 @@ def make_pki(directory: Path) -> pki_cli.DevPki:
     return pki_cli.generate(directory, port=free_port())
 
 
-class SoftHsm:
-    """A SoftHSM2 token store inside ``directory`` (must be set up before the module loads)."""
+class SoftHsm(pki_cli.SoftHsmStore):
+    """The store of the test session, active in this process."""
 
     def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        tokens = directory / "tokens"
-        tokens.mkdir(parents=True, exist_ok=True)
-        self.conf = directory / "softhsm2.conf"
-        self.conf.write_text(
-            f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
-        )
-        os.environ["SOFTHSM2_CONF"] = str(self.conf)
-
-    def _run(self, *args: str, pin: str | None = None) -> None:
-        env = dict(os.environ, SOFTHSM2_CONF=str(self.conf))
-        if pin is not None:
-            env["TEST_TOKEN_PIN"] = pin
-        subprocess.run(args, check=True, env=env, capture_output=True)
-
-    def init_token(self, label: str, pin: str) -> None:
-        self._run(
-            "softhsm2-util", "--init-token", "--free", "--label", label,
-            "--pin", pin, "--so-pin", SO_PIN,
-        )  # fmt: skip
-
-    def import_key(
-        self, label: str, pin: str, object_label: str, key_pem: Path, cert_der: bytes,
-        object_id: str,
-    ) -> None:  # fmt: skip
-        key = serialization.load_pem_private_key(key_pem.read_bytes(), password=None)
-        key_der = self.directory / f".{object_label}.key.der"
-        cert_file = self.directory / f".{object_label}.cert.der"
-        key_der.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.DER,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        cert_file.write_bytes(cert_der)
-        common = ("pkcs11-tool", "--module", SOFTHSM2_MODULE, "--token-label", label,
-                  "--login", "--pin", "env:TEST_TOKEN_PIN")  # fmt: skip
-        try:
-            obj = ("--id", object_id, "--label", object_label)
-            self._run(*common, "--write-object", str(key_der), "--type", "privkey", *obj,
-                      "--usage-sign", pin=pin)  # fmt: skip
-            self._run(*common, "--write-object", str(cert_file), "--type", "cert", *obj,
-                      pin=pin)  # fmt: skip
-        finally:
-            key_der.unlink()
-            cert_file.unlink()
+        super().__init__(directory)
+        self.activate()
 
 
 def make_tokens(pki: pki_cli.DevPki, directory: Path) -> SoftHsm:
     """An agency HSM token (seal key) and an officer USB token (two officers, revoked, expired)."""
     hsm = SoftHsm(directory)
-    hsm.init_token(AGENCY_TOKEN, AGENCY_PIN)
-    hsm.import_key(
-        AGENCY_TOKEN, AGENCY_PIN, "seal", pki.key_path("seal"), pki.cert("seal").dump(), "01"
+    officers = ("officer", "officer2", "officer-revoked", "officer-expired")
+    pki_cli.make_dev_tokens(
+        pki, directory, agency_pin=AGENCY_PIN, officer_pin=OFFICER_PIN, officers=officers
     )
-    hsm.init_token(OFFICER_TOKEN, OFFICER_PIN)
-    for n, label in enumerate(("officer", "officer2", "officer-revoked", "officer-expired")):
-        hsm.import_key(
-            OFFICER_TOKEN, OFFICER_PIN, label, pki.key_path(label), pki.cert(label).dump(),
-            f"{n + 1:02x}",
-        )  # fmt: skip
     # An empty token, for PIN tests (SoftHSM2 sees only tokens that exist when it loads).
     hsm.init_token(SPARE_TOKEN, SPARE_PIN)
     return hsm

@@ -24,7 +24,40 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     print(f"test PKI generated in {pki.directory} (services at {pki.url_prefix})")
     print(f"trust root: {pki.directory / 'trust' / 'root.cert.pem'}")
+    if args.tokens:
+        _make_tokens(pki)
     return 0
+
+
+def _make_tokens(pki: Any) -> None:
+    """SoftHSM2 tokens for the demo; PINs random, in 0600 files beside them, never printed."""
+    import os
+    import secrets
+
+    from signing import devpki
+    from signing.errors import SigningError
+
+    store_dir = pki.directory / "softhsm"
+    if (store_dir / "tokens").exists() and any((store_dir / "tokens").iterdir()):
+        raise CliError(f"{store_dir} already holds tokens; remove it to make new ones")
+    pins = {
+        devpki.AGENCY_HSM_LABEL: secrets.token_hex(6),
+        devpki.OFFICER_USB_LABEL: secrets.token_hex(6),
+    }
+    try:
+        store = devpki.make_dev_tokens(
+            pki, store_dir, agency_pin=pins[devpki.AGENCY_HSM_LABEL],
+            officer_pin=pins[devpki.OFFICER_USB_LABEL],
+        )  # fmt: skip
+    except SigningError as exc:
+        raise CliError(str(exc)) from None
+    for label, pin in pins.items():
+        fd = os.open(store_dir / f"{label}.pin", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(pin + "\n")
+    print(f"SoftHSM2 tokens {', '.join(pins)} in {store_dir}:")
+    print(f"  export SOFTHSM2_CONF={store.conf}")
+    print(f"  PIN files: {store_dir}/<token>.pin (use --pin-file)")
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -60,6 +93,10 @@ def register(sub: Any) -> None:
     dev.add_argument("--port", type=int, default=9780, help="port of the services (9780)")
     dev.add_argument("--host", default="127.0.0.1", choices=("127.0.0.1", "::1", "localhost"))
     dev.add_argument("--definition", help="certomancer YAML (default: certs/pki.yml)")
+    dev.add_argument(
+        "--tokens", action="store_true",
+        help="also make SoftHSM2 tokens (agency-hsm: seal; officer-usb: officers) in DIR/softhsm",
+    )  # fmt: skip
     dev.set_defaults(func=_cmd_dev)
     serve = pki_sub.add_parser("serve", help="serve OCSP, CRL and TSA of DIR on loopback")
     serve.add_argument("dir", help="a directory made by `lienthong pki dev`")

@@ -44,3 +44,25 @@ def test_signing_pki_refuses_non_loopback_and_missing_dir(tmp_path: Path, capsys
         assert "loopback" in str(exc)
     else:
         raise AssertionError("a non-loopback host was accepted")
+
+
+def test_signing_pki_dev_tokens_for_the_demo(tmp_path: Path, capsys) -> None:
+    import subprocess
+
+    target = tmp_path / "pki"
+    port = str(fixtures_pki.free_port())
+    assert main(["pki", "dev", str(target), "--port", port, "--tokens"]) == 0
+    out = capsys.readouterr().out
+    store = target / "softhsm"
+    for token in ("agency-hsm", "officer-usb"):
+        pin_file = store / f"{token}.pin"
+        assert stat.S_IMODE(pin_file.stat().st_mode) == 0o600
+        assert pin_file.read_text().strip() not in out  # PINs are never printed
+    slots = subprocess.run(
+        ["softhsm2-util", "--show-slots"], capture_output=True, text=True, check=True,
+        env={"SOFTHSM2_CONF": str(store / "softhsm2.conf"), "PATH": "/usr/bin:/bin"},
+    ).stdout  # fmt: skip
+    assert "agency-hsm" in slots and "officer-usb" in slots
+    assert not list(store.glob("*.der"))  # temporary key files are gone
+    assert main(["pki", "dev", str(target), "--port", port, "--tokens"]) == 1
+    assert "already holds tokens" in capsys.readouterr().err
