@@ -111,7 +111,7 @@ class DeliverySettings:
     timeout: int = 60  # seconds for one push request
     lease: int = 300  # seconds a worker holds a delivery (longer than timeout)
     poll_ms: int = 1000  # how often the queue is checked when nothing woke the worker
-    orphan_grace: int = 3600  # seconds: stored objects no row names, older than this, go
+    orphan_grace: int = 3600  # seconds before an unfinished send's object is swept
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,8 @@ from storage.ids import utcnow
 from storage.objects.base import ObjectStore
 from storage.objects.fs import FilesystemObjectStore
 from storage.repos.documents import Document
-from storage.repos.routes import PushItem, PushRepo, referenced_objects
+from storage.repos.pending_objects import PendingObjectRepo
+from storage.repos.routes import PushItem, PushRepo
 
 log = logging.getLogger("lienthong.delivery")
 
@@ -304,24 +305,41 @@ def _as_document(item: PushItem) -> Document:
 # --- objects no row references ---------------------------------------------------------------
 
 
-async def sweep_orphans(database: Database, objects: ObjectStore, grace: float) -> int:
-    """Delete stored objects that no package row references and that were written more than
-    ``grace`` seconds ago; return how many. Only the filesystem store is swept (an S3 bucket
-    under Object Lock keeps its objects by design).
+# Intent records handled per write transaction (objects are deleted under the write lock).
+SWEEP_BATCH = 500
 
-    An upload stores its object before its row commits; if the transaction fails or the
-    process dies in between, the object is an orphan. The grace keeps objects of uploads in
-    flight (a resend of stored bytes freshens the object's mtime).
+
+async def sweep_orphans(database: Database, objects: ObjectStore, grace: float) -> int:
+    """Delete the objects of sends that died half-way; return how many objects were removed.
+
+    Only objects with an intent record (``pending_objects``, written by the exchange before it
+    stores a package) older than ``grace`` seconds are candidates, and of those only the ones
+    no document row names (a retry of the same bytes may have committed). Any other object --
+    a signed PDF, an attachment version, a report, whatever a later feature keeps -- is never
+    touched. Records of named digests are simply dropped. Only the filesystem store is swept
+    (an S3 bucket under Object Lock keeps its objects by design; its records stay).
+
+    Each batch runs in one write transaction and the objects are deleted while it holds the
+    write lock: a send renewing a record of the same digest waits for it, and stores its
+    object again only after the deletion.
     """
     if not isinstance(objects, FilesystemObjectStore):
         return 0
-    candidates = [sha for sha, _ in await asyncio.to_thread(objects.stored, time.time() - grace)]
-    async with database.reader() as tx:
-        referenced = await referenced_objects(tx, candidates)
+    cutoff = utcnow() - timedelta(seconds=grace)
     removed = 0
-    for sha in candidates:
-        if sha not in referenced and await objects.delete(sha):
-            removed += 1
+    while True:
+        async with database.transaction() as tx:
+            repo = PendingObjectRepo(tx)
+            stale = await repo.older_than(cutoff, limit=SWEEP_BATCH)
+            unnamed = await repo.unreferenced(p.sha256 for p in stale)
+            dropped = 0
+            for pending in stale:
+                if pending.sha256 in unnamed and await objects.delete(pending.sha256):
+                    removed += 1
+                if await repo.forget(pending.sha256, pending.created_at):
+                    dropped += 1
+        if len(stale) < SWEEP_BATCH or not dropped:
+            break
     if removed:
         log.warning("removed orphan objects", extra={"count": removed})
     return removed

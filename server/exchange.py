@@ -28,11 +28,12 @@ from server.spool import SpooledPackage, format_trace_time, receive, spool_file,
 from storage.db import Database, Tx
 from storage.errors import Conflict, StorageError, StorageFull
 from storage.ids import new_id, utcnow
-from storage.objects.base import ObjectStore
+from storage.objects.base import ObjectRef, ObjectStore
 from storage.objects.local import fetch_to_file
 from storage.repos.agencies import AgencyRepo
 from storage.repos.deliveries import Delivery, DeliveryRepo
 from storage.repos.documents import Document, DocumentRepo
+from storage.repos.pending_objects import PendingObjectRepo
 from storage.repos.routes import PushRepo, StatusReceiptRepo
 from storage.repos.statuses import Status, StatusRepo
 
@@ -503,6 +504,18 @@ class Exchange:
             return self._parse_blocking(package)
         return await asyncio.to_thread(self._parse_blocking, package)
 
+    async def _store(self, package: SpooledPackage) -> ObjectRef:
+        """Move the spooled package into the object store, after committing an intent record.
+
+        The object is stored before the document row commits; if the send dies in between, the
+        record (older than ``orphan_grace``, no document naming the digest) is what lets the
+        start-up sweep delete the object. Objects without a record are never swept. The row
+        insert drops the record (``DocumentRepo.insert``).
+        """
+        async with self.database.transaction() as tx:
+            await PendingObjectRepo(tx).record(package.sha256, utcnow())
+        return await self.objects.put_file(package.path, sha256=package.sha256)
+
     # -- documents ---------------------------------------------------------------------------
 
     async def accept_document(self, caller: str, package: SpooledPackage) -> Receipt:
@@ -545,7 +558,7 @@ class Exchange:
                     "id": original.id,
                     "edxml_document_id": edxml_document_id(original),
                 }
-            ref = await self.objects.put_file(package.path)
+            ref = await self._store(package)
             priority = header.other_info.priority if header.other_info else None
             try:
                 async with self.database.transaction() as tx:
@@ -696,7 +709,7 @@ class Exchange:
                 return again
             meta = summarize(obj, package, warnings)
             meta["about"] = {"id": doc.id, "edxml_document_id": edxml_document_id(doc)}
-            ref = await self.objects.put_file(package.path)
+            ref = await self._store(package)
             now = utcnow()
             try:
                 return await self._insert_status(

@@ -98,6 +98,9 @@ class SpooledPackage:
     path: Path
     received_sha256: str
     received_size: int
+    # The digest of the file at ``path`` (the stored form, TraceHeader included): the object's
+    # name, known before the object store takes the file.
+    sha256: str
     trace_organ_id: str
     trace_timestamp: str
     spliced: bool
@@ -158,6 +161,7 @@ async def receive(
     timestamp = format_trace_time(moment)
     splicer = _Splicer(organ_id, timestamp)
     hasher = hashlib.sha256()
+    stored = hashlib.sha256()
     size = 0
     path = spool_dir / f"{uuid.uuid4().hex}.edxml"
     try:
@@ -171,8 +175,11 @@ async def receive(
                 hasher.update(chunk)
                 data = splicer.feed(chunk)
                 if data:
+                    stored.update(data)
                     out.write(data)
-            out.write(splicer.flush())
+            rest = splicer.flush()
+            stored.update(rest)
+            out.write(rest)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -180,6 +187,7 @@ async def receive(
         path=path,
         received_sha256=hasher.hexdigest(),
         received_size=size,
+        sha256=stored.hexdigest(),
         trace_organ_id=organ_id,
         trace_timestamp=timestamp,
         spliced=splicer.spliced,

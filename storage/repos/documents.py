@@ -10,6 +10,7 @@ from typing import Literal
 from storage.db import Tx
 from storage.errors import Conflict
 from storage.ids import from_db_time, to_db_time, utcnow
+from storage.repos.pending_objects import PendingObjectRepo
 
 Kind = Literal["document", "status"]
 KINDS: frozenset[str] = frozenset({"document", "status"})
@@ -76,7 +77,10 @@ class DocumentRepo:
     async def insert(self, doc: Document) -> None:
         """Insert a package row. Conflict if the sender already has a document (kind
         'document') with this DocumentId, or if the id exists; status packages may repeat
-        a DocumentId. MissingReference if related_id names no document."""
+        a DocumentId. MissingReference if related_id names no document.
+
+        The object's intent record (``pending_objects``) goes in the same transaction: from
+        the commit on, the row keeps the object and the orphan sweep no longer considers it."""
         if doc.kind not in KINDS:
             raise ValueError(f"unknown document kind {doc.kind!r}")
         try:
@@ -102,6 +106,7 @@ class DocumentRepo:
             raise Conflict(
                 f"{doc.sender} already sent a document with DocumentId {doc.document_id}"
             ) from exc
+        await PendingObjectRepo(self.tx).settle(doc.sha256)
 
     async def get(self, id: str) -> Document | None:
         """The package with our id `id`, or None."""

@@ -169,6 +169,8 @@ async def test_sigkill_during_concurrent_sends(tmp_path: Path) -> None:
     objects = stored_objects(data / "objects")
     referenced = {r[3]: r[4] for r in rows}
     assert set(objects) == set(referenced), "objects and database disagree"
+    # Every intent record was settled by its row or swept with its object (grace 0).
+    assert db_rows(db, "SELECT count(*) FROM pending_objects") == [(0,)]
     for name, digest in objects.items():
         assert digest == name, f"object {name} is corrupted"
     assert not list((data / "spool").iterdir())
