@@ -26,7 +26,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from server.appkeys import CONFIG, EXCHANGE, OBJECTS
-from server.auth import bearer_token, principal_of
+from server.auth import principal_of
 from server.http.errors import HttpProblem
 from server.signing_sessions import (
     DOWNLOAD,
@@ -404,7 +404,12 @@ async def get_signed(request: web.Request) -> web.StreamResponse:
 
 
 def _jwt(request: web.Request) -> str | None:
-    return request.query.get("token") or bearer_token(request.headers.get("Authorization"))
+    """The session JWT from ``?token=`` or ``Authorization: Bearer`` (longer than the agency
+    tokens server.auth.bearer_token accepts)."""
+    if request.query.get("token"):
+        return request.query["token"]
+    scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
 @routes.get(FILES_PREFIX + "{id}")
