@@ -1,11 +1,17 @@
 """The lenient, streaming, safe edXML reader: :func:`parse`.
 
 How it reads
-    lxml's parser runs in push mode with a *target* object (start/end/data callbacks): no lxml
-    tree is ever built. The callbacks build a small tree of the header and manifest (a few KB)
-    and send each attachment's ``ContentTransferEncoded`` text, piece by piece, to an
-    incremental base64 decoder that writes into the caller's sink (see
-    :mod:`edxml.attachments`). Memory stays flat whatever the attachment sizes.
+    Two ways, same results. *Streaming* (the reference): lxml's parser runs in push mode with a
+    *target* object (start/end/data callbacks): no lxml tree is ever built. The callbacks build
+    a small tree of the header and manifest (a few KB) and send each attachment's
+    ``ContentTransferEncoded`` text, piece by piece, to an incremental base64 decoder that
+    writes into the caller's sink (see :mod:`edxml.attachments`). Memory stays flat whatever
+    the attachment sizes. *Tree*, for inputs of known size up to ``Limits.tree_max_size``
+    (1 MiB): libxml2 parses the bytes into a tree in one call, which avoids a Python callback
+    per event (most of the cost of a small package), and :class:`_TreeReader` turns it into
+    the same small tree by the same rules; whenever it cannot be sure to match the streaming
+    way exactly (broken XML, a limit crossed, markup inside base64) it hands the input over to
+    it. Both feed one model builder, :class:`_Builder`.
 
 Lenient in
     Elements are matched by namespace URI and local name, never by prefix or position: the
@@ -748,10 +754,11 @@ def _parse_tree(
     touched when it cannot be sure: XML that is not well-formed, a limit crossed, content
     markup inside ``ContentTransferEncoded``. The parser is hardened the same way (no DTD
     loading, no entity expansion, no network, libxml2's own size and depth limits), a DOCTYPE is
-    refused as soon as the tree exists, and the element limit is checked before parsing (each
-    element needs a ``<``), so the tree stays bounded.
+    refused as soon as the tree exists, external resources are never loaded, and the element
+    limit is checked before parsing (each element needs a ``<``), so the tree stays bounded.
     """
-    if data.count(b"<") > lim.max_elements:
+    # An element takes at least 4 bytes (<a/>): count only when the limit could be crossed.
+    if len(data) >= 4 * lim.max_elements and data.count(b"<") > lim.max_elements:
         raise _Fallback
     try:
         root = etree.fromstring(data, _tree_parser())
