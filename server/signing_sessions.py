@@ -572,6 +572,7 @@ class SigningDesk:
         the axis HSM; store the result as a new version (the original stays as it was)."""
         self._require_trust()
         built = appearance.build()
+        await self.exchange.document(caller, document_id)  # not a party: not found, first
         token, key = await self._seal_token(caller)
         try:
             signer = await asyncio.to_thread(token.signer, key.key_label, chain=self.chain)

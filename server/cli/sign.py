@@ -77,6 +77,12 @@ def _appearance(args: argparse.Namespace) -> Any:
 def _cmd_sign(args: argparse.Namespace) -> int:
     from signing import Level, Pin, SigningError, SigningServices, Token, sign_pdf
 
+    if args.session:  # the second step of a server's two-step session (issue 6)
+        from server.cli.sign_session import sign_session
+
+        return sign_session(args)
+    if not args.input or not args.output:
+        raise CliError("give the PDF to sign and -o OUTPUT (or --session ID --server URL)")
     source, target = Path(args.input), Path(args.output)
     if source.resolve() == target.resolve():
         raise CliError("the output must differ from the input (the input is never modified)")
@@ -108,8 +114,13 @@ def _cmd_sign(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     """Add the ``sign`` command to the ``lienthong`` parser."""
     p = sub.add_parser("sign", help="sign a PDF with a key on a PKCS#11 token (ký số PAdES)")
-    p.add_argument("input", help="PDF to sign (already signed files get one more signature)")
-    p.add_argument("-o", "--output", required=True, help="signed PDF to write (atomically)")
+    p.add_argument(
+        "input", nargs="?", help="PDF to sign (already signed files get one more signature)"
+    )
+    p.add_argument("-o", "--output", help="signed PDF to write (atomically)")
+    p.add_argument("--session", help="sign this session of the axis at --server instead")
+    p.add_argument("--server", help="axis base URL for --session (default: $LIENTHONG_SERVER)")
+    p.add_argument("--token", help="agency bearer token for --session (default: $LIENTHONG_TOKEN)")
     p.add_argument(
         "--token-module",
         default=os.environ.get("LIENTHONG_PKCS11_MODULE", "/usr/lib/softhsm/libsofthsm2.so"),

@@ -145,5 +145,16 @@ def stored(config: Config) -> dict[str, Any]:
     finally:
         conn.close()
     objects = sorted(p.name for p in config.objects_dir.rglob("*") if p.is_file())
-    spool = sorted(p.name for p in config.spool_dir.iterdir())
-    return {"sessions": sessions, "versions": versions, "objects": objects, "spool": spool}
+    return {"sessions": sessions, "versions": versions, "objects": objects}
+
+
+def spool_files(config: Config) -> set[str]:
+    """Files in the spool directory (uploads in flight, decoded attachments)."""
+    return {p.name for p in config.spool_dir.iterdir()}
+
+
+def assert_nothing_written(config: Config, before: dict[str, Any], spool: set[str]) -> None:
+    """No session, version or object was added and no spool file was left behind (files that
+    were there before may have gone: the axis's own background work cleans up its spool)."""
+    assert stored(config) == before
+    assert spool_files(config) <= spool

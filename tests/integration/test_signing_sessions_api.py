@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import os
 import shutil
 import sqlite3
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,10 +25,12 @@ from axis_client import NGHE_AN, VPCP, Axis, document
 from signing_session_fixtures import (
     IMAGES,
     Tokens,
+    assert_nothing_written,
     axis_config,
     pdfsig_verdicts,
     sig_pki,
     sig_tokens,
+    spool_files,
     stored,
     token_sign,
     validate_all,
@@ -39,6 +43,7 @@ from storage.ids import to_db_time
 
 __all__ = ["axis_config", "sig_pki", "sig_tokens"]
 
+REPO = Path(__file__).resolve().parents[2]
 needs_pdfsig = pytest.mark.skipif(shutil.which("pdfsig") is None, reason="poppler-utils missing")
 
 
@@ -163,7 +168,7 @@ async def test_signing_session_refuses_bad_signatures_then_accepts_once(
     resp = await _create(axis, NGHE_AN, _form(fixtures_pki.minimal_pdf(), _pem(sig_pki, "officer")))
     body = await resp.json()
     session_id, digest = body["session_id"], bytes.fromhex(body["digest"]["hex"])
-    before = stored(axis.config)
+    before, spool = stored(axis.config), spool_files(axis.config)
     # another officer's key, garbage, and the right key over the wrong digest
     for raw in (
         token_sign(sig_tokens, "officer2", digest),
@@ -175,7 +180,7 @@ async def test_signing_session_refuses_bad_signatures_then_accepts_once(
         problem = await resp.json()
         assert problem["type"] == "/problems/signature-invalid"
         assert resp.content_type == "application/problem+json"
-    assert stored(axis.config) == before  # nothing written
+    assert_nothing_written(axis.config, before, spool)
     resp = await _put_signature(axis, NGHE_AN, session_id, b"")
     assert resp.status == 400
     # another agency: not found, as if absent
@@ -217,13 +222,13 @@ async def test_signing_session_expires(
 async def test_signing_session_refuses_revoked_and_expired_certificates(
     axis: Axis, sig_pki: pki_cli.DevPki, label: str, match: str
 ) -> None:
-    before = stored(axis.config)
+    before, spool = stored(axis.config), spool_files(axis.config)
     resp = await _create(axis, NGHE_AN, _form(fixtures_pki.minimal_pdf(), _pem(sig_pki, label)))
     assert resp.status == 422, await resp.text()
     problem = await resp.json()
     assert problem["type"] == "/problems/certificate-rejected"
     assert match in problem["detail"]
-    assert stored(axis.config) == before
+    assert_nothing_written(axis.config, before, spool)
 
 
 def _encrypted_pdf() -> bytes:
@@ -268,13 +273,13 @@ async def test_signing_session_bad_input_is_a_clear_problem(
     cert_pem = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
     if cert != "garbage":
         cert_pem = _pem(sig_pki, cert)
-    before = stored(axis.config)
+    before, spool = stored(axis.config), spool_files(axis.config)
     resp = await _create(axis, NGHE_AN, _form(pdf, cert_pem))
     assert resp.status == status, await resp.text()
     assert resp.content_type == "application/problem+json"
     problem = await resp.json()
     assert problem["type"] == f"/problems/{slug}", problem
-    assert stored(axis.config) == before
+    assert_nothing_written(axis.config, before, spool)
 
 
 async def test_signing_session_needs_a_source_and_a_certificate(
@@ -322,3 +327,46 @@ async def test_signing_session_survives_a_restart(
         headers=axis.auth(NGHE_AN, **{"Content-Type": "application/octet-stream"}),
     )
     assert resp.status == 200, await resp.text()
+
+
+async def _lienthong(tokens: Tokens, *args: str) -> tuple[int, str, str]:
+    """Run the ``lienthong`` CLI in its own process (its own PKCS#11 login), without blocking
+    the event loop that serves the axis it talks to."""
+    env = dict(os.environ, SOFTHSM2_CONF=str(tokens.conf), LIENTHONG_PIN=fixtures_pki.OFFICER_PIN)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import sys; from server.cli import main; sys.exit(main())",
+        *args, env=env, cwd=str(REPO),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    return int(proc.returncode or 0), out.decode(), err.decode()
+
+
+@needs_pdfsig
+async def test_signing_session_signed_by_the_cli_in_another_process(
+    axis: Axis, sig_pki: pki_cli.DevPki, sig_tokens: Tokens, tmp_path: Path
+) -> None:
+    resp = await _create(axis, NGHE_AN, _form(fixtures_pki.minimal_pdf(), _pem(sig_pki, "officer")))
+    session_id = (await resp.json())["session_id"]
+    server = str(axis.client.make_url("/"))
+    common = (
+        "sign", "--session", session_id, "--server", server, "--token", axis.tokens[NGHE_AN],
+        "--token-module", fixtures_pki.SOFTHSM2_MODULE,
+        "--token-label", fixtures_pki.OFFICER_TOKEN,
+    )  # fmt: skip
+    # the wrong key: refused on the officer's side, one line, nothing sent
+    code, out, err = await _lienthong(sig_tokens, *common, "--key-label", "officer2")
+    assert code == 1 and "not the one this session was opened for" in err, (out, err)
+    assert len(err.strip().splitlines()) == 1
+    target = tmp_path / "signed.pdf"
+    code, out, err = await _lienthong(
+        sig_tokens, *common, "--key-label", "officer", "-o", str(target)
+    )
+    assert code == 0, err
+    assert f"signed session {session_id}" in out
+    [status] = await asyncio.to_thread(validate_all, target, sig_pki.root_cert, sig_pki.cert("gov"))
+    assert status.intact and status.valid and status.trusted
+    assert pdfsig_verdicts(target) == ["Signature is Valid."]
+    # a signed session has nothing left to sign
+    code, out, err = await _lienthong(sig_tokens, *common, "--key-label", "officer")
+    assert code == 1 and "is signed" in err

@@ -18,10 +18,12 @@ from aiohttp import FormData
 from axis_client import NGHE_AN, Axis
 from signing_session_fixtures import (
     Tokens,
+    assert_nothing_written,
     axis_config,
     pdfsig_verdicts,
     sig_pki,
     sig_tokens,
+    spool_files,
     stored,
     validate_all,
 )
@@ -178,13 +180,13 @@ async def test_plugin_upload_refusals(
         # outside the served PDF): still a readable PDF, no longer what was signed
         at = signed.index(b"/M (D", len(pdf)) + 12  # a digit of the year
         data_bytes = signed[:at] + bytes([signed[at] ^ 0x01]) + signed[at + 1 :]
-    before = stored(axis.config)
+    before, spool = stored(axis.config), spool_files(axis.config)
     resp = await _upload(axis, session, data_bytes)
     assert resp.status == 422, (case, await resp.text())
     assert resp.content_type == "application/problem+json"
     problem = await resp.json()
     assert problem["type"] == "/problems/signature-invalid"
     assert _REASONS[case] in problem["detail"], problem["detail"]
-    assert stored(axis.config) == before
+    assert_nothing_written(axis.config, before, spool)
     resp = await axis.get(f"/api/v1/signing-sessions/{session['session_id']}", NGHE_AN)
     assert (await resp.json())["state"] == "pending"
