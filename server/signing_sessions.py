@@ -509,8 +509,8 @@ class SigningDesk:
                 )
             except Exception as exc:
                 raise SignatureRejected(f"The new signature cannot be validated: {exc}") from exc
-        from pyhanko.sign.validation.status import SignatureCoverageLevel
         from pyhanko.sign.diff_analysis import ModificationLevel
+        from pyhanko.sign.validation.status import SignatureCoverageLevel
 
         if not (status.intact and status.valid):
             raise SignatureRejected("The new signature does not verify (bytes or CMS altered).")
