@@ -51,7 +51,7 @@ from storage.objects.base import ObjectStore
 from storage.objects.fs import FilesystemObjectStore
 from storage.repos.documents import Document
 from storage.repos.pending_objects import PendingObjectRepo
-from storage.repos.routes import PushItem, PushRepo
+from storage.repos.routes import PushItem, PushRepo, RouteRepo, SecretCipher
 
 log = logging.getLogger("lienthong.delivery")
 
@@ -345,19 +345,31 @@ async def sweep_orphans(database: Database, objects: ObjectStore, grace: float) 
     return removed
 
 
+async def seal_route_secrets(database: Database, cipher: SecretCipher) -> int:
+    """Seal webhook secrets and axis-link tokens stored in plain text before migration 0007;
+    return how many rows were sealed (0, and no key needed, when there are none)."""
+    async with database.transaction() as tx:
+        sealed = await RouteRepo(tx, cipher).seal_plaintext()
+    if sealed:
+        log.warning("sealed plaintext route secrets", extra={"count": sealed})
+    return sealed
+
+
 # --- the app's cleanup context -----------------------------------------------------------------
 
 WORKER: web.AppKey[DeliveryWorker] = web.AppKey("delivery_worker")
 
 
 async def delivery_context(app: web.Application) -> AsyncIterator[None]:
-    """Sweep orphan objects, then run the delivery worker and the directory sync for the
-    app's lifetime (after the database and object store are open; stopped before they close)."""
+    """Sweep orphan objects and seal plaintext route secrets, then run the delivery worker and
+    the directory sync for the app's lifetime (after the database and object store are open;
+    stopped before they close)."""
     config: Config = app[CONFIG]
     database = app[DATABASE]
     objects = app[OBJECTS]
     exchange = app[EXCHANGE]
     await sweep_orphans(database, objects, config.delivery.orphan_grace)
+    await seal_route_secrets(database, exchange.router.secrets)
     session = aiohttp.ClientSession()
     worker = DeliveryWorker(config, database, objects, exchange.router, session)
     app[WORKER] = worker

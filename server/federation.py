@@ -33,6 +33,7 @@ import aiohttp
 
 from edxml import InvalidOrganIdError, OrganId
 from server.config import Config, ConfigError, FederationSettings
+from server.secretbox import SecretBox
 from storage.db import Database, Tx
 from storage.errors import StorageError
 from storage.repos.agencies import AgencyRepo
@@ -114,6 +115,8 @@ class Router:
     def __init__(self, config: Config) -> None:
         self.settings = config.federation
         self.axis_id = config.server.axis_id
+        # Opens the sealed axis-link tokens and webhook secrets (server.secretbox).
+        self.secrets = SecretBox(config.storage.data_dir)
         self._parent_token: str | None = None
         self._parent_token_read = False
 
@@ -158,13 +161,13 @@ class Router:
 
     async def resolve(self, tx: Tx, organ_id: str) -> Route:
         """The route of packages addressed to ``organ_id`` (see the module docstring)."""
-        link = self._best_link(organ_id, await RouteRepo(tx).links())
+        link = self._best_link(organ_id, await RouteRepo(tx, self.secrets).links())
         if link is not None and link.organ_id != organ_id:
             return Route("link", axis_id=link.organ_id, url=link.url.rstrip("/"), token=link.token)
         if link is None and not self.hosts(organ_id) and self.has_parent:
             if organ_id != self.settings.parent_id:
                 return self.parent_route()
-        hook = await RouteRepo(tx).webhook(organ_id)
+        hook = await RouteRepo(tx, self.secrets).webhook(organ_id)
         if hook is None:
             return LOCAL
         return Route("local", webhook_url=hook.url, webhook_secret=hook.secret)
@@ -173,7 +176,7 @@ class Router:
         """``caller``'s axis (``caller`` itself) when it is the parent or a linked axis."""
         if self.has_parent and caller == self.settings.parent_id:
             return caller
-        if await RouteRepo(tx).link(caller) is not None:
+        if await RouteRepo(tx, self.secrets).link(caller) is not None:
             return caller
         return None
 

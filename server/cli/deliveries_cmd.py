@@ -16,6 +16,7 @@ from server.cli import CliError
 from server.cli.admin import _local_time, _parse_organ_id, _with_database
 from server.cli.options import add_local_options, local_config
 from server.cli.table import render_table
+from server.secretbox import SecretBox, SecretsError
 from storage.db import Database
 from storage.ids import utcnow
 from storage.repos.routes import PUSH_STATES, PushRepo, RouteRepo
@@ -68,7 +69,15 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace, work: Callable[[Database], Awaitable[T]]) -> T:
-    return _with_database(local_config(args), work)
+    try:
+        return _with_database(local_config(args), work)
+    except SecretsError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _secrets(args: argparse.Namespace) -> SecretBox:
+    """The box sealing webhook secrets and axis tokens of the local data directory."""
+    return SecretBox(local_config(args).storage.data_dir)
 
 
 def _read_secret(path: Path, what: str) -> str:
@@ -142,7 +151,7 @@ def cmd_webhook(args: argparse.Namespace) -> int:
 
     async def work(db: Database) -> int:
         async with db.transaction() as tx:
-            await RouteRepo(tx).set_webhook(organ, args.url, secret)
+            await RouteRepo(tx, _secrets(args)).set_webhook(organ, args.url, secret)
             return await PushRepo(tx).schedule_recipient(organ, utcnow())
 
     waiting = _run(args, work)
@@ -159,7 +168,9 @@ def cmd_axis(args: argparse.Namespace) -> int:
 
     async def work(db: Database) -> None:
         async with db.transaction() as tx:
-            await RouteRepo(tx).set_link(organ, args.url.rstrip("/"), token, args.hosts)
+            await RouteRepo(tx, _secrets(args)).set_link(
+                organ, args.url.rstrip("/"), token, args.hosts
+            )
 
     _run(args, work)
     print(f"packages for {' '.join(args.hosts)} go to the axis {organ} at {args.url}")
@@ -171,7 +182,7 @@ def cmd_route_list(args: argparse.Namespace) -> int:
 
     async def work(db: Database) -> list[list[object]]:
         async with db.reader() as tx:
-            repo = RouteRepo(tx)
+            repo = RouteRepo(tx, _secrets(args))
             rows: list[list[object]] = [
                 [h.organ_id, "webhook", h.url, None] for h in await repo.webhooks()
             ]
@@ -187,7 +198,7 @@ def cmd_route_remove(args: argparse.Namespace) -> int:
 
     async def work(db: Database) -> bool:
         async with db.transaction() as tx:
-            repo = RouteRepo(tx)
+            repo = RouteRepo(tx, _secrets(args))
             hook = await repo.remove_webhook(args.organ_id)
             if hook:
                 await PushRepo(tx).unschedule_recipient(args.organ_id)

@@ -17,12 +17,18 @@ from server.appkeys import DATABASE, EXCHANGE
 from server.auth import principal_of
 from server.http.errors import HttpProblem
 from server.http.jsonresponse import json_response
+from storage.db import Tx
 from storage.ids import utcnow
 from storage.repos.routes import PushRepo, RouteRepo, Webhook
 
 routes = web.RouteTableDef()
 
 MIN_SECRET_LENGTH = 16
+
+
+def _routes(request: web.Request, tx: Tx) -> RouteRepo:
+    # The webhook secret is sealed at rest with the axis key (server.secretbox).
+    return RouteRepo(tx, request.app[EXCHANGE].router.secrets)
 
 
 def webhook_json(hook: Webhook) -> dict[str, Any]:
@@ -61,7 +67,7 @@ async def put_webhook(request: web.Request) -> web.Response:
     url, secret = check_webhook(body.get("url"), body.get("secret"))
     organ_id = principal_of(request).organ_id
     async with request.app[DATABASE].transaction() as tx:
-        hook = await RouteRepo(tx).set_webhook(organ_id, url, secret)
+        hook = await _routes(request, tx).set_webhook(organ_id, url, secret)
         await PushRepo(tx).schedule_recipient(organ_id, utcnow())
     exchange = request.app[EXCHANGE]
     if exchange.on_scheduled is not None:
@@ -74,7 +80,7 @@ async def get_webhook(request: web.Request) -> web.Response:
     """The caller's webhook (404 when it pulls its inbox)."""
     organ_id = principal_of(request).organ_id
     async with request.app[DATABASE].reader() as tx:
-        hook = await RouteRepo(tx).webhook(organ_id)
+        hook = await _routes(request, tx).webhook(organ_id)
     if hook is None:
         raise HttpProblem("not-found", f"{organ_id} has no webhook: it pulls its inbox.")
     return json_response(webhook_json(hook))
@@ -85,7 +91,7 @@ async def delete_webhook(request: web.Request) -> web.Response:
     """Remove the caller's webhook; waiting packages stay in its inbox."""
     organ_id = principal_of(request).organ_id
     async with request.app[DATABASE].transaction() as tx:
-        removed = await RouteRepo(tx).remove_webhook(organ_id)
+        removed = await _routes(request, tx).remove_webhook(organ_id)
         await PushRepo(tx).unschedule_recipient(organ_id)
     if not removed:
         raise HttpProblem("not-found", f"{organ_id} has no webhook.")

@@ -5,21 +5,17 @@ able to recover it: a one-way hash (as for bearer tokens) would not do. The secr
 encrypted with AES-256-GCM; the ciphertext is bound to its row (organ id + system id are the
 associated data), so copying one agency's ciphertext onto another row does not decrypt.
 
-Where the key comes from (first found wins):
+The key and the sealing are shared with the other secrets at rest (:mod:`server.secretbox`:
+``LIENTHONG_SECRETS_KEY``, ``LIENTHONG_SECRETS_KEY_FILE`` or ``<data_dir>/secrets.key``); this
+module keeps its own associated data and maps failures to :class:`CredentialsError`.
 
-1. ``LIENTHONG_SECRETS_KEY``: 32 bytes in URL-safe base64 (``lienthong`` never logs it);
-2. ``LIENTHONG_SECRETS_KEY_FILE``: a file holding that base64 text;
-3. ``<data_dir>/secrets.key``: created with mode 0600 the first time a secret is stored
-   (``lienthong agency add --system-id`` or ``lienthong agency secret rotate``).
-
-Losing the key means every agency needs a new secret (``lienthong agency secret rotate``);
-nothing else is encrypted with it. Keep it out of database backups, or back it up separately.
+Losing the key means every agency needs a new secret (``lienthong agency secret rotate``), and
+webhooks and axis links must be registered again. Keep it out of database backups, or back it
+up separately.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import re
 import secrets
@@ -27,78 +23,37 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
+from server import secretbox
+from server.secretbox import KEY_ENV as KEY_ENV
+from server.secretbox import KEY_FILE_ENV as KEY_FILE_ENV
+from server.secretbox import KEY_FILE_NAME as KEY_FILE_NAME
+from server.secretbox import SecretsError
 from server.vdxp.errors import CredentialsError, ErrorCode
 from storage.db import Database
 from storage.errors import Conflict, MissingReference
 from storage.repos.agencies import AgencyRepo
 from storage.repos.vdxp import CredentialRepo
 
-KEY_ENV = "LIENTHONG_SECRETS_KEY"
-KEY_FILE_ENV = "LIENTHONG_SECRETS_KEY_FILE"
-KEY_FILE_NAME = "secrets.key"
-_CIPHER_VERSION = "v1"
 # System ids are sent in a header the SDK does not escape: printable ASCII without ';' or '"'.
 _SYSTEM_ID_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,100}$")
 
 
-def _decode_key(text: str, where: str) -> bytes:
-    try:
-        key = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
-    except (binascii.Error, ValueError):
-        raise CredentialsError(f"{where} is not base64") from None
-    if len(key) != 32:
-        raise CredentialsError(f"{where} must hold 32 bytes (AES-256), found {len(key)}")
-    return key
-
-
 def key_path(data_dir: Path) -> Path:
     """The default key file of a data directory."""
-    return data_dir / KEY_FILE_NAME
+    return secretbox.key_path(data_dir)
 
 
 def load_key(data_dir: Path, *, env: Mapping[str, str] = os.environ, create: bool = False) -> bytes:
-    """The AES-256 key that encrypts secrets (see the module docstring for where it comes from).
+    """The AES-256 key that encrypts secrets (:func:`server.secretbox.load_key`).
 
     With ``create`` the default key file is made (mode 0600, never overwritten) when no key is
     configured; without it a missing key raises :class:`CredentialsError`.
     """
-    if env.get(KEY_ENV):
-        return _decode_key(env[KEY_ENV], KEY_ENV)
-    if env.get(KEY_FILE_ENV):
-        path = Path(env[KEY_FILE_ENV])
-        try:
-            return _decode_key(path.read_text("ascii"), f"key file {path}")
-        except OSError as exc:
-            raise CredentialsError(f"key file {path} cannot be read: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise CredentialsError(f"key file {path} is not base64 text") from None
-    path = key_path(data_dir)
-    if create and not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
-        try:
-            # O_EXCL: two processes creating the key at once must not end with two keys.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w", encoding="ascii") as fh:
-                fh.write(text + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
     try:
-        return _decode_key(path.read_text("ascii"), f"key file {path}")
-    except FileNotFoundError:
-        raise CredentialsError(
-            f"no secrets key: set {KEY_ENV} or {KEY_FILE_ENV}, or create VDXP credentials "
-            f"with the CLI (which makes {path})",
-            ErrorCode.UNAVAILABLE,
-        ) from None
-    except OSError as exc:
-        raise CredentialsError(f"key file {path} cannot be read: {exc.strerror}") from None
+        return secretbox.load_key(data_dir, env=env, create=create)
+    except SecretsError as exc:
+        code = ErrorCode.UNAVAILABLE if exc.missing else None
+        raise CredentialsError(str(exc), code) from None
 
 
 def _aad(organ_id: str, system_id: str) -> bytes:
@@ -107,26 +62,21 @@ def _aad(organ_id: str, system_id: str) -> bytes:
 
 def encrypt_secret(key: bytes, secret: str, *, organ_id: str, system_id: str) -> str:
     """The stored form of a secret: ``v1:`` + base64(nonce ‖ AES-GCM ciphertext)."""
-    nonce = secrets.token_bytes(12)
-    sealed = AESGCM(key).encrypt(nonce, secret.encode("utf-8"), _aad(organ_id, system_id))
-    return f"{_CIPHER_VERSION}:" + base64.b64encode(nonce + sealed).decode("ascii")
+    return secretbox.seal(key, secret, _aad(organ_id, system_id))
 
 
 def decrypt_secret(key: bytes, stored: str, *, organ_id: str, system_id: str) -> str:
     """The secret of a stored ciphertext; :class:`CredentialsError` if the key does not fit."""
-    version, _, body = stored.partition(":")
-    if version != _CIPHER_VERSION:
+    if not stored.startswith("v1:"):
         raise CredentialsError(f"stored secret of {organ_id} has an unknown format")
     try:
-        raw = base64.b64decode(body, validate=True)
-        plain = AESGCM(key).decrypt(raw[:12], raw[12:], _aad(organ_id, system_id))
-    except (binascii.Error, ValueError, InvalidTag):
+        return secretbox.unseal(key, stored, _aad(organ_id, system_id))
+    except SecretsError:
         raise CredentialsError(
             f"the stored secret of {organ_id} cannot be decrypted with this key "
             "(wrong LIENTHONG_SECRETS_KEY?)",
             ErrorCode.UNAVAILABLE,
         ) from None
-    return plain.decode("utf-8")
 
 
 def new_secret() -> str:

@@ -5,6 +5,10 @@ The push queue is the ``deliveries`` table itself (migration 0004): a delivery t
 (``BEGIN IMMEDIATE`` serialises writers across processes too), so one delivery is never sent by
 two workers at once while its lease runs. A lease that expires (its worker died) makes the
 delivery due again: at least once on the wire; the receiving side de-duplicates.
+
+Webhook secrets and axis-link tokens are kept sealed (migration 0007): the repository seals on
+write and opens on read through a :class:`SecretCipher` the server gives it (storage holds no
+key). The associated data binds each ciphertext to its row and purpose.
 """
 
 from __future__ import annotations
@@ -13,12 +17,33 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from storage.db import Tx
 from storage.ids import from_db_time, from_db_time_opt, to_db_time, utcnow
 from storage.repos.signing_sessions import referenced_signing_objects
 
 PUSH_STATES: frozenset[str] = frozenset({"new", "acked", "dead"})
+
+
+class SecretCipher(Protocol):
+    """Seals and opens secrets kept in rows (the server's AES-GCM box, server.secretbox)."""
+
+    def seal(self, secret: str, aad: bytes) -> str:
+        """The stored form of ``secret``, bound to ``aad``."""
+        ...
+
+    def open(self, stored: str, aad: bytes) -> str:
+        """The secret sealed in ``stored`` for ``aad``; raises if it does not open."""
+        ...
+
+
+def _webhook_aad(organ_id: str) -> bytes:
+    return f"lienthong-webhook-secret\x00{organ_id}".encode()
+
+
+def _link_aad(organ_id: str) -> bytes:
+    return f"lienthong-axis-link-token\x00{organ_id}".encode()
 
 
 @dataclass(frozen=True)
@@ -80,45 +105,51 @@ class PushRow:
     pushed_at: datetime | None
 
 
-def _webhook(row: sqlite3.Row) -> Webhook:
-    return Webhook(
-        row["organ_id"],
-        row["url"],
-        row["secret"],
-        from_db_time(row["created_at"]),
-        from_db_time(row["updated_at"]),
-    )
-
-
-def _link(row: sqlite3.Row) -> AxisLink:
-    return AxisLink(
-        row["organ_id"],
-        row["url"],
-        row["token"],
-        tuple(row["hosts"].split()),
-        from_db_time(row["created_at"]),
-        from_db_time(row["updated_at"]),
-    )
-
-
 class RouteRepo:
-    """Webhooks and axis links, through a Tx."""
+    """Webhooks and axis links, through a Tx; ``cipher`` seals and opens their secrets."""
 
-    def __init__(self, tx: Tx) -> None:
+    def __init__(self, tx: Tx, cipher: SecretCipher) -> None:
         self.tx = tx
+        self.cipher = cipher
+
+    def _open(self, row: sqlite3.Row, column: str, aad: bytes) -> str:
+        # sealed = 0: a row written before migration 0007, not yet sealed at start-up.
+        return self.cipher.open(row[column], aad) if row["sealed"] else str(row[column])
+
+    def _webhook(self, row: sqlite3.Row) -> Webhook:
+        return Webhook(
+            row["organ_id"],
+            row["url"],
+            self._open(row, "secret", _webhook_aad(row["organ_id"])),
+            from_db_time(row["created_at"]),
+            from_db_time(row["updated_at"]),
+        )
+
+    def _link(self, row: sqlite3.Row) -> AxisLink:
+        return AxisLink(
+            row["organ_id"],
+            row["url"],
+            self._open(row, "token", _link_aad(row["organ_id"])),
+            tuple(row["hosts"].split()),
+            from_db_time(row["created_at"]),
+            from_db_time(row["updated_at"]),
+        )
 
     async def set_webhook(self, organ_id: str, url: str, secret: str) -> Webhook:
-        """Register (or replace) the agency's webhook. MissingReference if it is unknown."""
+        """Register (or replace) the agency's webhook, its secret sealed. MissingReference if
+        the agency is unknown."""
         now = to_db_time(utcnow())
+        stored = self.cipher.seal(secret, _webhook_aad(organ_id))
         changed = await self.tx.execute(
-            "UPDATE webhooks SET url = ?, secret = ?, updated_at = ? WHERE organ_id = ?",
-            (url, secret, now, organ_id),
+            "UPDATE webhooks SET url = ?, secret = ?, sealed = 1, updated_at = ?"
+            " WHERE organ_id = ?",
+            (url, stored, now, organ_id),
         )
         if not changed:
             await self.tx.execute(
-                "INSERT INTO webhooks (organ_id, url, secret, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (organ_id, url, secret, now, now),
+                "INSERT INTO webhooks (organ_id, url, secret, sealed, created_at, updated_at)"
+                " VALUES (?, ?, ?, 1, ?, ?)",
+                (organ_id, url, stored, now, now),
             )
         hook = await self.webhook(organ_id)
         assert hook is not None
@@ -127,37 +158,41 @@ class RouteRepo:
     async def webhook(self, organ_id: str) -> Webhook | None:
         """The agency's webhook, or None (it pulls from its inbox)."""
         row = await self.tx.fetchone(
-            "SELECT organ_id, url, secret, created_at, updated_at FROM webhooks WHERE organ_id = ?",
+            "SELECT organ_id, url, secret, sealed, created_at, updated_at FROM webhooks"
+            " WHERE organ_id = ?",
             (organ_id,),
         )
-        return None if row is None else _webhook(row)
+        return None if row is None else self._webhook(row)
 
     async def webhooks(self) -> list[Webhook]:
         """Every registered webhook, by organ id."""
         rows = await self.tx.fetchall(
-            "SELECT organ_id, url, secret, created_at, updated_at FROM webhooks ORDER BY organ_id"
+            "SELECT organ_id, url, secret, sealed, created_at, updated_at FROM webhooks"
+            " ORDER BY organ_id"
         )
-        return [_webhook(r) for r in rows]
+        return [self._webhook(r) for r in rows]
 
     async def remove_webhook(self, organ_id: str) -> bool:
         """Forget the agency's webhook; True if there was one."""
         return await self.tx.execute("DELETE FROM webhooks WHERE organ_id = ?", (organ_id,)) > 0
 
     async def set_link(self, organ_id: str, url: str, token: str, hosts: Iterable[str]) -> AxisLink:
-        """Register (or replace) a link to another axis. MissingReference if ``organ_id`` (the
-        other axis's account here) is not an agency."""
+        """Register (or replace) a link to another axis, our token there sealed.
+        MissingReference if ``organ_id`` (the other axis's account here) is not an agency."""
         now = to_db_time(utcnow())
         text = " ".join(hosts)
+        stored = self.cipher.seal(token, _link_aad(organ_id))
         changed = await self.tx.execute(
-            "UPDATE axis_links SET url = ?, token = ?, hosts = ?, updated_at = ?"
+            "UPDATE axis_links SET url = ?, token = ?, sealed = 1, hosts = ?, updated_at = ?"
             " WHERE organ_id = ?",
-            (url, token, text, now, organ_id),
+            (url, stored, text, now, organ_id),
         )
         if not changed:
             await self.tx.execute(
-                "INSERT INTO axis_links (organ_id, url, token, hosts, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (organ_id, url, token, text, now, now),
+                "INSERT INTO axis_links"
+                " (organ_id, url, token, sealed, hosts, created_at, updated_at)"
+                " VALUES (?, ?, ?, 1, ?, ?, ?)",
+                (organ_id, url, stored, text, now, now),
             )
         link = await self.link(organ_id)
         assert link is not None
@@ -166,23 +201,56 @@ class RouteRepo:
     async def link(self, organ_id: str) -> AxisLink | None:
         """The link whose account is ``organ_id``, or None."""
         row = await self.tx.fetchone(
-            "SELECT organ_id, url, token, hosts, created_at, updated_at FROM axis_links"
+            "SELECT organ_id, url, token, sealed, hosts, created_at, updated_at FROM axis_links"
             " WHERE organ_id = ?",
             (organ_id,),
         )
-        return None if row is None else _link(row)
+        return None if row is None else self._link(row)
 
     async def links(self) -> list[AxisLink]:
         """Every link to another axis, by organ id."""
         rows = await self.tx.fetchall(
-            "SELECT organ_id, url, token, hosts, created_at, updated_at FROM axis_links"
+            "SELECT organ_id, url, token, sealed, hosts, created_at, updated_at FROM axis_links"
             " ORDER BY organ_id"
         )
-        return [_link(r) for r in rows]
+        return [self._link(r) for r in rows]
 
     async def remove_link(self, organ_id: str) -> bool:
         """Forget a link; True if there was one."""
         return await self.tx.execute("DELETE FROM axis_links WHERE organ_id = ?", (organ_id,)) > 0
+
+    async def seal_plaintext(self) -> int:
+        """Seal the secrets of rows written before migration 0007 (``sealed = 0``); return
+        how many rows were sealed. ``secure_delete`` is on while they are rewritten, so SQLite
+        zeroes the plaintext it frees instead of leaving it in the file's free space."""
+        plain = [
+            ("webhooks", "secret", r["organ_id"], r["secret"], _webhook_aad(r["organ_id"]))
+            for r in await self.tx.fetchall(
+                "SELECT organ_id, secret FROM webhooks WHERE sealed = 0"
+            )
+        ]
+        plain += [
+            ("axis_links", "token", r["organ_id"], r["token"], _link_aad(r["organ_id"]))
+            for r in await self.tx.fetchall(
+                "SELECT organ_id, token FROM axis_links WHERE sealed = 0"
+            )
+        ]
+        if not plain:
+            return 0
+        before = await self.tx.fetchone("PRAGMA secure_delete")
+        await self.tx.fetchall("PRAGMA secure_delete = ON")
+        try:
+            for table, column, organ_id, secret, aad in plain:
+                await self.tx.execute(
+                    f"UPDATE {table} SET {column} = ?, sealed = 1"  # noqa: S608 (fixed names)
+                    " WHERE organ_id = ? AND sealed = 0",
+                    (self.cipher.seal(secret, aad), organ_id),
+                )
+        finally:
+            # Back to the connection's setting (some SQLite builds have it on by default).
+            previous = 1 if before is None else int(before[0])
+            await self.tx.fetchall(f"PRAGMA secure_delete = {previous}")
+        return len(plain)
 
 
 _PUSH_SELECT = (

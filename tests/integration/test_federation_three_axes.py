@@ -20,9 +20,10 @@ from axis_client import document, status
 import edxml
 from edxml import StatusCode, TraceHeader
 from server.app import build_app
-from server.appkeys import DATABASE
+from server.appkeys import DATABASE, EXCHANGE
 from server.auth import new_token
 from server.config import Config, load_config
+from server.federation import Router
 from storage.db import Database
 from storage.repos.agencies import AgencyRepo
 from storage.repos.routes import PushRepo, RouteRepo
@@ -47,6 +48,10 @@ class Node:
     def db(self) -> Database:
         return self.runner.app[DATABASE]
 
+    @property
+    def router(self) -> Router:
+        return self.runner.app[EXCHANGE].router
+
     async def add(self, organ_id: str, name: str, *, token: bool = True) -> str | None:
         async with self.db.transaction() as tx:
             if await AgencyRepo(tx).get(organ_id) is None:
@@ -60,7 +65,7 @@ class Node:
 
     async def link(self, organ_id: str, url: str, token: str, hosts: list[str]) -> None:
         async with self.db.transaction() as tx:
-            await RouteRepo(tx).set_link(organ_id, url, token, hosts)
+            await RouteRepo(tx, self.router.secrets).set_link(organ_id, url, token, hosts)
 
 
 async def start(
@@ -173,6 +178,7 @@ async def test_commune_to_ministry_and_statuses_back(axes: tuple[Node, Node, Nod
         )
         assert code == 200
         received = edxml.parse(body)
+        assert isinstance(received, edxml.Envelope)
         assert received.header.document_id == package.header.document_id
         assert [t.organ_id for t in received.trace_headers] == [DISTRICT, PROVINCE, NATIONAL]
 
