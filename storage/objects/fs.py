@@ -176,8 +176,8 @@ class FilesystemObjectStore(ObjectStore):
         final = self._path(ref.sha256)
         if final.is_file() and final.stat().st_size == ref.size:
             source.unlink()
-            # Freshen the mtime: the orphan sweep (delete_unreferenced) spares recent objects,
-            # and this one is about to be referenced again.
+            # Freshen the mtime: the bytes were just written again (the orphan sweep goes by
+            # intent records, not mtimes; this keeps the file's age honest for operators).
             with contextlib.suppress(OSError):
                 os.utime(final)
             return
@@ -311,23 +311,9 @@ class FilesystemObjectStore(ObjectStore):
         """True if the object is stored."""
         return await self.stat(sha256) is not None
 
-    def stored(self, older_than: float) -> list[tuple[str, float]]:
-        """Blocking: (sha256, mtime) of every object last written before ``older_than`` (a
-        Unix time). For the orphan sweep; temp files are not objects."""
-        found = []
-        for first in self.root.iterdir():
-            if first == self.tmp_dir or not first.is_dir():
-                continue
-            for path in first.glob("*/*"):
-                with contextlib.suppress(OSError):
-                    mtime = path.stat().st_mtime
-                    if is_sha256(path.name) and mtime < older_than:
-                        found.append((path.name, mtime))
-        return found
-
     async def delete(self, sha256: str) -> bool:
-        """Remove an object (only the orphan sweep does: objects are otherwise kept forever).
-        True if it existed."""
+        """Remove an object (only the orphan sweep does, for objects with an intent record:
+        objects are otherwise kept forever). True if it existed."""
         path = self._path(sha256)
         try:
             await asyncio.to_thread(path.unlink)

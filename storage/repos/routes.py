@@ -21,7 +21,6 @@ from typing import Protocol
 
 from storage.db import Tx
 from storage.ids import from_db_time, from_db_time_opt, to_db_time, utcnow
-from storage.repos.signing_sessions import referenced_signing_objects
 
 PUSH_STATES: frozenset[str] = frozenset({"new", "acked", "dead"})
 
@@ -473,20 +472,3 @@ class StatusReceiptRepo:
             "INSERT INTO status_receipts (sender, dedup_key, package_id) VALUES (?, ?, ?)",
             (sender, dedup_key, package_id),
         )
-
-
-async def referenced_objects(tx: Tx, digests: Iterable[str]) -> set[str]:
-    """Which of these object digests a package row references (for the orphan sweep)."""
-    wanted = sorted(set(digests))
-    found: set[str] = set()
-    for start in range(0, len(wanted), 400):
-        part = wanted[start : start + 400]
-        marks = ", ".join("?" for _ in part)
-        rows = await tx.fetchall(
-            f"SELECT DISTINCT sha256 FROM documents WHERE sha256 IN ({marks})",  # noqa: S608
-            part,
-        )
-        found.update(r["sha256"] for r in rows)
-    # Signing sessions and attachment versions (issue 6) keep their PDFs too.
-    found |= await referenced_signing_objects(tx, wanted)
-    return found
