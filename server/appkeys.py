@@ -12,6 +12,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from server.config import Config
     from server.exchange import Exchange
+    from server.verification import Verifier
     from storage.db import Database
     from storage.objects.base import ObjectStore
     from storage.repos.tokens import Principal
@@ -20,6 +21,8 @@ CONFIG: web.AppKey[Config] = web.AppKey("config")
 DATABASE: web.AppKey[Database] = web.AppKey("database")
 OBJECTS: web.AppKey[ObjectStore] = web.AppKey("objects")
 EXCHANGE: web.AppKey[Exchange] = web.AppKey("exchange")
+# Signature verification (server/verification.py); set by server/http/verify.py at start-up.
+VERIFIER: web.AppKey[Verifier] = web.AppKey("verifier")
 
 # Per-request values set by the middlewares.
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")

@@ -8,7 +8,8 @@ to no one else: for anybody else the document does not exist (404, like the rest
 
 ``bag`` writes the record as a BagIt archival package (RFC 8493, the ``bagit`` library):
 ``data/package.edxml`` (the package exactly as stored), ``data/attachments/`` (decoded),
-``data/archive.json`` (the record) and ``data/verification/`` (the reports), with
+``data/archive.json`` (the record) and ``data/verification/`` (each PDF attachment's report
+made at arrival, ``NN-<attachment name>.json`` beside ``attachments/NN-<attachment name>``), with
 ``manifest-sha256.txt`` and a ``bag-info.txt`` naming the organisations, number and notation and
 dates. The bag is built in a temp directory and zipped to a temp file that the caller streams.
 """
@@ -21,9 +22,9 @@ import re
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bagit
 
@@ -36,6 +37,9 @@ from storage.repos.deliveries import DeliveryRepo
 from storage.repos.documents import Document, DocumentRepo
 from storage.repos.statuses import Status, StatusRepo
 from storage.repos.tokens import Principal
+
+if TYPE_CHECKING:
+    from server.verification import Verifier
 
 ARCHIVIST = "archivist"  # role of an agency's archive staff (văn thư lưu trữ): read-only
 BAG_INFO_PREFIX = "Lienthong-"
@@ -59,14 +63,14 @@ class ArchiveRecord:
     statuses: list[Status]
     related: list[Document]
     audit: list[dict[str, Any]]
+    # One entry per PDF attachment: index, name, sha256, verdict and the report made at
+    # arrival (lienthong.verification/1; None while still pending), from the Verifier's store.
+    reports: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def verification(self) -> list[dict[str, Any]]:
-        """The verification reports stored with the document (lienthong.verification/1)."""
-        reports = self.meta.get("verification")
-        if isinstance(reports, dict):
-            reports = reports.get("reports", [reports])
-        return [r for r in reports or [] if isinstance(r, dict)]
+        """The verification reports stored with the document, one entry per PDF attachment."""
+        return self.reports
 
 
 def _status_json(status: Status) -> dict[str, Any]:
@@ -142,6 +146,11 @@ def _safe_name(name: str | None, fallback: str) -> str:
     return cleaned or fallback
 
 
+def _bag_name(index: int, name: str | None) -> str:
+    """``NN-<name>``: an attachment's file name in the bag (its report adds ``.json``)."""
+    return f"{index:02d}-{_safe_name(name, f'attachment-{index}')}"
+
+
 def bag_info(record: ArchiveRecord) -> dict[str, Any]:
     """The bag-info.txt fields: organisation ids, number and notation, dates."""
     doc = record.document
@@ -170,12 +179,18 @@ class Archive:
     """The archive bound to one axis's database, object store and exchange rules."""
 
     def __init__(
-        self, config: Config, database: Database, objects: ObjectStore, exchange: Exchange
+        self,
+        config: Config,
+        database: Database,
+        objects: ObjectStore,
+        exchange: Exchange,
+        verifier: Verifier | None = None,
     ) -> None:
         self.config = config
         self.database = database
         self.objects = objects
         self.exchange = exchange
+        self.verifier = verifier  # where the verification reports made at arrival are kept
 
     async def record(self, principal: Principal, document_id: str) -> ArchiveRecord:
         """The archive record of a document the caller's agency sent or received.
@@ -192,13 +207,16 @@ class Archive:
             statuses = await StatusRepo(tx).history(doc.id)
             related = await DocumentRepo(tx).related(doc.id)
             entries = await AuditRepo(tx).for_object(doc.id)
+        meta = document_meta(doc)
+        reports = [] if self.verifier is None else await self.verifier.reports_of(meta)
         return ArchiveRecord(
             document=doc,
-            meta=document_meta(doc),
+            meta=meta,
             recipients=recipients,
             statuses=statuses,
             related=[d for d in related if d.kind == "document"],
             audit=[e.as_json() for e in entries],
+            reports=reports,
         )
 
     async def bag(self, principal: Principal, document_id: str) -> Path:
@@ -215,7 +233,7 @@ class Archive:
             for entry in record_json(record)["attachments"]:
                 index = int(entry["index"])
                 decoded = await self.exchange.decode_attachment(principal.organ_id, doc.id, index)
-                name = f"{index:02d}-{_safe_name(decoded.name, f'attachment-{index}')}"
+                name = _bag_name(index, decoded.name)
                 await asyncio.to_thread(shutil.move, decoded.path, root / "attachments" / name)
             await asyncio.to_thread(self._finish_bag, root, record, work)
             return work.with_suffix(".zip")
@@ -235,11 +253,14 @@ class Archive:
         (root / "archive.json").write_text(
             json.dumps(record_json(record), ensure_ascii=False, indent=2), encoding="utf-8"
         )
-        if record.verification:
+        written = [r for r in record.verification if isinstance(r.get("report"), dict)]
+        if written:
             (root / "verification").mkdir()
-            for i, report in enumerate(record.verification):
-                (root / "verification" / f"{i:02d}.json").write_text(
-                    json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8"
+            for entry in written:
+                # named after the attachment file it is about, so `archive verify` pairs them
+                name = _bag_name(int(entry["index"]), entry.get("name"))
+                (root / "verification" / f"{name}.json").write_text(
+                    json.dumps(entry["report"], ensure_ascii=False, indent=2), encoding="utf-8"
                 )
         bagit.make_bag(str(root), bag_info(record), checksums=["sha256"])
         zip_path = work.with_suffix(".zip")

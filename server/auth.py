@@ -53,7 +53,18 @@ def bearer_token(authorization: str | None) -> str | None:
 # --- the HTTP side: who is calling -------------------------------------------------------
 
 # Paths anyone may read: the home page, health, problem descriptions, the API description.
-PUBLIC_PATHS = frozenset({"/", "/healthz", "/api/v1/openapi.json", "/favicon.ico"})
+PUBLIC_PATHS = frozenset(
+    {
+        "/",
+        "/healthz",
+        "/api/v1/openapi.json",
+        "/favicon.ico",
+        # signature verification for anyone: the page, and its bounded upload that stores
+        # nothing (server/http/verify.py, docs/verification.md)
+        "/xac-minh",
+        "/api/v1/public/verify",
+    }
+)
 # /vdxp/ authenticates itself (system id + HMAC signature, server/http/vdxp.py); so do the VGCA
 # plugin's signing files (a short-lived JWT of the session, server/http/signing.py).
 PUBLIC_PREFIXES = ("/problems/", "/vdxp/", "/api/v1/signing-files/")

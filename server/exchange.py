@@ -12,7 +12,7 @@ import json
 import logging
 import mimetypes
 import shutil
-from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -132,6 +132,25 @@ class Receipt:
     document: Document
     recipients: list[str]
     created: bool
+
+
+@dataclass(frozen=True)
+class AcceptedDocument:
+    """A document package just committed (rows, objects, audit entry): what arrival hooks get.
+
+    ``meta`` is the stored JSON summary (``attachments`` with index, name, type, sha256).
+    """
+
+    document: Document
+    recipients: list[str]
+    meta: dict[str, Any]
+
+
+# A post-acceptance hook (``Exchange.on_accepted``). It is CALLED synchronously once the
+# document's transaction has committed, just before the sender's receipt is returned, so it
+# can note what it is about to do; the awaitable it returns runs as a background task whose
+# failure is logged and never reaches the sender: the 201 is neither delayed nor failed.
+ArrivalHook = Callable[[AcceptedDocument], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -388,6 +407,10 @@ class Exchange:
         # packages go; the delivery worker sets on_scheduled to be woken by new pushes.
         self.router = Router(config)
         self.on_scheduled: Callable[[], None] | None = None
+        # Post-acceptance hooks (e.g. signature verification, server/verification.py); their
+        # background tasks are kept here so that shutdown and tests can wait for them (settle).
+        self.on_accepted: list[ArrivalHook] = []
+        self._hook_tasks: set[asyncio.Task[None]] = set()
 
     # -- receiving ---------------------------------------------------------------------------
 
@@ -597,7 +620,32 @@ class Exchange:
                 "document accepted",
                 extra={"id": doc.id, "size": ref.size, "recipients": len(recipients)},
             )
+            self._announce(AcceptedDocument(doc, recipients, meta))
             return Receipt(doc, recipients, created=True)
+
+    def _announce(self, accepted: AcceptedDocument) -> None:
+        """Call every post-acceptance hook; run what each returns in the background."""
+        for hook in self.on_accepted:
+            try:
+                work = hook(accepted)
+            except Exception:  # a hook's bug must not fail an accepted, committed send
+                log.exception("arrival hook failed", extra={"id": accepted.document.id})
+                continue
+            task = asyncio.ensure_future(self._run_hook(work, accepted.document.id))
+            self._hook_tasks.add(task)
+            task.add_done_callback(self._hook_tasks.discard)
+
+    @staticmethod
+    async def _run_hook(work: Awaitable[None], doc_id: str) -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("arrival hook failed", extra={"id": doc_id})
+
+    async def settle(self) -> None:
+        """Wait until the background work of post-acceptance hooks is done (tests, shutdown)."""
+        while self._hook_tasks:
+            await asyncio.gather(*list(self._hook_tasks), return_exceptions=True)
 
     async def _resend(
         self, tx: Tx, caller: str, key: str, package: SpooledPackage

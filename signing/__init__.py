@@ -7,6 +7,14 @@ Usable without the server::
     signer = token.signer("seal", chain=[government_ca])
     services = SigningServices(trust_roots=(root,), tsa_url="http://127.0.0.1:9780/...")
     sign_pdf("in.pdf", "out.pdf", signer, level=B_T, services=services)
+
+and verification (``docs/verification.md``)::
+
+    from signing import VerificationPolicy, verify
+    report = verify("in.pdf", VerificationPolicy.from_trust_store())   # a ValidationReport
+
+``signing.verify`` is the function; the module stays importable as ``signing.verify``
+(``from signing.verify import verify`` works as before).
 """
 
 from signing.appearance import (
@@ -29,6 +37,7 @@ from signing.errors import (
     TimestampError,
     TokenError,
 )
+from signing.report import ValidationReport
 from signing.sign import (
     B_B,
     B_LT,
@@ -41,6 +50,10 @@ from signing.sign import (
     sign_pdf,
 )
 from signing.tokens import Pin, Token, TokenSigner
+
+# Binds the package's name `verify` to the function (the submodule, loaded here first, stays
+# in sys.modules: `from signing.verify import ...` and `import signing.verify` still work).
+from signing.verify import VerificationPolicy, verify
 
 __all__ = [
     "B_B",
@@ -68,6 +81,8 @@ __all__ = [
     "Token",
     "TokenError",
     "TokenSigner",
+    "ValidationReport",
+    "VerificationPolicy",
     "async_finish",
     "async_prepare",
     "async_sign_pdf",
@@ -75,4 +90,5 @@ __all__ = [
     "load_pkcs12_signer",
     "prepare",
     "sign_pdf",
+    "verify",
 ]

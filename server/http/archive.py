@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS
+from server.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, VERIFIER
 from server.archive import Archive, record_json
 from server.auth import principal_of
 from server.http.jsonresponse import json_response
@@ -19,7 +19,7 @@ _CHUNK = 1024 * 1024
 def archive_of(request: web.Request) -> Archive:
     """The archive of the request's app (a thin object over the app's resources)."""
     app = request.app
-    return Archive(app[CONFIG], app[DATABASE], app[OBJECTS], app[EXCHANGE])
+    return Archive(app[CONFIG], app[DATABASE], app[OBJECTS], app[EXCHANGE], app.get(VERIFIER))
 
 
 @routes.get("/api/v1/archive/{id}")

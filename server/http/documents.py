@@ -11,7 +11,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from edxml import StatusCode
-from server.appkeys import CONFIG, EXCHANGE, OBJECTS
+from server.appkeys import CONFIG, EXCHANGE, OBJECTS, VERIFIER
 from server.auth import principal_of
 from server.exchange import Receipt, edxml_document_id
 from server.http.audit import audit_fetch, receipt_fields
@@ -164,10 +164,14 @@ async def fetch_document(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/v1/documents/{id}/meta")
 async def document_meta(request: web.Request) -> web.Response:
-    """The JSON summary: edXML fields, recipients, attachments, business links, trace."""
+    """The JSON summary: edXML fields, recipients, attachments (each with its signature
+    verification summary, server/verification.py), business links, trace."""
     meta = await request.app[EXCHANGE].meta(
         principal_of(request).organ_id, request.match_info["id"]
     )
+    verifier = request.app.get(VERIFIER)
+    if verifier is not None:
+        await verifier.annotate_meta(meta)
     return json_response(meta)
 
 

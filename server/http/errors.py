@@ -18,7 +18,7 @@ from aiohttp import web
 
 import edxml
 import signing
-from server import archive, exchange
+from server import archive, exchange, verification
 from server import signing_sessions as signing_desk
 from server.appkeys import REQUEST_ID
 from storage import errors as storage_errors
@@ -248,6 +248,12 @@ _TYPES = [
         "An unexpected failure; quote `request_id` when reporting it.",
     ),
     ProblemType(
+        "verification-busy",
+        503,
+        "Verification busy",
+        "Too many signature verifications are in progress; retry after the Retry-After delay.",
+    ),
+    ProblemType(
         "storage-full",
         503,
         "Storage full",
@@ -287,6 +293,8 @@ _EXCEPTION_SLUGS: list[tuple[type[BaseException], str]] = [
     (exchange.StatusNotAllowed, "status-not-allowed"),
     (exchange.DocumentNotFound, "not-found"),
     (archive.NotInArchive, "not-found"),
+    (verification.NotAPdf, "unsupported-media-type"),
+    (verification.VerifierBusy, "verification-busy"),
     (exchange.DuplicateDocument, "duplicate-document"),
     (exchange.WrongKind, "wrong-kind"),
     (exchange.InvalidPackage, "invalid-package"),
@@ -408,6 +416,9 @@ def response_for_exception(request: web.Request, exc: BaseException) -> web.Resp
             else "The axis's storage failed; nothing was stored. Retry later."
         )
         return problem_response(slug, detail, request=request)
+    if isinstance(exc, verification.VerifierBusy):
+        headers = {"Retry-After": str(exc.retry_after)}
+        return problem_response(slug, _detail_for(exc), request=request, headers=headers)
     extra = dict(getattr(exc, "extra", {}) or {})
     if isinstance(exc, edxml.EdxmlError):
         if exc.path:

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server.appkeys import EXCHANGE
+from server.appkeys import EXCHANGE, VERIFIER
 from server.auth import principal_of
 from server.exchange import document_meta, edxml_document_id
 from server.http.jsonresponse import json_response
@@ -20,8 +20,12 @@ KINDS = frozenset({"document", "status"})
 STATES = frozenset({"new", "acked"})
 
 
-def inbox_item(delivery: Delivery, doc: Document) -> dict[str, Any]:
-    """One inbox entry: the delivery and what a clerk needs to triage the package."""
+def inbox_item(delivery: Delivery, doc: Document, signatures: str | None = None) -> dict[str, Any]:
+    """One inbox entry: the delivery and what a clerk needs to triage the package.
+
+    ``signatures`` is the document's one-word verification verdict (server/verification.py):
+    valid, invalid, indeterminate, none or pending.
+    """
     item: dict[str, Any] = {
         "delivery_id": delivery.id,
         "document_id": doc.id,
@@ -38,6 +42,8 @@ def inbox_item(delivery: Delivery, doc: Document) -> dict[str, Any]:
         "acked_at": None if delivery.acked_at is None else delivery.acked_at.isoformat(),
         "size": doc.size,
     }
+    if signatures is not None:
+        item["signatures"] = signatures
     if delivery.kind == "status":
         status = document_meta(doc).get("status") or {}
         item["status_code"] = status.get("code")
@@ -57,7 +63,10 @@ async def inbox(request: web.Request) -> web.Response:
     )
     page = rows[:limit]
     next_cursor = page[-1][0].id if len(rows) > limit else None
-    return json_response({"items": [inbox_item(d, doc) for d, doc in page], "next": next_cursor})
+    verifier = request.app.get(VERIFIER)
+    verdicts = {} if verifier is None else await verifier.document_verdicts([d for _, d in page])
+    items = [inbox_item(d, doc, verdicts.get(doc.id)) for d, doc in page]
+    return json_response({"items": items, "next": next_cursor})
 
 
 @routes.post("/api/v1/inbox/{delivery_id}/ack")

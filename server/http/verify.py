@@ -1,20 +1,18 @@
-"""Signature verification over HTTP, on the web page ``/xac-minh`` and on arrival (issue 7).
+"""Signature verification over HTTP and on the web page ``/xac-minh`` (issue 7).
 
 * ``POST /api/v1/verify``: a PDF as the body (``application/pdf``) or as the ``file`` part of a
   ``multipart/form-data`` form -> the report of ``docs/verification.md`` (JSON), or the printable
-  PDF report with ``Accept: application/pdf``.
+  PDF report with ``Accept: application/pdf``. For agency systems (bearer token).
+* ``POST /api/v1/public/verify``: the same without a token, for the public page: bounded (50 MB,
+  nothing stored, at most ``Verifier.public_slots`` uploads at once, else 503 + Retry-After).
 * ``GET /api/v1/documents/{id}/attachments/{n}/verification``: the report of a received PDF
   attachment, as made when it arrived (``?refresh=1`` verifies again now).
 * ``GET /api/v1/documents/{id}/verification``: the reports of all PDF attachments of a document.
-* ``GET /xac-minh``: a Vietnamese page to drop a PDF and read each signature's verdict.
+* ``GET /xac-minh``: a Vietnamese page to drop a PDF and read each signature's verdict (public).
 
-Every verification runs in :class:`signing.isolation.VerifierPool` worker processes (time and
-memory budget per file) reached through a thread, so the event loop never waits on pyHanko.
-Reports of received attachments are kept under ``<data_dir>/verification/`` by the SHA-256 of
-the attachment bytes (the report *at arrival* is evidence; later checks are made on request).
-
-On arrival: :func:`setup` wraps the app's ``Exchange.accept_document`` so that every accepted
-document's PDF attachments are verified in the background after the sender has its receipt.
+The service itself (worker pool, arrival hook, stored reports, summaries for ``meta`` and the
+inbox) is :class:`server.verification.Verifier`; these handlers only read requests and write
+answers. :func:`verifier_context` registers the verifier's arrival hook on the app's Exchange.
 """
 
 from __future__ import annotations
@@ -22,143 +20,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from server.appkeys import CONFIG, EXCHANGE
+from server.appkeys import CONFIG, EXCHANGE, VERIFIER
 from server.auth import principal_of
 from server.http.errors import HttpProblem
-
-log = logging.getLogger("lienthong.verify")
+from server.verification import PDF_TYPES, Verifier, looks_pdf
 
 MAX_VERIFY_BYTES = 50 * 1024 * 1024
 PAGE_PATH = Path(__file__).resolve().parent / "pages" / "xac-minh.html"
 ONLINE_ENV = "LIENTHONG_VERIFY_ONLINE"  # "0" turns online OCSP/CRL fetching off
-PDF_TYPES = {"application/pdf", "application/x-pdf"}
+PUBLIC_VERIFY_PATH = "/api/v1/public/verify"
+PUBLIC_SLOTS = 4  # anonymous uploads read or verified at once (2 workers + 2 waiting)
 
 routes = web.RouteTableDef()
 
-
-@dataclass
-class Verifier:
-    """The server's verification service: a worker pool, a policy and the arrival store."""
-
-    pool: Any
-    policy: Any
-    store: Path
-    limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
-
-    async def verify(self, data: bytes, name: str | None) -> Any:
-        """The report on ``data`` (a verdict even for hostile input; never raises for it)."""
-        async with self.limit:
-            return await self.pool.averify(data, self.policy, file_name=name)
-
-    def _path(self, sha256: str) -> Path:
-        return self.store / f"{sha256}.json"
-
-    def stored(self, sha256: str) -> dict[str, Any] | None:
-        try:
-            data: dict[str, Any] = json.loads(self._path(sha256).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
-
-    def keep(self, sha256: str, report: dict[str, Any]) -> None:
-        path = self._path(sha256)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
-
-    async def attachment(
-        self, exchange: Any, caller: str, doc_id: str, index: int, *, refresh: bool = False
-    ) -> dict[str, Any]:
-        """The report of attachment ``index`` of a document visible to ``caller``."""
-        import hashlib
-
-        decoded = await exchange.decode_attachment(caller, doc_id, index)
-        try:
-            data = await asyncio.to_thread(decoded.path.read_bytes)
-        finally:
-            decoded.path.unlink(missing_ok=True)
-        digest = hashlib.sha256(data).hexdigest()
-        if not refresh:
-            known = self.stored(digest)
-            if known is not None:
-                return known
-        if not _is_pdf(decoded.name, decoded.content_type, data):
-            raise HttpProblem(
-                "unsupported-media-type", f"Attachment {index} is not a PDF: nothing to verify."
-            )
-        report: dict[str, Any] = (await self.verify(data, decoded.name)).to_json()
-        if not refresh or self.stored(digest) is None:
-            await asyncio.to_thread(self.keep, digest, report)
-        return report
-
-    async def on_arrival(self, exchange: Any, sender: str, doc_id: str) -> None:
-        """Verify every PDF attachment of a newly accepted document (errors are logged)."""
-        try:
-            meta = await exchange.meta(sender, doc_id)
-            for entry in meta.get("attachments") or []:
-                if not _looks_pdf(entry.get("name"), entry.get("content_type")):
-                    continue
-                report = await self.attachment(exchange, sender, doc_id, int(entry["index"]))
-                log.info(
-                    "attachment verified",
-                    extra={
-                        "id": doc_id,
-                        "index": entry["index"],
-                        "indication": report.get("indication"),
-                    },
-                )
-        except Exception:  # background work: never let it take the server down
-            log.exception("verification on arrival failed", extra={"id": doc_id})
-
-    def schedule(self, coro: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def drain(self) -> None:
-        """Wait for background verifications (tests, shutdown)."""
-        while self.tasks:
-            await asyncio.gather(*list(self.tasks), return_exceptions=True)
-
-
-VERIFIER: web.AppKey[Verifier] = web.AppKey("verifier", Verifier)
-
-
-def _looks_pdf(name: str | None, content_type: str | None) -> bool:
-    ctype = (content_type or "").split(";")[0].strip().lower()
-    return ctype in PDF_TYPES or (name or "").lower().endswith(".pdf")
-
-
-def _is_pdf(name: str | None, content_type: str | None, data: bytes) -> bool:
-    return _looks_pdf(name, content_type) or data[:1024].lstrip().startswith(b"%PDF-")
-
-
-def _wrap_accept(exchange: Any, verifier: Verifier) -> None:
-    """Verify attachments after each accepted document (the receipt is not delayed)."""
-    original: Callable[..., Awaitable[Any]] = exchange.accept_document
-
-    async def accept_document(caller: str, package: Any) -> Any:
-        receipt = await original(caller, package)
-        if getattr(receipt, "created", False):
-            doc = receipt.document
-            verifier.schedule(verifier.on_arrival(exchange, doc.sender, doc.id))
-        return receipt
-
-    exchange.accept_document = accept_document
+__all__ = ["MAX_VERIFY_BYTES", "OPENAPI_PATHS", "VERIFIER", "Verifier", "routes", "setup"]
 
 
 async def verifier_context(app: web.Application) -> AsyncIterator[None]:
-    """The verifier pool for the app's lifetime (workers start on first use)."""
+    """The verifier for the app's lifetime (workers start on first use), hooked on arrival."""
     from signing.isolation import VerifierPool
     from signing.verify import VerificationPolicy
 
@@ -168,13 +54,18 @@ async def verifier_context(app: web.Application) -> AsyncIterator[None]:
     online = os.environ.get(ONLINE_ENV, "1") != "0"
     policy = VerificationPolicy.from_trust_store(online=online)
     pool = VerifierPool(size=2)
-    verifier = Verifier(pool=pool, policy=policy, store=store)
+    exchange = app.get(EXCHANGE)
+    verifier = Verifier(
+        pool=pool, policy=policy, store=store, exchange=exchange, public_slots=PUBLIC_SLOTS
+    )
     app[VERIFIER] = verifier
-    if EXCHANGE in app:
-        _wrap_accept(app[EXCHANGE], verifier)
+    if exchange is not None:
+        exchange.on_accepted.append(verifier.on_accepted)
     try:
         yield
     finally:
+        if exchange is not None:
+            exchange.on_accepted.remove(verifier.on_accepted)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(verifier.drain(), timeout=30)
         await asyncio.to_thread(pool.close)
@@ -199,6 +90,11 @@ async def _read_limited(stream: Any, limit: int) -> bytes:
 
 
 async def _uploaded_pdf(request: web.Request) -> tuple[bytes, str | None]:
+    declared = request.content_length
+    if declared is not None and declared > MAX_VERIFY_BYTES + 64 * 1024:  # room for a form
+        raise HttpProblem(
+            "payload-too-large", f"The PDF is larger than {MAX_VERIFY_BYTES // (1024 * 1024)} MB."
+        )
     ctype = request.content_type
     if ctype == "multipart/form-data":
         reader = await request.multipart()
@@ -240,6 +136,17 @@ async def _render(request: web.Request, report: dict[str, Any]) -> web.StreamRes
 async def verify_upload(request: web.Request) -> web.StreamResponse:
     """Verify an uploaded PDF: JSON report, or the PDF report with ``Accept: application/pdf``."""
     principal_of(request)  # authenticated callers only (the middleware has checked the token)
+    return await _verify_request(request)
+
+
+@routes.post(PUBLIC_VERIFY_PATH)
+async def verify_public(request: web.Request) -> web.StreamResponse:
+    """``/api/v1/verify`` for anyone (the public page): nothing stored, bounded; 503 when busy."""
+    async with request.app[VERIFIER].public_slot():
+        return await _verify_request(request)
+
+
+async def _verify_request(request: web.Request) -> web.StreamResponse:
     data, name = await _uploaded_pdf(request)
     if not data:
         raise HttpProblem("empty-body", "The request carried no PDF.")
@@ -269,7 +176,7 @@ async def document_verification(request: web.Request) -> web.Response:
     meta = await exchange.meta(caller, request.match_info["id"])
     items = []
     for entry in meta.get("attachments") or []:
-        if not _looks_pdf(entry.get("name"), entry.get("content_type")):
+        if not looks_pdf(entry.get("name"), entry.get("content_type")):
             continue
         report = await request.app[VERIFIER].attachment(
             exchange, caller, request.match_info["id"], int(entry["index"])
@@ -314,6 +221,21 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "401": {"description": "No or bad token"},
                 "413": {"description": "Larger than 50 MB"},
                 "415": {"description": "Not a PDF upload"},
+            },
+        }
+    },
+    PUBLIC_VERIFY_PATH: {
+        "post": {
+            "summary": "Verify the signatures of a PDF without a token (the /xac-minh page)",
+            "description": "Public and bounded: at most 50 MB, nothing is stored, a few uploads "
+            "at once; beyond that 503 with Retry-After (docs/verification.md).",
+            "security": [],
+            "responses": {
+                "200": {"description": "The report (JSON, or PDF with Accept: application/pdf)"},
+                "400": {"description": "Empty body"},
+                "413": {"description": "Larger than 50 MB"},
+                "415": {"description": "Not a PDF upload"},
+                "503": {"description": "Too many verifications in progress; see Retry-After"},
             },
         }
     },
