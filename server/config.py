@@ -150,6 +150,22 @@ class SigningSettings:
 
 
 @dataclass(frozen=True)
+class DevPkiSettings:
+    """[devpki]: DEVELOPMENT ONLY, written by ``lienthong demo``; never set it in production.
+
+    ``dir``: a test PKI made by ``lienthong pki dev DIR --tokens`` (certs/pki.yml). When set,
+    ``lienthong serve`` also serves that PKI's OCSP, CRL and TSA on loopback (on the port baked
+    into its certificates), trusts its test root (verification page, signing sessions) and
+    points ``SOFTHSM2_CONF`` at its SoftHSM2 tokens (``DIR/softhsm``), so that the demo's seal
+    and TSA work with one command. ``serve = false`` keeps the rest but runs no services (e.g.
+    when ``lienthong pki serve DIR`` runs apart).
+    """
+
+    dir: Path | None = None
+    serve: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one axis instance (immutable once loaded)."""
 
@@ -162,6 +178,7 @@ class Config:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     federation: FederationSettings = field(default_factory=FederationSettings)
     signing: SigningSettings = field(default_factory=SigningSettings)
+    devpki: DevPkiSettings = field(default_factory=DevPkiSettings)
 
     @property
     def db_path(self) -> Path:
@@ -196,6 +213,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "delivery": DeliverySettings,
     "federation": FederationSettings,
     "signing": SigningSettings,
+    "devpki": DevPkiSettings,
 }
 
 
@@ -333,6 +351,7 @@ def load_config(
         delivery=DeliverySettings(**values["delivery"]),
         federation=FederationSettings(**values["federation"]),
         signing=SigningSettings(**values["signing"]),
+        devpki=DevPkiSettings(**values["devpki"]),
     )
 
 
