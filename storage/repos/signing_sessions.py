@@ -7,7 +7,6 @@ attachment version in the same transaction, so one module holds both repositorie
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -198,25 +197,3 @@ class AttachmentVersionRepo:
         )
         return None if row is None else _version(row)
 
-
-async def referenced_signing_objects(tx: Tx, digests: Iterable[str]) -> set[str]:
-    """Which of these object digests a session or attachment version references (so that the
-    orphan sweep keeps them)."""
-    wanted = sorted(set(digests))
-    found: set[str] = set()
-    for start in range(0, len(wanted), 200):
-        part = wanted[start : start + 200]
-        marks = ", ".join("?" for _ in part)
-        for column in ("source_sha256", "prepared_sha256", "signed_sha256"):
-            rows = await tx.fetchall(
-                f"SELECT DISTINCT {column} AS sha FROM signing_sessions "  # noqa: S608
-                f"WHERE {column} IN ({marks})",
-                part,
-            )
-            found.update(r["sha"] for r in rows)
-        rows = await tx.fetchall(
-            f"SELECT DISTINCT sha256 AS sha FROM attachment_versions WHERE sha256 IN ({marks})",  # noqa: S608
-            part,
-        )
-        found.update(r["sha"] for r in rows)
-    return found
