@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 ARCHIVIST = "archivist"  # role of an agency's archive staff (văn thư lưu trữ): read-only
 BAG_INFO_PREFIX = "Lienthong-"
+BAG_REPORT_WAIT = 30.0  # seconds a bag waits for verification reports still being made
 
 
 class ArchiveError(Exception):
@@ -192,10 +193,13 @@ class Archive:
         self.exchange = exchange
         self.verifier = verifier  # where the verification reports made at arrival are kept
 
-    async def record(self, principal: Principal, document_id: str) -> ArchiveRecord:
+    async def record(
+        self, principal: Principal, document_id: str, *, wait_reports: float = 0.0
+    ) -> ArchiveRecord:
         """The archive record of a document the caller's agency sent or received.
 
         Agency systems and archivists of that agency alike; NotInArchive otherwise.
+        ``wait_reports``: seconds to wait for verification reports still being made.
         """
         async with self.database.reader() as tx:
             doc = await DocumentRepo(tx).get(document_id)
@@ -208,7 +212,9 @@ class Archive:
             related = await DocumentRepo(tx).related(doc.id)
             entries = await AuditRepo(tx).for_object(doc.id)
         meta = document_meta(doc)
-        reports = [] if self.verifier is None else await self.verifier.reports_of(meta)
+        reports = (
+            [] if self.verifier is None else await self.verifier.reports_of(doc, wait=wait_reports)
+        )
         return ArchiveRecord(
             document=doc,
             meta=meta,
@@ -222,7 +228,8 @@ class Archive:
     async def bag(self, principal: Principal, document_id: str) -> Path:
         """Build the BagIt package of a document and zip it; return the zip (a temp file the
         caller streams and removes)."""
-        record = await self.record(principal, document_id)
+        # the bag is evidence: it should carry every attachment's report made at arrival
+        record = await self.record(principal, document_id, wait_reports=BAG_REPORT_WAIT)
         doc = record.document
         self.config.spool_dir.mkdir(parents=True, exist_ok=True)
         work = Path(await asyncio.to_thread(tempfile.mkdtemp, dir=self.config.spool_dir))

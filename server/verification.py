@@ -28,7 +28,7 @@ import logging
 import os
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,11 +166,12 @@ class Verifier:
     public_slots: int = 4
     retry_after: int = 5
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    pending: set[str] = field(default_factory=set)
+    # attachment key -> the background task verifying it (arrival or catch-up)
+    running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     # One slot per worker process: one waiting thread per worker at most; more would only
     # block inside the pool, holding threads of the loop's shared executor that file I/O needs.
     workers: asyncio.Semaphore = field(init=False)
-    _public_in_use: int = 0
+    public_in_use: int = 0
     _cache: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
 
     def __post_init__(self) -> None:
@@ -189,16 +190,16 @@ class Verifier:
 
         Taken before the body is read, so a flood is refused before it costs memory or CPU.
         """
-        if self._public_in_use >= self.public_slots:
+        if self.public_in_use >= self.public_slots:
             raise VerifierBusy(
-                f"{self._public_in_use} verifications are in progress; retry in a few seconds.",
+                f"{self.public_in_use} verifications are in progress; retry in a few seconds.",
                 self.retry_after,
             )
-        self._public_in_use += 1
+        self.public_in_use += 1
         try:
             yield
         finally:
-            self._public_in_use -= 1
+            self.public_in_use -= 1
 
     # -- the store --------------------------------------------------------------------------------
 
@@ -288,21 +289,37 @@ class Verifier:
 
     # -- on arrival -----------------------------------------------------------------------
 
-    def on_accepted(self, accepted: AcceptedDocument) -> asyncio.Task[None]:
+    def on_accepted(self, accepted: AcceptedDocument) -> Awaitable[None]:
         """The arrival hook: mark the PDF attachments pending now, verify them in the background.
 
-        Returns the background work (a task the exchange awaits in its own background task).
+        Returns the background work (the exchange awaits it in its own background task).
         """
         doc = accepted.document
-        entries = _pdf_entries(accepted.meta)
-        keys = [k for k in (_attachment_key(e) for e in entries) if k is not None]
-        self.pending.update(keys)
-        return self._spawn(self._verify_document(doc.sender, doc.id, entries, keys))
+        task = self._start(doc.sender, doc.id, _pdf_entries(accepted.meta))
+        return task if task is not None else asyncio.sleep(0)
 
-    def _spawn(self, coro: Any) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+    @property
+    def pending(self) -> set[str]:
+        """Keys (attachment digests) of the attachments being verified now."""
+        return set(self.running)
+
+    def _start(
+        self, sender: str, doc_id: str, entries: list[dict[str, Any]]
+    ) -> asyncio.Task[None] | None:
+        """Verify ``entries`` (PDF attachments) in the background unless already running."""
+        keys = [
+            k for k in dict.fromkeys(map(_attachment_key, entries)) if k and k not in self.running
+        ]
+        todo = [e for e in entries if _attachment_key(e) in keys]
+        if not todo or self.exchange is None:
+            return None
+        task: asyncio.Task[None] = asyncio.ensure_future(
+            self._verify_document(sender, doc_id, todo, keys)
+        )
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        for key in keys:
+            self.running[key] = task
         return task
 
     async def _verify_document(
@@ -326,7 +343,8 @@ class Verifier:
                     extra={"id": doc_id, "index": index, "indication": report.get("indication")},
                 )
         finally:
-            self.pending.difference_update(keys)
+            for key in keys:
+                self.running.pop(key, None)
 
     async def drain(self) -> None:
         """Wait for background verifications (tests, shutdown)."""
@@ -355,7 +373,7 @@ class Verifier:
             entry["verification"] = summary
         meta["signatures"] = worst(a["verification"]["verdict"] for a in attachments)
         if missing and meta.get("sender"):
-            self._catch_up(str(meta["sender"]), doc_id, missing)
+            self._start(str(meta["sender"]), doc_id, missing)
         return meta
 
     async def document_verdicts(self, docs: Sequence[Document]) -> dict[str, str]:
@@ -372,13 +390,27 @@ class Verifier:
             missing = [a for a, s in zip(atts, sums, strict=True) if s is None]
             verdicts[doc.id] = worst("pending" if s is None else str(s["verdict"]) for s in sums)
             if missing and doc.kind == "document":
-                self._catch_up(doc.sender, doc.id, missing)
+                self._start(doc.sender, doc.id, missing)
         return verdicts
 
-    async def reports_of(self, meta: dict[str, Any]) -> list[dict[str, Any]]:
+    async def reports_of(self, doc: Document, *, wait: float = 0.0) -> list[dict[str, Any]]:
         """Each PDF attachment's stored report (the archive): index, name, sha256, verdict and
-        the full report (None while pending)."""
-        entries = _pdf_entries(meta)
+        the report made at arrival (None while pending).
+
+        With ``wait`` > 0, attachments never verified are verified now, and verifications in
+        progress are waited for up to ``wait`` seconds (an archival package should carry them).
+        """
+        entries = _pdf_entries(document_meta(doc))
+        if wait > 0 and entries:
+            missing = await asyncio.to_thread(
+                lambda: [e for e in entries if self._summaries_blocking([e])[0] is None]
+            )
+            if missing and doc.kind == "document":
+                self._start(doc.sender, doc.id, missing)
+            keys = {_attachment_key(e) for e in entries}
+            running = {t for k, t in self.running.items() if k in keys}
+            if running:
+                await asyncio.wait(running, timeout=wait)
         reports = await asyncio.to_thread(
             lambda: [self.stored(k) if k else None for k in map(_attachment_key, entries)]
         )
@@ -404,19 +436,10 @@ class Verifier:
                 continue
             key = _attachment_key(entry)
             summary = None if key is None else self._summary_blocking(key)
-            if summary is None and key is not None and key in self.pending:
+            if summary is None and key is not None and key in self.running:
                 summary = _pending_summary()
             out.append(summary)
         return out
-
-    def _catch_up(self, sender: str, doc_id: str, entries: list[dict[str, Any]]) -> None:
-        """Verify attachments that have no report and none running (e.g. after a restart)."""
-        keys = [k for k in (_attachment_key(e) for e in entries) if k and k not in self.pending]
-        todo = [e for e in entries if _attachment_key(e) in keys]
-        if not todo or self.exchange is None:
-            return
-        self.pending.update(keys)
-        self._spawn(self._verify_document(sender, doc_id, todo, keys))
 
 
 def _attachment_key(entry: dict[str, Any]) -> str | None:

@@ -4,14 +4,21 @@
 (``GET /api/v1/archive/{id}/package``, with ``--server``/``--token`` or LIENTHONG_SERVER /
 LIENTHONG_TOKEN: an agency or archivist token) and unpacks it into ``DIR/lienthong-<id>/``,
 checking every hash on arrival. ``verify BAG`` (a bag directory or its zip) checks every file
-against ``manifest-sha256.txt`` and every PDF signature again with :mod:`signing.verify`.
-Exit codes: 0 all good, 1 a hash or a signature failed (TOTAL_FAILED), 2 signatures could not be
-confirmed (INDETERMINATE, e.g. a root missing from the trust store).
+against ``manifest-sha256.txt`` and every PDF signature again with :mod:`signing.verify`, and
+compares each attachment with the report the axis made when it arrived
+(``data/verification/NN-<name>.json``): the report must be about these very bytes, and every
+signature that was intact with no other changes then must still be so now (a later trust
+verdict may differ: certificates expire; that is printed, not failed).
+Exit codes: 0 all good, 1 a hash or a signature failed (TOTAL_FAILED) or an attachment no
+longer matches its report at arrival, 2 signatures could not be confirmed (INDETERMINATE, e.g.
+a root missing from the trust store).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import tempfile
 import zipfile
 from pathlib import Path
@@ -122,9 +129,15 @@ def _verify_pdfs(bag_dir: Path) -> int:
     from signing.verify import verify
 
     worst = 0
+    arrival = _arrival_reports(bag_dir)
     for pdf in _pdfs(bag_dir):
         report = verify(pdf, file_name=pdf.name)
         name = pdf.relative_to(bag_dir / "data").as_posix()
+        if pdf.parent.name == "attachments":
+            mismatch = _compare(pdf, report.to_json(), arrival.get(pdf.name.split("-", 1)[0]))
+            if mismatch:
+                print(f"  {name}: {mismatch}")
+                worst = 1
         indication = report.indication
         if report.status != "signed" or indication is None:
             print(f"  {name}: {report.status}, no signature to check")
@@ -138,6 +151,46 @@ def _verify_pdfs(bag_dir: Path) -> int:
         elif indication == Indication.INDETERMINATE and worst == 0:
             worst = 2
     return worst
+
+
+def _arrival_reports(bag_dir: Path) -> dict[str, dict[str, Any]]:
+    """The reports made at arrival in the bag, by attachment number (``NN``)."""
+    found: dict[str, dict[str, Any]] = {}
+    folder = bag_dir / "data" / "verification"
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise CliError(f"{path}: not a readable verification report") from None
+        if isinstance(report, dict):
+            found[path.name.split("-", 1)[0]] = report
+    return found
+
+
+def _compare(pdf: Path, now: dict[str, Any], then: dict[str, Any] | None) -> str | None:
+    """Why ``pdf`` no longer matches its report at arrival, or None (a line is printed)."""
+    if then is None:
+        print(f"  {pdf.name}: no report made at arrival in the bag")
+        return None
+    digest = hashlib.sha256(pdf.read_bytes()).hexdigest()
+    if (then.get("file") or {}).get("sha256") != digest:
+        return "DIFFERS from the file verified at arrival (sha256)"
+    before = [(s.get("intact"), s.get("changes")) for s in then.get("signatures") or []]
+    after = [(s.get("intact"), s.get("changes")) for s in now.get("signatures") or []]
+    if len(before) != len(after):
+        return f"{len(before)} signature(s) at arrival, {len(after)} now"
+    for i, ((was_intact, was), (is_intact, is_)) in enumerate(zip(before, after, strict=True)):
+        if (
+            was_intact
+            and was in ("none", "permitted")
+            and not (is_intact and is_ in ("none", "permitted"))
+        ):
+            return f"signature {i + 1} was intact at arrival and is not now"
+    print(
+        f"  {pdf.name}: at arrival {then.get('indication') or then.get('status')}"
+        f" ({then.get('verified_at')}), now {now.get('indication') or now.get('status')}"
+    )
+    return None
 
 
 __all__ = ["cmd_export", "cmd_verify", "register"]

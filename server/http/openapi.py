@@ -516,6 +516,7 @@ def _schemas() -> dict[str, Any]:
                 "status_code": ns,
                 "status_label": ns,
                 "status_description": ns,
+                "signatures": _ref("DocumentVerdict"),
             },
         },
         "SentItem": {
@@ -555,6 +556,52 @@ def _schemas() -> dict[str, Any]:
                 "package_id": ns,
             },
         },
+        "DocumentVerdict": {
+            "type": "string",
+            "enum": ["valid", "invalid", "indeterminate", "none", "pending"],
+            "description": "The worst verdict over the PDF attachments (docs/verification.md): "
+            "valid only when every PDF attachment is signed and every signature passed; none "
+            "when a PDF attachment is unsigned or there is no PDF; pending while verifying.",
+        },
+        "AttachmentVerification": {
+            "type": "object",
+            "description": "Summary of the report made when the attachment arrived "
+            "(the full report: `report`, lienthong.verification/1).",
+            "required": ["verdict", "status", "signatures", "summary_vi"],
+            "properties": {
+                "verdict": {
+                    "type": "string",
+                    "enum": ["valid", "invalid", "indeterminate", "none", "pending", "not_pdf"],
+                },
+                "status": {
+                    "type": "string",
+                    "enum": ["signed", "unsigned", "unreadable", "pending", "not_pdf"],
+                },
+                "indication": ns,
+                "all_passed": {"type": ["boolean", "null"]},
+                "signatures": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "index": {"type": "integer"},
+                            "kind": s,
+                            "indication": s,
+                            "subindication": ns,
+                            "signer": ns,
+                            "organization": ns,
+                            "signing_time": ns,
+                            "intact": {"type": "boolean"},
+                            "changes": {"type": "string", "enum": ["none", "permitted", "other"]},
+                        },
+                    },
+                },
+                "summary_vi": s,
+                "verified_at": ns,
+                "sha256": ns,
+                "report": {"type": "string", "description": "URL of the full report"},
+            },
+        },
         "Meta": {
             "type": "object",
             "properties": {
@@ -575,9 +622,12 @@ def _schemas() -> dict[str, Any]:
                             "name": ns,
                             "content_type": ns,
                             "size": ni,
+                            "sha256": ns,
+                            "verification": _ref("AttachmentVerification"),
                         },
                     },
                 },
+                "signatures": _ref("DocumentVerdict"),
                 "business": {"type": "object"},
                 "related": {
                     "type": "object",

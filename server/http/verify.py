@@ -64,7 +64,7 @@ async def verifier_context(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        if exchange is not None:
+        if exchange is not None and verifier.on_accepted in exchange.on_accepted:
             exchange.on_accepted.remove(verifier.on_accepted)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(verifier.drain(), timeout=30)

@@ -1,0 +1,283 @@
+"""Verification on arrival through the Exchange's post-acceptance hook, the verdicts in ``meta``
+and the inbox, catch-up after a missed arrival, and the public bounded upload of /xac-minh.
+
+Real app, real worker pool, real PDFs (corpus and the test PKI); no part is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import fixtures_pki
+from axis_client import NGHE_AN, VPCP, Axis, document
+from pyhanko.keys import load_private_key_from_pemder
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import signers
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from server.appkeys import EXCHANGE, VERIFIER
+from server.exchange import AcceptedDocument
+from signing import devpki
+from signing.trust import TEST_TRUST_ENV
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "pdf" / "esig-dss"
+ORIGINAL = (CORPUS / "pdf-signed-original.pdf").read_bytes()  # intact, foreign root
+TAMPERED = (CORPUS / "pdf-signed-added-page.pdf").read_bytes()  # a page added after signing
+UNSIGNED = fixtures_pki.minimal_pdf()
+PDF = "application/pdf"
+
+
+async def _meta(axis: Axis, doc_id: str, organ_id: str = NGHE_AN) -> dict[str, Any]:
+    resp = await axis.get(f"/api/v1/documents/{doc_id}/meta", organ_id)
+    assert resp.status == 200, await resp.text()
+    return dict(await resp.json())
+
+
+async def _inbox_verdict(axis: Axis, doc_id: str) -> str:
+    items = (await axis.inbox(NGHE_AN))["items"]
+    [item] = [i for i in items if i["document_id"] == doc_id]
+    return str(item["signatures"])
+
+
+def _verdicts(meta: dict[str, Any]) -> list[str]:
+    return [a["verification"]["verdict"] for a in meta["attachments"]]
+
+
+async def test_the_hook_is_registered_on_the_exchange_not_wrapped(axis: Axis) -> None:
+    app = axis.client.app
+    exchange, verifier = app[EXCHANGE], app[VERIFIER]
+    assert verifier.on_accepted in exchange.on_accepted
+    assert "accept_document" not in vars(exchange)  # the class's method, not a wrapper
+
+
+async def test_receipt_does_not_wait_meta_and_inbox_show_pending_then_verdicts(
+    axis: Axis,
+) -> None:
+    verifier = axis.client.app[VERIFIER]
+    files = [
+        ("Quyết định.pdf", PDF, ORIGINAL),
+        ("Bị sửa.pdf", PDF, TAMPERED),
+        ("Chưa ký.pdf", PDF, UNSIGNED),
+        ("ghi chú.txt", "text/plain", "Xin chào".encode()),
+    ]
+    # Every worker slot is taken: verification cannot start, yet the sender gets its 201.
+    slots = verifier.pool.size
+    for _ in range(slots):
+        await verifier.workers.acquire()
+    try:
+        receipt = await asyncio.wait_for(
+            axis.send_ok(VPCP, document(VPCP, [NGHE_AN], attachments=files)), timeout=10
+        )
+        meta = await _meta(axis, receipt["id"])
+        assert _verdicts(meta) == ["pending", "pending", "pending", "not_pdf"]
+        assert meta["signatures"] == "pending"
+        assert await _inbox_verdict(axis, receipt["id"]) == "pending"
+    finally:
+        for _ in range(slots):
+            verifier.workers.release()
+    await verifier.drain()
+
+    meta = await _meta(axis, receipt["id"])
+    assert _verdicts(meta) == ["indeterminate", "invalid", "none", "not_pdf"]
+    assert meta["signatures"] == "invalid"  # the worst of the PDF attachments
+    first = meta["attachments"][0]["verification"]
+    [sig] = first["signatures"]
+    assert sig["intact"] is True and sig["changes"] == "none"
+    assert sig["indication"] == "INDETERMINATE" and sig["signer"]
+    assert first["summary_vi"] and first["sha256"] == meta["attachments"][0]["sha256"]
+    tampered = meta["attachments"][1]["verification"]
+    assert tampered["signatures"][0]["changes"] == "other"
+    assert "sửa đổi sau khi ký" in tampered["summary_vi"]
+    unsigned = meta["attachments"][2]["verification"]
+    assert unsigned["status"] == "unsigned" and unsigned["signatures"] == []
+    assert "report" not in meta["attachments"][3]["verification"]
+    # the summary links to the full report, which is the one made at arrival
+    resp = await axis.get(first["report"], VPCP)
+    assert resp.status == 200
+    assert (await resp.json())["verified_at"] == first["verified_at"]
+    assert await _inbox_verdict(axis, receipt["id"]) == "invalid"
+
+
+async def test_hook_failures_never_fail_the_send(axis: Axis) -> None:
+    exchange = axis.client.app[EXCHANGE]
+    seen: list[AcceptedDocument] = []
+
+    def broken_at_call(accepted: AcceptedDocument) -> Any:
+        raise RuntimeError("hook bug")
+
+    async def broken_later(accepted: AcceptedDocument) -> None:
+        raise RuntimeError("hook bug in the background")
+
+    async def recording(accepted: AcceptedDocument) -> None:
+        seen.append(accepted)
+
+    exchange.on_accepted.extend([broken_at_call, broken_later, recording])
+    try:
+        package = document(VPCP, [NGHE_AN], attachments=[("a.pdf", PDF, TAMPERED)])
+        receipt = await axis.send_ok(VPCP, package)
+        await exchange.settle()
+    finally:
+        for hook in (broken_at_call, broken_later, recording):
+            exchange.on_accepted.remove(hook)
+    [accepted] = seen
+    assert accepted.document.id == receipt["id"] and accepted.recipients == [NGHE_AN]
+    assert accepted.meta["attachments"][0]["name"] == "a.pdf"
+    # the verifier's own hook still ran
+    assert (await _meta(axis, receipt["id"]))["signatures"] == "invalid"
+    # a resend of the same bytes is answered idempotently and announces nothing again
+    resend = await axis.send(VPCP, package)
+    assert resend.status in (200, 201)
+    assert len(seen) == 1
+
+
+async def test_a_missed_arrival_is_caught_up_when_someone_looks(axis: Axis) -> None:
+    app = axis.client.app
+    exchange, verifier = app[EXCHANGE], app[VERIFIER]
+    exchange.on_accepted.remove(verifier.on_accepted)  # as if the server stopped in between
+    try:
+        receipt = await axis.send_ok(
+            VPCP, document(VPCP, [NGHE_AN], attachments=[("x.pdf", PDF, TAMPERED)])
+        )
+        await exchange.settle()
+    finally:
+        exchange.on_accepted.append(verifier.on_accepted)
+    assert not verifier.pending and not list(verifier.store.glob("*.json"))
+    assert await _inbox_verdict(axis, receipt["id"]) == "pending"  # and now it is running
+    assert verifier.pending
+    await verifier.drain()
+    assert (await _meta(axis, receipt["id"]))["signatures"] == "invalid"
+
+
+# --- the public upload of /xac-minh ------------------------------------------------------------
+
+
+async def test_public_upload_needs_no_token_and_stores_nothing(axis: Axis) -> None:
+    store = axis.client.app[VERIFIER].store
+    before = sorted(store.iterdir())
+    resp = await axis.client.post(
+        "/api/v1/public/verify?name=sua.pdf", data=TAMPERED, headers={"Content-Type": PDF}
+    )
+    assert resp.status == 200
+    report = await resp.json()
+    assert report["file"]["name"] == "sua.pdf"
+    assert report["signatures"][0]["indication"] == "TOTAL_FAILED"
+    assert sorted(store.iterdir()) == before
+    # the agencies' endpoint keeps its token
+    resp = await axis.client.post("/api/v1/verify", data=TAMPERED, headers={"Content-Type": PDF})
+    assert resp.status == 401
+    resp = await axis.client.get("/xac-minh")
+    assert resp.status == 200
+
+
+async def test_public_upload_is_bounded_busy_is_503_with_retry_after(
+    axis: Axis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verifier = axis.client.app[VERIFIER]
+    monkeypatch.setattr(verifier, "public_slots", 1)
+    release = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield ORIGINAL[:1000]
+        await release.wait()  # a slow client holds its slot while its body trickles in
+        yield ORIGINAL[1000:]
+
+    first = asyncio.ensure_future(
+        axis.client.post("/api/v1/public/verify", data=slow_body(), headers={"Content-Type": PDF})
+    )
+    for _ in range(200):
+        if verifier.public_in_use:
+            break
+        await asyncio.sleep(0.01)
+    assert verifier.public_in_use == 1
+    busy = await axis.client.post(
+        "/api/v1/public/verify", data=TAMPERED, headers={"Content-Type": PDF}
+    )
+    assert busy.status == 503
+    assert busy.headers["Retry-After"] == str(verifier.retry_after)
+    assert (await busy.json())["type"] == "/problems/verification-busy"
+    release.set()
+    assert (await first).status == 200
+    again = await axis.client.post(
+        "/api/v1/public/verify", data=TAMPERED, headers={"Content-Type": PDF}
+    )
+    assert again.status == 200
+
+
+async def test_public_upload_over_the_size_limit_is_413(
+    axis: Axis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import server.http.verify as verify_http
+
+    monkeypatch.setattr(verify_http, "MAX_VERIFY_BYTES", 1000)
+    resp = await axis.client.post(
+        "/api/v1/public/verify", data=ORIGINAL, headers={"Content-Type": PDF}
+    )
+    assert resp.status == 413
+    assert axis.client.app[VERIFIER].public_in_use == 0
+
+
+# --- a signature the axis trusts: "valid" --------------------------------------------------------
+
+
+@pytest.fixture
+def trusted_pki(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[devpki.DevPki]:
+    """The test PKI, trusted by the app (set before the app starts) and serving OCSP/CRL."""
+    pki = fixtures_pki.make_pki(tmp_path / "pki")
+    monkeypatch.setenv(TEST_TRUST_ENV, str(pki.directory / "trust"))
+    monkeypatch.setenv("LIENTHONG_VERIFY_ONLINE", "1")
+    with devpki.PkiServer(pki):
+        yield pki
+
+
+def _signed(pki: devpki.DevPki) -> bytes:
+    key = load_private_key_from_pemder(str(pki.key_path("officer")), passphrase=None)
+    signer = signers.SimpleSigner(
+        signing_cert=pki.cert("officer"),
+        signing_key=key,
+        cert_registry=SimpleCertificateStore.from_certs([pki.cert("gov")]),
+    )
+    out = io.BytesIO()
+    signers.sign_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(fixtures_pki.minimal_pdf())),
+        signers.PdfSignatureMetadata(field_name="ChuKy1"),
+        signer=signer,
+        output=out,
+    )
+    return out.getvalue()
+
+
+async def test_a_trusted_signature_is_valid_and_an_unsigned_pdf_lowers_it_to_none(
+    trusted_pki: devpki.DevPki, axis: Axis
+) -> None:
+    valid = await asyncio.to_thread(_signed, trusted_pki)  # pyHanko's sync API: off the loop
+    verifier = axis.client.app[VERIFIER]
+    only_valid = await axis.send_ok(
+        VPCP, document(VPCP, [NGHE_AN], attachments=[("Công văn.pdf", PDF, valid)])
+    )
+    with_unsigned = await axis.send_ok(
+        VPCP,
+        document(
+            VPCP,
+            [NGHE_AN],
+            attachments=[("Công văn.pdf", PDF, valid), ("Phụ lục.pdf", PDF, UNSIGNED)],
+        ),
+    )
+    await verifier.drain()
+    meta = await _meta(axis, only_valid["id"])
+    assert meta["signatures"] == "valid"
+    summary = meta["attachments"][0]["verification"]
+    assert summary["all_passed"] is True
+    assert summary["signatures"][0]["signer"] == "Nguyễn Văn Ánh"
+    assert "Chữ ký hợp lệ của Nguyễn Văn Ánh" in summary["summary_vi"]
+    assert await _inbox_verdict(axis, only_valid["id"]) == "valid"
+    assert (await _meta(axis, with_unsigned["id"]))["signatures"] == "none"
+    assert await _inbox_verdict(axis, with_unsigned["id"]) == "none"
