@@ -1,14 +1,55 @@
-"""Fixtures shared by the whole suite (services started once per test session)."""
+"""Fixtures shared by the whole suite (services started once per test session).
+
+The test PKI, its OCSP/CRL/TSA responders and the SoftHSM2 token store exist once per test
+session: SoftHSM2 reads ``SOFTHSM2_CONF`` and scans its tokens once per process, so a second
+store made later would be invisible (see tests/fixtures_pki.py). Every test that loads the
+PKCS#11 module depends on ``softhsm`` (directly or through a fixture), which makes all tokens
+and sets ``SOFTHSM2_CONF`` before the module is loaded.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
+import fixtures_pki
 import pytest
 from fixtures_s3 import S3Endpoint, s3_endpoint_fixture
+
+from signing import devpki as pki_cli
 
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
     """A real S3 endpoint: a throwaway Ceph RGW on 127.0.0.1, or LIENTHONG_TEST_S3_ENDPOINT."""
     yield from s3_endpoint_fixture(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> pki_cli.DevPki:
+    """The test PKI of certs/pki.yml (keys generated for this session), services not started."""
+    return fixtures_pki.make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def pki_server(pki: pki_cli.DevPki) -> Iterator[pki_cli.PkiServer]:
+    """OCSP, CRL and TSA of the session PKI on 127.0.0.1, for the whole session."""
+    with pki_cli.PkiServer(pki) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def softhsm(pki: pki_cli.DevPki, tmp_path_factory: pytest.TempPathFactory) -> fixtures_pki.SoftHsm:
+    """The one SoftHSM2 store of the session with every token (fixtures_pki.make_tokens)."""
+    from signing import tokens
+
+    module = str(Path(fixtures_pki.SOFTHSM2_MODULE).resolve())
+    if module in tokens._WORKERS:
+        # Tokens made now would be invisible: fail loudly rather than skip or sign elsewhere.
+        pytest.fail(
+            f"the PKCS#11 module was loaded (SOFTHSM2_CONF={os.environ.get('SOFTHSM2_CONF')}) "
+            "before the session's SoftHSM store was made: the test that loaded it must depend "
+            "on the softhsm fixture"
+        )
+    return fixtures_pki.make_tokens(pki, tmp_path_factory.mktemp("softhsm"))

@@ -3,6 +3,11 @@
 ``make_pki(dir)`` generates certs/pki.yml into ``dir`` on a free loopback port;
 ``make_tokens(pki, dir)`` makes real SoftHSM2 tokens in ``dir`` (``signing.devpki``) and points
 this process's ``SOFTHSM2_CONF`` at them.
+
+SoftHSM2 reads ``SOFTHSM2_CONF`` and scans its token directory once, when a process first loads
+the module: tokens made later (or in another directory) are invisible to that process. So the
+test session makes ONE store with every token any test needs (``tests/conftest.py``, fixture
+``softhsm``) before anything loads the module; tests never make tokens of their own.
 """
 
 from __future__ import annotations
@@ -19,6 +24,12 @@ AGENCY_PIN = "1234-agency"
 OFFICER_PIN = "5678-officer"
 SPARE_TOKEN = "spare-token"
 SPARE_PIN = "24682468"
+# The axis seal of signed receipts (server/receipts.py, ``[seal]``).
+AXIS_SEAL_TOKEN = "axis-seal"
+AXIS_SEAL_PIN = "2468-seal"
+# The per-agency seal keys of the seal endpoint (``[signing] seal_keys``), one token per agency.
+AGENCY_SEAL_TOKENS = {"seal-nghe-an": "1357-seal"}
+OFFICERS = ("officer", "officer2", "officer-revoked", "officer-expired")
 
 
 def free_port() -> int:
@@ -32,22 +43,45 @@ def make_pki(directory: Path) -> pki_cli.DevPki:
 
 
 class SoftHsm(pki_cli.SoftHsmStore):
-    """The store of the test session, active in this process."""
+    """The store of the test session, active in this process.
+
+    ``pin_dir`` holds ``LABEL.pin`` files of the seal tokens (what ``[signing] seal_pin_dir``
+    and ``[seal] pin_file`` read).
+    """
 
     def __init__(self, directory: Path) -> None:
         super().__init__(directory)
+        self.pin_dir = self.directory / "pins"
+        self.pin_dir.mkdir(exist_ok=True)
         self.activate()
+
+    def pin_file(self, label: str) -> Path:
+        """The PIN file of seal token ``label``."""
+        return self.pin_dir / f"{label}.pin"
 
 
 def make_tokens(pki: pki_cli.DevPki, directory: Path) -> SoftHsm:
-    """An agency HSM token (seal key) and an officer USB token (two officers, revoked, expired)."""
+    """Every token the suite uses, in one store (all must exist before the module loads):
+
+    - ``agency-hsm``: the agency seal key (``seal``), signing library tests;
+    - ``officer-usb``: the officers' keys (two officers, a revoked one, an expired one);
+    - ``spare-token``: empty, for PIN tests;
+    - ``axis-seal``: the axis seal key of signed receipts;
+    - ``seal-nghe-an`` (``AGENCY_SEAL_TOKENS``): an agency's own seal key on the axis HSM.
+
+    Tokens opened by different suites are different tokens, so that one suite closing its
+    session (a server shutting down) never logs another out.
+    """
     hsm = SoftHsm(directory)
-    officers = ("officer", "officer2", "officer-revoked", "officer-expired")
     pki_cli.make_dev_tokens(
-        pki, directory, agency_pin=AGENCY_PIN, officer_pin=OFFICER_PIN, officers=officers
+        pki, directory, agency_pin=AGENCY_PIN, officer_pin=OFFICER_PIN, officers=OFFICERS
     )
-    # An empty token, for PIN tests (SoftHSM2 sees only tokens that exist when it loads).
     hsm.init_token(SPARE_TOKEN, SPARE_PIN)
+    seal_key, seal_cert = pki.key_path("seal"), pki.cert("seal").dump()
+    for label, pin in ((AXIS_SEAL_TOKEN, AXIS_SEAL_PIN), *AGENCY_SEAL_TOKENS.items()):
+        hsm.init_token(label, pin)
+        hsm.import_key(label, pin, "seal", seal_key, seal_cert, "01")
+        hsm.pin_file(label).write_text(pin + "\n")
     return hsm
 
 

@@ -1,21 +1,14 @@
-"""Fixtures of the signing-session and seal API tests: the test PKI with its OCSP/CRL/TSA on
-127.0.0.1, real SoftHSM2 tokens (an officer's USB token, an agency seal token), and the axis
-configured to use them (``axis_config`` overrides the default one of axis_client.py).
-
-SoftHSM2 reads SOFTHSM2_CONF once, when a process first loads the module; another suite may
-have loaded it already with its own token directory. These fixtures therefore load their own
-copy of libsofthsm2.so (another file is another library instance for the dynamic loader), so
-they see their tokens whatever ran before in the same process.
+"""Fixtures of the signing-session and seal API tests: the session's test PKI with its
+OCSP/CRL/TSA on 127.0.0.1 and its SoftHSM2 store (tests/conftest.py: an officer's USB token, an
+agency seal token), and the axis configured to use them (``axis_config`` overrides the default
+one of axis_client.py).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import sqlite3
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,15 +24,15 @@ from signing import devpki as pki_cli
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import fixtures_pki
 
-SEAL_TOKEN = "seal-nghe-an"
-SEAL_PIN = "1357-seal"
+SEAL_TOKEN, SEAL_PIN = next(iter(fixtures_pki.AGENCY_SEAL_TOKENS.items()))
 SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 IMAGES = Path(__file__).resolve().parents[2] / "certs" / "images"
 
 
 @dataclass
 class Tokens:
-    """The SoftHSM store of these tests: its own module copy, config and opened tokens."""
+    """The session's SoftHSM store as these tests use it: module, config, the opened officer
+    token and the directory of the seal tokens' PIN files."""
 
     module: Path
     conf: Path
@@ -47,31 +40,19 @@ class Tokens:
     pin_dir: Path
 
 
-@pytest.fixture(scope="module")
-def sig_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pki_cli.DevPki]:
-    pki = fixtures_pki.make_pki(tmp_path_factory.mktemp("session-pki"))
-    with pki_cli.PkiServer(pki):
-        yield pki
+@pytest.fixture(scope="session")
+def sig_pki(pki: pki_cli.DevPki, pki_server: pki_cli.PkiServer) -> pki_cli.DevPki:
+    """The session PKI, its services running."""
+    return pki
 
 
-@pytest.fixture(scope="module")
-def sig_tokens(sig_pki: pki_cli.DevPki, tmp_path_factory: pytest.TempPathFactory) -> Tokens:
-    directory = tmp_path_factory.mktemp("session-hsm")
-    hsm = fixtures_pki.make_tokens(sig_pki, directory)
-    hsm.init_token(SEAL_TOKEN, SEAL_PIN)
-    hsm.import_key(
-        SEAL_TOKEN, SEAL_PIN, "seal", sig_pki.key_path("seal"), sig_pki.cert("seal").dump(), "01"
-    )
-    module = directory / f"libsofthsm2-{uuid.uuid4().hex[:8]}.so"
-    shutil.copyfile(fixtures_pki.SOFTHSM2_MODULE, module)
-    os.environ["SOFTHSM2_CONF"] = str(hsm.conf)  # read when this copy is loaded, just below
+@pytest.fixture(scope="session")
+def sig_tokens(softhsm: fixtures_pki.SoftHsm) -> Iterator[Tokens]:
     officer = Token.open(
-        module, label=fixtures_pki.OFFICER_TOKEN, pin=Pin(fixtures_pki.OFFICER_PIN)
-    )
-    pin_dir = directory / "pins"
-    pin_dir.mkdir()
-    (pin_dir / f"{SEAL_TOKEN}.pin").write_text(SEAL_PIN + "\n")
-    return Tokens(module, hsm.conf, officer, pin_dir)
+        fixtures_pki.SOFTHSM2_MODULE, label=fixtures_pki.OFFICER_TOKEN,
+        pin=Pin(fixtures_pki.OFFICER_PIN),
+    )  # fmt: skip
+    yield Tokens(Path(fixtures_pki.SOFTHSM2_MODULE), softhsm.conf, officer, softhsm.pin_dir)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import asyncio
 import hashlib
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,34 +32,19 @@ from storage.repos.tokens import TokenRepo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import fixtures_pki
 
-SEAL_TOKEN = "axis-seal"
-SEAL_PIN = "2468-seal"
+SEAL_TOKEN = fixtures_pki.AXIS_SEAL_TOKEN
 
 
-@pytest.fixture(scope="module")
-def seal_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pki_cli.DevPki]:
-    pki = fixtures_pki.make_pki(tmp_path_factory.mktemp("receipt-pki"))
-    with pki_cli.PkiServer(pki):
-        yield pki
+@pytest.fixture(scope="session")
+def seal_pki(pki: pki_cli.DevPki, pki_server: pki_cli.PkiServer) -> pki_cli.DevPki:
+    """The session PKI (tests/conftest.py), its TSA running."""
+    return pki
 
 
-@pytest.fixture(scope="module")
-def seal_hsm(seal_pki: pki_cli.DevPki, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SoftHSM2 token holding the axis seal key; its PIN is passed in a file."""
-    from signing import tokens
-
-    if tokens._WORKERS:
-        # SoftHSM2 reads SOFTHSM2_CONF once per process: tokens made after another suite
-        # loaded the module are invisible to it.
-        pytest.skip("the PKCS#11 module was already loaded in this process by another suite")
-    hsm = fixtures_pki.SoftHsm(tmp_path_factory.mktemp("receipt-hsm"))
-    hsm.init_token(SEAL_TOKEN, SEAL_PIN)
-    hsm.import_key(
-        SEAL_TOKEN, SEAL_PIN, "seal", seal_pki.key_path("seal"), seal_pki.cert("seal").dump(), "01"
-    )
-    pin_file: Path = hsm.directory / "seal.pin"
-    pin_file.write_text(SEAL_PIN + "\n")
-    return pin_file
+@pytest.fixture
+def seal_hsm(softhsm: fixtures_pki.SoftHsm) -> Path:
+    """The PIN file of the session store's token holding the axis seal key."""
+    return softhsm.pin_file(SEAL_TOKEN)
 
 
 def _base_env(pki: pki_cli.DevPki) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Session fixtures: the test PKI with its OCSP/CRL/TSA on 127.0.0.1 and real SoftHSM2 tokens."""
+"""Fixtures of the signing library tests: the session's PKI, services and SoftHSM2 store come
+from tests/conftest.py (``pki``, ``pki_server``, ``softhsm``); here, the tokens opened on it."""
 
 from __future__ import annotations
 
@@ -14,22 +15,6 @@ import fixtures_pki
 
 from signing import Pin, SigningServices, Token
 from signing import devpki as pki_cli
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> pki_cli.DevPki:
-    return fixtures_pki.make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="session")
-def pki_server(pki: pki_cli.DevPki) -> Iterator[pki_cli.PkiServer]:
-    with pki_cli.PkiServer(pki) as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def softhsm(pki: pki_cli.DevPki, tmp_path_factory: pytest.TempPathFactory) -> fixtures_pki.SoftHsm:
-    return fixtures_pki.make_tokens(pki, tmp_path_factory.mktemp("softhsm"))
 
 
 @pytest.fixture(scope="session")
