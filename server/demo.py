@@ -12,14 +12,18 @@ below is also the id's own parent:
 
 The demo package is fixed (same DocumentId, same dates, same bytes at every run), so running the
 demo twice and sending it twice is idempotent: the axis answers the second send with the same id.
+So are the status package the recipient answers with (03, đã tiếp nhận) and the one-page
+Vietnamese PDF the guide signs (``lienthong sign``).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import edxml
 from edxml import (
@@ -36,7 +40,11 @@ from edxml import (
     OtherInfo,
     Priority,
     PromulgationInfo,
+    ResponseFor,
     SignerInfo,
+    StaffInfo,
+    StatusCode,
+    StatusMessage,
     TraceHeader,
 )
 from edxml.model import VN_TZ
@@ -74,6 +82,24 @@ DEMO_ATTACHMENT = (
     "Đây là văn bản mẫu của Liên Thông, gửi để thử trục liên thông văn bản.\n"
 ).encode()
 DEMO_PACKAGE_NAME = "demo.edxml"
+DEMO_STATUS_NAME = "status-03.edxml"
+DEMO_PDF_NAME = "cong-van-mau.pdf"
+DEMO_PDF_TEXT = (
+    "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM\n"
+    "Độc lập - Tự do - Hạnh phúc\n"
+    "\n"
+    "VĂN PHÒNG CHÍNH PHỦ\n"
+    "Số: 15/VPCP-HC\n"
+    "V/v thử nghiệm trục liên thông văn bản\n"
+    "Hà Nội, ngày 15 tháng 01 năm 2025\n"
+    "\n"
+    "Kính gửi: Ủy ban nhân dân tỉnh Nghệ An\n"
+    "\n"
+    "Văn phòng Chính phủ gửi văn bản mẫu này để thử trục liên thông văn bản Liên Thông:\n"
+    "gửi, nhận, ký số và xác minh chữ ký số theo Nghị định 30/2020/NĐ-CP.\n"
+    "\n"
+    "Văn bản mẫu, không có giá trị pháp lý."
+)
 
 
 def check_demo_agencies() -> None:
@@ -133,9 +159,92 @@ def write_demo_package(directory: Path) -> Path:
     errors = [p for p in edxml.validate(envelope) if p.is_error]
     if errors:  # a bug in this module, not a user error
         raise AssertionError(f"the demo package is invalid: {errors}")
-    data = edxml.serialize(envelope)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / DEMO_PACKAGE_NAME
+    return write_if_changed(directory / DEMO_PACKAGE_NAME, edxml.serialize(envelope))
+
+
+def demo_status() -> StatusMessage:
+    """The recipient's answer to the demo package: status 03 (đã tiếp nhận), fixed time."""
+    return StatusMessage(
+        from_=Organization(DEMO_RECIPIENT),
+        response_for=ResponseFor(
+            organ_id=DEMO_SENDER,
+            code=str(DEMO_CODE),
+            promulgation_date=DEMO_DATE,
+            document_id=DEMO_DOCUMENT_ID,
+        ),
+        status_code=StatusCode.ACCEPTED,
+        staff_info=StaffInfo(department="Văn thư", staff="Nguyễn Văn A"),
+        description="Đã tiếp nhận, chuyển phòng Hành chính",
+        timestamp=datetime(2025, 1, 16, 8, 30, tzinfo=VN_TZ),
+    )
+
+
+def write_demo_status(directory: Path) -> Path:
+    """Write ``directory/status-03.edxml`` (same bytes every time), atomically; return its path."""
+    status = demo_status()
+    errors = [p for p in edxml.validate(status) if p.is_error]
+    if errors:  # a bug in this module, not a user error
+        raise AssertionError(f"the demo status package is invalid: {errors}")
+    return write_if_changed(directory / DEMO_STATUS_NAME, edxml.serialize(status))
+
+
+def demo_pdf() -> bytes:
+    """A one-page A4 PDF with the demo công văn in Vietnamese (the font subset embedded).
+
+    Made with pyHanko's text box and the signing font (Noto Serif, Latin + Vietnamese), so the
+    text is real, extractable NFC text; unsigned, ready for ``lienthong sign``.
+    """
+    import io
+
+    from pyhanko.pdf_utils import layout
+    from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
+    from pyhanko.pdf_utils.text import TextBox, TextBoxStyle
+    from pyhanko.pdf_utils.writer import PdfFileWriter
+
+    from signing.appearance import FONT_PATH, nfc
+
+    # pyHanko's PDF object layer is untyped: reached through Any rather than one ignore a line.
+    generic: Any = importlib.import_module("pyhanko.pdf_utils.generic")
+    writer: Any = PdfFileWriter(init_page_tree=True)  # type: ignore[no-untyped-call]
+    style = TextBoxStyle(font=GlyphAccumulatorFactory(str(FONT_PATH)), font_size=11)
+    box = TextBox(style, writer=writer, box=layout.BoxConstraints(width=460, height=260))
+    box.content = nfc(DEMO_PDF_TEXT)
+    form = writer.add_object(box.as_form_xobject())
+    contents = generic.StreamObject(stream_data=b"q 1 0 0 1 60 520 cm /Fm0 Do Q")
+    name = generic.pdf_name
+    page = generic.DictionaryObject(
+        {
+            name("/Type"): name("/Page"),
+            name("/MediaBox"): generic.ArrayObject(
+                [generic.NumberObject(v) for v in (0, 0, 595, 842)]
+            ),
+            name("/Resources"): generic.DictionaryObject(
+                {name("/XObject"): generic.DictionaryObject({name("/Fm0"): form})}
+            ),
+            name("/Contents"): writer.add_object(contents),
+        }
+    )
+    writer.insert_page(page)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def write_demo_pdf(directory: Path) -> Path:
+    """Write ``directory/cong-van-mau.pdf`` unless it is there already; return its path.
+
+    Kept once written: PDF writers add a random file id, and a demo PDF that changes under a
+    user who already signed it would only confuse.
+    """
+    path = directory / DEMO_PDF_NAME
+    if path.is_file():
+        return path
+    return write_if_changed(path, demo_pdf())
+
+
+def write_if_changed(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename) unless it holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_file() and path.read_bytes() == data:
         return path
     temp = path.with_name(path.name + ".tmp")

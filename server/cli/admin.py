@@ -12,7 +12,6 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from edxml import OrganId
@@ -84,6 +83,12 @@ def register(sub: Any) -> None:
 
     demo_cmd = sub.add_parser(
         "demo", help="seed demo agencies, write a demo package, print tokens and curl lines"
+    )
+    demo_cmd.add_argument(
+        "--pki-port",
+        type=int,
+        metavar="PORT",
+        help="port of the demo PKI's OCSP/CRL/TSA (default: as generated before, else 9780)",
     )
     add_local_options(demo_cmd)
     demo_cmd.set_defaults(func=cmd_demo)
@@ -303,11 +308,24 @@ def token_variable(organ_id: str) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Seed the demo agencies (idempotent), write the demo package, print fresh demo tokens."""
+    """Seed the demo agencies (idempotent), write the demo files, the demo PKI with its
+    SoftHSM2 tokens and the demo config (server/demo_setup.py); print fresh demo tokens, VDXP
+    secrets and the guide."""
+    from server import demo_setup
+
     config = local_config(args)
+    if args.pki_port is not None and not 1 <= args.pki_port <= 65535:
+        raise CliError(f"--pki-port {args.pki_port} is not a TCP port")
     demo.check_demo_agencies()
     _create_directories(config)
-    package = demo.write_demo_package(config.storage.data_dir / "demo")
+    demo_dir = config.storage.data_dir / "demo"
+    demo.write_demo_package(demo_dir)
+    demo.write_demo_status(demo_dir)
+    demo.write_demo_pdf(demo_dir)
+    try:
+        pki = demo_setup.ensure_pki(config.storage.data_dir, args.pki_port)
+    except demo_setup.DemoSetupError as exc:
+        raise CliError(str(exc)) from None
 
     async def seed(database: Database) -> tuple[list[str], dict[str, str]]:
         added: list[str] = []
@@ -324,6 +342,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return added, tokens
 
     added, tokens = _with_database(config, seed, create=True)
+    credentials = _with_database(
+        config, lambda db: demo_setup.seed_vdxp(db, config.storage.data_dir)
+    )
+    config_path = demo_setup.write_config(config, pki)
     print(
         f"Demo data in {config.storage.data_dir.resolve()}: "
         f"{len(added)} agencies added, {len(demo.DEMO_AGENCIES) - len(added)} already there."
@@ -340,22 +362,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for agency in demo.DEMO_AGENCIES:
         print(f"export {token_variable(agency.organ_id)}={tokens[agency.organ_id]}")
     print()
-    print(_demo_instructions(config, package))
-    return 0
-
-
-def _demo_instructions(config: Config, package: Path) -> str:
-    base = config.base_url
-    sender = token_variable(demo.DEMO_SENDER)
-    recipient = token_variable(demo.DEMO_RECIPIENT)
-    return "\n".join(
-        [
-            f"Demo package ({demo.DEMO_SENDER} -> {demo.DEMO_RECIPIENT}): {package}",
-            "Send it as Văn phòng Chính phủ (once `lienthong serve` runs):",
-            f'  curl -sS -H "Authorization: Bearer ${sender}" '
-            f'-H "Content-Type: application/xml" --data-binary @{package} '
-            f"{base}/api/v1/documents",
-            "Read the inbox of UBND tỉnh Nghệ An:",
-            f'  curl -sS -H "Authorization: Bearer ${recipient}" {base}/api/v1/inbox',
-        ]
+    print("\n".join(demo_setup.vdxp_lines(config.base_url, credentials)))
+    print()
+    print(f"Demo config (seal, TSA, test PKI; DEVELOPMENT ONLY): {config_path}")
+    print(
+        demo_setup.guide(
+            config,
+            pki,
+            sender_var=token_variable(demo.DEMO_SENDER),
+            recipient_var=token_variable(demo.DEMO_RECIPIENT),
+        )
     )
+    return 0

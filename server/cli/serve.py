@@ -9,6 +9,7 @@ from typing import Any
 from server.cli import CliError
 from server.cli.options import add_local_options, local_config
 from server.config import with_overrides
+from server.devservices import DevServicesError, dev_services
 
 
 def register(sub: Any) -> None:
@@ -27,11 +28,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.port is not None and not 0 <= args.port <= 65535:
         raise CliError(f"--port {args.port} is not a TCP port")
     config = with_overrides(local_config(args), host=args.host, port=args.port)
-    print(
-        f"lienthong: serving {config.storage.data_dir.resolve()} on "
-        f"http://{config.server.host}:{config.server.port} (Ctrl+C to stop)",
-        file=sys.stderr,
-        flush=True,
-    )
-    run(config)
+    # [devpki] (development only, written by `lienthong demo`): the test PKI's OCSP/CRL/TSA run
+    # beside the axis, and SoftHSM2 and the trust store point at it before the app loads keys.
+    try:
+        with dev_services(config) as pki_url:
+            if pki_url is not None:
+                print(
+                    f"lienthong: DEVELOPMENT test PKI (OCSP, CRL, TSA) served on {pki_url}"
+                    f" from {config.devpki.dir}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            print(
+                f"lienthong: serving {config.storage.data_dir.resolve()} on "
+                f"http://{config.server.host}:{config.server.port} (Ctrl+C to stop)",
+                file=sys.stderr,
+                flush=True,
+            )
+            run(config)
+    except DevServicesError as exc:
+        raise CliError(str(exc)) from None
     return 0
