@@ -21,6 +21,7 @@ import signing
 from server import archive, exchange, verification
 from server import signing_sessions as signing_desk
 from server.appkeys import REQUEST_ID
+from server.secretbox import SecretsError
 from storage import errors as storage_errors
 
 log = logging.getLogger("lienthong.http")
@@ -265,6 +266,12 @@ _TYPES = [
         "Storage unavailable",
         "The database or object store failed; nothing was stored. Retry later.",
     ),
+    ProblemType(
+        "secrets-unavailable",
+        503,
+        "Secrets key unavailable",
+        "The key that protects stored secrets is missing or wrong; the operator must fix it.",
+    ),
 ]
 PROBLEM_TYPES: dict[str, ProblemType] = {t.slug: t for t in _TYPES}
 
@@ -328,6 +335,7 @@ _EXCEPTION_SLUGS: list[tuple[type[BaseException], str]] = [
     (signing.RevocationUnavailableError, "signing-unavailable"),
     (signing.TokenError, "signing-unavailable"),
     (signing.SigningError, "signing-failed"),
+    (SecretsError, "secrets-unavailable"),
     (storage_errors.StorageFull, "storage-full"),
     (storage_errors.NotFound, "not-found"),
     (storage_errors.StorageError, "storage-unavailable"),
@@ -369,7 +377,12 @@ def problem_response(
     all_headers = dict(headers or {})
     if ptype.status == 401:
         all_headers.setdefault("WWW-Authenticate", 'Bearer realm="lienthong"')
-    if slug in {"storage-full", "storage-unavailable", "signing-unavailable"}:
+    if slug in {
+        "storage-full",
+        "storage-unavailable",
+        "signing-unavailable",
+        "secrets-unavailable",
+    }:
         all_headers.setdefault("Retry-After", "30")
     return web.Response(
         status=ptype.status,

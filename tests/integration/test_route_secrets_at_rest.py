@@ -6,11 +6,12 @@ and purpose; rows written in plain text before migration 0007 are sealed at star
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
-from axis_client import NGHE_AN, SO_TTTT, VPCP, Axis
+from axis_client import NGHE_AN, SO_TTTT, VPCP, Axis, document
 
 from server.appkeys import DATABASE, EXCHANGE
 from server.delivery import seal_route_secrets
@@ -134,3 +135,21 @@ async def test_plaintext_rows_of_before_0007_are_sealed_at_start_up(tmp_path: Pa
     raw = database_bytes(db_path)
     assert WEBHOOK_SECRET.encode() not in raw
     assert AXIS_TOKEN.encode() not in raw
+
+
+async def test_a_broken_secret_is_a_503_problem_not_a_500(axis: Axis) -> None:
+    resp = await axis.client.put(
+        "/api/v1/webhook",
+        json={"url": "http://127.0.0.1:9/hook", "secret": WEBHOOK_SECRET},
+        headers=axis.auth(NGHE_AN),
+    )
+    assert resp.status == 200, await resp.text()
+    # A ciphertext that no longer opens (a restored backup with another key, a damaged row).
+    with sqlite3.connect(axis.config.db_path) as conn:
+        conn.execute("UPDATE webhooks SET secret = 'v1:AAAA' WHERE organ_id = ?", (NGHE_AN,))
+    resp = await axis.send(VPCP, document(VPCP, [NGHE_AN]))
+    body = await resp.json()
+    assert resp.status == 503, body
+    assert body["type"].endswith("/secrets-unavailable")
+    assert resp.headers["Retry-After"]
+    assert WEBHOOK_SECRET not in json.dumps(body)
