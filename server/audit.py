@@ -23,6 +23,7 @@ from storage.audit import Anchor, AuditEntry, ChainProblem, ChainReport
 from storage.db import Database, Tx
 from storage.repos.deliveries import Delivery
 from storage.repos.documents import Document
+from storage.repos.signing_sessions import AttachmentVersion, SessionRow
 
 log = logging.getLogger("lienthong.audit")
 
@@ -99,6 +100,86 @@ async def record_fetch(
     details: dict[str, Any] = {} if attachment is None else {"attachment": attachment}
     async with database.transaction() as tx:
         await record(tx, caller, "document.fetch", [document_id], details)
+
+
+# Signing sessions and seals (issue 6). ``via`` is how a session was signed: "signature" (the
+# two-step raw signature) or "upload" (the VGCA browser plugin's signed PDF).
+_SIGNED_VIA = {"signature": "signature", "upload": "signature.upload"}
+
+
+def _session_objects(row: SessionRow) -> list[str]:
+    return [row.id] if row.document_id is None else [row.id, row.document_id]
+
+
+async def record_session_created(tx: Tx, row: SessionRow) -> AuditEntry:
+    """A signing session was prepared for an officer (in the transaction storing its row)."""
+    details: dict[str, Any] = {
+        "level": row.level,
+        "profile": row.profile,
+        "certificate_sha256": row.certificate_sha256,
+        "subject": row.subject,
+        "source_sha256": row.source_sha256,
+        "expires_at": row.expires_at,
+    }
+    if row.attachment_index is not None:
+        details["attachment"] = row.attachment_index
+    return await record(
+        tx, row.organ_id, "signature.session.create", _session_objects(row), details
+    )
+
+
+async def record_signature_accepted(tx: Tx, row: SessionRow, via: str) -> AuditEntry:
+    """A session's signature (``via`` "signature" or "upload") was accepted and the signed PDF
+    stored; ``row`` is the session as signed (in the transaction marking it signed)."""
+    return await record(
+        tx,
+        row.organ_id,
+        f"{_SIGNED_VIA[via]}.accept",
+        _session_objects(row),
+        {
+            "certificate_sha256": row.certificate_sha256,
+            "signed_sha256": row.signed_sha256,
+            "signed_size": row.signed_size,
+            "source_sha256": row.source_sha256,
+        },
+    )
+
+
+async def record_signature_refused(
+    database: Database, row: SessionRow, via: str, reason: str
+) -> AuditEntry:
+    """A session's signature or upload was refused: nothing else is written, so the entry gets
+    a transaction of its own. Only refusals for a session the caller may use are recorded (an
+    unknown session or a bad plugin JWT is not: anyone could fill the log with those)."""
+    async with database.transaction() as tx:
+        return await record(
+            tx,
+            row.organ_id,
+            f"{_SIGNED_VIA[via]}.refuse",
+            _session_objects(row),
+            {"certificate_sha256": row.certificate_sha256, "reason": reason},
+        )
+
+
+async def record_seal(
+    tx: Tx, version: AttachmentVersion, *, level: str, token_label: str
+) -> AuditEntry:
+    """The axis sealed an attachment with the agency's key (in the transaction storing the new
+    attachment version)."""
+    return await record(
+        tx,
+        version.organ_id,
+        "signature.seal",
+        [version.id, version.document_id],
+        {
+            "attachment": version.attachment_index,
+            "sha256": version.sha256,
+            "size": version.size,
+            "base_sha256": version.base_sha256,
+            "level": level,
+            "token_label": token_label,
+        },
+    )
 
 
 # --- anchoring -----------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,7 +35,7 @@ from typing import Any
 
 from asn1crypto import pem, x509
 
-from server import session_jwt
+from server import audit, session_jwt
 from server.config import Config
 from server.exchange import Exchange
 from server.spool import temp_path
@@ -356,6 +356,7 @@ class SigningDesk:
         )
         async with self.database.transaction() as tx:
             await SigningSessionRepo(tx).add(row)
+            await audit.record_session_created(tx, row)
         log.info("signing session created", extra={"session": row.id, "agency": caller})
         return row, digest
 
@@ -384,31 +385,46 @@ class SigningDesk:
         enrolled certificate, an expired session and one signed already.
         """
         row = await self.session(caller, session_id)
-        now = utcnow()
-        self._signable(row, now)
-        state = SigningSession.from_dict(json.loads(row.session_json))
-        try:
-            verify_raw_signature(state.certificate, state.signed_attrs_der, raw)
-        except SessionError as exc:
-            raise SignatureRejected(str(exc)) from exc
-        prepared = await fetch_to_file(self.objects, row.prepared_sha256, self.config.spool_dir)
-        out = temp_path(self.config.spool_dir, ".pdf")
-        try:
-            state = replace(state, prepared_path=prepared)
+        async with self._refusals_recorded(row, "signature"):
+            now = utcnow()
+            self._signable(row, now)
+            state = SigningSession.from_dict(json.loads(row.session_json))
             try:
-                await async_finish(state, raw, out, services=self.services, now=now)
+                verify_raw_signature(state.certificate, state.signed_attrs_der, raw)
             except SessionError as exc:
                 raise SignatureRejected(str(exc)) from exc
-            return await self._store_signed(row, out, via="signature")
-        finally:
-            prepared.unlink(missing_ok=True)
-            out.unlink(missing_ok=True)
+            prepared = await fetch_to_file(self.objects, row.prepared_sha256, self.config.spool_dir)
+            out = temp_path(self.config.spool_dir, ".pdf")
+            try:
+                state = replace(state, prepared_path=prepared)
+                try:
+                    await async_finish(state, raw, out, services=self.services, now=now)
+                except SessionError as exc:
+                    raise SignatureRejected(str(exc)) from exc
+                return await self._store_signed(row, out, via="signature")
+            finally:
+                prepared.unlink(missing_ok=True)
+                out.unlink(missing_ok=True)
+
+    @contextlib.asynccontextmanager
+    async def _refusals_recorded(self, row: SessionRow, via: str) -> AsyncIterator[None]:
+        """Record in the audit log why a signature or upload for ``row`` was refused (an
+        expired or closed session, a signature or PDF that does not satisfy it), then re-raise."""
+        try:
+            yield
+        except (SignatureRejected, SessionExpired, SessionClosed) as exc:
+            await audit.record_signature_refused(self.database, row, via, exc.detail)
+            raise
 
     async def _store_signed(self, row: SessionRow, path: Path, *, via: str) -> SessionRow:
         """Store the signed PDF and link it to the session (and, for an attachment, as a new
         version of it) in one transaction; SessionClosed if another finish won the race."""
         ref = await self.objects.put_file(path)
         at = utcnow()
+        signed = replace(
+            row, state=SIGNED, signed_sha256=ref.sha256, signed_size=ref.size, signed_via=via,
+            signed_at=at,
+        )  # fmt: skip
         async with self.database.transaction() as tx:
             if not await SigningSessionRepo(tx).mark_signed(row.id, ref.sha256, ref.size, via, at):
                 raise SessionClosed(f"Signing session {row.id} is signed already.")
@@ -417,11 +433,9 @@ class SigningDesk:
                     row.document_id, row.attachment_index, row.organ_id, "signature",
                     ref.sha256, ref.size, row.source_sha256, row.name, session_id=row.id,
                 )  # fmt: skip
+            await audit.record_signature_accepted(tx, signed, via)
         log.info("signing session signed", extra={"session": row.id, "via": via})
-        return replace(
-            row, state=SIGNED, signed_sha256=ref.sha256, signed_size=ref.size, signed_via=via,
-            signed_at=at,
-        )  # fmt: skip
+        return signed
 
     # -- the VGCA browser plugin ---------------------------------------------------------------
 
@@ -449,9 +463,10 @@ class SigningDesk:
         """Keep the plugin's signed PDF (``path``, consumed) if it is the served PDF plus
         exactly one new signature, valid and trusted, by the enrolled certificate."""
         try:
-            self._signable(row, utcnow())
-            await self._check_upload(row, path)
-            return await self._store_signed(row, path, via="upload")
+            async with self._refusals_recorded(row, "upload"):
+                self._signable(row, utcnow())
+                await self._check_upload(row, path)
+                return await self._store_signed(row, path, via="upload")
         finally:
             path.unlink(missing_ok=True)  # noqa: ASYNC240 (a small spool file)
 
@@ -597,6 +612,7 @@ class SigningDesk:
             version = await AttachmentVersionRepo(tx).add(
                 document_id, index, caller, "seal", ref.sha256, ref.size, base_sha, source.name
             )
+            await audit.record_seal(tx, version, level=level.value, token_label=key.token_label)
         log.info("attachment sealed", extra={"document": document_id, "agency": caller})
         return version
 
