@@ -51,8 +51,9 @@ from signing.sign import (
 )
 from signing.tokens import Pin, Token, TokenSigner
 
-# Binds the package's name `verify` to the function (the submodule, loaded here first, stays
-# in sys.modules: `from signing.verify import ...` and `import signing.verify` still work).
+# Binds the package's name `verify` to the function. The submodule stays in sys.modules, so
+# `from signing.verify import ...` works as before; to get the module object itself use
+# importlib.import_module("signing.verify") (`import signing.verify as m` gives the function).
 from signing.verify import VerificationPolicy, verify
 
 __all__ = [
