@@ -166,6 +166,28 @@ class DevPkiSettings:
 
 
 @dataclass(frozen=True)
+class VerificationSettings:
+    """[verification]: signature verification (docs/verification.md).
+
+    ``workers``: isolated verifier processes; ``public_max_bytes`` / ``public_slots``: the
+    public upload of ``/xac-minh`` (largest PDF, uploads read or verified at once, beyond which
+    503 with ``Retry-After: retry_after`` seconds); ``upload_max_bytes``: the agencies'
+    ``POST /api/v1/verify``; ``online``: fetch OCSP/CRL (LIENTHONG_VERIFY_ONLINE=0 also turns
+    it off); ``refresh_min_interval``: seconds after a stored report during which
+    ``?refresh=1`` answers a new report without storing it (stored reports are locked for
+    years on S3, so a loop of refreshes must not pile them up).
+    """
+
+    workers: int = 2
+    public_max_bytes: int = 50 * 1024 * 1024
+    public_slots: int = 4
+    retry_after: int = 5
+    upload_max_bytes: int = 50 * 1024 * 1024
+    online: bool = True
+    refresh_min_interval: int = 3600
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one axis instance (immutable once loaded)."""
 
@@ -179,6 +201,7 @@ class Config:
     federation: FederationSettings = field(default_factory=FederationSettings)
     signing: SigningSettings = field(default_factory=SigningSettings)
     devpki: DevPkiSettings = field(default_factory=DevPkiSettings)
+    verification: VerificationSettings = field(default_factory=VerificationSettings)
 
     @property
     def db_path(self) -> Path:
@@ -214,6 +237,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "federation": FederationSettings,
     "signing": SigningSettings,
     "devpki": DevPkiSettings,
+    "verification": VerificationSettings,
 }
 
 
@@ -341,6 +365,12 @@ def load_config(
         raise ConfigError("setting s3.endpoint: required when storage.backend = 's3'")
     if s3.part_size < 5 * 1024 * 1024:
         raise ConfigError("setting s3.part_size: S3 needs parts of at least 5 MiB (5242880)")
+    verification = VerificationSettings(**values["verification"])
+    for key in ("workers", "public_max_bytes", "public_slots", "upload_max_bytes"):
+        if getattr(verification, key) < 1:
+            raise ConfigError(f"setting verification.{key}: must be at least 1")
+    if verification.retry_after < 1 or verification.refresh_min_interval < 0:
+        raise ConfigError("settings verification.retry_after (>= 1), refresh_min_interval (>= 0)")
     return Config(
         server=server,
         storage=storage,
@@ -352,6 +382,7 @@ def load_config(
         federation=FederationSettings(**values["federation"]),
         signing=SigningSettings(**values["signing"]),
         devpki=DevPkiSettings(**values["devpki"]),
+        verification=verification,
     )
 
 
