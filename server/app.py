@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import signal
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -28,7 +29,7 @@ from server.http import audit as audit_http
 from server.http import routes_admin as webhook_http
 from server.http import signing as signing_http
 from server.http.errors import problem_middleware
-from server.logs import request_id_var, setup_logging
+from server.logs import request_fields_var, request_id_var, setup_logging
 from server.objectstore import close_object_store, open_object_store
 from storage.db import Database
 
@@ -53,42 +54,42 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 IN_FLIGHT: web.AppKey[list[int]] = web.AppKey("in_flight", list)
-
-
-@web.middleware
-async def in_flight_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Count requests being handled, so that a graceful stop can wait for them."""
-    counter = request.app[IN_FLIGHT]
-    counter[0] += 1
-    try:
-        return await handler(request)
-    finally:
-        counter[0] -= 1
+# Which of the `lienthong serve --workers N` processes serves this app ("0" .. "N-1"): sent back
+# as X-Lienthong-Worker and logged, so that a client or an operator can tell them apart.
+WORKER_INDEX: web.AppKey[str] = web.AppKey("worker_index", str)
 
 
 @web.middleware
 async def request_context_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Give the request an id (X-Request-Id, taken from the client when sane) and log it once.
+    """Give the request an id (X-Request-Id, taken from the client when sane), count it in
+    flight (a graceful stop waits for it) and log it once.
 
     The log line carries method, path (never the query: it holds no secrets today, but the
-    Authorization header is never logged), status, duration and the calling agency.
+    Authorization header is never logged), status, duration, the calling agency, the worker
+    process and what the handler added with :func:`server.logs.annotate` (e.g. the id of an
+    accepted document): one line per request.
     """
+    counter = request.app[IN_FLIGHT]
+    counter[0] += 1
+    worker = request.app[WORKER_INDEX]
     incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request_id = incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
     request[REQUEST_ID] = request_id
     token = request_id_var.set(request_id)
+    fields: dict[str, Any] = {}
+    fields_token = request_fields_var.set(fields)
     started = time.perf_counter()
     status = 500
     try:
         response = await handler(request)
         status = response.status
         response.headers["X-Request-Id"] = request_id
+        response.headers["X-Lienthong-Worker"] = worker
         return response
     finally:
+        counter[0] -= 1
         principal = request.get(PRINCIPAL)
         log.info(
             "request",
@@ -98,8 +99,11 @@ async def request_context_middleware(
                 "status": status,
                 "ms": round((time.perf_counter() - started) * 1000, 1),
                 "agency": principal.organ_id if principal is not None else None,
+                "worker": worker,
+                **fields,
             },
         )
+        request_fields_var.reset(fields_token)
         request_id_var.reset(token)
 
 
@@ -128,11 +132,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await database.close()
 
 
-def build_app(config: Config) -> web.Application:
-    """The complete axis application for ``config`` (resources open when the app starts)."""
+def build_app(config: Config, *, worker: int = 0) -> web.Application:
+    """The complete axis application for ``config`` (resources open when the app starts);
+    ``worker`` is its index among the processes of ``lienthong serve --workers N``."""
     app = web.Application(
         middlewares=[
-            in_flight_middleware,
             request_context_middleware,
             problem_middleware,
             auth_middleware,
@@ -143,6 +147,7 @@ def build_app(config: Config) -> web.Application:
     )
     app[CONFIG] = config
     app[IN_FLIGHT] = [0]
+    app[WORKER_INDEX] = str(worker)
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(audit_http.evidence_context)  # seal, receipts, audit anchors (issue 9)
     app.cleanup_ctx.append(delivery_context)  # push worker, directory sync, orphan sweep (issue 9)

@@ -24,6 +24,7 @@ from edxml.attachments import AttachmentMeta, Writable, unzip
 from server import audit
 from server.config import Config
 from server.federation import Router
+from server.logs import annotate
 from server.spool import SpooledPackage, format_trace_time, receive, spool_file, temp_path
 from storage.db import Database, Tx
 from storage.errors import Conflict, StorageError, StorageFull
@@ -616,10 +617,9 @@ class Exchange:
                     raise
                 return existing
             self._wake()
-            log.info(
-                "document accepted",
-                extra={"id": doc.id, "size": ref.size, "recipients": len(recipients)},
-            )
+            fields = {"id": doc.id, "size": ref.size, "recipients": len(recipients)}
+            if not annotate(**fields):  # in a request: its access line carries them
+                log.info("document accepted", extra=fields)
             self._announce(AcceptedDocument(doc, recipients, meta))
             return Receipt(doc, recipients, created=True)
 
@@ -838,7 +838,8 @@ class Exchange:
                 await self._register_sender(tx, obj.from_)
             await audit.record_status(tx, status_doc, targets, code.value)
         self._wake()
-        log.info("status accepted", extra={"id": status_doc.id, "code": code.value})
+        if not annotate(id=status_doc.id, code=code.value):  # else the access line has them
+            log.info("status accepted", extra={"id": status_doc.id, "code": code.value})
         return Receipt(status_doc, list(targets), created=True)
 
     # -- reading -----------------------------------------------------------------------------

@@ -17,6 +17,23 @@ from typing import Any
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "lienthong_request_id", default=None
 )
+# Fields that domain code adds to the request's one access line (see :func:`annotate`); None
+# outside a request.
+request_fields_var: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "lienthong_request_fields", default=None
+)
+
+
+def annotate(**fields: Any) -> bool:
+    """Add ``fields`` to the access line of the request being served, if any; return whether
+    they will be logged there. Outside a request (a CLI, a background task) nothing is kept
+    and the caller logs its own line: one line per request, not one per step."""
+    extra = request_fields_var.get()
+    if extra is None:
+        return False
+    extra.update(fields)
+    return True
+
 
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is logged as-is.
 _STANDARD_ATTRS = frozenset(
@@ -27,9 +44,24 @@ _STANDARD_ATTRS = frozenset(
 class JsonFormatter(logging.Formatter):
     """Format a record as one JSON line: time (UTC), level, logger, message, request_id, extras."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        # The "YYYY-MM-DDTHH:MM:SS" part of the time, per whole second: formatting a datetime
+        # for every line is a measurable share of a small request's CPU.
+        self._second = -1
+        self._second_text = ""
+
+    def _time(self, created: float) -> str:
+        micros = round(created * 1_000_000)
+        second, fraction = divmod(micros, 1_000_000)
+        if second != self._second:
+            stamp = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")
+            self._second, self._second_text = second, stamp.removesuffix("+00:00")
+        return f"{self._second_text}.{fraction // 1000:03d}+00:00"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": self._time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

@@ -16,14 +16,17 @@ other bytes are the sender's, in order.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import re
 import uuid
 from collections.abc import AsyncIterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 from xml.sax.saxutils import escape
 
 from edxml import VN_TZ
@@ -145,6 +148,60 @@ class _Splicer:
         return b"" if self.done else self._give_up()
 
 
+# Bodies are gathered in memory up to this size and written by a spool thread: creating and
+# writing a file may wait for the filesystem journal (ext4 blocks new files while it commits
+# the fsyncs of other sends), which must not stall the event loop. A small package is one
+# thread hop: create, write, close.
+_FLUSH_BYTES = 1024 * 1024
+_SPOOL_THREADS = 2
+_spool_pool: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The spool's own threads (not the default pool, where object-store fsyncs queue)."""
+    global _spool_pool  # created once, on first use
+    if _spool_pool is None:
+        _spool_pool = ThreadPoolExecutor(_SPOOL_THREADS, thread_name_prefix="lienthong-spool")
+    return _spool_pool
+
+
+class _SpoolWriter:
+    """A spool file written off the event loop: opened by the first write, closed by the last.
+
+    One blocking call runs at a time; if the caller is cancelled, :meth:`discard` waits for it
+    before removing the file, so no thread writes to (or creates) a file already removed.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._out: BinaryIO | None = None
+        self._running: asyncio.Future[None] | None = None
+
+    def _write(self, data: bytes, last: bool) -> None:
+        if self._out is None:
+            self._out = self.path.open("wb")
+        self._out.write(data)
+        if last:
+            out, self._out = self._out, None
+            out.close()
+
+    async def write(self, data: bytes, *, last: bool = False) -> None:
+        """Append ``data`` (creating the file first); close the file when ``last``."""
+        self._running = asyncio.get_running_loop().run_in_executor(_pool(), self._write, data, last)
+        await self._running
+
+    async def discard(self) -> None:
+        """Remove the file after the write in progress, if any, is over."""
+        running = self._running
+        if running is not None and not running.done():
+            await asyncio.wait([running])
+        if self._out is not None:
+            with contextlib.suppress(OSError):
+                self._out.close()
+            self._out = None
+        self.path.unlink(missing_ok=True)
+
+
 async def receive(
     chunks: AsyncIterable[bytes],
     spool_dir: Path,
@@ -164,24 +221,29 @@ async def receive(
     stored = hashlib.sha256()
     size = 0
     path = spool_dir / f"{uuid.uuid4().hex}.edxml"
+    out = _SpoolWriter(path)
+    pending: list[bytes] = []
+    buffered = 0
     try:
-        # Writes are small (network-sized chunks into the page cache); the fsync happens once,
-        # when the object store takes the file.
-        with path.open("wb") as out:
-            async for chunk in chunks:
-                size += len(chunk)
-                if size > limit:
-                    raise BodyTooLarge(limit)
-                hasher.update(chunk)
-                data = splicer.feed(chunk)
-                if data:
-                    stored.update(data)
-                    out.write(data)
-            rest = splicer.flush()
-            stored.update(rest)
-            out.write(rest)
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(limit)
+            hasher.update(chunk)
+            data = splicer.feed(chunk)
+            if data:
+                stored.update(data)
+                pending.append(data)
+                buffered += len(data)
+                if buffered >= _FLUSH_BYTES:
+                    await out.write(b"".join(pending))
+                    pending, buffered = [], 0
+        rest = splicer.flush()
+        stored.update(rest)
+        pending.append(rest)
+        await out.write(b"".join(pending), last=True)
     except BaseException:
-        path.unlink(missing_ok=True)
+        await out.discard()
         raise
     return SpooledPackage(
         path=path,
