@@ -9,7 +9,8 @@ to no one else: for anybody else the document does not exist (404, like the rest
 ``bag`` writes the record as a BagIt archival package (RFC 8493, the ``bagit`` library):
 ``data/package.edxml`` (the package exactly as stored), ``data/attachments/`` (decoded),
 ``data/archive.json`` (the record) and ``data/verification/`` (each PDF attachment's report
-made at arrival, ``NN-<attachment name>.json`` beside ``attachments/NN-<attachment name>``), with
+made at arrival, ``NN-<attachment name>.json`` beside ``attachments/NN-<attachment name>``, and
+any later re-verification as ``later/NN-<attachment name>.K.json``, K = 1, 2, ...), with
 ``manifest-sha256.txt`` and a ``bag-info.txt`` naming the organisations, number and notation and
 dates. The bag is built in a temp directory and zipped to a temp file that the caller streams.
 """
@@ -64,8 +65,9 @@ class ArchiveRecord:
     statuses: list[Status]
     related: list[Document]
     audit: list[dict[str, Any]]
-    # One entry per PDF attachment: index, name, sha256, verdict and the report made at
-    # arrival (lienthong.verification/1; None while still pending), from the Verifier's store.
+    # One entry per PDF attachment: index, name, sha256, verdict, the report made at arrival
+    # (lienthong.verification/1; None while still pending) and the later re-verifications,
+    # read from the object store through the Verifier.
     reports: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -269,6 +271,12 @@ class Archive:
                 (root / "verification" / f"{name}.json").write_text(
                     json.dumps(entry["report"], ensure_ascii=False, indent=2), encoding="utf-8"
                 )
+                for k, later in enumerate(entry.get("later") or [], start=1):
+                    # a subfolder: `archive verify` compares with the report at arrival only
+                    (root / "verification" / "later").mkdir(exist_ok=True)
+                    (root / "verification" / "later" / f"{name}.{k}.json").write_text(
+                        json.dumps(later, ensure_ascii=False, indent=2), encoding="utf-8"
+                    )
         bagit.make_bag(str(root), bag_info(record), checksums=["sha256"])
         zip_path = work.with_suffix(".zip")
         try:

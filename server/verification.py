@@ -3,10 +3,12 @@
 * **On arrival**: :meth:`Verifier.on_accepted` is an :data:`server.exchange.ArrivalHook`. Once
   a document is committed it marks its PDF attachments *pending* (synchronously, so a reader
   who asks right after the 201 sees "pending", not "nothing"), then verifies them in the
-  worker pool in the background. Reports are kept under ``<data_dir>/verification/``: by the
-  SHA-256 of the verified bytes (``<sha256>.json``) and by the attachment's edXML digest when
-  that differs (an attachment the national SDK zipped), so readers find them without decoding.
-  The report *at arrival* is evidence and is never overwritten.
+  worker pool in the background. Each report (its canonical JSON bytes) is an object in the
+  object store, kept and locked like the signed originals (S3 Object Lock on S3), named by a
+  ``verification_reports`` row under the SHA-256 of the verified bytes and under the
+  attachment's edXML digest when that differs (an attachment the national SDK zipped), so
+  readers find it without decoding. Rows are only added: the first is the report *at
+  arrival*; a re-verification (``?refresh=1``) adds a newer one and alters nothing.
 * **For readers**: :meth:`Verifier.annotate_meta` adds a compact summary to each attachment of
   ``meta``; :meth:`Verifier.document_verdicts` gives inbox items their one-word ``signatures``
   verdict. A PDF attachment with no report and nothing running (the server stopped before it
@@ -25,22 +27,27 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from server.exchange import AcceptedDocument, document_meta
+from storage.errors import NotFound, StorageError
+from storage.ids import utcnow
+from storage.repos.verification_reports import VerificationReportRepo, VerificationReportRow
 
 if TYPE_CHECKING:
     from server.exchange import Exchange
     from signing.isolation import VerifierPool
     from signing.report import ValidationReport
     from signing.verify import VerificationPolicy
+    from storage.db import Database
+    from storage.objects.base import ObjectStore
     from storage.repos.documents import Document
 
 log = logging.getLogger("lienthong.verify")
@@ -151,20 +158,57 @@ def _not_pdf_summary() -> dict[str, Any]:
     return {"verdict": NOT_PDF, "status": NOT_PDF, "signatures": [], "summary_vi": _NOT_PDF_VI}
 
 
+def report_bytes(report: dict[str, Any]) -> bytes:
+    """The canonical bytes a report is stored as: UTF-8 JSON, keys sorted, no spaces, so the
+    same report always makes the same object (and its SHA-256 names it)."""
+    return json.dumps(report, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def policy_id(policy: VerificationPolicy) -> str:
+    """What a stored report was verified under: the trust roots (SHA-256 over their DER,
+    sorted), the revocation mode, and whether OCSP/CRL were fetched online."""
+    roots = hashlib.sha256(b"".join(sorted(policy.trust_roots))).hexdigest()
+    online = "online" if policy.online else "offline"
+    return f"roots=sha256:{roots[:32]};revocation={policy.revocation_mode};{online}"
+
+
+def _verified_at(report: dict[str, Any]) -> datetime:
+    try:
+        value = datetime.fromisoformat(str(report["verified_at"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return utcnow()
+    return value if value.tzinfo is not None else utcnow()
+
+
+def _remove_if_empty(folder: Path) -> None:
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
+async def _one(chunk: bytes) -> AsyncIterator[bytes]:
+    yield chunk
+
+
 @dataclass
 class Verifier:
-    """The axis's verification service: a worker pool, a policy, and the arrival store.
+    """The axis's verification service: a worker pool, a policy, and where reports are kept.
 
-    ``public_slots`` bounds public uploads being read or verified at once (each holds up to the
-    upload limit in memory); ``exchange`` is what arrival verification reads attachments from.
+    Reports are objects of ``objects`` named by ``verification_reports`` rows of ``database``.
+    ``public_slots`` bounds public uploads being read or verified at once (each holds up to
+    ``public_max_bytes`` in memory); ``exchange`` is what arrival verification reads
+    attachments from; ``refresh_min_interval``: see :meth:`attachment`.
     """
 
     pool: VerifierPool
     policy: VerificationPolicy
-    store: Path
+    database: Database
+    objects: ObjectStore
     exchange: Exchange | None = None
     public_slots: int = 4
     retry_after: int = 5
+    public_max_bytes: int = 50 * 1024 * 1024
+    upload_max_bytes: int = 50 * 1024 * 1024
+    refresh_min_interval: float = 3600.0
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     # attachment key -> the background task verifying it (arrival or catch-up)
     running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
@@ -172,10 +216,13 @@ class Verifier:
     # block inside the pool, holding threads of the loop's shared executor that file I/O needs.
     workers: asyncio.Semaphore = field(init=False)
     public_in_use: int = 0
+    # report object digest -> its summary (objects never change, so entries never go stale)
     _cache: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
+    policy_name: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.workers = asyncio.Semaphore(max(1, int(getattr(self.pool, "size", 2))))
+        self.policy_name = policy_id(self.policy)
 
     # -- verifying ------------------------------------------------------------------------------
 
@@ -203,45 +250,133 @@ class Verifier:
 
     # -- the store --------------------------------------------------------------------------------
 
-    def _path(self, key: str) -> Path:
-        return self.store / f"{key}.json"
+    async def _load(self, row: VerificationReportRow) -> dict[str, Any] | None:
+        """The report a row names, read back (hash-checked) from the object store; None when
+        the object is missing or not a report (logged: it cannot happen unless someone removed
+        it). StorageError (store unreachable) propagates."""
+        try:
+            data = b"".join([chunk async for chunk in self.objects.open(row.report_sha256)])
+            report = json.loads(data)
+        except NotFound:
+            log.error("verification report object missing", extra={"sha256": row.report_sha256})
+            return None
+        except ValueError:
+            log.error("verification report object unreadable", extra={"sha256": row.report_sha256})
+            return None
+        return report if isinstance(report, dict) else None
 
-    def stored(self, sha256: str) -> dict[str, Any] | None:
-        """The report kept for attachment bytes (or an attachment digest), or None. Blocking."""
+    async def latest_row(self, sha256: str) -> VerificationReportRow | None:
+        """The newest report row of attachment bytes (or an attachment digest), or None."""
         if not _KEY.match(sha256):
             return None
-        try:
-            data = json.loads(self._path(sha256).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
+        async with self.database.reader() as tx:
+            return await VerificationReportRepo(tx).latest(sha256)
 
-    def keep(self, sha256: str, report: dict[str, Any]) -> None:
-        """Write a report under ``sha256`` (atomically). Blocking."""
-        path = self._path(sha256)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
-        self._cache.pop(sha256, None)
+    async def history(self, sha256: str) -> list[VerificationReportRow]:
+        """Every report row of an attachment, the report at arrival first."""
+        if not _KEY.match(sha256):
+            return []
+        async with self.database.reader() as tx:
+            return await VerificationReportRepo(tx).history(sha256)
 
-    def _keep_first(self, keys: Sequence[str], report: dict[str, Any]) -> None:
-        for key in dict.fromkeys(keys):
-            if _KEY.match(key) and not self._path(key).exists():
-                self.keep(key, report)
+    async def stored(self, sha256: str) -> dict[str, Any] | None:
+        """The latest report kept for attachment bytes (or an attachment digest), or None."""
+        row = await self.latest_row(sha256)
+        return None if row is None else await self._load(row)
 
-    def _summary_blocking(self, key: str) -> dict[str, Any] | None:
-        cached = self._cache.get(key)
-        if cached is not None:
-            self._cache.move_to_end(key)
-            return cached
-        report = self.stored(key)
-        if report is None:
-            return None
-        summary = report_summary(report)
-        self._cache[key] = summary
-        if len(self._cache) > _CACHE_SIZE:
-            self._cache.popitem(last=False)
-        return summary
+    async def keep(
+        self, keys: Sequence[str], report: dict[str, Any], *, only_first: bool = False
+    ) -> dict[str, Any]:
+        """Store ``report`` as an object and name it under each key (attachment digests).
+
+        Nothing is overwritten: each key gets a new row. With ``only_first`` a key that has a
+        report already keeps it (arrival: two verifications racing keep the first); the report
+        returned is then the stored one. The object is durable before any row names it.
+        """
+        keys = [k for k in dict.fromkeys(keys) if _KEY.match(k)]
+        if not keys:
+            return report
+        data = report_bytes(report)
+        ref = await self.objects.put(_one(data))
+        verdict = verdict_of(report)
+        verified_at = _verified_at(report)
+        first: VerificationReportRow | None = None  # what the first key names, if not this
+        async with self.database.transaction() as tx:
+            repo = VerificationReportRepo(tx)
+            for key in keys:
+                row = VerificationReportRow(
+                    attachment_sha256=key,
+                    report_sha256=ref.sha256,
+                    report_size=ref.size,
+                    verified_at=verified_at,
+                    policy=self.policy_name,
+                    verdict=verdict,
+                )
+                if not await repo.add(row, only_first=only_first) and key == keys[0]:
+                    first = await repo.latest(key)
+        if first is not None and first.report_sha256 != ref.sha256:
+            loaded = await self._load(first)
+            return loaded if loaded is not None else report
+        return report
+
+    async def import_legacy(self, folder: Path) -> int:
+        """Move reports kept as files (``<data_dir>/verification/<sha256>.json``, before they
+        lived in the object store) into the store, one row each; each file is removed once its
+        object and row are durable, then the folder when empty. Idempotent and resumable (a
+        report already named is not named twice). Returns how many files were imported."""
+        files = await asyncio.to_thread(
+            lambda: (
+                sorted(folder.glob("*.json"), key=lambda p: (p.stat().st_mtime, p.name))
+                if folder.is_dir()
+                else []
+            )
+        )
+        done = 0
+        for path in files:
+            if not _KEY.match(path.stem):
+                continue
+            try:
+                report = json.loads(await asyncio.to_thread(path.read_bytes))
+            except (OSError, ValueError):
+                log.warning("unreadable verification report file left", extra={"path": str(path)})
+                continue
+            if not isinstance(report, dict):
+                continue
+            await self.keep([path.stem], report, only_first=True)
+            await asyncio.to_thread(path.unlink, True)
+            done += 1
+        await asyncio.to_thread(_remove_if_empty, folder)
+        if done:
+            log.info("verification report files moved to the object store", extra={"count": done})
+        return done
+
+    async def _summaries_of(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Summaries of the latest report of each key that has one (cached by report object)."""
+        wanted = [k for k in dict.fromkeys(keys) if k]
+        if not wanted:
+            return {}
+        async with self.database.reader() as tx:
+            rows = await VerificationReportRepo(tx).latest_many(wanted)
+        out: dict[str, dict[str, Any]] = {}
+        for key, row in rows.items():
+            cached = self._cache.get(row.report_sha256)
+            if cached is not None:
+                self._cache.move_to_end(row.report_sha256)
+                out[key] = cached
+                continue
+            try:
+                report = await self._load(row)
+            except StorageError:  # the store is away: known but unreadable now
+                out[key] = _pending_summary()
+                continue
+            if report is None:
+                continue
+            summary = report_summary(report)
+            self._cache[row.report_sha256] = summary
+            if len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+            out[key] = summary
+        return out
 
     # -- attachments of documents --------------------------------------------------------------
 
@@ -250,13 +385,16 @@ class Verifier:
     ) -> dict[str, Any]:
         """The report of attachment ``index`` of a document visible to ``caller``.
 
-        The report made at arrival when there is one (``refresh`` verifies again now, without
-        replacing it); NotAPdf when the attachment is not a PDF.
+        The latest stored report when there is one (the one made at arrival until someone
+        re-verifies); NotAPdf when the attachment is not a PDF. ``refresh`` verifies again now
+        and stores the new report beside the old ones (nothing is replaced), unless the latest
+        stored report is younger than ``refresh_min_interval`` seconds: then the new report is
+        answered but not stored (stored reports are kept for years).
         """
         entry = await self._entry(exchange, caller, doc_id, index)
         alias = _attachment_key(entry)
         if not refresh and alias is not None:
-            known = await asyncio.to_thread(self.stored, alias)
+            known = await self.stored(alias)
             if known is not None:
                 return known
         decoded = await exchange.decode_attachment(caller, doc_id, index)
@@ -266,17 +404,24 @@ class Verifier:
             decoded.path.unlink(missing_ok=True)
         digest = hashlib.sha256(data).hexdigest()
         if not refresh:
-            known = await asyncio.to_thread(self.stored, digest)
+            row = await self.latest_row(digest)
+            known = None if row is None else await self._load(row)
             if known is not None:
                 if alias is not None:
-                    await asyncio.to_thread(self._keep_first, [alias], known)
+                    await self.keep([alias], known, only_first=True)
                 return known
         if not is_pdf(decoded.name, decoded.content_type, data):
             raise NotAPdf(f"Attachment {index} is not a PDF: nothing to verify.")
         report: dict[str, Any] = (await self.verify(data, decoded.name)).to_json()
         keys = [digest] if alias is None else [digest, alias]
-        await asyncio.to_thread(self._keep_first, keys, report)
-        return report
+        if refresh:
+            latest = await self.latest_row(digest)
+            interval = timedelta(seconds=self.refresh_min_interval)
+            if latest is not None and utcnow() - latest.stored_at < interval:
+                return report
+            await self.keep(keys, report)
+            return report
+        return await self.keep(keys, report, only_first=True)
 
     @staticmethod
     async def _entry(exchange: Exchange, caller: str, doc_id: str, index: int) -> dict[str, Any]:
@@ -358,7 +503,7 @@ class Verifier:
         one-word ``signatures`` verdict; schedule what was never verified. Returns ``meta``."""
         attachments = [a for a in meta.get("attachments") or [] if isinstance(a, dict)]
         doc_id = str(meta.get("id") or "")
-        summaries = await asyncio.to_thread(self._summaries_blocking, attachments)
+        summaries = await self._summaries(attachments)
         missing = []
         for entry, summary in zip(attachments, summaries, strict=True):
             if summary is None:
@@ -382,9 +527,10 @@ class Verifier:
             (d, [a for a in document_meta(d).get("attachments") or [] if isinstance(a, dict)])
             for d in docs
         ]
-        summaries = await asyncio.to_thread(
-            lambda: [self._summaries_blocking(atts) for _, atts in rows]
+        known = await self._summaries_of(
+            [k for _, atts in rows for k in map(_attachment_key, atts) if k]
         )
+        summaries = [self._summaries_known(atts, known) for _, atts in rows]
         verdicts: dict[str, str] = {}
         for (doc, atts), sums in zip(rows, summaries, strict=True):
             missing = [a for a, s in zip(atts, sums, strict=True) if s is None]
@@ -394,48 +540,67 @@ class Verifier:
         return verdicts
 
     async def reports_of(self, doc: Document, *, wait: float = 0.0) -> list[dict[str, Any]]:
-        """Each PDF attachment's stored report (the archive): index, name, sha256, verdict and
-        the report made at arrival (None while pending).
+        """Each PDF attachment's stored reports (the archive): index, name, sha256, verdict,
+        the ``report`` made at arrival (None while pending) and the ``later`` re-verifications
+        (oldest first; usually none).
 
         With ``wait`` > 0, attachments never verified are verified now, and verifications in
         progress are waited for up to ``wait`` seconds (an archival package should carry them).
         """
         entries = _pdf_entries(document_meta(doc))
         if wait > 0 and entries:
-            missing = await asyncio.to_thread(
-                lambda: [e for e in entries if self._summaries_blocking([e])[0] is None]
-            )
+            summaries = await self._summaries(entries)
+            missing = [e for e, s in zip(entries, summaries, strict=True) if s is None]
             if missing and doc.kind == "document":
                 self._start(doc.sender, doc.id, missing)
             keys = {_attachment_key(e) for e in entries}
             running = {t for k, t in self.running.items() if k in keys}
             if running:
                 await asyncio.wait(running, timeout=wait)
-        reports = await asyncio.to_thread(
-            lambda: [self.stored(k) if k else None for k in map(_attachment_key, entries)]
-        )
         out = []
-        for entry, report in zip(entries, reports, strict=True):
+        for entry in entries:
+            key = _attachment_key(entry)
+            reports = []
+            for row in await self.history(key) if key else []:
+                report = await self._load(row)
+                if report is not None:
+                    reports.append(report)
+            arrival = reports[0] if reports else None
             out.append(
                 {
                     "index": entry.get("index"),
                     "name": entry.get("name"),
                     "sha256": entry.get("sha256"),
-                    "verdict": "pending" if report is None else verdict_of(report),
-                    "report": report,
+                    "verdict": "pending" if arrival is None else verdict_of(reports[-1]),
+                    "report": arrival,
+                    "later": reports[1:],
                 }
             )
         return out
 
-    def _summaries_blocking(self, attachments: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+    async def _summaries(self, attachments: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
         """Per attachment: its summary, ``not_pdf``, ``pending``, or None (never verified)."""
+        known = await self._summaries_of(
+            [
+                k
+                for a in attachments
+                if looks_pdf(a.get("name"), a.get("content_type"))
+                for k in [_attachment_key(a)]
+                if k
+            ]
+        )
+        return self._summaries_known(attachments, known)
+
+    def _summaries_known(
+        self, attachments: list[dict[str, Any]], known: dict[str, dict[str, Any]]
+    ) -> list[dict[str, Any] | None]:
         out: list[dict[str, Any] | None] = []
         for entry in attachments:
             if not looks_pdf(entry.get("name"), entry.get("content_type")):
                 out.append(_not_pdf_summary())
                 continue
             key = _attachment_key(entry)
-            summary = None if key is None else self._summary_blocking(key)
+            summary = None if key is None else known.get(key)
             if summary is None and key is not None and key in self.running:
                 summary = _pending_summary()
             out.append(summary)

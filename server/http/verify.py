@@ -3,10 +3,12 @@
 * ``POST /api/v1/verify``: a PDF as the body (``application/pdf``) or as the ``file`` part of a
   ``multipart/form-data`` form -> the report of ``docs/verification.md`` (JSON), or the printable
   PDF report with ``Accept: application/pdf``. For agency systems (bearer token).
-* ``POST /api/v1/public/verify``: the same without a token, for the public page: bounded (50 MB,
-  nothing stored, at most ``Verifier.public_slots`` uploads at once, else 503 + Retry-After).
+* ``POST /api/v1/public/verify``: the same without a token, for the public page: bounded
+  (``[verification] public_max_bytes``, 50 MB by default; nothing stored; at most
+  ``public_slots`` uploads at once, else 503 + Retry-After).
 * ``GET /api/v1/documents/{id}/attachments/{n}/verification``: the report of a received PDF
-  attachment, as made when it arrived (``?refresh=1`` verifies again now).
+  attachment: the latest stored, the one made at arrival until a ``?refresh=1`` verifies again
+  and stores a new one beside it.
 * ``GET /api/v1/documents/{id}/verification``: the reports of all PDF attachments of a document.
 * ``GET /xac-minh``: a Vietnamese page to drop a PDF and read each signature's verdict (public).
 
@@ -27,16 +29,19 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from server.appkeys import CONFIG, EXCHANGE, VERIFIER
+from server.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, VERIFIER
 from server.auth import principal_of
+from server.config import VerificationSettings
 from server.http.errors import HttpProblem
 from server.verification import PDF_TYPES, Verifier, looks_pdf
 
-MAX_VERIFY_BYTES = 50 * 1024 * 1024
+# The defaults of the [verification] settings (server/config.py), which the app uses.
+MAX_VERIFY_BYTES = VerificationSettings.public_max_bytes
+PUBLIC_SLOTS = VerificationSettings.public_slots  # 2 workers + 2 waiting
 PAGE_PATH = Path(__file__).resolve().parent / "pages" / "xac-minh.html"
 ONLINE_ENV = "LIENTHONG_VERIFY_ONLINE"  # "0" turns online OCSP/CRL fetching off
 PUBLIC_VERIFY_PATH = "/api/v1/public/verify"
-PUBLIC_SLOTS = 4  # anonymous uploads read or verified at once (2 workers + 2 waiting)
+LEGACY_DIR = "verification"  # <data_dir>/verification/: report files of earlier versions
 
 routes = web.RouteTableDef()
 
@@ -49,15 +54,29 @@ async def verifier_context(app: web.Application) -> AsyncIterator[None]:
     from signing.verify import VerificationPolicy
 
     config = app[CONFIG]
-    store = config.storage.data_dir / "verification"
-    store.mkdir(parents=True, exist_ok=True)
-    online = os.environ.get(ONLINE_ENV, "1") != "0"
+    settings = config.verification
+    online = settings.online and os.environ.get(ONLINE_ENV, "1") != "0"
     policy = VerificationPolicy.from_trust_store(online=online)
-    pool = VerifierPool(size=2)
+    pool = VerifierPool(size=settings.workers)
     exchange = app.get(EXCHANGE)
     verifier = Verifier(
-        pool=pool, policy=policy, store=store, exchange=exchange, public_slots=PUBLIC_SLOTS
+        pool=pool,
+        policy=policy,
+        database=app[DATABASE],
+        objects=app[OBJECTS],
+        exchange=exchange,
+        public_slots=settings.public_slots,
+        retry_after=settings.retry_after,
+        public_max_bytes=settings.public_max_bytes,
+        upload_max_bytes=settings.upload_max_bytes,
+        refresh_min_interval=settings.refresh_min_interval,
     )
+    try:
+        # Reports of earlier versions were files; they join the store (and its lock) first.
+        await verifier.import_legacy(config.storage.data_dir / LEGACY_DIR)
+    except BaseException:
+        await asyncio.to_thread(pool.close)
+        raise
     app[VERIFIER] = verifier
     if exchange is not None:
         exchange.on_accepted.append(verifier.on_accepted)
@@ -82,19 +101,20 @@ async def _read_limited(stream: Any, limit: int) -> bytes:
             break
         size += len(chunk)
         if size > limit:
-            raise HttpProblem(
-                "payload-too-large", f"The PDF is larger than {limit // (1024 * 1024)} MB."
-            )
+            raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-async def _uploaded_pdf(request: web.Request) -> tuple[bytes, str | None]:
+def _too_large(limit: int) -> HttpProblem:
+    size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit} bytes"
+    return HttpProblem("payload-too-large", f"The PDF is larger than {size}.")
+
+
+async def _uploaded_pdf(request: web.Request, limit: int) -> tuple[bytes, str | None]:
     declared = request.content_length
-    if declared is not None and declared > MAX_VERIFY_BYTES + 64 * 1024:  # room for a form
-        raise HttpProblem(
-            "payload-too-large", f"The PDF is larger than {MAX_VERIFY_BYTES // (1024 * 1024)} MB."
-        )
+    if declared is not None and declared > limit + 64 * 1024:  # room for a form
+        raise _too_large(limit)
     ctype = request.content_type
     if ctype == "multipart/form-data":
         reader = await request.multipart()
@@ -103,14 +123,14 @@ async def _uploaded_pdf(request: web.Request) -> tuple[bytes, str | None]:
             if part is None:
                 raise HttpProblem("empty-body", "The form carries no file (field 'file').")
             if isinstance(part, BodyPartReader) and (part.name == "file" or part.filename):
-                data = await _read_limited(part, MAX_VERIFY_BYTES)
+                data = await _read_limited(part, limit)
                 return data, part.filename
     if ctype not in PDF_TYPES | {"application/octet-stream"}:
         raise HttpProblem(
             "unsupported-media-type",
             "Send a PDF as application/pdf, or as the 'file' field of multipart/form-data.",
         )
-    return await _read_limited(request.content, MAX_VERIFY_BYTES), None
+    return await _read_limited(request.content, limit), None
 
 
 def _wants_pdf(request: web.Request) -> bool:
@@ -136,18 +156,19 @@ async def _render(request: web.Request, report: dict[str, Any]) -> web.StreamRes
 async def verify_upload(request: web.Request) -> web.StreamResponse:
     """Verify an uploaded PDF: JSON report, or the PDF report with ``Accept: application/pdf``."""
     principal_of(request)  # authenticated callers only (the middleware has checked the token)
-    return await _verify_request(request)
+    return await _verify_request(request, request.app[VERIFIER].upload_max_bytes)
 
 
 @routes.post(PUBLIC_VERIFY_PATH)
 async def verify_public(request: web.Request) -> web.StreamResponse:
     """``/api/v1/verify`` for anyone (the public page): nothing stored, bounded; 503 when busy."""
-    async with request.app[VERIFIER].public_slot():
-        return await _verify_request(request)
+    verifier = request.app[VERIFIER]
+    async with verifier.public_slot():
+        return await _verify_request(request, verifier.public_max_bytes)
 
 
-async def _verify_request(request: web.Request) -> web.StreamResponse:
-    data, name = await _uploaded_pdf(request)
+async def _verify_request(request: web.Request, limit: int) -> web.StreamResponse:
+    data, name = await _uploaded_pdf(request, limit)
     if not data:
         raise HttpProblem("empty-body", "The request carried no PDF.")
     name = name or request.query.get("name") or None
@@ -219,7 +240,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "200": {"description": "The report (JSON, or PDF with Accept: application/pdf)"},
                 "400": {"description": "Empty body"},
                 "401": {"description": "No or bad token"},
-                "413": {"description": "Larger than 50 MB"},
+                "413": {"description": "Larger than verification.upload_max_bytes (50 MB)"},
                 "415": {"description": "Not a PDF upload"},
             },
         }
@@ -227,13 +248,14 @@ OPENAPI_PATHS: dict[str, Any] = {
     PUBLIC_VERIFY_PATH: {
         "post": {
             "summary": "Verify the signatures of a PDF without a token (the /xac-minh page)",
-            "description": "Public and bounded: at most 50 MB, nothing is stored, a few uploads "
-            "at once; beyond that 503 with Retry-After (docs/verification.md).",
+            "description": "Public and bounded: at most verification.public_max_bytes (50 MB), "
+            "nothing is stored, a few uploads at once; beyond that 503 with Retry-After "
+            "(docs/verification.md).",
             "security": [],
             "responses": {
                 "200": {"description": "The report (JSON, or PDF with Accept: application/pdf)"},
                 "400": {"description": "Empty body"},
-                "413": {"description": "Larger than 50 MB"},
+                "413": {"description": "Larger than verification.public_max_bytes (50 MB)"},
                 "415": {"description": "Not a PDF upload"},
                 "503": {"description": "Too many verifications in progress; see Retry-After"},
             },

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -46,6 +47,15 @@ async def _inbox_verdict(axis: Axis, doc_id: str) -> str:
     items = (await axis.inbox(NGHE_AN))["items"]
     [item] = [i for i in items if i["document_id"] == doc_id]
     return str(item["signatures"])
+
+
+def _report_rows(axis: Axis) -> int:
+    """How many verification reports the axis has stored (rows naming report objects)."""
+    conn = sqlite3.connect(axis.config.db_path)
+    try:
+        return int(conn.execute("SELECT count(*) FROM verification_reports").fetchone()[0])
+    finally:
+        conn.close()
 
 
 def _verdicts(meta: dict[str, Any]) -> list[str]:
@@ -150,7 +160,7 @@ async def test_a_missed_arrival_is_caught_up_when_someone_looks(axis: Axis) -> N
         await exchange.settle()
     finally:
         exchange.on_accepted.append(verifier.on_accepted)
-    assert not verifier.pending and not list(verifier.store.glob("*.json"))
+    assert not verifier.pending and _report_rows(axis) == 0
     assert await _inbox_verdict(axis, receipt["id"]) == "pending"  # and now it is running
     assert verifier.pending
     await verifier.drain()
@@ -161,8 +171,7 @@ async def test_a_missed_arrival_is_caught_up_when_someone_looks(axis: Axis) -> N
 
 
 async def test_public_upload_needs_no_token_and_stores_nothing(axis: Axis) -> None:
-    store = axis.client.app[VERIFIER].store
-    before = sorted(store.iterdir())
+    before = (_report_rows(axis), axis.snapshot()["objects"])
     resp = await axis.client.post(
         "/api/v1/public/verify?name=sua.pdf", data=TAMPERED, headers={"Content-Type": PDF}
     )
@@ -170,7 +179,7 @@ async def test_public_upload_needs_no_token_and_stores_nothing(axis: Axis) -> No
     report = await resp.json()
     assert report["file"]["name"] == "sua.pdf"
     assert report["signatures"][0]["indication"] == "TOTAL_FAILED"
-    assert sorted(store.iterdir()) == before
+    assert (_report_rows(axis), axis.snapshot()["objects"]) == before
     # the agencies' endpoint keeps its token
     resp = await axis.client.post("/api/v1/verify", data=TAMPERED, headers={"Content-Type": PDF})
     assert resp.status == 401
@@ -215,9 +224,7 @@ async def test_public_upload_is_bounded_busy_is_503_with_retry_after(
 async def test_public_upload_over_the_size_limit_is_413(
     axis: Axis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import server.http.verify as verify_http
-
-    monkeypatch.setattr(verify_http, "MAX_VERIFY_BYTES", 1000)
+    monkeypatch.setattr(axis.client.app[VERIFIER], "public_max_bytes", 1000)
     resp = await axis.client.post(
         "/api/v1/public/verify", data=ORIGINAL, headers={"Content-Type": PDF}
     )

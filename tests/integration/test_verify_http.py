@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aiohttp import FormData
-from axis_client import NGHE_AN, OUTSIDER, VPCP, Axis, document
+from axis_client import NGHE_AN, OUTSIDER, VPCP, Axis, document, sha256
 
 from server.http.verify import VERIFIER
 
@@ -79,9 +79,10 @@ async def test_attachments_are_verified_on_arrival(axis: Axis) -> None:
     receipt = await axis.send_ok(VPCP, document(VPCP, [NGHE_AN], attachments=files))
     verifier = axis.client.app[VERIFIER]
     await verifier.drain()
-    # the reports made at arrival are on disk before anyone asks
-    stored = list(verifier.store.glob("*.json"))
-    assert len(stored) == 2
+    # the reports made at arrival are stored (objects named by rows) before anyone asks
+    stored = [await verifier.latest_row(sha256(data)) for _, _, data in files[:2]]
+    for row in stored:
+        assert row is not None and await verifier.objects.exists(row.report_sha256)
     base = f"/api/v1/documents/{receipt['id']}"
     resp = await axis.get(f"{base}/attachments/0/verification", NGHE_AN)
     assert resp.status == 200
@@ -108,9 +109,7 @@ async def test_verification_page_is_vietnamese_html_without_cdn(axis: Axis) -> N
 
 
 async def test_oversized_upload_is_413(axis: Axis, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import server.http.verify as verify_http
-
-    monkeypatch.setattr(verify_http, "MAX_VERIFY_BYTES", 1000)
+    monkeypatch.setattr(axis.client.app[VERIFIER], "upload_max_bytes", 1000)
     resp = await axis.client.post(
         "/api/v1/verify",
         data=ORIGINAL,
