@@ -272,6 +272,7 @@ class SigningDesk:
     async def aclose(self) -> None:
         """Close the HTTP sessions of the TSA/OCSP clients and log out of seal tokens."""
         await self.services.aclose()
+        await asyncio.to_thread(self.services.close)  # the worker loop and its HTTP session
         for token in self._seal_tokens.values():
             with contextlib.suppress(SigningError):
                 token.close()
@@ -312,11 +313,14 @@ class SigningDesk:
         chain = tuple({c.sha256: c for c in (*request.chain, *self.chain)}.values())
         try:
             try:
-                session, digest = await async_prepare(
-                    source.path, request.certificate, chain=chain, level=request.level,
-                    appearance=appearance, field=request.field_name, reason=request.reason,
-                    location=request.location, services=self.services,
-                    workdir=self.config.spool_dir, ttl=self.ttl,
+                # Parsing, layout and hashing run on the signing worker loop (off this one).
+                session, digest = await self.services.offload(
+                    async_prepare(
+                        source.path, request.certificate, chain=chain, level=request.level,
+                        appearance=appearance, field=request.field_name, reason=request.reason,
+                        location=request.location, services=self.services,
+                        workdir=self.config.spool_dir, ttl=self.ttl,
+                    )
                 )  # fmt: skip
             except AppearanceError as exc:
                 raise BadSigningRequest(str(exc)) from exc
@@ -398,7 +402,9 @@ class SigningDesk:
             try:
                 state = replace(state, prepared_path=prepared)
                 try:
-                    await async_finish(state, raw, out, services=self.services, now=now)
+                    await self.services.offload(
+                        async_finish(state, raw, out, services=self.services, now=now)
+                    )
                 except SessionError as exc:
                     raise SignatureRejected(str(exc)) from exc
                 return await self._store_signed(row, out, via="signature")
@@ -471,9 +477,6 @@ class SigningDesk:
             path.unlink(missing_ok=True)  # noqa: ASYNC240 (a small spool file)
 
     async def _check_upload(self, row: SessionRow, path: Path) -> None:
-        from pyhanko.pdf_utils.reader import PdfFileReader
-        from pyhanko.sign.validation import async_validate_pdf_signature
-
         size = path.stat().st_size  # noqa: ASYNC240
         if size <= row.source_size:
             raise SignatureRejected("The upload is not the served PDF plus a signature.")
@@ -493,12 +496,39 @@ class SigningDesk:
             )
         source = await fetch_to_file(self.objects, row.source_sha256, self.config.spool_dir)
         try:
+            # Parsing both PDFs and validating the signature run on the signing worker loop.
+            status = await self.services.offload(self._inspect_upload(row, source, path))
+        finally:
+            source.unlink(missing_ok=True)
+
+        from pyhanko.sign.diff_analysis import ModificationLevel
+        from pyhanko.sign.validation.status import SignatureCoverageLevel
+
+        if not (status.intact and status.valid):
+            raise SignatureRejected("The new signature does not verify (bytes or CMS altered).")
+        if not status.trusted or status.revoked:
+            raise SignatureRejected(
+                "The signer's certificate is not trusted by the axis or is revoked."
+            )
+        later_ok = status.coverage == SignatureCoverageLevel.ENTIRE_FILE or (
+            status.modification_level is not None
+            and status.modification_level <= ModificationLevel.LTA_UPDATES
+        )
+        if not later_ok:
+            raise SignatureRejected("The upload changes the document after the new signature.")
+
+    async def _inspect_upload(self, row: SessionRow, source: Path, path: Path) -> Any:
+        """The one new signature of the upload, validated (pyHanko's status); runs on the
+        signing worker loop: SignatureRejected when the upload is not one new signature by the
+        enrolled certificate."""
+        from pyhanko.pdf_utils.reader import PdfFileReader
+        from pyhanko.sign.validation import async_validate_pdf_signature
+
+        try:
             with source.open("rb") as fh:
                 revisions = PdfFileReader(fh, strict=False).xrefs.total_revisions
         except Exception as exc:  # the source was checked when the session was made
             raise SignatureRejected(f"the served PDF cannot be read again: {exc}") from exc
-        finally:
-            source.unlink(missing_ok=True)
         with path.open("rb") as fh:
             try:
                 reader = PdfFileReader(fh, strict=False)
@@ -524,21 +554,7 @@ class SigningDesk:
                 )
             except Exception as exc:
                 raise SignatureRejected(f"The new signature cannot be validated: {exc}") from exc
-        from pyhanko.sign.diff_analysis import ModificationLevel
-        from pyhanko.sign.validation.status import SignatureCoverageLevel
-
-        if not (status.intact and status.valid):
-            raise SignatureRejected("The new signature does not verify (bytes or CMS altered).")
-        if not status.trusted or status.revoked:
-            raise SignatureRejected(
-                "The signer's certificate is not trusted by the axis or is revoked."
-            )
-        later_ok = status.coverage == SignatureCoverageLevel.ENTIRE_FILE or (
-            status.modification_level is not None
-            and status.modification_level <= ModificationLevel.LTA_UPDATES
-        )
-        if not later_ok:
-            raise SignatureRejected("The upload changes the document after the new signature.")
+        return status
 
     # -- the agency seal -----------------------------------------------------------------------
 
@@ -598,9 +614,12 @@ class SigningDesk:
         try:
             base_sha = await asyncio.to_thread(_sha256_file, source.path)
             try:
-                await async_sign_pdf(
-                    source.path, out, signer, level=level, appearance=built, reason=reason,
-                    location=location, services=self.services,
+                # pyHanko on the signing worker loop; C_Sign on the token's own thread.
+                await self.services.offload(
+                    async_sign_pdf(
+                        source.path, out, signer, level=level, appearance=built, reason=reason,
+                        location=location, services=self.services,
+                    )
                 )  # fmt: skip
             except AppearanceError as exc:
                 raise BadSigningRequest(str(exc)) from exc

@@ -179,15 +179,34 @@ class SigningServices:
             state.check_context_born = now
         return state.check_context
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on this object's private event loop (started on first use)."""
+    def _runner_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._runner is None:
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(target=loop.run_forever, name="signing", daemon=True)
                 thread.start()
                 self._runner, self._runner_thread = loop, thread
-        return asyncio.run_coroutine_threadsafe(coro, self._runner).result()
+            return self._runner
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on this object's private event loop (started on first use)."""
+        return asyncio.run_coroutine_threadsafe(coro, self._runner_loop()).result()
+
+    async def offload(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` run on this object's private event loop, in its own thread.
+
+        pyHanko's async API still parses, hashes and builds the CMS on the calling loop
+        (SIGNING-NOTES.md, trap 11): a server awaits its signing and validation through this so
+        that its own loop keeps answering. The worker loop has its own HTTP session and
+        timestamper (reused from call to call); PKCS#11 calls still go to the token's dedicated
+        thread (:class:`signing.tokens.TokenSigner`). Pure-Python work holds the GIL, so this
+        keeps the caller's loop responsive rather than adding CPU: several signatures at once
+        share the worker thread (scale with processes). Cancelling the await cancels ``coro``.
+        """
+        loop = self._runner_loop()
+        if asyncio.get_running_loop() is loop:
+            return await coro
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
 
     async def aclose(self) -> None:
         """Close the HTTP session of the current event loop."""

@@ -85,8 +85,9 @@ def make_tokens(pki: pki_cli.DevPki, directory: Path) -> SoftHsm:
     return hsm
 
 
-def minimal_pdf(pages: int = 1, text: str = "Lien Thong test document") -> bytes:
-    """A valid, unsigned A4 PDF with ``pages`` pages (hand-written, with a correct xref)."""
+def minimal_pdf(pages: int = 1, text: str = "Lien Thong test document", padding: int = 0) -> bytes:
+    """A valid, unsigned A4 PDF with ``pages`` pages (hand-written, with a correct xref);
+    ``padding`` bytes in one extra (unreferenced) stream object make it as large as wanted."""
     safe = text.encode("ascii", "replace").decode().replace("(", "[").replace(")", "]")
     objects: list[bytes] = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
@@ -102,6 +103,9 @@ def minimal_pdf(pages: int = 1, text: str = "Lien Thong test document") -> bytes
             b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (5 + 2 * i)
         )
         objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
+    if padding:
+        blob = (bytes(range(256)) * (padding // 256 + 1))[:padding]
+        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(blob), blob))
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for n, body in enumerate(objects, start=1):

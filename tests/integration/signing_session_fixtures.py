@@ -58,7 +58,12 @@ def sig_tokens(softhsm: fixtures_pki.SoftHsm) -> Iterator[Tokens]:
 @pytest.fixture
 def axis_config(tmp_path: Path, sig_pki: pki_cli.DevPki, sig_tokens: Tokens) -> Config:
     """The axis trusting the test root, with the TSA, and a seal key for UBND tỉnh Nghệ An."""
-    env = {
+    return load_config(env=signing_env(sig_pki, sig_tokens), data_dir=tmp_path / "data")
+
+
+def signing_env(sig_pki: pki_cli.DevPki, sig_tokens: Tokens) -> dict[str, str]:
+    """The settings of ``axis_config`` (to start from in a test that needs other ones)."""
+    return {
         "LIENTHONG_SERVER_MAX_BODY_BYTES": str(4 * 1024 * 1024),
         "LIENTHONG_SERVER_LOG_JSON": "0",
         "LIENTHONG_DELIVERY_ENABLED": "0",
@@ -69,7 +74,6 @@ def axis_config(tmp_path: Path, sig_pki: pki_cli.DevPki, sig_tokens: Tokens) -> 
         "LIENTHONG_SIGNING_SEAL_KEYS": f"{NGHE_AN}={SEAL_TOKEN}/seal",
         "LIENTHONG_SIGNING_SEAL_PIN_DIR": str(sig_tokens.pin_dir),
     }
-    return load_config(env=env, data_dir=tmp_path / "data")
 
 
 def token_sign(tokens: Tokens, key_label: str, digest: bytes) -> bytes:
