@@ -24,6 +24,7 @@ asyncio semaphore, not in the shared thread pool), so the event loop never waits
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -181,8 +182,10 @@ def _verified_at(report: dict[str, Any]) -> datetime:
 
 
 def _remove_if_empty(folder: Path) -> None:
-    if folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
+    # several server processes may import at once: another may have removed it already
+    with contextlib.suppress(OSError):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 async def _one(chunk: bytes) -> AsyncIterator[bytes]:
@@ -337,6 +340,8 @@ class Verifier:
                 continue
             try:
                 report = json.loads(await asyncio.to_thread(path.read_bytes))
+            except FileNotFoundError:  # imported by another server process meanwhile
+                continue
             except (OSError, ValueError):
                 log.warning("unreadable verification report file left", extra={"path": str(path)})
                 continue
