@@ -16,9 +16,11 @@ from fixtures_s3 import S3Endpoint
 
 import edxml
 from server.app import build_app
+from server.appkeys import VERIFIER
 from server.cli import main
 from server.cli.storage_cmd import JOURNAL_NAME, set_backend
 from server.config import load_config
+from server.verification import report_bytes
 from storage.objects.migrate import read_journal
 
 
@@ -60,8 +62,9 @@ async def test_migrate_resume_switch_and_serve_from_s3(
         pdf = f"%PDF-1.4 van ban {i} ".encode() * (200 * (i + 1))
         package = document(VPCP, [NGHE_AN], attachments=[(f"{i}.pdf", "application/pdf", pdf)])
         receipts.append(await axis.send_ok(VPCP, package))
+    await axis.client.app[VERIFIER].drain()
     objects = axis.snapshot()["objects"]
-    assert len(objects) == 5
+    assert len(objects) == 10  # 5 packages and the verification report of each attachment
     config_path = tmp_path / "lienthong.toml"
     _write_config(config_path, data_dir, s3_server, f"lt-{uuid.uuid4().hex[:12]}")
 
@@ -71,7 +74,7 @@ async def test_migrate_resume_switch_and_serve_from_s3(
         == 3
     )
     out = capsys.readouterr().out
-    assert "2 copied" in out and "3 left" in out
+    assert "2 copied" in out and "8 left" in out
     assert len(read_journal(data_dir / JOURNAL_NAME)) == 2
     assert load_config(config_path).storage.backend == "fs"
 
@@ -88,7 +91,7 @@ async def test_migrate_resume_switch_and_serve_from_s3(
             served += 1
     assert await migration == 0
     out = capsys.readouterr().out
-    assert "3 copied" in out and "2 already in" in out and "0 left" in out
+    assert "8 copied" in out and "2 already in" in out and "0 left" in out
     assert f"Switched {config_path}" in out
     switched = load_config(config_path)
     assert switched.storage.backend == "s3"
@@ -109,6 +112,15 @@ async def test_migrate_resume_switch_and_serve_from_s3(
             assert resp.status == 200, await resp.text()
             body = await resp.read()
             assert sha256(body) == receipt["sha256"] and len(body) == receipt["size"]
+            # the verification reports moved too: read from S3, not verified again
+            resp = await client.get(
+                f"/api/v1/documents/{receipt['id']}/attachments/0/verification",
+                headers=axis.auth(NGHE_AN),
+            )
+            assert resp.status == 200, await resp.text()
+            report = await resp.json()
+            rows = await axis.client.app[VERIFIER].history(report["file"]["sha256"])
+            assert [sha256(report_bytes(report))] == [r.report_sha256 for r in rows]
 
 
 async def test_fallback_reads_unmigrated_objects(
