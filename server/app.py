@@ -12,12 +12,14 @@ import logging
 import os
 import re
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
+from server import workers
 from server.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, PRINCIPAL, REQUEST_ID
 from server.auth import auth_middleware
 from server.config import Config
@@ -31,6 +33,7 @@ from server.http import signing as signing_http
 from server.http.errors import problem_middleware
 from server.logs import request_fields_var, request_id_var, setup_logging
 from server.objectstore import close_object_store, open_object_store
+from server.workers import ROLE, WorkerRole, role_of
 from storage.db import Database
 
 log = logging.getLogger("lienthong.access")
@@ -54,9 +57,6 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 IN_FLIGHT: web.AppKey[list[int]] = web.AppKey("in_flight", list)
-# Which of the `lienthong serve --workers N` processes serves this app ("0" .. "N-1"): sent back
-# as X-Lienthong-Worker and logged, so that a client or an operator can tell them apart.
-WORKER_INDEX: web.AppKey[str] = web.AppKey("worker_index", str)
 
 
 @web.middleware
@@ -73,7 +73,8 @@ async def request_context_middleware(
     """
     counter = request.app[IN_FLIGHT]
     counter[0] += 1
-    worker = request.app[WORKER_INDEX]
+    # Which of the `serve --workers N` processes answered: sent back and logged.
+    worker = request.app[ROLE].label
     incoming = request.headers.get("X-Request-Id", "")
     request_id = incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
     request[REQUEST_ID] = request_id
@@ -107,15 +108,22 @@ async def request_context_middleware(
         request_id_var.reset(token)
 
 
+def prepare_directories(config: Config, *, clear_spool: bool) -> None:
+    """Create the data, object and spool directories; with ``clear_spool``, remove the spool
+    files (uploads in flight when the server last stopped: after a restart none is)."""
+    for directory in (config.storage.data_dir, config.objects_dir, config.spool_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    if clear_spool:
+        for leftover in config.spool_dir.iterdir():
+            if leftover.is_file():
+                leftover.unlink()
+
+
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     """Open the database and object store for the app's lifetime; close them on shutdown."""
     config = app[CONFIG]
-    for directory in (config.storage.data_dir, config.objects_dir, config.spool_dir):
-        directory.mkdir(parents=True, exist_ok=True)
-    # Spool files are uploads in flight; after a restart none is in flight any more.
-    for leftover in config.spool_dir.iterdir():
-        if leftover.is_file():
-            leftover.unlink()
+    # With several workers the parent clears the spool before they start (server/workers.py).
+    prepare_directories(config, clear_spool=role_of(app).startup_jobs)
     database = await Database.open(config.db_path)
     try:
         # storage.backend: the filesystem, or S3 (bucket made at start-up) with the filesystem
@@ -132,9 +140,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await database.close()
 
 
-def build_app(config: Config, *, worker: int = 0) -> web.Application:
+def build_app(config: Config, *, role: WorkerRole | None = None) -> web.Application:
     """The complete axis application for ``config`` (resources open when the app starts);
-    ``worker`` is its index among the processes of ``lienthong serve --workers N``."""
+    ``role``: which worker of ``lienthong serve --workers N`` it is (default: the only one)."""
     app = web.Application(
         middlewares=[
             request_context_middleware,
@@ -147,7 +155,7 @@ def build_app(config: Config, *, worker: int = 0) -> web.Application:
     )
     app[CONFIG] = config
     app[IN_FLIGHT] = [0]
-    app[WORKER_INDEX] = str(worker)
+    app[ROLE] = role or WorkerRole()
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(audit_http.evidence_context)  # seal, receipts, audit anchors (issue 9)
     app.cleanup_ctx.append(delivery_context)  # push worker, directory sync, orphan sweep (issue 9)
@@ -170,10 +178,21 @@ def run(config: Config) -> None:
             "data_dir": str(config.storage.data_dir),
         },
     )
-    asyncio.run(_serve(config))
+    if config.server.workers > 1:
+        status = workers.serve(config)
+        if status:
+            raise SystemExit(status)
+        return
+    asyncio.run(serve_app(config))
 
 
-async def _serve(config: Config, shutdown_timeout: float = 60.0) -> None:
+async def serve_app(
+    config: Config,
+    shutdown_timeout: float = 60.0,
+    *,
+    sock: socket.socket | None = None,
+    role: WorkerRole | None = None,
+) -> None:
     """Serve until SIGTERM/SIGINT, then stop gracefully: the listening socket closes, requests
     in flight finish (up to ``shutdown_timeout`` seconds), then resources close.
 
@@ -181,13 +200,18 @@ async def _serve(config: Config, shutdown_timeout: float = 60.0) -> None:
     the handlers still running instead of letting them finish.
     """
     runner = web.AppRunner(
-        build_app(config),
+        build_app(config, role=role),
         access_log=None,  # request_context_middleware logs one structured line per request
         shutdown_timeout=shutdown_timeout,
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, config.server.host, config.server.port)
+        # A worker of `serve --workers N` accepts on the socket its parent bound.
+        site: web.BaseSite = (
+            web.TCPSite(runner, config.server.host, config.server.port)
+            if sock is None
+            else web.SockSite(runner, sock)
+        )
         await site.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -40,6 +40,9 @@ class ServerSettings:
     axis_id: str = "000.00.00.LT0"
     # Structured (JSON lines) logging; plain text when false (handy on a terminal).
     log_json: bool = True
+    # Server processes sharing the listening socket (`lienthong serve --workers N`); background
+    # jobs (anchoring, directory sync, start-up sweep) run once, see server/workers.py.
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -357,6 +360,8 @@ def load_config(
         raise ConfigError(f"setting server.port: {server.port} is not a TCP port")
     if server.max_body_bytes < 1024:
         raise ConfigError("setting server.max_body_bytes: must be at least 1024")
+    if not 1 <= server.workers <= 64:
+        raise ConfigError(f"setting server.workers: {server.workers} is not between 1 and 64")
     storage = StorageSettings(**values["storage"])
     if storage.backend not in {"fs", "s3"}:
         raise ConfigError(f"setting storage.backend: {storage.backend!r} is not 'fs' or 's3'")

@@ -44,6 +44,7 @@ from server.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS
 from server.config import Config
 from server.exchange import edxml_document_id
 from server.federation import Route, Router, directory_sync
+from server.workers import role_of
 from storage.db import Database
 from storage.errors import StorageError
 from storage.ids import utcnow
@@ -355,6 +356,18 @@ async def seal_route_secrets(database: Database, cipher: SecretCipher) -> int:
     return sealed
 
 
+async def startup_jobs(
+    config: Config,
+    database: Database,
+    objects: ObjectStore,
+    cipher: SecretCipher | None = None,
+) -> None:
+    """What runs once at start-up, before requests are accepted: the orphan-object sweep and
+    the sealing of plaintext route secrets (``cipher``: the router's, else one from config)."""
+    await sweep_orphans(database, objects, config.delivery.orphan_grace)
+    await seal_route_secrets(database, cipher if cipher is not None else Router(config).secrets)
+
+
 # --- the app's cleanup context -----------------------------------------------------------------
 
 WORKER: web.AppKey[DeliveryWorker] = web.AppKey("delivery_worker")
@@ -368,8 +381,9 @@ async def delivery_context(app: web.Application) -> AsyncIterator[None]:
     database = app[DATABASE]
     objects = app[OBJECTS]
     exchange = app[EXCHANGE]
-    await sweep_orphans(database, objects, config.delivery.orphan_grace)
-    await seal_route_secrets(database, exchange.router.secrets)
+    role = role_of(app)
+    if role.startup_jobs:  # else the parent of `serve --workers N` ran them (server/workers.py)
+        await startup_jobs(config, database, objects, exchange.router.secrets)
     session = aiohttp.ClientSession()
     worker = DeliveryWorker(config, database, objects, exchange.router, session)
     app[WORKER] = worker
@@ -377,7 +391,13 @@ async def delivery_context(app: web.Application) -> AsyncIterator[None]:
         if config.delivery.enabled:
             worker.start()
             exchange.on_scheduled = worker.wake
-        async with directory_sync(config, database, exchange.router, session):
+        # The directory sync runs in one worker only; the delivery worker in each (leases).
+        sync = (
+            directory_sync(config, database, exchange.router, session)
+            if role.periodic_jobs
+            else contextlib.nullcontext()
+        )
+        async with sync:
             yield
     finally:
         exchange.on_scheduled = None

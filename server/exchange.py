@@ -610,7 +610,9 @@ class Exchange:
                         await self._register_sender(tx, header.from_)
                     await audit.record_send(tx, doc, recipients)
             except Conflict:
-                # Another request with the same DocumentId committed first.
+                # Another request with the same DocumentId came first (perhaps in the same
+                # group commit, not yet visible to readers: wait for it).
+                await self.database.committed()
                 async with self.database.reader() as tx:
                     existing = await self._resend(tx, caller, key, package)
                 if existing is None:
@@ -764,6 +766,7 @@ class Exchange:
                     caller, obj, doc, targets, ref.sha256, ref.size, meta, now, dedup_key, via
                 )
             except Conflict:
+                await self.database.committed()  # the first one may be in the same group commit
                 again = await self._status_again(caller, dedup_key)
                 if again is None:
                     raise

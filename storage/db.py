@@ -401,6 +401,16 @@ class Database:
         # join the same COMMIT. A cancelled caller does not stop the COMMIT (shield).
         await asyncio.shield(committed)
 
+    async def committed(self) -> None:
+        """Return once every transaction that ended before the call is committed (or its group
+        failed). Needed after a UNIQUE conflict with a transaction of the same group commit:
+        its row is visible to the writer at once, but to readers only after the COMMIT. An
+        empty transaction joins the open group (or the next one, when the group is being
+        committed already) and returns with it; a failed group is not an error here."""
+        with contextlib.suppress(StorageError):
+            async with self.transaction():
+                pass
+
     def _undo(self, exc: BaseException) -> None:
         """Blocking but quick: undo only this transaction's SAVEPOINT (the others in the group
         stay); if SQLite rolled the whole transaction back (disk full, I/O error), fail the

@@ -17,6 +17,11 @@ def register(sub: Any) -> None:
     serve = sub.add_parser("serve", help="run the axis (HTTP API, /healthz, home page)")
     serve.add_argument("--host", help="address to listen on (default: server.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="TCP port (default: server.port, 8080)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="server processes sharing the port (default: server.workers, 1)",
+    )
     add_local_options(serve)
     serve.set_defaults(func=cmd_serve)
 
@@ -27,7 +32,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.port is not None and not 0 <= args.port <= 65535:
         raise CliError(f"--port {args.port} is not a TCP port")
-    config = with_overrides(local_config(args), host=args.host, port=args.port)
+    if args.workers is not None and not 1 <= args.workers <= 64:
+        raise CliError(f"--workers {args.workers} is not between 1 and 64")
+    config = with_overrides(
+        local_config(args), host=args.host, port=args.port, workers=args.workers
+    )
     # [devpki] (development only, written by `lienthong demo`): the test PKI's OCSP/CRL/TSA run
     # beside the axis, and SoftHSM2 and the trust store point at it before the app loads keys.
     try:

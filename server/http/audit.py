@@ -21,6 +21,7 @@ from server.http.errors import HttpProblem
 from server.http.jsonresponse import json_response
 from server.http.paging import page_params
 from server.receipts import ReceiptError, Receipts, load_seal
+from server.workers import role_of
 from storage.audit import AuditRepo
 
 log = logging.getLogger("lienthong.audit")
@@ -153,7 +154,9 @@ async def evidence_context(app: web.Application) -> AsyncIterator[None]:
         raise ReceiptError("a seal is configured but no TSA ([tsa] url): receipts need one")
     app[RECEIPTS] = Receipts(config, database, seal, services)
     task: asyncio.Task[None] | None = None
-    if services is not None and config.audit.anchor_minutes > 0:
+    # One worker of `serve --workers N` anchors periodically; the parent anchors at the end.
+    role = role_of(app)
+    if services is not None and config.audit.anchor_minutes > 0 and role.periodic_jobs:
         task = asyncio.create_task(
             audit.anchor_loop(
                 database, services.timestamper(), config.tsa.url, config.audit.anchor_minutes * 60
@@ -167,10 +170,11 @@ async def evidence_context(app: web.Application) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if services is not None:
-            try:
-                await audit.anchor_head(database, services.timestamper(), config.tsa.url)
-            except audit.AnchorError as exc:
-                log.error("audit head not anchored at shutdown", extra={"error": str(exc)})
+            if role.shutdown_anchor:
+                try:
+                    await audit.anchor_head(database, services.timestamper(), config.tsa.url)
+                except audit.AnchorError as exc:
+                    log.error("audit head not anchored at shutdown", extra={"error": str(exc)})
             await services.aclose()
         if seal is not None:
             await asyncio.to_thread(seal.close)

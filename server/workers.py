@@ -1,0 +1,258 @@
+"""``lienthong serve --workers N``: N server processes on one listening socket.
+
+One Python process runs the axis on one core (the event loop and the GIL); a machine with more
+cores serves more packages with more processes. The parent binds the socket (so a busy port is
+one clear error), does the once-per-start jobs, then spawns N workers that each accept on an
+inherited copy of the socket (the kernel hands every connection to one of them) and each open
+their own database connections and object store. SQLite serialises the writers of all the
+processes: ``BEGIN IMMEDIATE`` waits up to ``busy_timeout`` for another process's group commit
+(storage/db.py).
+
+What runs where (:class:`WorkerRole`):
+- before any worker accepts, in the parent, once: migrations, clearing the spool directory of
+  uploads interrupted by the last stop, the orphan-object sweep, sealing plaintext route
+  secrets (server/delivery.py). A worker must never clear the spool: another worker may be
+  receiving into it.
+- in worker 0 only: the periodic audit anchoring and the directory sync (twice would be
+  wasted TSA tokens and requests).
+- in every worker: the delivery worker (deliveries are claimed under a lease in a write
+  transaction, so two claimers never push the same delivery at once; a worker that just
+  accepted a send wakes its own), and the verifier pool, whose size and public slots are the
+  configured totals shared between the workers.
+- after every worker has stopped, in the parent: the audit head is anchored once (a worker
+  that stops first would miss the others' last entries).
+
+SIGTERM or SIGINT to the parent stops the workers gracefully (each stops accepting, finishes
+its requests in flight, closes); a worker that dies on its own stops the others, and the parent
+exits non-zero so that the service manager restarts the whole axis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import math
+import multiprocessing
+import multiprocessing.connection
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from server.config import Config
+
+log = logging.getLogger("lienthong")
+
+# Pending connections the kernel queues for all the workers together.
+LISTEN_BACKLOG = 1024
+# How long the parent waits for the workers after asking them to stop: their own graceful
+# stop (requests in flight, up to 60 s) plus closing.
+STOP_WAIT_SECONDS = 75.0
+
+
+@dataclass(frozen=True)
+class WorkerRole:
+    """Which jobs this server process runs besides serving requests (see the module doc)."""
+
+    index: int = 0
+    workers: int = 1
+
+    @property
+    def single(self) -> bool:
+        """The only server process (no parent did the once-per-start jobs)."""
+        return self.workers == 1
+
+    @property
+    def startup_jobs(self) -> bool:
+        """Clear the spool, sweep orphan objects, seal plaintext secrets at start-up."""
+        return self.single
+
+    @property
+    def periodic_jobs(self) -> bool:
+        """Anchor the audit head periodically, sync the directory from the parent axis."""
+        return self.index == 0
+
+    @property
+    def shutdown_anchor(self) -> bool:
+        """Anchor the audit head when the app stops (else the parent does, after all)."""
+        return self.single
+
+    @property
+    def label(self) -> str:
+        """The worker's index as text (X-Lienthong-Worker, the ``worker`` log field)."""
+        return str(self.index)
+
+
+ROLE: web.AppKey[WorkerRole] = web.AppKey("worker_role", WorkerRole)
+
+
+def role_of(app: web.Application) -> WorkerRole:
+    """The app's role; a single process when none was set (tests build apps directly)."""
+    return app.get(ROLE) or WorkerRole()
+
+
+def share_of(total: int, workers: int) -> int:
+    """Each worker's part of a per-axis total (at least 1)."""
+    return max(1, math.ceil(total / workers))
+
+
+def worker_config(config: Config, workers: int) -> Config:
+    """``config`` for one of ``workers`` processes: the verifier pool and the public upload
+    slots are shares of the configured totals, not N times them."""
+    if workers == 1:
+        return config
+    verification = dataclasses.replace(
+        config.verification,
+        workers=share_of(config.verification.workers, workers),
+        public_slots=share_of(config.verification.public_slots, workers),
+    )
+    return dataclasses.replace(config, verification=verification)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (SO_REUSEADDR, as aiohttp's own sites)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sock.listen(LISTEN_BACKLOG)
+        sock.set_inheritable(True)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def _before_workers(config: Config) -> None:
+    """The once-per-start jobs, with resources opened and closed here (see the module doc)."""
+    from server.app import prepare_directories
+    from server.delivery import startup_jobs
+    from server.objectstore import close_object_store, open_object_store
+    from storage.db import Database
+
+    prepare_directories(config, clear_spool=True)
+    database = await Database.open(config.db_path)  # applies the migrations, once
+    try:
+        objects = await open_object_store(config)
+        try:
+            await startup_jobs(config, database, objects)
+        finally:
+            await close_object_store(objects)
+    finally:
+        await database.close()
+
+
+async def _after_workers(config: Config) -> None:
+    """Anchor the audit head once every worker has stopped (when a TSA is configured)."""
+    if not config.tsa.url:
+        return
+    from server import audit
+    from signing import SigningServices
+    from storage.db import Database
+
+    services = SigningServices(tsa_url=config.tsa.url, timeout=float(config.tsa.timeout))
+    try:
+        database = await Database.open(config.db_path)
+        try:
+            await audit.anchor_head(database, services.timestamper(), config.tsa.url)
+        except audit.AnchorError as exc:
+            log.error("audit head not anchored at shutdown", extra={"error": str(exc)})
+        finally:
+            await database.close()
+    finally:
+        await services.aclose()
+
+
+def _worker_main(config: Config, role: WorkerRole, sock: socket.socket) -> None:
+    """A spawned worker: serve on the inherited socket until SIGTERM/SIGINT."""
+    from server.app import serve_app
+    from server.logs import setup_logging
+
+    setup_logging(json_lines=config.server.log_json)
+    try:
+        asyncio.run(serve_app(worker_config(config, role.workers), sock=sock, role=role))
+    except KeyboardInterrupt:  # a Ctrl+C before the loop's handler was installed
+        pass
+
+
+def serve(config: Config) -> int:
+    """Run ``config.server.workers`` worker processes until SIGTERM/SIGINT; return the exit
+    status (0 after a requested stop, 1 when a worker died on its own)."""
+    count = config.server.workers
+    sock = listen(config.server.host, config.server.port)
+    asyncio.run(_before_workers(config))
+    context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+    processes = [
+        context.Process(
+            target=_worker_main,
+            args=(config, WorkerRole(index, count), sock),
+            name=f"lienthong-worker-{index}",
+        )
+        for index in range(count)
+    ]
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if not stopping:
+            log.info("stopping workers", extra={"signal": signal.Signals(signum).name})
+        stopping = True
+        for process in processes:
+            if process.pid is not None and process.exitcode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.terminate()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    status = 0
+    try:
+        for process in processes:
+            process.start()
+        # The workers hold the socket now; once they all stop listening it closes, and new
+        # connections are refused instead of waiting in a queue no one reads.
+        sock.close()
+        log.info("workers started", extra={"pids": [p.pid for p in processes]})
+        deadline: float | None = None
+        while any(p.exitcode is None for p in processes):
+            running = [p.sentinel for p in processes if p.exitcode is None]
+            multiprocessing.connection.wait(running, timeout=1.0)
+            for process in processes:
+                if process.exitcode not in (None, 0) and not stopping:
+                    log.error(
+                        "worker died; stopping the others",
+                        extra={"worker": process.name, "exitcode": process.exitcode},
+                    )
+                    status = 1
+                    stop(signal.SIGTERM, None)
+                elif process.exitcode == 0 and not stopping:  # it was told to stop (Ctrl+C)
+                    stop(signal.SIGTERM, None)
+            if stopping:
+                deadline = deadline or time.monotonic() + STOP_WAIT_SECONDS
+                if time.monotonic() > deadline:
+                    for process in processes:
+                        if process.exitcode is None:
+                            log.error("worker did not stop; killed", extra={"pid": process.pid})
+                            process.kill()
+                    deadline = math.inf
+    finally:
+        sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for process in processes:
+            if process.pid is not None:
+                process.join()
+    asyncio.run(_after_workers(config))
+    log.info("stopped", extra={"workers": count})
+    sys.stderr.flush()
+    return status
