@@ -33,6 +33,7 @@ from server.http import signing as signing_http
 from server.http.errors import problem_middleware
 from server.logs import request_fields_var, request_id_var, setup_logging
 from server.objectstore import close_object_store, open_object_store
+from server.renewal import renewal_context
 from server.workers import ROLE, WorkerRole, role_of
 from storage.db import Database
 
@@ -159,6 +160,7 @@ def build_app(config: Config, *, role: WorkerRole | None = None) -> web.Applicat
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(audit_http.evidence_context)  # seal, receipts, audit anchors (issue 9)
     app.cleanup_ctx.append(delivery_context)  # push worker, directory sync, orphan sweep (issue 9)
+    app.cleanup_ctx.append(renewal_context)  # B-LTA renewal of the archive (issue 8)
     for module in ROUTE_MODULES:
         app.router.add_routes(module.routes)
     vdxp.setup(app)  # /vdxp/{operation}: the national axis protocol (issue 5)

@@ -191,6 +191,19 @@ class VerificationSettings:
 
 
 @dataclass(frozen=True)
+class ArchiveSettings:
+    """[archive]: long-term validation upkeep of signed originals (docs/archive.md).
+
+    ``renew_within_days``: renew (B-LTA document timestamp, as a new version) every signed PDF
+    attachment whose evidence expires within this many days; ``renew_interval_hours``: how
+    often the server runs that renewal itself (0: never; ``lienthong archive renew`` then).
+    """
+
+    renew_within_days: int = 365
+    renew_interval_hours: int = 0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one axis instance (immutable once loaded)."""
 
@@ -205,6 +218,7 @@ class Config:
     signing: SigningSettings = field(default_factory=SigningSettings)
     devpki: DevPkiSettings = field(default_factory=DevPkiSettings)
     verification: VerificationSettings = field(default_factory=VerificationSettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
 
     @property
     def db_path(self) -> Path:
@@ -241,6 +255,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "signing": SigningSettings,
     "devpki": DevPkiSettings,
     "verification": VerificationSettings,
+    "archive": ArchiveSettings,
 }
 
 
@@ -388,6 +403,7 @@ def load_config(
         signing=SigningSettings(**values["signing"]),
         devpki=DevPkiSettings(**values["devpki"]),
         verification=verification,
+        archive=ArchiveSettings(**values["archive"]),
     )
 
 

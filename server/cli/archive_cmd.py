@@ -1,4 +1,5 @@
-"""``lienthong archive export | verify``: archival packages (BagIt) of documents.
+"""``lienthong archive export | verify | renew``: archival packages (BagIt) of documents, and
+the long-term validation upkeep of the signed originals.
 
 ``export ID... -o DIR`` downloads each document's bag from a running axis
 (``GET /api/v1/archive/{id}/package``, with ``--server``/``--token`` or LIENTHONG_SERVER /
@@ -12,6 +13,12 @@ verdict may differ: certificates expire; that is printed, not failed).
 Exit codes: 0 all good, 1 a hash or a signature failed (TOTAL_FAILED) or an attachment no
 longer matches its report at arrival, 2 signatures could not be confirmed (INDETERMINATE, e.g.
 a root missing from the trust store).
+
+``renew [--within-days N]`` works on the axis's own data directory (``--config``/``--data-dir``):
+every signed PDF attachment (and attachment version) whose newest timestamp or certificates
+expire within N days (default ``[archive] renew_within_days``) gets a B-LTA renewal (current
+revocation data and a new document timestamp from ``[tsa] url``) as a new object, recorded and
+audit-logged; originals are never altered (server/renewal.py). Exit 1 when a renewal failed.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import bagit
 
 from server.cli import CliError
 from server.cli.http_client import AxisClient, atomic_output
-from server.cli.options import add_client_options, client_settings
+from server.cli.options import add_client_options, add_local_options, client_settings, local_config
 
 
 def register(sub: Any) -> None:
@@ -45,6 +52,15 @@ def register(sub: Any) -> None:
     verify = cmds.add_parser("verify", help="check a bag's hashes and PDF signatures again")
     verify.add_argument("bag", type=Path, metavar="BAG", help="a bag directory or its .zip")
     verify.set_defaults(func=cmd_verify)
+    renew = cmds.add_parser(
+        "renew", help="add B-LTA document timestamps to signed originals that expire soon"
+    )
+    renew.add_argument(
+        "--within-days", type=int, metavar="N",
+        help="renew what expires within N days (default: [archive] renew_within_days)",
+    )  # fmt: skip
+    add_local_options(renew)
+    renew.set_defaults(func=cmd_renew)
 
 
 def _unpack(zip_path: Path, target_dir: Path) -> Path:
@@ -193,4 +209,55 @@ def _compare(pdf: Path, now: dict[str, Any], then: dict[str, Any] | None) -> str
     return None
 
 
-__all__ = ["cmd_export", "cmd_verify", "register"]
+def cmd_renew(args: argparse.Namespace) -> int:
+    """Renew what expires within N days on this data directory; one line per renewal."""
+    import asyncio
+
+    config = local_config(args)
+    days = config.archive.renew_within_days if args.within_days is None else args.within_days
+    if days < 0:
+        raise CliError("--within-days must be 0 or more")
+    return asyncio.run(_renew(config, days))
+
+
+async def _renew(config: Any, days: int) -> int:
+    from server.exchange import Exchange
+    from server.objectstore import close_object_store, open_object_store
+    from server.renewal import RenewalError, Renewer
+    from storage.db import Database
+    from storage.errors import StorageError
+
+    try:
+        database = await Database.open(config.db_path)
+    except StorageError as exc:
+        raise CliError(f"cannot open the database {config.db_path}: {exc}") from None
+    try:
+        objects = await open_object_store(config)
+        renewer = Renewer(config, database, objects, Exchange(config, database, objects))
+        try:
+            config.spool_dir.mkdir(parents=True, exist_ok=True)
+            result = await renewer.run(days)
+        except RenewalError as exc:
+            raise CliError(str(exc)) from None
+        finally:
+            await renewer.aclose()
+            await close_object_store(objects)
+    finally:
+        await database.close()
+    for renewal in result.renewed:
+        version = f" version {renewal.version_id}" if renewal.version_id else ""
+        was = renewal.previous_expires_at
+        print(
+            f"renewed {renewal.document_id} attachment {renewal.attachment_index}{version}: "
+            f"{renewal.sha256} (evidence until {renewal.expires_at:%Y-%m-%d}"
+            + (f", was {was:%Y-%m-%d})" if was else ")")
+        )
+    for label, why in result.not_extended:
+        print(f"not renewed {label}: {why}")
+    for label, why in result.failed:
+        print(f"FAILED {label}: {why}")
+    print(result.summary())
+    return 1 if result.failed else 0
+
+
+__all__ = ["cmd_export", "cmd_renew", "cmd_verify", "register"]
