@@ -65,8 +65,9 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
         time.sleep(0.1)
 
 
-def start_axis(data: Path, env: dict[str, str] | None = None) -> RunningServer:
-    """Seed the demo agencies in ``data`` and serve it; return the running axis and tokens."""
+def start_axis(data: Path, env: dict[str, str] | None = None, *, workers: int = 1) -> RunningServer:
+    """Seed the demo agencies in ``data`` and serve it with ``workers`` processes; return the
+    running axis and tokens."""
     demo = subprocess.run(
         [str(LIENTHONG), "demo", "--data-dir", str(data)],
         capture_output=True,
@@ -83,7 +84,10 @@ def start_axis(data: Path, env: dict[str, str] | None = None) -> RunningServer:
     port = free_port()
     log = data / "serve.log"
     process = subprocess.Popen(
-        [str(LIENTHONG), "serve", "--data-dir", str(data), "--port", str(port)],
+        [
+            *(str(LIENTHONG), "serve", "--data-dir", str(data), "--port", str(port)),
+            *("--workers", str(workers)),
+        ],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},

@@ -124,8 +124,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     """Open the database and object store for the app's lifetime; close them on shutdown."""
     config = app[CONFIG]
     # With several workers the parent clears the spool before they start (server/workers.py).
-    prepare_directories(config, clear_spool=role_of(app).startup_jobs)
-    database = await Database.open(config.db_path)
+    role = role_of(app)
+    prepare_directories(config, clear_spool=role.startup_jobs)
+    # Several workers write the same database: hand SQLite's write lock over fairly.
+    database = await Database.open(config.db_path, writer_lock=not role.single)
     try:
         # storage.backend: the filesystem, or S3 (bucket made at start-up) with the filesystem
         # as read fallback for objects not yet migrated (server/objectstore.py).

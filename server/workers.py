@@ -2,8 +2,8 @@
 
 One Python process runs the axis on one core (the event loop and the GIL); a machine with more
 cores serves more packages with more processes. The parent binds the socket (so a busy port is
-one clear error), does the once-per-start jobs, then spawns N workers that each accept on an
-inherited copy of the socket (the kernel hands every connection to one of them) and each open
+one clear error), does the once-per-start jobs, then spawns N workers that each accept on their
+own socket of one SO_REUSEPORT group (the kernel spreads connections over them) and each open
 their own database connections and object store. SQLite serialises the writers of all the
 processes: ``BEGIN IMMEDIATE`` waits up to ``busy_timeout`` for another process's group commit
 (storage/db.py).
@@ -36,13 +36,14 @@ import logging
 import math
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
 import socket
 import sys
 import time
 from dataclasses import dataclass
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -117,22 +118,48 @@ def worker_config(config: Config, workers: int) -> Config:
     return dataclasses.replace(config, verification=verification)
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (SO_REUSEADDR, as aiohttp's own sites)."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    family, _, _, _, address = infos[0]
+def _bound(family: int, address: Any, *, shared: bool) -> socket.socket:
+    """A socket bound to ``address`` (from getaddrinfo), in the SO_REUSEPORT group if ``shared``."""
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if shared:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(address)
-        sock.listen(LISTEN_BACKLOG)
-        sock.set_inheritable(True)
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+def listen(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` listening sockets on ``host:port``, one per worker, in one SO_REUSEPORT group:
+    the kernel spreads new connections over them. (One shared socket would not do: a worker's
+    event loop accepts every connection waiting when it wakes, so a burst of keep-alive
+    connections would all land on one worker.)
+
+    A port some other server listens on is refused first with a plain bind (SO_REUSEPORT alone
+    would let a second axis of the same user share the port silently).
+    """
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _, _, _, address = infos[0]
+    if port != 0:
+        _bound(family, address, shared=False).close()  # OSError (EADDRINUSE) if taken
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = _bound(family, address, shared=True)
+            sockets.append(sock)
+            address = sock.getsockname()  # port 0: the others join the port the first got
+            sock.listen(LISTEN_BACKLOG)
+            sock.set_inheritable(True)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
 async def _before_workers(config: Config) -> None:
@@ -181,23 +208,41 @@ def _worker_main(config: Config, role: WorkerRole, sock: socket.socket) -> None:
     from server.logs import setup_logging
 
     setup_logging(json_lines=config.server.log_json)
+    parent = os.getppid()
+
+    async def main() -> None:
+        watch = asyncio.create_task(_stop_when_orphaned(parent))
+        try:
+            await serve_app(worker_config(config, role.workers), sock=sock, role=role)
+        finally:
+            watch.cancel()
+
     try:
-        asyncio.run(serve_app(worker_config(config, role.workers), sock=sock, role=role))
+        asyncio.run(main())
     except KeyboardInterrupt:  # a Ctrl+C before the loop's handler was installed
         pass
+
+
+async def _stop_when_orphaned(parent: int) -> None:
+    """SIGTERM this worker (a graceful stop) if its parent dies without stopping it (killed
+    with SIGKILL): no worker keeps serving a port its parent no longer answers for."""
+    while os.getppid() == parent:  # noqa: ASYNC110 (polling the parent, nothing to wait on)
+        await asyncio.sleep(1.0)
+    log.error("the parent process is gone; stopping", extra={"parent": parent})
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def serve(config: Config) -> int:
     """Run ``config.server.workers`` worker processes until SIGTERM/SIGINT; return the exit
     status (0 after a requested stop, 1 when a worker died on its own)."""
     count = config.server.workers
-    sock = listen(config.server.host, config.server.port)
+    sockets = listen(config.server.host, config.server.port, count)
     asyncio.run(_before_workers(config))
     context = multiprocessing.get_context("spawn")  # no fork of a process with threads
     processes = [
         context.Process(
             target=_worker_main,
-            args=(config, WorkerRole(index, count), sock),
+            args=(config, WorkerRole(index, count), sockets[index]),
             name=f"lienthong-worker-{index}",
         )
         for index in range(count)
@@ -219,9 +264,10 @@ def serve(config: Config) -> int:
     try:
         for process in processes:
             process.start()
-        # The workers hold the socket now; once they all stop listening it closes, and new
-        # connections are refused instead of waiting in a queue no one reads.
-        sock.close()
+        # The workers hold the sockets now; once they all stop listening the port closes, and
+        # new connections are refused instead of waiting in a queue no one reads.
+        for sock in sockets:
+            sock.close()
         log.info("workers started", extra={"pids": [p.pid for p in processes]})
         deadline: float | None = None
         while any(p.exitcode is None for p in processes):
@@ -246,7 +292,8 @@ def serve(config: Config) -> int:
                             process.kill()
                     deadline = math.inf
     finally:
-        sock.close()
+        for sock in sockets:
+            sock.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         for process in processes:

@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import importlib.resources
+import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -263,8 +265,21 @@ class Database:
         *,
         readers: int = DEFAULT_READERS,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        writer_lock: bool = False,
     ) -> None:
         self.path = path
+        # Several server processes (`serve --workers N`): a file lock taken before BEGIN
+        # IMMEDIATE and released after COMMIT/ROLLBACK hands the write lock over fairly. SQLite's
+        # own wait is a sleep-and-retry loop: a process that commits groups back to back takes
+        # the lock again before the sleeping one retries, which then starves (seconds, then
+        # SQLITE_BUSY). A blocked flock() is woken by the release itself. Only the server's
+        # processes take it; the CLI still waits busy_timeout on SQLite's lock.
+        self._lock_fd: int | None = None
+        if writer_lock:
+            self._lock_fd = os.open(
+                path.with_name(path.name + "-writer.lock"), os.O_RDWR | os.O_CREAT, 0o600
+            )
+        self._locked = False
         self._busy_timeout_ms = busy_timeout_ms
         self._writer = writer
         self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="lienthong-db-writer")
@@ -290,12 +305,14 @@ class Database:
         *,
         readers: int = DEFAULT_READERS,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        writer_lock: bool = False,
     ) -> Database:
         """Open (creating if needed) the database at `path` and apply pending migrations.
 
         Sets WAL, synchronous=FULL, foreign_keys=ON and busy_timeout on every connection;
-        `readers` is the number of threads for long reads. Opening an up-to-date database
-        changes nothing.
+        `readers` is the number of threads for long reads; `writer_lock`: take the fair
+        cross-process writer lock (for several server processes on one database). Opening an
+        up-to-date database changes nothing.
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -303,7 +320,9 @@ class Database:
             writer = await asyncio.to_thread(_connect_writer, path, busy_timeout_ms)
         except (sqlite3.Error, ValueError) as exc:
             raise _translate(exc) from exc
-        db = cls(path, writer, readers=readers, busy_timeout_ms=busy_timeout_ms)
+        db = cls(
+            path, writer, readers=readers, busy_timeout_ms=busy_timeout_ms, writer_lock=writer_lock
+        )
         try:
             async with db.reader():  # fail now, not on the first request, if reading fails
                 pass
@@ -324,6 +343,9 @@ class Database:
                 self._rollback()
             await self._on_writer_thread(self._writer.close)
         self._writer_thread.shutdown(wait=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the lock too
+            self._lock_fd = None
         idle, self._idle = self._idle, []
         for reader in idle:
             reader.conn.close()
@@ -345,6 +367,31 @@ class Database:
         self._open = False
         with contextlib.suppress(Exception):
             self._writer.execute("ROLLBACK")
+        self._unlock()
+
+    def _begin(self) -> None:
+        """Blocking (writer thread): the cross-process writer lock if any, then BEGIN
+        IMMEDIATE."""
+        if self._lock_fd is not None and not self._locked:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            self._locked = True
+        try:
+            self._writer.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _commit_blocking(self) -> None:
+        """Blocking (writer thread): COMMIT, then hand the cross-process writer lock on
+        (after a failed COMMIT the caller rolls back, which releases it)."""
+        self._writer.execute("COMMIT")
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._locked and self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            self._locked = False
 
     def _fail_group(self, exc: BaseException) -> None:
         """The whole SQLite transaction is gone: every transaction waiting for it fails."""
@@ -370,7 +417,7 @@ class Database:
             conn = self._writer
             if not self._open:
                 try:
-                    await self._on_writer_thread(lambda: conn.execute("BEGIN IMMEDIATE"))
+                    await self._on_writer_thread(self._begin)
                 except BaseException as exc:
                     self._rollback()  # a cancelled BEGIN may still have begun
                     if isinstance(exc, sqlite3.Error | ValueError):
@@ -446,9 +493,8 @@ class Database:
         done, self._done = self._done, []
         if not done:
             return
-        conn = self._writer
         commit = asyncio.get_running_loop().run_in_executor(
-            self._writer_thread, conn.execute, "COMMIT"
+            self._writer_thread, self._commit_blocking
         )
         cancelled = await _settled(commit)
         exc = commit.exception()
