@@ -13,6 +13,23 @@ made at arrival, ``NN-<attachment name>.json`` beside ``attachments/NN-<attachme
 any later re-verification as ``later/NN-<attachment name>.K.json``, K = 1, 2, ...), with
 ``manifest-sha256.txt`` and a ``bag-info.txt`` naming the organisations, number and notation and
 dates. The bag is built in a temp directory and zipped to a temp file that the caller streams.
+
+Renewed files and attachment versions. Each attachment lists its renewals (B-LTA document
+timestamps added by server/renewal.py: sha256, created time, a download link) and the versions
+the caller's agency made of it (signed or sealed on the axis, server/signing_sessions.py), each
+with its own renewals. Renewals of the attachment as sent are shown to everybody who sees the
+record; a version and its renewals only to the agency that made it (and its archivists), as
+``.../versions`` does. In the bag they sit beside the attachment::
+
+    attachments/NN-<stem>.pdf                       the attachment as received
+    attachments/NN-<stem>.renewal-K.pdf             its K-th renewal (K = 1, 2, ...)
+    attachments/NN-<stem>.version-J.pdf             the caller's J-th version of it
+    attachments/NN-<stem>.version-J.renewal-K.pdf   the K-th renewal of that version
+
+with one ``Lienthong-Renewal`` / ``Lienthong-Attachment-Version`` line each in bag-info.txt,
+and, in the bag's ``archive.json``, ``file`` (and for a renewal ``renews_file``: the file it
+extends) on each entry, which `lienthong archive verify` reads to check that every renewal
+starts with the bytes of the file it renews (an incremental update never alters the original).
 """
 
 from __future__ import annotations
@@ -32,10 +49,12 @@ import bagit
 from server.config import Config
 from server.exchange import Exchange, document_meta, edxml_document_id
 from storage.audit import AuditRepo
-from storage.db import Database
+from storage.db import Database, Tx
 from storage.objects.base import ObjectStore
 from storage.repos.deliveries import DeliveryRepo
 from storage.repos.documents import Document, DocumentRepo
+from storage.repos.renewals import Renewal, RenewalRepo
+from storage.repos.signing_sessions import AttachmentVersion, AttachmentVersionRepo
 from storage.repos.statuses import Status, StatusRepo
 from storage.repos.tokens import Principal
 
@@ -69,6 +88,10 @@ class ArchiveRecord:
     # (lienthong.verification/1; None while still pending) and the later re-verifications,
     # read from the object store through the Verifier.
     reports: list[dict[str, Any]] = field(default_factory=list)
+    # The versions of the attachments the caller's agency made (oldest first), and the
+    # renewals the caller may see: of the attachments as sent, and of those versions.
+    versions: list[AttachmentVersion] = field(default_factory=list)
+    renewals: list[Renewal] = field(default_factory=list)
 
     @property
     def verification(self) -> list[dict[str, Any]]:
@@ -89,22 +112,84 @@ def _status_json(status: Status) -> dict[str, Any]:
     }
 
 
-def record_json(record: ArchiveRecord) -> dict[str, Any]:
-    """The record as the JSON of ``GET /api/v1/archive/{id}`` (also ``data/archive.json``)."""
-    doc = record.document
-    meta = record.meta
-    base = f"/api/v1/documents/{doc.id}"
-    attachments = [
-        {
-            "index": a.get("index", i),
+def _renewal_json(renewal: Renewal, layout: BagLayout | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "id": renewal.id,
+        "attachment": renewal.attachment_index,
+        "version": renewal.version_id,
+        "base_sha256": renewal.base_sha256,
+        "sha256": renewal.sha256,
+        "size": renewal.size,
+        "created_at": renewal.created_at.isoformat(),
+        "expires_at": renewal.expires_at.isoformat(),
+        "previous_expires_at": None
+        if renewal.previous_expires_at is None
+        else renewal.previous_expires_at.isoformat(),
+        "href": f"/api/v1/archive/{renewal.document_id}/renewals/{renewal.id}",
+    }
+    if layout is not None:
+        entry["file"] = layout.files[renewal.id]
+        entry["renews_file"] = layout.renews.get(renewal.id)
+    return entry
+
+
+def _version_json(
+    version: AttachmentVersion, renewals: list[Renewal], layout: BagLayout | None
+) -> dict[str, Any]:
+    base = f"/api/v1/documents/{version.document_id}/attachments/{version.attachment_index}"
+    entry: dict[str, Any] = {
+        "version": version.id,
+        "kind": version.kind,
+        "organ_id": version.organ_id,
+        "name": version.name,
+        "base_sha256": version.base_sha256,
+        "sha256": version.sha256,
+        "size": version.size,
+        "created_at": version.created_at.isoformat(),
+        "href": f"{base}/versions/{version.id}",
+    }
+    if layout is not None:
+        entry["file"] = layout.files[version.id]
+    entry["renewals"] = [_renewal_json(r, layout) for r in renewals if r.version_id == version.id]
+    return entry
+
+
+def _attachments_json(record: ArchiveRecord, layout: BagLayout | None) -> list[dict[str, Any]]:
+    base = f"/api/v1/documents/{record.document.id}"
+    attachments = []
+    for i, a in enumerate(record.meta.get("attachments") or []):
+        index = a.get("index", i)
+        entry: dict[str, Any] = {
+            "index": index,
             "name": a.get("name"),
             "content_type": a.get("content_type"),
             "size": a.get("size"),
             "sha256": a.get("sha256"),
-            "href": f"{base}/attachments/{a.get('index', i)}",
+            "href": f"{base}/attachments/{index}",
         }
-        for i, a in enumerate(meta.get("attachments") or [])
-    ]
+        if layout is not None:
+            entry["file"] = layout.attachment_file(index, a.get("name"))
+        entry["renewals"] = [
+            _renewal_json(r, layout)
+            for r in record.renewals
+            if r.attachment_index == index and r.version_id is None
+        ]
+        entry["versions"] = [
+            _version_json(v, record.renewals, layout)
+            for v in record.versions
+            if v.attachment_index == index
+        ]
+        attachments.append(entry)
+    return attachments
+
+
+def record_json(record: ArchiveRecord, layout: BagLayout | None = None) -> dict[str, Any]:
+    """The record as the JSON of ``GET /api/v1/archive/{id}`` (also ``data/archive.json``,
+    where ``layout`` adds each file's place in the bag)."""
+    doc = record.document
+    meta = record.meta
+    base = f"/api/v1/documents/{doc.id}"
+    attachments = _attachments_json(record, layout)
     return {
         "id": doc.id,
         "edxml_document_id": edxml_document_id(doc),
@@ -154,6 +239,57 @@ def _bag_name(index: int, name: str | None) -> str:
     return f"{index:02d}-{_safe_name(name, f'attachment-{index}')}"
 
 
+def _stem(bag_name: str) -> str:
+    return bag_name[:-4] if bag_name.lower().endswith(".pdf") else bag_name
+
+
+@dataclass(frozen=True)
+class BagLayout:
+    """Where each renewal and version of a record goes in the bag (module docstring):
+    ``files`` maps a renewal or version id to its path under ``data/``, ``renews`` a renewal id
+    to the path of the file it extends (None when that file is not in the bag)."""
+
+    files: dict[str, str]
+    renews: dict[str, str | None]
+
+    @staticmethod
+    def attachment_file(index: int, name: str | None) -> str:
+        """The attachment as received, under ``data/``."""
+        return f"attachments/{_bag_name(index, name)}"
+
+    @classmethod
+    def of(cls, record: ArchiveRecord) -> BagLayout:
+        """The layout of ``record``'s renewals and versions (numbered oldest first)."""
+        names: dict[int, str | None] = {}
+        files: dict[str, str] = {}
+        by_sha: dict[str, str] = {}  # sha256 -> file, to find what a renewal extends
+        roots: dict[tuple[int, str | None], str] = {}  # lineage -> its first file
+        for i, entry in enumerate(record.meta.get("attachments") or []):
+            index = int(entry.get("index", i))
+            names[index] = entry.get("name")
+            roots[(index, None)] = cls.attachment_file(index, entry.get("name"))
+            if isinstance(entry.get("sha256"), str):
+                by_sha.setdefault(entry["sha256"], roots[(index, None)])
+        counts: dict[int, int] = {}
+        for version in record.versions:
+            j = counts[version.attachment_index] = counts.get(version.attachment_index, 0) + 1
+            stem = _stem(_bag_name(version.attachment_index, names.get(version.attachment_index)))
+            files[version.id] = f"attachments/{stem}.version-{j}.pdf"
+            roots[(version.attachment_index, version.id)] = files[version.id]
+            by_sha.setdefault(version.sha256, files[version.id])
+        renews: dict[str, str | None] = {}
+        lineage_counts: dict[tuple[int, str | None], int] = {}
+        for renewal in record.renewals:
+            key = (renewal.attachment_index, renewal.version_id)
+            k = lineage_counts[key] = lineage_counts.get(key, 0) + 1
+            # (a lineage always has its root: renewals are filtered to visible lineages)
+            root = roots.get(key) or cls.attachment_file(renewal.attachment_index, renewal.name)
+            files[renewal.id] = f"attachments/{_stem(root.split('/', 1)[1])}.renewal-{k}.pdf"
+            renews[renewal.id] = by_sha.get(renewal.base_sha256)
+            by_sha.setdefault(renewal.sha256, files[renewal.id])
+        return cls(files, renews)
+
+
 def bag_info(record: ArchiveRecord) -> dict[str, Any]:
     """The bag-info.txt fields: organisation ids, number and notation, dates."""
     doc = record.document
@@ -175,6 +311,21 @@ def bag_info(record: ArchiveRecord) -> dict[str, Any]:
         BAG_INFO_PREFIX + "Status-Count": str(len(record.statuses)),
         BAG_INFO_PREFIX + "Audit-Entries": str(len(record.audit)),
     }
+    layout = BagLayout.of(record)
+    if record.renewals:
+        info[BAG_INFO_PREFIX + "Renewal-Count"] = str(len(record.renewals))
+        info[BAG_INFO_PREFIX + "Renewal"] = [
+            f"{layout.files[r.id]} sha256={r.sha256} created={r.created_at.isoformat()} "
+            f"renews={layout.renews.get(r.id) or '?'}"
+            for r in record.renewals
+        ]
+    if record.versions:
+        info[BAG_INFO_PREFIX + "Version-Count"] = str(len(record.versions))
+        info[BAG_INFO_PREFIX + "Attachment-Version"] = [
+            f"{layout.files[v.id]} kind={v.kind} organ={v.organ_id} sha256={v.sha256} "
+            f"created={v.created_at.isoformat()}"
+            for v in record.versions
+        ]
     return {k: v for k, v in info.items() if v not in ("", [])}
 
 
@@ -204,16 +355,13 @@ class Archive:
         ``wait_reports``: seconds to wait for verification reports still being made.
         """
         async with self.database.reader() as tx:
-            doc = await DocumentRepo(tx).get(document_id)
-            if doc is None or doc.kind != "document":
-                raise NotInArchive(f"No document {document_id} in the archive of the caller.")
+            doc = await self._visible(tx, principal, document_id)
             recipients = await DeliveryRepo(tx).recipients(doc.id)
-            if principal.organ_id != doc.sender and principal.organ_id not in recipients:
-                raise NotInArchive(f"No document {document_id} in the archive of the caller.")
             statuses = await StatusRepo(tx).history(doc.id)
             related = await DocumentRepo(tx).related(doc.id)
             entries = await AuditRepo(tx).for_object(doc.id)
-        meta = document_meta(doc)
+            meta = document_meta(doc)
+            versions, renewals = await _visible_files(tx, principal, doc.id, meta)
         reports = (
             [] if self.verifier is None else await self.verifier.reports_of(doc, wait=wait_reports)
         )
@@ -225,7 +373,29 @@ class Archive:
             related=[d for d in related if d.kind == "document"],
             audit=[e.as_json() for e in entries],
             reports=reports,
+            versions=versions,
+            renewals=renewals,
         )
+
+    async def renewal(self, principal: Principal, document_id: str, renewal_id: str) -> Renewal:
+        """One renewal the caller may see (module docstring), else NotInArchive."""
+        async with self.database.reader() as tx:
+            doc = await self._visible(tx, principal, document_id)
+            _, renewals = await _visible_files(tx, principal, doc.id, document_meta(doc))
+        for renewal in renewals:
+            if renewal.id == renewal_id:
+                return renewal
+        raise NotInArchive(f"No renewal {renewal_id} of document {document_id} for the caller.")
+
+    @staticmethod
+    async def _visible(tx: Tx, principal: Principal, document_id: str) -> Document:
+        doc = await DocumentRepo(tx).get(document_id)
+        if doc is None or doc.kind != "document":
+            raise NotInArchive(f"No document {document_id} in the archive of the caller.")
+        recipients = await DeliveryRepo(tx).recipients(doc.id)
+        if principal.organ_id != doc.sender and principal.organ_id not in recipients:
+            raise NotInArchive(f"No document {document_id} in the archive of the caller.")
+        return doc
 
     async def bag(self, principal: Principal, document_id: str) -> Path:
         """Build the BagIt package of a document and zip it; return the zip (a temp file the
@@ -244,6 +414,11 @@ class Archive:
                 decoded = await self.exchange.decode_attachment(principal.organ_id, doc.id, index)
                 name = _bag_name(index, decoded.name)
                 await asyncio.to_thread(shutil.move, decoded.path, root / "attachments" / name)
+            layout = BagLayout.of(record)
+            for file_id, sha in [(v.id, v.sha256) for v in record.versions] + [
+                (r.id, r.sha256) for r in record.renewals
+            ]:
+                await self._write_object(sha, root / layout.files[file_id])
             await asyncio.to_thread(self._finish_bag, root, record, work)
             return work.with_suffix(".zip")
         finally:
@@ -260,7 +435,8 @@ class Archive:
     def _finish_bag(self, root: Path, record: ArchiveRecord, work: Path) -> None:
         """Blocking: write the JSON files, make the bag (sha256 manifests), zip it."""
         (root / "archive.json").write_text(
-            json.dumps(record_json(record), ensure_ascii=False, indent=2), encoding="utf-8"
+            json.dumps(record_json(record, BagLayout.of(record)), ensure_ascii=False, indent=2),
+            encoding="utf-8",
         )
         written = [r for r in record.verification if isinstance(r.get("report"), dict)]
         if written:
@@ -287,3 +463,22 @@ class Archive:
         except BaseException:
             zip_path.unlink(missing_ok=True)
             raise
+
+
+async def _visible_files(
+    tx: Tx, principal: Principal, document_id: str, meta: dict[str, Any]
+) -> tuple[list[AttachmentVersion], list[Renewal]]:
+    """The attachment versions the caller's agency made, and the renewals it may see: those of
+    the attachments as sent and those of its own versions (oldest first)."""
+    versions: list[AttachmentVersion] = []
+    repo = AttachmentVersionRepo(tx)
+    for i, entry in enumerate(meta.get("attachments") or []):
+        versions += await repo.list(document_id, int(entry.get("index", i)), principal.organ_id)
+    versions.sort(key=lambda v: v.id)  # ids sort in creation order
+    own = {v.id for v in versions}
+    renewals = [
+        r
+        for r in await RenewalRepo(tx).of_document(document_id)
+        if r.version_id is None or r.version_id in own
+    ]
+    return versions, renewals

@@ -9,10 +9,14 @@ against ``manifest-sha256.txt`` and every PDF signature again with :mod:`signing
 compares each attachment with the report the axis made when it arrived
 (``data/verification/NN-<name>.json``): the report must be about these very bytes, and every
 signature that was intact with no other changes then must still be so now (a later trust
-verdict may differ: certificates expire; that is printed, not failed).
-Exit codes: 0 all good, 1 a hash or a signature failed (TOTAL_FAILED) or an attachment no
-longer matches its report at arrival, 2 signatures could not be confirmed (INDETERMINATE, e.g.
-a root missing from the trust store).
+verdict may differ: certificates expire; that is printed, not failed). Renewed files and
+attachment versions in the bag (``attachments/NN-<stem>.renewal-K.pdf``, ``.version-J.pdf``,
+listed with their places in ``data/archive.json``) have their signatures checked too, must have
+the SHA-256 the record gives them, and each renewal must start with the exact bytes of the file
+it renews (a B-LTA renewal is an incremental update: it never alters what it extends).
+Exit codes: 0 all good, 1 a hash or a signature failed (TOTAL_FAILED), an attachment no longer
+matches its report at arrival, or a renewal does not extend the file it renews, 2 signatures
+could not be confirmed (INDETERMINATE, e.g. a root missing from the trust store).
 
 ``renew [--within-days N]`` works on the axis's own data directory (``--config``/``--data-dir``):
 every signed PDF attachment (and attachment version) whose newest timestamp or certificates
@@ -146,10 +150,14 @@ def _verify_pdfs(bag_dir: Path) -> int:
 
     worst = 0
     arrival = _arrival_reports(bag_dir)
+    derived = _derived_files(bag_dir)
+    for line in _check_derived(bag_dir, derived):
+        print(f"  {line}")
+        worst = 1
     for pdf in _pdfs(bag_dir):
         report = verify(pdf, file_name=pdf.name)
         name = pdf.relative_to(bag_dir / "data").as_posix()
-        if pdf.parent.name == "attachments":
+        if pdf.parent.name == "attachments" and name not in derived:
             mismatch = _compare(pdf, report.to_json(), arrival.get(pdf.name.split("-", 1)[0]))
             if mismatch:
                 print(f"  {name}: {mismatch}")
@@ -167,6 +175,85 @@ def _verify_pdfs(bag_dir: Path) -> int:
         elif indication == Indication.INDETERMINATE and worst == 0:
             worst = 2
     return worst
+
+
+def _derived_files(bag_dir: Path) -> dict[str, dict[str, Any]]:
+    """The renewals and attachment versions the bag's ``archive.json`` places in it, by path
+    under ``data/`` (entries with ``file``, ``sha256`` and for a renewal ``renews_file``)."""
+    path = bag_dir / "data" / "archive.json"
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise CliError(f"{path}: not a readable archive record") from None
+    found: dict[str, dict[str, Any]] = {}
+
+    def add(entry: Any, kind: str) -> None:
+        if isinstance(entry, dict) and isinstance(entry.get("file"), str):
+            found[entry["file"]] = {**entry, "kind_in_bag": kind}
+
+    attachments = record.get("attachments") if isinstance(record, dict) else None
+    for attachment in attachments if isinstance(attachments, list) else []:
+        if not isinstance(attachment, dict):
+            continue
+        for renewal in attachment.get("renewals") or []:
+            add(renewal, "renewal")
+        for version in attachment.get("versions") or []:
+            add(version, "version")
+            for renewal in version.get("renewals") or []:
+                add(renewal, "renewal")
+    return found
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _starts_with(path: Path, prefix: Path) -> bool:
+    """True when the bytes of ``path`` begin with all the bytes of ``prefix`` (streamed)."""
+    if path.stat().st_size < prefix.stat().st_size:
+        return False
+    with path.open("rb") as whole, prefix.open("rb") as head:
+        while chunk := head.read(1 << 20):
+            if whole.read(len(chunk)) != chunk:
+                return False
+    return True
+
+
+def _check_derived(bag_dir: Path, derived: dict[str, dict[str, Any]]) -> list[str]:
+    """Why renewed files and versions fail (one line each; empty: all good): each must be in
+    the bag with the SHA-256 the record gives, and each renewal must start with the bytes of
+    the file it renews, which must have the ``base_sha256`` the axis recorded."""
+    problems: list[str] = []
+    data = bag_dir / "data"
+    for name, entry in derived.items():
+        path = data / name
+        if ".." in Path(name).parts or not path.is_file():
+            problems.append(f"{name}: listed in archive.json but not in the bag")
+            continue
+        if _sha256_of(path) != entry.get("sha256"):
+            problems.append(f"{name}: DIFFERS from the {entry['kind_in_bag']} the axis stored")
+            continue
+        if entry["kind_in_bag"] != "renewal":
+            continue
+        base_name = entry.get("renews_file")
+        base = data / base_name if isinstance(base_name, str) else None
+        if base is None or ".." in Path(base_name or "").parts or not base.is_file():
+            problems.append(f"{name}: the file it renews is not in the bag")
+        elif _sha256_of(base) != entry.get("base_sha256"):
+            problems.append(f"{name}: {base_name} is not the file that was renewed (sha256)")
+        elif not _starts_with(path, base):
+            problems.append(
+                f"{name}: does NOT start with the bytes of {base_name} (not an incremental update)"
+            )
+        else:
+            print(f"  {name}: an incremental update of {base_name} (its bytes unchanged)")
+    return problems
 
 
 def _arrival_reports(bag_dir: Path) -> dict[str, dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""The archive: a document's record (JSON) and its BagIt archival package (zip)."""
+"""The archive: a document's record (JSON), its BagIt archival package (zip) and the renewed
+files of its attachments (B-LTA renewals, server/renewal.py)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,32 @@ async def archive_package(request: web.Request) -> web.StreamResponse:
         return response
     finally:
         await asyncio.to_thread(zip_path.unlink, True)
+
+
+@routes.get("/api/v1/archive/{id}/renewals/{renewal}")
+async def archive_renewal(request: web.Request) -> web.StreamResponse:
+    """One renewal of an attachment (or of the caller's version of it): the PDF with the added
+    document timestamp, for those who see the record (a version's, its agency only)."""
+    renewal = await archive_of(request).renewal(
+        principal_of(request), request.match_info["id"], request.match_info["renewal"]
+    )
+    objects = request.app[OBJECTS]
+    await objects.stat(renewal.sha256)  # reach the store before promising 200
+    response = web.StreamResponse(
+        headers={
+            "Content-Disposition": f'attachment; filename="{renewal.id}.pdf"',
+            "Cache-Control": "private, no-cache",
+            "ETag": f'"{renewal.sha256}"',
+        }
+    )
+    response.content_type = "application/pdf"
+    response.content_length = renewal.size
+    await response.prepare(request)
+    if request.method != "HEAD":
+        async for chunk in objects.open(renewal.sha256):  # hash-checked read
+            await response.write(chunk)
+    await response.write_eof()
+    return response
 
 
 async def _stream(response: web.StreamResponse, path: Path) -> None:

@@ -285,6 +285,37 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/archive/{id}/renewals/{renewal}": {
+                "get": {
+                    "summary": "A renewed attachment: the PDF with an added document timestamp "
+                    "(B-LTA renewal; `renewals[].href` of the archive record)",
+                    "description": "Renewals of an attachment as sent: for the sender, the "
+                    "recipients and their archivists. Renewals of a version: for the agency "
+                    "that made the version.",
+                    "parameters": [
+                        _ID,
+                        {
+                            "name": "renewal",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The renewed PDF",
+                            "content": {
+                                "application/pdf": {
+                                    "schema": {"type": "string", "format": "binary"}
+                                }
+                            },
+                        },
+                        "401": _UNAUTHORIZED,
+                        "404": _NOT_FOUND,
+                        "503": _problem("The object store cannot be reached. Retry later."),
+                    },
+                }
+            },
             "/api/v1/documents/{id}/receipt": {
                 "get": {
                     "summary": "Signed receipt of a sent document (CMS with an RFC 3161 "
