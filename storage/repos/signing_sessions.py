@@ -196,4 +196,3 @@ class AttachmentVersionRepo:
             "SELECT * FROM attachment_versions WHERE id = ?", (version_id,)
         )
         return None if row is None else _version(row)
-
