@@ -23,6 +23,8 @@ COMMAND_MODULES = [
     "server.cli.admin",
     "server.cli.serve",
     "server.cli.client",
+    "server.cli.audit_cmd",
+    "server.cli.receipt_cmd",
     "server.cli.storage_cmd",
     "server.cli.archive_cmd",
     "server.cli.vdxp_cmd",
