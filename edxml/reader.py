@@ -450,17 +450,81 @@ def _cid_key(content_id: str | None) -> str:
 
 
 class _Open:
-    """An attachment whose content is streaming."""
+    """An attachment whose content is being decoded."""
 
-    __slots__ = ("decoder", "meta", "path", "writer")
+    __slots__ = ("decoder", "meta", "writer")
 
     def __init__(
-        self, meta: AttachmentMeta, writer: Writable, decoder: Base64StreamDecoder, path: str
+        self, meta: AttachmentMeta, writer: Writable, decoder: Base64StreamDecoder
     ) -> None:
         self.meta = meta
         self.writer = writer
         self.decoder = decoder
-        self.path = path
+
+
+class _Outputs:
+    """Where attachment content goes: the sink's writers, or memory within the inline limits.
+
+    Both ways of reading decode through one of these, so they open, finish and clean up
+    attachments alike. ``current`` is the attachment being decoded (None between them).
+    """
+
+    def __init__(
+        self, limits: Limits, sink: AttachmentSink | None, *, background_hash: bool
+    ) -> None:
+        self.limits = limits
+        self.sink = sink
+        self.background_hash = background_hash
+        self.current: _Open | None = None
+        self.finished: list[tuple[AttachmentMeta, Writable]] = []
+        self.inline_total = 0
+
+    def open(self, meta: AttachmentMeta, path: str) -> Base64StreamDecoder:
+        """Start decoding an attachment; return the decoder to feed its base64 text."""
+        writer: Writable
+        if self.sink is not None:
+            writer = self.sink.open(meta)
+            decoder = Base64StreamDecoder(writer, path=path, background_hash=self.background_hash)
+        else:
+            writer = io.BytesIO()
+            room = self.limits.max_inline_total - self.inline_total
+            limit = min(self.limits.max_inline_attachment, room)
+            decoder = Base64StreamDecoder(
+                writer,
+                path=path,
+                limit=limit,
+                limit_message=_inline_message(limit),
+                background_hash=self.background_hash,
+            )
+        self.current = _Open(meta, writer, decoder)
+        return decoder
+
+    def close(self) -> _Streamed:
+        """Finish the current attachment: its bytes in memory, or handed to the sink."""
+        current = self.current
+        assert current is not None
+        size, sha256 = current.decoder.finish()
+        self.current = None
+        if self.sink is None:
+            assert isinstance(current.writer, io.BytesIO)
+            self.inline_total += size
+            return _Streamed(size, sha256, current.writer.getvalue(), None)
+        self.finished.append((current.meta, current.writer))
+        opener = self.sink.close(current.meta, current.writer, size=size, sha256=sha256)
+        return _Streamed(size, sha256, None, opener)
+
+    def abort(self) -> None:
+        """Parsing failed: stop the decoder's helper thread, let the sink drop its output."""
+        if self.current is not None:
+            self.current.decoder.close()
+            if self.sink is not None:
+                self.sink.abort(self.current.meta, self.current.writer)
+            self.current = None
+        if self.sink is None:
+            return
+        for meta, writer in self.finished:
+            self.sink.abort(meta, writer)
+        self.finished.clear()
 
 
 class _Target:
@@ -475,10 +539,8 @@ class _Target:
         self.scopes: list[dict[str, str]] = [{}]
         self.elements = 0
         self.attachment_count = 0
-        self.inline_total = 0
         self.manifest: dict[str, _Node] = {}
-        self.streaming: _Open | None = None
-        self.finished: list[tuple[AttachmentMeta, Writable]] = []
+        self.outputs = _Outputs(limits, sink, background_hash=True)
         self.signature: bytes | None = None
         self.sig_builder: etree.TreeBuilder | None = None
         self.sig_depth = 0
@@ -510,7 +572,7 @@ class _Target:
             self.sig_builder.start(tag, attrib)  # type: ignore[arg-type]
             self.stack.append(None)
             return
-        if self.streaming is not None:
+        if self.outputs.current is not None:
             # Markup inside base64 content is not ours to interpret; skip it.
             self.stack.append(None)
             return
@@ -565,8 +627,9 @@ class _Target:
         self.stack.append(node)
 
     def data(self, text: str) -> None:
-        if self.streaming is not None:
-            self.streaming.decoder.feed(text)
+        current = self.outputs.current
+        if current is not None:
+            current.decoder.feed(text)
             return
         if self.sig_builder is not None:
             self.sig_chars += len(text)
@@ -601,8 +664,10 @@ class _Target:
                 self.signature = etree.tostring(element, encoding="utf-8")
                 self.sig_builder = None
             return
-        if self.streaming is not None and node is None and self._closes_streaming():
-            self._close_attachment()
+        if self.outputs.current is not None and node is None and self._closes_streaming():
+            attachment = self.stack[-1]
+            assert attachment is not None
+            attachment.result = self.outputs.close()
             return
         if node is None or not self.stack:
             return
@@ -637,51 +702,11 @@ class _Target:
     def _open_attachment(self, attachment: _Node) -> None:
         index = self.attachment_count - 1
         meta = _attachment_meta(index, attachment, self.manifest)
-        path = f"AttachmentEncoded/Attachment[{index + 1}]/ContentTransferEncoded"
-        writer: Writable
-        if self.sink is not None:
-            writer = self.sink.open(meta)
-            decoder = Base64StreamDecoder(writer, path=path)
-        else:
-            writer = io.BytesIO()
-            room = self.limits.max_inline_total - self.inline_total
-            limit = min(self.limits.max_inline_attachment, room)
-            decoder = Base64StreamDecoder(
-                writer,
-                path=path,
-                limit=limit,
-                limit_message=_inline_message(limit),
-            )
-        self.streaming = _Open(meta, writer, decoder, path)
-
-    def _close_attachment(self) -> None:
-        current = self.streaming
-        assert current is not None
-        attachment = self.stack[-1]
-        assert attachment is not None
-        size, sha256 = current.decoder.finish()
-        self.streaming = None
-        if self.sink is None:
-            assert isinstance(current.writer, io.BytesIO)
-            self.inline_total += size
-            attachment.result = _Streamed(size, sha256, current.writer.getvalue(), None)
-        else:
-            self.finished.append((current.meta, current.writer))
-            opener = self.sink.close(current.meta, current.writer, size=size, sha256=sha256)
-            attachment.result = _Streamed(size, sha256, None, opener)
+        self.outputs.open(meta, f"AttachmentEncoded/Attachment[{index + 1}]/ContentTransferEncoded")
 
     def abort(self) -> None:
         """Parsing failed: stop the decoder's helper thread, let the sink drop its output."""
-        if self.streaming is not None:
-            self.streaming.decoder.close()
-            if self.sink is not None:
-                self.sink.abort(self.streaming.meta, self.streaming.writer)
-            self.streaming = None
-        if self.sink is None:
-            return
-        for meta, writer in self.finished:
-            self.sink.abort(meta, writer)
-        self.finished.clear()
+        self.outputs.abort()
 
     # helpers
 
@@ -810,8 +835,8 @@ class _TreeReader:
         self.manifest: dict[str, _Node] = {}
         self.signature: bytes | None = None
         self.jobs: list[_Job] = []
-        self.current: _Open | None = None
-        self.finished: list[tuple[AttachmentMeta, Writable]] = []
+        # The text is all there at once: nothing to overlap hashing with, no thread hand-off.
+        self.outputs = _Outputs(limits, sink, background_hash=False)
 
     def read(self, root: etree._Element) -> _Node:
         ns, local = _split_cached(root.tag)
@@ -949,54 +974,19 @@ class _TreeReader:
 
     def decode_attachments(self) -> None:
         """Decode every attachment in document order, through the sink as streaming does."""
-        lim = self.limits
-        inline_total = 0
         for job in self.jobs:
-            writer: Writable
-            if self.sink is not None:
-                writer = self.sink.open(job.meta)
-                decoder = Base64StreamDecoder(writer, path=job.path, background_hash=False)
-            else:
-                writer = io.BytesIO()
-                room = lim.max_inline_total - inline_total
-                limit = min(lim.max_inline_attachment, room)
-                decoder = Base64StreamDecoder(
-                    writer,
-                    path=job.path,
-                    limit=limit,
-                    limit_message=_inline_message(limit),
-                    background_hash=False,  # nothing left to overlap with: no thread hand-off
-                )
-            self.current = _Open(job.meta, writer, decoder, job.path)
+            decoder = self.outputs.open(job.meta, job.path)
             text, job.text = job.text, ""
             if len(text) <= _FEED_CHARS:
                 decoder.feed(text)
             else:  # slices keep the decoder's temporary copies small
                 for start in range(0, len(text), _FEED_CHARS):
                     decoder.feed(text[start : start + _FEED_CHARS])
-            size, sha256 = decoder.finish()
-            self.current = None
-            if self.sink is None:
-                assert isinstance(writer, io.BytesIO)
-                inline_total += size
-                job.node.result = _Streamed(size, sha256, writer.getvalue(), None)
-            else:
-                self.finished.append((job.meta, writer))
-                opener = self.sink.close(job.meta, writer, size=size, sha256=sha256)
-                job.node.result = _Streamed(size, sha256, None, opener)
+            job.node.result = self.outputs.close()
 
     def abort(self) -> None:
         """Same clean-up as ``_Target.abort``."""
-        if self.current is not None:
-            self.current.decoder.close()
-            if self.sink is not None:
-                self.sink.abort(self.current.meta, self.current.writer)
-            self.current = None
-        if self.sink is None:
-            return
-        for meta, writer in self.finished:
-            self.sink.abort(meta, writer)
-        self.finished.clear()
+        self.outputs.abort()
 
 
 # --- tree lookups --------------------------------------------------------------------------
