@@ -238,7 +238,15 @@ def _remove_keeping_tail(el: etree._Element) -> None:
     parent.remove(el)
 
 
-def _c14n(node: etree._Element | etree._ElementTree, algorithm: str, prefixes: list[str]) -> bytes:
+def _c14n(
+    node: etree._Element | etree._ElementTree,
+    algorithm: str,
+    prefixes: list[str],
+    *,
+    drop_comments: bool = False,
+) -> bytes:
+    """``node`` canonicalised by ``algorithm``; comments kept only when the algorithm says so
+    and ``drop_comments`` is false."""
     if algorithm not in _C14N_METHODS:
         raise _Invalid(f"unsupported canonicalisation {algorithm!r}")
     exclusive, comments = _C14N_METHODS[algorithm]
@@ -246,7 +254,7 @@ def _c14n(node: etree._Element | etree._ElementTree, algorithm: str, prefixes: l
         node,
         method="c14n",
         exclusive=exclusive,
-        with_comments=comments,
+        with_comments=comments and not drop_comments,
         inclusive_ns_prefixes=(prefixes or None) if exclusive else None,
     )
 
@@ -294,14 +302,7 @@ def _reference_digest_input(doc: bytes, sig_path: list[int], reference: etree._E
             saw_c14n = True
         else:
             raise _Invalid(f"unsupported transform {alg!r}")
-    exclusive, _ = _C14N_METHODS[algorithm]
-    return etree.tostring(
-        tree,
-        method="c14n",
-        exclusive=exclusive,
-        with_comments=False,
-        inclusive_ns_prefixes=(prefixes or None) if exclusive else None,
-    )
+    return _c14n(tree, algorithm, prefixes, drop_comments=True)
 
 
 def _certificates(signature: etree._Element) -> list[x509.Certificate]:
