@@ -172,6 +172,17 @@ class Axis:
 
 
 @pytest.fixture
+def offline_verification(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No OCSP/CRL/AIA fetching by the app's verifier (LIENTHONG_VERIFY_ONLINE=0).
+
+    For modules that upload corpus PDFs: their certificates name hosts on the Internet
+    (dss.nowina.lu), and tests send traffic to 127.0.0.1 only. A fixture that sets the
+    variable to 1 later (the test PKI on 127.0.0.1) turns fetching back on for its test.
+    """
+    monkeypatch.setenv("LIENTHONG_VERIFY_ONLINE", "0")
+
+
+@pytest.fixture
 def axis_config(tmp_path: Path) -> Config:
     """Defaults with the data directory in tmp_path and a small body limit (1 MiB)."""
     config = load_config(

@@ -18,6 +18,8 @@ from server.auth import new_token
 from server.cli import main
 from storage.repos.tokens import TokenRepo
 
+# Corpus PDFs name Internet hosts in their certificates: no fetching (127.0.0.1 only).
+pytestmark = pytest.mark.usefixtures("offline_verification")
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "pdf"
 SIGNED_PDF = (
     CORPUS

@@ -30,6 +30,8 @@ from server.exchange import AcceptedDocument
 from signing import devpki
 from signing.trust import TEST_TRUST_ENV
 
+# Corpus PDFs name Internet hosts in their certificates: no fetching (127.0.0.1 only).
+pytestmark = pytest.mark.usefixtures("offline_verification")
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "pdf" / "esig-dss"
 ORIGINAL = (CORPUS / "pdf-signed-original.pdf").read_bytes()  # intact, foreign root
 TAMPERED = (CORPUS / "pdf-signed-added-page.pdf").read_bytes()  # a page added after signing

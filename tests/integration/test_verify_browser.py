@@ -19,7 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import fixtures_pki
 from axis_client import Axis
 from pyhanko.keys import load_private_key_from_pemder
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.writer import PageObject
 from pyhanko.sign import signers
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
@@ -29,7 +31,6 @@ from signing.trust import TEST_TRUST_ENV
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright_api = pytest.importorskip("playwright.async_api")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")
-TAMPERED = Path(__file__).resolve().parents[1] / "corpus/pdf/esig-dss/pdf-signed-added-page.pdf"
 
 
 @pytest.fixture
@@ -60,11 +61,31 @@ def _signed(pki: devpki.DevPki, path: Path) -> Path:
     return path
 
 
+def _page_added(signed: Path, path: Path) -> Path:
+    """``signed`` with a page appended by an incremental update after the signature.
+
+    Made here from the test PKI rather than taken from the esig-dss corpus: with online
+    fetching on, a corpus file's certificates (AIA/CRL URLs at dss.nowina.lu) would send the
+    verifier off 127.0.0.1.
+    """
+    writer = IncrementalPdfFileWriter(io.BytesIO(signed.read_bytes()))
+    content = writer.add_object(
+        generic.StreamObject(stream_data=b"BT /F1 14 Tf 72 760 Td (P2) Tj ET")
+    )
+    box = generic.ArrayObject([generic.NumberObject(v) for v in (0, 0, 595, 842)])
+    writer.insert_page(PageObject(contents=content, media_box=box))
+    out = io.BytesIO()
+    writer.write(out)
+    path.write_bytes(out.getvalue())
+    return path
+
+
 async def test_page_shows_verdicts_in_chromium(
     trusted_pki: devpki.DevPki, axis: Axis, tmp_path: Path
 ) -> None:
     # pyHanko's sync signing runs its own event loop: keep it off the test's loop
     valid = await asyncio.to_thread(_signed, trusted_pki, tmp_path / "cong-van-hop-le.pdf")
+    tampered = _page_added(valid, tmp_path / "pdf-signed-added-page.pdf")
     artifacts = Path(os.environ.get("LIENTHONG_ARTIFACTS", tmp_path))
     artifacts.mkdir(parents=True, exist_ok=True)
     url = str(axis.client.make_url("/xac-minh"))
@@ -97,7 +118,7 @@ async def test_page_shows_verdicts_in_chromium(
             await download.save_as(str(report_path))
             assert report_path.read_bytes().startswith(b"%PDF-")
 
-            await page.set_input_files("#file", str(TAMPERED))
+            await page.set_input_files("#file", str(tampered))
             await page.wait_for_function(
                 "document.querySelector('#status').textContent.includes('pdf-signed-added-page')"
                 " && !document.getElementById('result').hidden"

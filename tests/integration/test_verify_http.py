@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from aiohttp import FormData
 from axis_client import NGHE_AN, OUTSIDER, VPCP, Axis, document, sha256
 
 from server.http.verify import VERIFIER
 
+# Corpus PDFs name Internet hosts in their certificates: no fetching (127.0.0.1 only).
+pytestmark = pytest.mark.usefixtures("offline_verification")
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "pdf" / "esig-dss"
 ORIGINAL = (CORPUS / "pdf-signed-original.pdf").read_bytes()
 TAMPERED = (CORPUS / "pdf-signed-added-page.pdf").read_bytes()

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from axis_client import NGHE_AN, VPCP, Axis, document, sha256
 
@@ -21,6 +22,8 @@ from server.appkeys import VERIFIER
 from server.config import load_config
 from server.verification import report_bytes
 
+# Corpus PDFs name Internet hosts in their certificates: no fetching (127.0.0.1 only).
+pytestmark = pytest.mark.usefixtures("offline_verification")
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "pdf" / "esig-dss"
 ORIGINAL = (CORPUS / "pdf-signed-original.pdf").read_bytes()
 PDF = "application/pdf"
