@@ -40,6 +40,7 @@ from lxml import etree
 
 from edxml.errors import SignatureError
 from edxml.model import DSIG_NAMESPACE, NAMESPACE
+from edxml.safexml import has_doctype, xml_parser
 
 SignatureResult = Literal["valid", "invalid", "placeholder", "absent"]
 
@@ -90,20 +91,6 @@ _SIGNATURE_METHODS: dict[str, tuple[str, hashes.HashAlgorithm]] = {
     "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512": ("ecdsa", hashes.SHA512()),
 }
 
-# Parsing for verification: no DTD, no entity expansion, no network; huge text nodes allowed
-# because attachments are one base64 text node each.
-_PARSER_OPTIONS = {
-    "resolve_entities": False,
-    "no_network": True,
-    "load_dtd": False,
-    "dtd_validation": False,
-    "huge_tree": True,
-    "remove_blank_text": False,
-    "remove_comments": False,
-    "remove_pis": False,
-    "collect_ids": False,
-}
-
 
 @dataclass(frozen=True, slots=True)
 class SignatureCheck:
@@ -135,13 +122,11 @@ class _Placeholder(Exception):
 
 
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(**_PARSER_OPTIONS)  # type: ignore[arg-type]
-
-
-def _has_dtd(tree: etree._ElementTree) -> bool:
-    """True when the document has a DOCTYPE (internal subset or not): refused for safety."""
-    info = tree.docinfo
-    return bool(getattr(info, "doctype", "")) or info.internalDTD is not None
+    # Hardened (no DTD, entities, network or external files); huge text nodes allowed because
+    # attachments are one base64 text node each.
+    return xml_parser(
+        huge_tree=True, remove_blank_text=False, remove_comments=False, remove_pis=False
+    )
 
 
 def _local(el: etree._Element) -> str:
@@ -427,7 +412,7 @@ def _verify(data: bytes) -> SignatureCheck:
         tree = etree.ElementTree(etree.fromstring(doc, _parser()))
     except etree.XMLSyntaxError as exc:
         raise _Invalid(f"the package is not well-formed XML: {exc}") from exc
-    if _has_dtd(tree):
+    if has_doctype(tree):
         raise _Invalid("the package declares a DTD, which is refused for safety")
     root = tree.getroot()
     signature = _find_signature(root)
@@ -537,7 +522,7 @@ def sign_envelope(
         tree = etree.ElementTree(etree.fromstring(bytes(data), _parser()))
     except (etree.XMLSyntaxError, ValueError) as exc:
         raise SignatureError(f"the package is not well-formed XML: {exc}") from exc
-    if _has_dtd(tree):
+    if has_doctype(tree):
         raise SignatureError("the package declares a DTD, which is refused for safety")
     root = tree.getroot()
     header = next(

@@ -47,7 +47,7 @@ import threading
 from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Any, BinaryIO, TypeAlias
+from typing import BinaryIO, TypeAlias
 
 from lxml import etree
 
@@ -85,6 +85,7 @@ from edxml.model import (
     StatusMessage,
     TraceHeader,
 )
+from edxml.safexml import has_doctype, xml_parser
 
 Source: TypeAlias = "bytes | bytearray | memoryview | str | os.PathLike[str] | BinaryIO"
 WarningHandler: TypeAlias = Callable[[Problem], None]
@@ -128,16 +129,7 @@ def parse(
             # odd structure): the streaming way is the reference for results and errors.
             source = data
     target = _Target(lim, sink)
-    parser = etree.XMLParser(
-        # lxml always passes str to a Python target; the stubs also allow bytes.
-        target=target,  # type: ignore[arg-type]
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=False,
-    )
+    parser = xml_parser(target=target, huge_tree=False, remove_comments=False)
     chunks = _chunks(source, lim)
     try:
         seen = 0
@@ -730,30 +722,11 @@ _SPLIT_CACHE: dict[str, tuple[str, str]] = {}
 _SPLIT_CACHE_MAX = 4096
 
 
-class _NoExternal(etree.Resolver):
-    """Answers every request for an external DTD or entity with nothing."""
-
-    # lxml calls resolve with a context argument its stubs do not declare.
-    def resolve(self, system_url: str, public_id: str, context: Any) -> Any:  # type: ignore[override]
-        return self.resolve_string("", context, base_url=None)
-
-
 def _tree_parser() -> etree.XMLParser:
     """This thread's hardened tree parser (lxml parsers must not be shared between threads)."""
     parser: etree.XMLParser | None = getattr(_local, "parser", None)
     if parser is None:
-        parser = etree.XMLParser(
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            dtd_validation=False,
-            huge_tree=False,
-            remove_comments=False,
-            remove_pis=False,
-            # Not collect_ids=False: it makes libxml2 load an external DTD subset from disk.
-        )
-        # Defence in depth: should libxml2 still ask for an external resource, it gets nothing.
-        parser.resolvers.add(_NoExternal())
+        parser = xml_parser(huge_tree=False, remove_comments=False, remove_pis=False)
         _local.parser = parser
     return parser
 
@@ -789,8 +762,7 @@ def _parse_tree(
         root = etree.fromstring(data, _tree_parser())
     except etree.XMLSyntaxError:
         raise _Fallback from None
-    docinfo = root.getroottree().docinfo
-    if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+    if has_doctype(root.getroottree()):
         raise UnsafeXmlError(_DOCTYPE_MESSAGE)
     reader = _TreeReader(lim, sink, len(data))
     node = reader.read(root)

@@ -35,7 +35,7 @@ from typing import BinaryIO, TypeVar
 from lxml import etree
 
 from edxml.codes import BusinessDocType, Priority, StatusCode
-from edxml.errors import InvalidValueError
+from edxml.errors import InvalidValueError, UnsafeXmlError
 from edxml.model import (
     DSIG_NAMESPACE,
     NAMESPACE,
@@ -51,6 +51,7 @@ from edxml.model import (
     StatusMessage,
     TraceHeader,
 )
+from edxml.safexml import has_doctype, xml_parser
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 BASE64_LINE = 76
@@ -113,8 +114,7 @@ def write(obj: Envelope | StatusMessage, out: BinaryIO) -> None:
 def xml_schema() -> etree.XMLSchema:
     """The project's XSD for what :func:`serialize` writes, loaded from the package data."""
     source = resources.files("edxml").joinpath("schema/edxml.xsd").read_bytes()
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    return etree.XMLSchema(etree.fromstring(source, parser))
+    return etree.XMLSchema(etree.fromstring(source, xml_parser()))
 
 
 def content_id_reference(content_id: str) -> str:
@@ -148,19 +148,16 @@ def canonical_signature(data: bytes) -> bytes:
     package must therefore compute the signature over this form (as :func:`serialize` writes
     it) for the signature to survive a parse/serialize round.
     """
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
     try:
-        source = etree.fromstring(data, parser)
+        source = etree.fromstring(data, xml_parser(remove_comments=True, remove_pis=True))
     except etree.XMLSyntaxError as exc:
         raise InvalidValueError(
             f"the XML-DSig Signature is not well-formed XML: {exc}", path="Signature"
         ) from exc
+    if has_doctype(source.getroottree()):
+        raise UnsafeXmlError(
+            "the XML-DSig Signature declares a DOCTYPE (DTD), refused for safety", path="Signature"
+        )
     qname = etree.QName(source)
     if qname.localname != "Signature" or qname.namespace not in (DSIG_NAMESPACE, NAMESPACE, None):
         raise InvalidValueError(

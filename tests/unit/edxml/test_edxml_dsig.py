@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import http.server
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -542,3 +543,20 @@ def test_garbage_never_raises(data: bytes) -> None:
     check = verify_signature(data)
     assert check.result in {"invalid", "placeholder", "absent"}
     assert check.reason
+
+
+def test_external_dtd_subset_on_disk_is_never_opened(tmp_path: Path, signed: bytes) -> None:
+    # A FIFO with no writer blocks whoever opens it: verification must finish regardless.
+    fifo = tmp_path / "blocking.dtd"
+    os.mkfifo(fifo)
+    data = f'<!DOCTYPE edXML SYSTEM "{fifo}">'.encode() + signed.split(b"?>", 1)[1]
+    results: list[SignatureCheck] = []
+    worker = threading.Thread(target=lambda: results.append(verify_signature(data)), daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    if worker.is_alive():  # unblock the reader so the thread can end
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("verify_signature opened the external DTD subset named by the DOCTYPE")
+    assert results[0].result == "invalid"
+    assert "DTD" in results[0].reason

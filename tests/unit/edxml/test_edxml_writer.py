@@ -35,6 +35,7 @@ from edxml import (
     StatusMessage,
     TraceHeader,
 )
+from edxml.errors import UnsafeXmlError
 from edxml.model import DSIG_NAMESPACE
 from edxml.writer import BASE64_LINE, CHUNK_SIZE, canonical_signature, format_timestamp
 
@@ -662,3 +663,9 @@ def test_values_outside_the_code_tables_are_refused(
     with pytest.raises(InvalidValueError) as info:
         edxml.serialize(obj)
     assert info.value.path == path
+
+
+def test_signature_with_a_doctype_is_refused() -> None:
+    data = b'<!DOCTYPE Signature [<!ENTITY e "x">]>' + _DSIG_NS_SIGNATURE
+    with pytest.raises(UnsafeXmlError, match="DOCTYPE"):
+        canonical_signature(data)
