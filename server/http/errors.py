@@ -8,13 +8,15 @@ plain words what was wrong with *this* request. Unexpected exceptions become ``i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 import edxml
 import signing
@@ -289,6 +291,19 @@ class HttpProblem(Exception):
         self.detail = detail
         self.headers = dict(headers or {})
         self.extra = extra
+
+
+@contextlib.contextmanager
+def readable_form() -> Iterator[None]:
+    """Around the reading of a ``multipart/form-data`` body: aiohttp's errors for a broken one
+    (``ValueError``: no boundary, no starting boundary, bad part encoding;
+    ``HttpProcessingError``: a malformed part header) become a ``bad-request`` problem instead
+    of an internal error."""
+    try:
+        yield
+    except (ValueError, HttpProcessingError) as exc:
+        reason = getattr(exc, "message", None) or str(exc)  # HttpProcessingError's own words
+        raise HttpProblem("bad-request", f"The multipart form cannot be read: {reason}.") from None
 
 
 # The one mapping from exception classes to problem slugs; the first matching class wins, so

@@ -45,7 +45,11 @@ def check_webhook(url: object, secret: object) -> tuple[str, str]:
     """The URL and secret if usable, else a ``bad-request`` problem saying why."""
     if not isinstance(url, str) or not isinstance(secret, str):
         raise HttpProblem("bad-request", 'Send {"url": "https://...", "secret": "..."} as JSON.')
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise HttpProblem("bad-request", f"The webhook URL {url!r} cannot be parsed.") from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise HttpProblem("bad-request", f"The webhook URL {url!r} is not an http(s) URL.")
     if len(secret) < MIN_SECRET_LENGTH:

@@ -27,7 +27,7 @@ from aiohttp import BodyPartReader, web
 
 from server.appkeys import CONFIG, EXCHANGE, OBJECTS
 from server.auth import principal_of
-from server.http.errors import HttpProblem
+from server.http.errors import HttpProblem, readable_form
 from server.signing_sessions import (
     DOWNLOAD,
     UPLOAD,
@@ -123,20 +123,21 @@ async def _form(request: web.Request) -> tuple[dict[str, Any], Path | None]:
         fields: dict[str, Any] = {}
         pdf: Path | None = None
         try:
-            reader = await request.multipart()
-            while (part := await reader.next()) is not None:
-                if not isinstance(part, BodyPartReader) or not part.name:
-                    continue
-                if part.name == "pdf":
-                    if pdf is not None:
-                        raise BadSigningRequest("send one 'pdf' part")
-                    pdf = await _spool(request, _part_chunks(part))
-                    fields["pdf_name"] = part.filename
-                    continue
-                data = await part.read(decode=True)
-                if len(data) > _TEXT_LIMIT:
-                    raise BadSigningRequest(f"part {part.name!r} is too large")
-                fields.setdefault(part.name, []).append(bytes(data))
+            with readable_form():
+                reader = await request.multipart()
+                while (part := await reader.next()) is not None:
+                    if not isinstance(part, BodyPartReader) or not part.name:
+                        continue
+                    if part.name == "pdf":
+                        if pdf is not None:
+                            raise BadSigningRequest("send one 'pdf' part")
+                        pdf = await _spool(request, _part_chunks(part))
+                        fields["pdf_name"] = part.filename
+                        continue
+                    data = await part.read(decode=True)
+                    if len(data) > _TEXT_LIMIT:
+                        raise BadSigningRequest(f"part {part.name!r} is too large")
+                    fields.setdefault(part.name, []).append(bytes(data))
         except BaseException:
             if pdf is not None:
                 pdf.unlink(missing_ok=True)
@@ -429,11 +430,12 @@ async def plugin_upload(request: web.Request) -> web.Response:
     row = await desk.plugin_session(request.match_info["id"], _jwt(request), UPLOAD)
     path: Path | None = None
     if request.content_type == "multipart/form-data":
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if isinstance(part, BodyPartReader) and (part.filename or part.name == "file"):
-                path = await _spool(request, _part_chunks(part))
-                break
+        with readable_form():
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                if isinstance(part, BodyPartReader) and (part.filename or part.name == "file"):
+                    path = await _spool(request, _part_chunks(part))
+                    break
         if path is None:
             raise HttpProblem("empty-body", "The form carries no file.")
     else:

@@ -32,7 +32,7 @@ from aiohttp import BodyPartReader, web
 from server.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, VERIFIER
 from server.auth import principal_of
 from server.config import VerificationSettings
-from server.http.errors import HttpProblem
+from server.http.errors import HttpProblem, readable_form
 from server.verification import PDF_TYPES, Verifier, looks_pdf
 
 # The defaults of the [verification] settings (server/config.py), which the app uses.
@@ -117,14 +117,15 @@ async def _uploaded_pdf(request: web.Request, limit: int) -> tuple[bytes, str | 
         raise _too_large(limit)
     ctype = request.content_type
     if ctype == "multipart/form-data":
-        reader = await request.multipart()
-        while True:
-            part = await reader.next()
-            if part is None:
-                raise HttpProblem("empty-body", "The form carries no file (field 'file').")
-            if isinstance(part, BodyPartReader) and (part.name == "file" or part.filename):
-                data = await _read_limited(part, limit)
-                return data, part.filename
+        with readable_form():
+            reader = await request.multipart()
+            while True:
+                part = await reader.next()
+                if part is None:
+                    raise HttpProblem("empty-body", "The form carries no file (field 'file').")
+                if isinstance(part, BodyPartReader) and (part.name == "file" or part.filename):
+                    data = await _read_limited(part, limit)
+                    return data, part.filename
     if ctype not in PDF_TYPES | {"application/octet-stream"}:
         raise HttpProblem(
             "unsupported-media-type",
