@@ -601,9 +601,9 @@ class SigningDesk:
     ) -> AttachmentVersion:
         """Seal the caller's newest version of a PDF attachment with the caller's own key on
         the axis HSM; store the result as a new version (the original stays as it was)."""
+        await self.exchange.document(caller, document_id)  # not a party: not found, first
         self._require_trust()
         built = appearance.build()
-        await self.exchange.document(caller, document_id)  # not a party: not found, first
         token, key = await self._seal_token(caller)
         try:
             signer = await asyncio.to_thread(token.signer, key.key_label, chain=self.chain)
