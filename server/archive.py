@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import bagit
 
 from server.config import Config
-from server.exchange import Exchange, document_meta, edxml_document_id
+from server.exchange import DocumentNotFound, Exchange, document_meta, edxml_document_id
 from storage.audit import AuditRepo
 from storage.db import Database, Tx
 from storage.objects.base import ObjectStore
@@ -387,13 +387,14 @@ class Archive:
                 return renewal
         raise NotInArchive(f"No renewal {renewal_id} of document {document_id} for the caller.")
 
-    @staticmethod
-    async def _visible(tx: Tx, principal: Principal, document_id: str) -> Document:
-        doc = await DocumentRepo(tx).get(document_id)
+    async def _visible(self, tx: Tx, principal: Principal, document_id: str) -> Document:
+        """The document if the caller's agency sent or received it (the exchange's own rule,
+        :meth:`Exchange.visible`) and it is a document, not a status package."""
+        try:
+            doc = await self.exchange.visible(tx, principal.organ_id, document_id)
+        except DocumentNotFound:
+            doc = None
         if doc is None or doc.kind != "document":
-            raise NotInArchive(f"No document {document_id} in the archive of the caller.")
-        recipients = await DeliveryRepo(tx).recipients(doc.id)
-        if principal.organ_id != doc.sender and principal.organ_id not in recipients:
             raise NotInArchive(f"No document {document_id} in the archive of the caller.")
         return doc
 

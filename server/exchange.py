@@ -352,7 +352,8 @@ def summarize(
     return meta
 
 
-def _load_meta(doc: Document) -> dict[str, Any]:
+def document_meta(doc: Document) -> dict[str, Any]:
+    """The stored JSON summary of a package (an empty dict if the stored text is unreadable)."""
     try:
         meta = json.loads(doc.meta_json)
     except ValueError:
@@ -362,13 +363,8 @@ def _load_meta(doc: Document) -> dict[str, Any]:
 
 def edxml_document_id(doc: Document) -> str:
     """The DocumentId written in the package (the row's key may carry a business suffix)."""
-    value = _load_meta(doc).get("edxml_document_id")
+    value = document_meta(doc).get("edxml_document_id")
     return value if isinstance(value, str) else doc.document_id
-
-
-def document_meta(doc: Document) -> dict[str, Any]:
-    """The stored JSON summary of a package."""
-    return _load_meta(doc)
 
 
 class _OneAttachmentSink:
@@ -656,7 +652,7 @@ class Exchange:
         existing = await DocumentRepo(tx).find_by_sender_docid(caller, key)
         if existing is None:
             return None
-        if _load_meta(existing).get("received_sha256") != package.received_sha256:
+        if document_meta(existing).get("received_sha256") != package.received_sha256:
             raise DuplicateDocument(
                 f"DocumentId {existing.document_id} was already used by {caller} for a "
                 f"different package (id {existing.id}); give the new package a new DocumentId."
