@@ -45,12 +45,10 @@ from signing.sign import (
     IO_CHUNK_SIZE,
     Level,
     SigningServices,
-    _field_spec,
-    _next_field_name,
-    _signature_fields,
     _translate,
     check_validity_period,
     estimate_bytes_reserved,
+    open_for_signing,
 )
 
 DEFAULT_TTL = timedelta(minutes=15)
@@ -145,12 +143,8 @@ async def async_prepare(
         raise SigningError(f"{level.value} needs a time-stamping authority (tsa_url)")
     now = datetime.now(UTC)
     check_validity_period(certificate, now)
-    registry = SimpleCertificateStore.from_certs([certificate, *chain])  # type: ignore[no-untyped-call]
-    key_bytes = (certificate.public_key.bit_size + 7) // 8
-    signer = ExternalSigner(
-        signing_cert=certificate, cert_registry=registry, signature_value=key_bytes,
-        embed_roots=False,
-    )  # fmt: skip
+    # Until the token answers, the signature value is only its size (in bytes).
+    signer = _external_signer(certificate, chain, (certificate.public_key.bit_size + 7) // 8)
     if services.trust_roots and services.check_signer:
         await _check_certificate(certificate, chain, services)
 
@@ -164,16 +158,9 @@ async def async_prepare(
     prepared = directory / f".signing-{session_id}.pdf"
     try:
         with infile:
-            try:
-                writer = IncrementalPdfFileWriter(infile, strict=False)
-            except Exception as exc:
-                raise InputPdfError(f"{source.name} is not a readable PDF: {exc}") from exc
-            if writer.prev.encrypted:
-                raise InputPdfError(f"{source.name} is encrypted; decrypt it before signing")
-            writer.IO_CHUNK_SIZE = IO_CHUNK_SIZE
-            existing = _signature_fields(writer.prev)
-            field_name = field or _next_field_name(existing)
-            spec, style = _field_spec(writer, field_name, appearance, existing, now)
+            writer, field_name, spec, style = open_for_signing(
+                infile, source.name, field, appearance, now
+            )
             meta = PdfSignatureMetadata(
                 field_name=field_name,
                 md_algorithm="sha256",
@@ -213,6 +200,17 @@ async def async_prepare(
         expires_at=now + ttl,
     )
     return session, session.digest_to_sign
+
+
+def _external_signer(
+    certificate: x509.Certificate, chain: tuple[x509.Certificate, ...], value: bytes | int
+) -> ExternalSigner:
+    """A pyHanko signer whose signature value comes from outside (the officer's token)."""
+    registry = SimpleCertificateStore.from_certs([certificate, *chain])  # type: ignore[no-untyped-call]
+    return ExternalSigner(
+        signing_cert=certificate, cert_registry=registry, signature_value=value,
+        embed_roots=False,
+    )  # fmt: skip
 
 
 async def _check_certificate(
@@ -274,13 +272,7 @@ async def async_finish(
         raise SessionError(f"signing session {session.session_id} is unknown or already used")
     verify_raw_signature(session.certificate, session.signed_attrs_der, raw_signature)
     level = session.level
-    registry = SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
-        [session.certificate, *session.chain]
-    )
-    signer = ExternalSigner(
-        signing_cert=session.certificate, cert_registry=registry, signature_value=raw_signature,
-        embed_roots=False,
-    )  # fmt: skip
+    signer = _external_signer(session.certificate, session.chain, raw_signature)
     target = Path(output)
     tmp_name: str | None = None
     try:

@@ -35,7 +35,6 @@ from typing import Any, TypeVar
 from asn1crypto import x509
 from pyhanko.pdf_utils.generic import IndirectObject
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.sign import fields
 from pyhanko.sign.general import SigningError as PyhankoSigningError
 from pyhanko.sign.signers.pdf_signer import PdfSignatureMetadata, PdfSigner
@@ -387,16 +386,9 @@ async def async_sign_pdf(
         except OSError as exc:
             raise InputPdfError(f"cannot read {source}: {exc.strerror}") from exc
         with open(tmp_name, "r+b", buffering=IO_CHUNK_SIZE) as work:  # noqa: ASYNC230
-            try:
-                writer = IncrementalPdfFileWriter(work, strict=False)
-            except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-                raise InputPdfError(f"{source.name} is not a readable PDF: {exc}") from exc
-            if writer.prev.encrypted:
-                raise InputPdfError(f"{source.name} is encrypted; decrypt it before signing")
-            writer.IO_CHUNK_SIZE = IO_CHUNK_SIZE
-            existing = _signature_fields(writer.prev)
-            field_name = field or _next_field_name(existing)
-            spec, style = _field_spec(writer, field_name, appearance, existing, signing_time)
+            writer, field_name, spec, style = open_for_signing(
+                work, source.name, field, appearance, signing_time
+            )
             meta = PdfSignatureMetadata(
                 field_name=field_name,
                 md_algorithm="sha256",
@@ -432,6 +424,34 @@ async def async_sign_pdf(
         if tmp_name is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
+
+
+def open_for_signing(
+    stream: Any,
+    name: str,
+    field: str | None,
+    appearance: Appearance | None,
+    signing_time: datetime,
+) -> tuple[IncrementalPdfFileWriter, str, fields.SigFieldSpec | None, Any]:
+    """An incremental writer on the PDF ``stream`` and where the new signature goes.
+
+    Returns ``(writer, field_name, field_spec, stamp_style)``: ``field`` or the next free
+    ``SignatureN`` name, with the field to create and its appearance (both ``None`` when the
+    field exists). Raises :class:`InputPdfError` for a file pyHanko cannot read (``name`` in
+    the message) or an encrypted one, :class:`SigningError` for an appearance on an existing
+    field.
+    """
+    try:
+        writer = IncrementalPdfFileWriter(stream, strict=False)
+    except Exception as exc:  # pyHanko's reader fails on bad input in many ways
+        raise InputPdfError(f"{name} is not a readable PDF: {exc}") from exc
+    if writer.prev.encrypted:
+        raise InputPdfError(f"{name} is encrypted; decrypt it before signing")
+    writer.IO_CHUNK_SIZE = IO_CHUNK_SIZE
+    existing = _signature_fields(writer.prev)
+    field_name = field or _next_field_name(existing)
+    spec, style = _field_spec(writer, field_name, appearance, existing, signing_time)
+    return writer, field_name, spec, style
 
 
 def _next_field_name(existing: dict[str, Any]) -> str:
@@ -518,5 +538,6 @@ __all__ = [
     "async_sign_pdf",
     "estimate_bytes_reserved",
     "load_pkcs12_signer",
+    "open_for_signing",
     "sign_pdf",
 ]
