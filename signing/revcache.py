@@ -34,10 +34,7 @@ def ocsp_next_update(response: asn1_ocsp.OCSPResponse) -> datetime | None:
         times = [s["next_update"].native for s in basic["tbs_response_data"]["responses"]]
     except (KeyError, ValueError, TypeError, AttributeError):
         return None
-    if not times or any(t is None for t in times):
-        return None
-    earliest: datetime = min(times)
-    return earliest
+    return _earliest(times)
 
 
 def crl_next_update(crls: Iterable[asn1_crl.CertificateList]) -> datetime | None:
@@ -48,10 +45,15 @@ def crl_next_update(crls: Iterable[asn1_crl.CertificateList]) -> datetime | None
             times.append(item["tbs_cert_list"]["next_update"].native)
         except (KeyError, ValueError, TypeError, AttributeError):
             return None
-    if not times or any(t is None for t in times):
+    return _earliest(times)
+
+
+def _earliest(times: list[datetime | None]) -> datetime | None:
+    """The earliest of ``times``; None when there are none or one is missing (never reuse)."""
+    present = [t for t in times if t is not None]
+    if not present or len(present) != len(times):
         return None
-    earliest: datetime = min(times)
-    return earliest
+    return min(present)
 
 
 @dataclass

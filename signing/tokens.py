@@ -102,6 +102,9 @@ class _ModuleWorker:
 
         self.path = path
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pkcs11")
+        # The executor's one thread, so that a call made on it runs inline (not queued behind
+        # itself); compared by identity, since every module's thread has the same name prefix.
+        self.thread_id = self.executor.submit(threading.get_ident).result()
         try:
             self.lib = self.executor.submit(pkcs11.lib, path).result()
         except (RuntimeError, OSError, pkcs11.exceptions.PKCS11Error) as exc:
@@ -109,7 +112,8 @@ class _ModuleWorker:
             raise TokenError(f"cannot load the PKCS#11 module {path}: {exc}") from exc
 
     def run(self, fn: Callable[[], T]) -> T:
-        if threading.current_thread().name.startswith("pkcs11"):
+        """Run ``fn`` on this module's thread (inline when already on it) and return its result."""
+        if threading.get_ident() == self.thread_id:
             return fn()
         return self.executor.submit(fn).result()
 
