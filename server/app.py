@@ -30,6 +30,7 @@ from server.http import archive as archive_http
 from server.http import audit as audit_http
 from server.http import routes_admin as webhook_http
 from server.http import signing as signing_http
+from server.http import verify as verify_http
 from server.http.errors import problem_middleware
 from server.logs import request_fields_var, request_id_var, setup_logging
 from server.objectstore import close_object_store, open_object_store
@@ -167,7 +168,7 @@ def build_app(config: Config, *, role: WorkerRole | None = None) -> web.Applicat
         app.router.add_routes(module.routes)
     vdxp.setup(app)  # /vdxp/{operation}: the national axis protocol (issue 5)
     signing_http.setup(app)  # signing sessions, VGCA plugin files, seals (issue 6)
-    __import__("server.http.verify", fromlist=["setup"]).setup(app)  # /api/v1/verify, /xac-minh
+    verify_http.setup(app)  # /api/v1/verify, /xac-minh
     return app
 
 
