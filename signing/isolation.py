@@ -12,16 +12,14 @@ memory bomb ends in a ``MemoryError`` verdict instead of taking the machine down
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import multiprocessing
 import os
 import queue
 import threading
-from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
-from signing.report import ValidationReport, to_vn_time
+from signing.report import ValidationReport
 from signing.verify import VerificationPolicy, close_shared_resources, verify_in_process
 
 MEMORY_LIMIT_BYTES = 2 * 1024 * 1024 * 1024
@@ -147,14 +145,7 @@ class VerifierPool:
 
 
 def _failure(data: bytes, file_name: str | None, reason: str) -> ValidationReport:
-    return ValidationReport(
-        file_name=file_name,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-        status="unreadable",
-        verified_at=to_vn_time(datetime.now(UTC)) or "",
-        errors=[reason],
-    )
+    return ValidationReport.unreadable(data, file_name, reason)
 
 
 _SHARED: VerifierPool | None = None

@@ -10,6 +10,7 @@ The printable PDF report lives in :mod:`signing.report_pdf`.
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import asdict, dataclass
 from dataclasses import field as dc_field
 from datetime import UTC, datetime, timedelta, timezone
@@ -143,6 +144,30 @@ class ValidationReport:
     signatures: list[SignatureReport] = dc_field(default_factory=list)
     errors: list[str] = dc_field(default_factory=list)
     elapsed_ms: int | None = None
+
+    @classmethod
+    def unreadable(
+        cls,
+        data: bytes | None,
+        file_name: str | None,
+        *errors: str,
+        sha256: str = "",
+        size: int = 0,
+    ) -> ValidationReport:
+        """A report on a file that could not be verified, for the reasons ``errors``.
+
+        Digest and size are those of ``data``; without it, ``sha256`` and ``size`` as given.
+        """
+        if data is not None:
+            sha256, size = hashlib.sha256(data).hexdigest(), len(data)
+        return cls(
+            file_name=file_name,
+            sha256=sha256,
+            size=size,
+            status="unreadable",
+            verified_at=to_vn_time(datetime.now(UTC)) or "",
+            errors=list(errors),
+        )
 
     @property
     def all_passed(self) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -212,8 +213,21 @@ def verify(
     """
     policy = policy or VerificationPolicy.from_trust_store()
     if isinstance(pdf, (str, Path)):
-        file_name = file_name or Path(pdf).name
-        pdf = Path(pdf).read_bytes()
+        path = Path(pdf)
+        file_name = file_name or path.name
+        try:
+            with path.open("rb") as stream:
+                size = os.fstat(stream.fileno()).st_size
+                if size > policy.max_bytes:  # hashed as it streams, never read whole
+                    digest = hashlib.file_digest(stream, "sha256").hexdigest()
+                    return ValidationReport.unreadable(
+                        None, file_name, _too_large(policy), sha256=digest, size=size
+                    )
+                pdf = stream.read()
+        except OSError as exc:
+            return ValidationReport.unreadable(
+                b"", file_name, f"cannot read the file: {exc.strerror or exc}"
+            )
     if not isolate:
         return verify_in_process(pdf, policy, file_name=file_name)
     from signing.isolation import shared_pool
@@ -230,16 +244,10 @@ def verify_in_process(
     """
     quiet_library_loggers()
     started = time.monotonic()
-    report = ValidationReport(
-        file_name=file_name,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-        status="unreadable",
-        verified_at=to_vn_time(datetime.now(UTC)) or "",
-    )
+    report = ValidationReport.unreadable(data, file_name)
     try:
         if len(data) > policy.max_bytes:
-            raise UnreadablePdfError(f"file larger than the {policy.max_bytes}-byte limit")
+            raise UnreadablePdfError(_too_large(policy))
         with _LOOP_LOCK:
             _process_loop().run_until_complete(_verify_document(data, policy, report))
     except UnreadablePdfError as exc:
@@ -251,6 +259,10 @@ def verify_in_process(
         report.errors.append(f"verification error: {_one_line(exc)}")
     report.elapsed_ms = int((time.monotonic() - started) * 1000)
     return report
+
+
+def _too_large(policy: VerificationPolicy) -> str:
+    return f"file larger than the {policy.max_bytes}-byte limit"
 
 
 async def _verify_document(

@@ -60,3 +60,29 @@ def test_a_pdf_without_signature_says_so() -> None:
     assert report.status == "unsigned" and report.signatures == []
     assert not report.all_passed and report.indication is None
     assert summary_vi(report) == "Tệp a.pdf không có chữ ký số."
+
+
+def test_a_path_that_cannot_be_read_is_an_unreadable_report(tmp_path: Path) -> None:
+    from signing.verify import verify
+
+    report = verify(tmp_path / "missing.pdf", VerificationPolicy(), isolate=False)
+    assert report.status == "unreadable"
+    assert report.file_name == "missing.pdf"
+    assert report.errors == ["cannot read the file: No such file or directory"]
+
+
+def test_a_file_over_the_size_limit_is_refused_with_its_digest(tmp_path: Path) -> None:
+    import hashlib
+
+    from signing.verify import verify
+
+    path = tmp_path / "big.pdf"
+    path.write_bytes(b"%PDF-1.7\n" + b"0" * 5000)
+    report = verify(path, VerificationPolicy(max_bytes=1000), isolate=False)
+    assert report.status == "unreadable"
+    assert report.errors == ["file larger than the 1000-byte limit"]
+    assert report.size == 5009
+    assert report.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    # The same verdict as for the bytes themselves.
+    same = verify_in_process(path.read_bytes(), VerificationPolicy(max_bytes=1000))
+    assert (same.status, same.errors, same.sha256) == (report.status, report.errors, report.sha256)
