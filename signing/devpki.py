@@ -271,8 +271,11 @@ class SoftHsmStore:
         except FileNotFoundError as exc:
             raise PkiError(f"{args[0]} is missing (apt-get install softhsm2 opensc)") from exc
         except subprocess.CalledProcessError as exc:
+            # Never the command itself (nor the exception, which holds it): softhsm2-util only
+            # takes the PIN on its command line.
             detail = exc.stderr.decode(errors="replace").strip().splitlines()
-            raise PkiError(f"{args[0]} failed: {detail[-1] if detail else exc}") from exc
+            why = detail[-1] if detail else f"exit status {exc.returncode}"
+            raise PkiError(f"{args[0]} failed: {why}") from None
 
     def init_token(self, label: str, pin: str) -> None:
         """A new token ``label`` in a free slot, user PIN ``pin`` (the SO PIN is thrown away)."""
