@@ -8,9 +8,7 @@ their SHA-256 is stored.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -20,11 +18,11 @@ from server import demo
 from server.audit import ADMIN, record
 from server.auth import new_token
 from server.cli import CliError, vdxp_cmd
+from server.cli.database import with_database as _with_database
 from server.cli.options import add_local_options, local_config
 from server.cli.table import render_table
 from server.config import Config
 from storage.db import Database, load_migrations
-from storage.errors import Conflict, NotFound, StorageError
 from storage.repos.agencies import AgencyRepo
 from storage.repos.tokens import TokenRepo
 
@@ -95,34 +93,6 @@ def register(sub: Any) -> None:
 
 
 # --- plumbing ---------------------------------------------------------------------------
-
-
-def _with_database(
-    config: Config, work: Callable[[Database], Awaitable[T]], *, create: bool = False
-) -> T:
-    """Open the database of ``config``, run ``work`` on it, close it; storage errors -> one line.
-
-    Without ``create`` a missing database is an error: a mistyped ``--data-dir`` must not
-    silently start an empty axis.
-    """
-    if not create and not config.db_path.is_file():
-        raise CliError(
-            f"no database at {config.db_path}: run `lienthong init` (with the same --data-dir)"
-        )
-
-    async def main() -> T:
-        database = await Database.open(config.db_path)
-        try:
-            return await work(database)
-        finally:
-            await database.close()
-
-    try:
-        return asyncio.run(main())
-    except (Conflict, NotFound) as exc:
-        raise CliError(str(exc)) from None
-    except StorageError as exc:
-        raise CliError(f"database {config.db_path}: {exc}") from None
 
 
 def _parse_organ_id(text: str, what: str) -> OrganId:

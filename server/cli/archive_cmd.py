@@ -38,6 +38,7 @@ from typing import Any
 import bagit
 
 from server.cli import CliError
+from server.cli.database import require_database
 from server.cli.http_client import AxisClient, atomic_output
 from server.cli.options import add_client_options, add_local_options, client_settings, local_config
 
@@ -69,7 +70,11 @@ def register(sub: Any) -> None:
 
 def _unpack(zip_path: Path, target_dir: Path) -> Path:
     """Unpack a bag zip (one top directory) into ``target_dir``; return the bag directory."""
-    with zipfile.ZipFile(zip_path) as zf:
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except zipfile.BadZipFile:
+        raise CliError(f"{zip_path} is neither a bag directory nor a zip file") from None
+    with zf:
         names = zf.namelist()
         tops = {n.split("/", 1)[0] for n in names}
         if len(tops) != 1 or any(n.startswith("/") or ".." in n.split("/") for n in names):
@@ -197,13 +202,20 @@ def _derived_files(bag_dir: Path) -> dict[str, dict[str, Any]]:
     for attachment in attachments if isinstance(attachments, list) else []:
         if not isinstance(attachment, dict):
             continue
-        for renewal in attachment.get("renewals") or []:
+        for renewal in _entries(attachment, "renewals"):
             add(renewal, "renewal")
-        for version in attachment.get("versions") or []:
+        for version in _entries(attachment, "versions"):
             add(version, "version")
-            for renewal in version.get("renewals") or []:
+            for renewal in _entries(version, "renewals"):
                 add(renewal, "renewal")
     return found
+
+
+def _entries(record: Any, key: str) -> list[dict[str, Any]]:
+    """The dict items of the list ``record[key]`` (anything else in a hand-edited or damaged
+    archive.json counts as absent rather than crashing the check)."""
+    value = record.get(key) if isinstance(record, dict) else None
+    return [e for e in value if isinstance(e, dict)] if isinstance(value, list) else []
 
 
 def _sha256_of(path: Path) -> str:
@@ -304,6 +316,7 @@ def cmd_renew(args: argparse.Namespace) -> int:
     days = config.archive.renew_within_days if args.within_days is None else args.within_days
     if days < 0:
         raise CliError("--within-days must be 0 or more")
+    require_database(config)
     return asyncio.run(_renew(config, days))
 
 

@@ -7,9 +7,7 @@ entry and checks each anchor's RFC 3161 token against the trust roots given with
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,13 +15,12 @@ from asn1crypto import x509
 
 from server import audit
 from server.cli import CliError
+from server.cli.database import with_database as _run
 from server.cli.options import add_local_options, local_config
 from server.cli.table import render_table
-from server.config import Config
 from server.receipts import ReceiptError, load_certificates
 from storage.audit import AuditRepo
 from storage.db import Database
-from storage.errors import StorageError
 
 T = TypeVar("T")
 
@@ -87,23 +84,6 @@ def trust_material(args: argparse.Namespace) -> tuple[list[x509.Certificate], li
     logging.getLogger("pyhanko").setLevel(logging.ERROR)
     logging.getLogger("pyhanko_certvalidator").setLevel(logging.ERROR)
     return roots, crls
-
-
-def _run(config: Config, work: Callable[[Database], Awaitable[T]]) -> T:
-    if not config.db_path.is_file():
-        raise CliError(f"no database at {config.db_path} (check --data-dir)")
-
-    async def main() -> T:
-        database = await Database.open(config.db_path)
-        try:
-            return await work(database)
-        finally:
-            await database.close()
-
-    try:
-        return asyncio.run(main())
-    except StorageError as exc:
-        raise CliError(f"database {config.db_path}: {exc}") from None
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

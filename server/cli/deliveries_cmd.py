@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from server.cli import CliError
-from server.cli.admin import _local_time, _parse_organ_id, _with_database
+from server.cli.admin import _local_time, _parse_organ_id
+from server.cli.database import with_database
 from server.cli.options import add_local_options, local_config
 from server.cli.table import render_table
 from server.secretbox import SecretBox, SecretsError
@@ -70,7 +71,7 @@ def register(sub: Any) -> None:
 
 def _run(args: argparse.Namespace, work: Callable[[Database], Awaitable[T]]) -> T:
     try:
-        return _with_database(local_config(args), work)
+        return with_database(local_config(args), work)
     except SecretsError as exc:
         raise CliError(str(exc)) from None
 

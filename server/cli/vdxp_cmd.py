@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 import edxml
 from server.cli import CliError
+from server.cli.database import with_database
 from server.cli.options import add_local_options, local_config
 from server.cli.table import render_table
 from server.config import Config
@@ -41,7 +42,6 @@ from server.vdxp.client import TRANSPORT_STATES, VdxpClient, VdxpClientError
 from server.vdxp.credentials import check_system_id, create_credentials, load_key, rotate_secret
 from server.vdxp.errors import VdxpError
 from storage.db import Database
-from storage.errors import StorageError
 
 T = TypeVar("T")
 
@@ -242,24 +242,10 @@ def cmd_agencies(args: argparse.Namespace) -> int:
 
 
 def _with_database(config: Config, work: Callable[[Database], Coroutine[Any, Any, T]]) -> T:
-    if not config.db_path.is_file():
-        raise CliError(
-            f"no database at {config.db_path}: run `lienthong init` (with the same --data-dir)"
-        )
-
-    async def main() -> T:
-        database = await Database.open(config.db_path)
-        try:
-            return await work(database)
-        finally:
-            await database.close()
-
     try:
-        return asyncio.run(main())
+        return with_database(config, work)
     except VdxpError as exc:
         raise CliError(exc.desc) from None
-    except StorageError as exc:
-        raise CliError(f"database {config.db_path}: {exc}") from None
 
 
 def _key(config: Config) -> bytes:

@@ -184,3 +184,22 @@ async def test_cli_grant_export_and_verify(
     assert await asyncio.to_thread(
         main, ["archive", "verify", str(out / f"lienthong-{receipt['id']}.zip")]
     ) in (0, 2)
+
+
+def test_cli_verify_of_a_file_that_is_not_a_zip_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_a_bag = tmp_path / "cong-van.xml"
+    not_a_bag.write_bytes(b"<edXML/>")
+    assert main(["archive", "verify", str(not_a_bag)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"lienthong: error: {not_a_bag} is neither a bag directory nor a zip file\n"
+
+
+def test_cli_renew_needs_an_existing_data_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "typo"
+    assert main(["archive", "renew", "--data-dir", str(missing)]) == 1
+    assert "no database at" in capsys.readouterr().err
+    assert not missing.exists()  # a mistyped --data-dir does not create an empty axis
