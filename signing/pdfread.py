@@ -85,7 +85,7 @@ def open_pdf(data: bytes) -> tuple[PdfFileReader, list[str]]:
                 first_error = exc
             last_error = exc
     if reader is None:
-        raise UnreadablePdfError(f"cannot read the PDF: {_one_line(last_error)}")
+        raise UnreadablePdfError(f"cannot read the PDF: {one_line(last_error)}")
     try:
         if reader.encrypt_dict is not None:
             result = reader.decrypt(b"")
@@ -95,7 +95,7 @@ def open_pdf(data: bytes) -> tuple[PdfFileReader, list[str]]:
     except UnreadablePdfError:
         raise
     except Exception as exc:
-        raise UnreadablePdfError(f"cannot decrypt the PDF: {_one_line(exc)}") from exc
+        raise UnreadablePdfError(f"cannot decrypt the PDF: {one_line(exc)}") from exc
     return reader, notes
 
 
@@ -117,7 +117,8 @@ def normalise_plain_ecdsa(signer_info: Any) -> bool:
     return True
 
 
-def _one_line(exc: BaseException | None) -> str:
+def one_line(exc: BaseException | None) -> str:
+    """``Type: first line of the message`` (at most 300 characters), for a verdict's reasons."""
     if exc is None:
         return "unknown error"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -30,7 +30,7 @@ from typing import Any
 from asn1crypto import x509
 
 from signing.diffcheck import build_diff_policy
-from signing.pdfread import UnreadablePdfError, normalise_plain_ecdsa, open_pdf
+from signing.pdfread import UnreadablePdfError, normalise_plain_ecdsa, one_line, open_pdf
 from signing.report import (
     FORMAT_FAILURE,
     HASH_FAILURE,
@@ -256,7 +256,7 @@ def verify_in_process(
     except Exception as exc:  # last line of defence: a verdict, never a traceback
         logger.debug("verification crashed", exc_info=True)
         report.status = "unreadable" if not report.signatures else report.status
-        report.errors.append(f"verification error: {_one_line(exc)}")
+        report.errors.append(f"verification error: {one_line(exc)}")
     report.elapsed_ms = int((time.monotonic() - started) * 1000)
     return report
 
@@ -275,7 +275,7 @@ async def _verify_document(
     try:
         fields = list(enumerate_sig_fields(reader, filled_status=True))
     except Exception as exc:
-        raise UnreadablePdfError(f"cannot read the form fields: {_one_line(exc)}") from exc
+        raise UnreadablePdfError(f"cannot read the form fields: {one_line(exc)}") from exc
     report.status = "signed" if fields else "unsigned"
     if not fields:
         return
@@ -350,7 +350,7 @@ async def _verify_field(
     try:
         embedded = EmbeddedPdfSignature(reader, sig_field, fq_name)
     except Exception as exc:  # malformed CMS, missing /ByteRange, bare AssertionError ...
-        sig.reasons.append(f"cannot parse the signature: {_one_line(exc)}")
+        sig.reasons.append(f"cannot parse the signature: {one_line(exc)}")
         sig.subindication = SIGNED_DATA_NOT_FOUND
         return sig, None
     try:
@@ -358,7 +358,7 @@ async def _verify_field(
     except Exception as exc:
         sig.indication = Indication.TOTAL_FAILED
         sig.subindication = sig.subindication or FORMAT_FAILURE
-        sig.reasons.append(f"verification error: {_one_line(exc)}")
+        sig.reasons.append(f"verification error: {one_line(exc)}")
         return sig, None
     return sig, embedded
 
@@ -429,7 +429,7 @@ async def _archive_verdict(sig: SignatureReport, embedded: Any, policy: Verifica
     try:
         result = await ades_lta_validation(embedded, spec, timing_info=timing)
     except Exception as exc:
-        sig.reasons.append(f"AdES-LTA validation not possible: {_one_line(exc)}")
+        sig.reasons.append(f"AdES-LTA validation not possible: {one_line(exc)}")
         return
     sub = result.ades_subindic
     sig.validation_model = "ades-lta"
@@ -469,7 +469,7 @@ async def _check_signature(
     try:
         sig.signer = _signer(embedded.signer_cert)
     except Exception as exc:
-        sig.reasons.append(f"no signer certificate: {_one_line(exc)}")
+        sig.reasons.append(f"no signer certificate: {one_line(exc)}")
     if normalise_plain_ecdsa(embedded.signer_info):
         sig.reasons.append("plain-ECDSA signature value (BSI TR-03111) checked as DER")
 
@@ -481,7 +481,7 @@ async def _check_signature(
         embedded.diff_result = embedded.evaluate_modifications(diff_policy)
     except Exception as exc:
         embedded.diff_result = SuspiciousModification(
-            f"difference analysis failed: {_one_line(exc)}"
+            f"difference analysis failed: {one_line(exc)}"
         )
     diff = embedded.diff_result
     if isinstance(diff, SuspiciousModification):
@@ -515,17 +515,17 @@ async def _check_signature(
         sub = getattr(exc, "ades_subindication", None)
         sig.indication = _indication_of(sub) if sub is not None else Indication.TOTAL_FAILED
         sig.subindication = sub.name if sub is not None else FORMAT_FAILURE
-        sig.reasons.append(_one_line(exc))
+        sig.reasons.append(one_line(exc))
         return
     except (TimeoutError, OSError) as exc:
         sig.indication = Indication.INDETERMINATE
         sig.subindication = TRY_LATER
-        sig.reasons.append(_one_line(exc))
+        sig.reasons.append(one_line(exc))
         return
     except Exception as exc:  # e.g. a bare AssertionError on malformed CMS
         sig.indication = Indication.TOTAL_FAILED
         sig.subindication = FORMAT_FAILURE
-        sig.reasons.append(f"malformed signature: {_one_line(exc)}")
+        sig.reasons.append(f"malformed signature: {one_line(exc)}")
         return
     _fill_from_status(sig, status, is_timestamp, coverage)
 
@@ -685,9 +685,3 @@ def _mark_levels(sigs: list[SignatureReport]) -> None:
             s.level = "B-T"
         else:
             s.level = "B-B"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {first}"[:300] if first else type(exc).__name__
