@@ -76,6 +76,7 @@ class SigningSession:
         return hashlib.sha256(self.signed_attrs_der).digest()
 
     def expired(self, now: datetime | None = None) -> bool:
+        """True from ``expires_at`` on (``now`` defaults to the current time)."""
         return (now or datetime.now(UTC)) >= self.expires_at
 
     def to_dict(self) -> dict[str, Any]:

@@ -124,6 +124,7 @@ class SignatureReport:
 
     @property
     def passed(self) -> bool:
+        """True when this signature's indication is TOTAL_PASSED."""
         return self.indication is Indication.TOTAL_PASSED
 
 

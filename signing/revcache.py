@@ -78,6 +78,7 @@ class RevocationCache:
             return entry[1]
 
     def put(self, key: tuple[Any, ...], value: Any, valid_until: datetime | None) -> None:
+        """Keep ``value`` until ``valid_until``; an answer without one is not kept."""
         if valid_until is None:
             return
         with self._lock:

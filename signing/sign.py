@@ -77,10 +77,12 @@ class Level(enum.Enum):
 
     @property
     def needs_timestamp(self) -> bool:
+        """B-T and above carry an RFC 3161 signature timestamp."""
         return self is not Level.B_B
 
     @property
     def needs_revocation_info(self) -> bool:
+        """B-LT and B-LTA embed the revocation data of the signer's chain."""
         return self in (Level.B_LT, Level.B_LTA)
 
 

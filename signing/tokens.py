@@ -236,6 +236,7 @@ class Token:
 
     @property
     def closed(self) -> bool:
+        """True once :meth:`close` has logged out."""
         return self._session is None
 
     def run(self, fn: Callable[[], T]) -> T:

@@ -60,6 +60,7 @@ class TrustStore:
                 self.add_file(item)
 
     def add_file(self, path: str | os.PathLike[str]) -> None:
+        """Add the certificates of one PEM or DER file; unreadable: :class:`TrustStoreError`."""
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
@@ -67,6 +68,7 @@ class TrustStore:
         self.add(load_certificates(data, str(path)), str(path))
 
     def add(self, certs: Iterable[x509.Certificate], source: str = "<memory>") -> None:
+        """Add ``certs`` as anchors (each once, whatever its source), noting ``source``."""
         known = {c.sha256 for c in self.roots}
         for cert in certs:
             if cert.sha256 not in known:
