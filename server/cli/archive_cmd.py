@@ -39,7 +39,7 @@ import bagit
 
 from server.cli import CliError
 from server.cli.database import require_database
-from server.cli.http_client import AxisClient, atomic_output
+from server.cli.http_client import AxisClient
 from server.cli.options import add_client_options, add_local_options, client_settings, local_config
 
 
@@ -93,15 +93,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         if not doc_id.isalnum():
             raise CliError(f"{doc_id!r} is not a document id")
         target = out_dir / f"lienthong-{doc_id}.zip"
-        fh, temp = atomic_output(target)
-        try:
-            client.download(f"/api/v1/archive/{doc_id}/package", fh, label=doc_id)
-            fh.close()
-            temp.replace(target)
-        except BaseException:
-            fh.close()
-            temp.unlink(missing_ok=True)
-            raise
+        client.download_to(f"/api/v1/archive/{doc_id}/package", target, label=doc_id)
         if args.zip:
             print(f"{doc_id}: {target}")
             continue

@@ -28,7 +28,7 @@ from edxml import (
 )
 from edxml.model import VN_TZ
 from server.cli import CliError
-from server.cli.http_client import AxisClient, atomic_output, commit
+from server.cli.http_client import AxisClient
 from server.cli.options import add_client_options, client_settings
 from server.cli.table import display_width, render_table
 
@@ -229,14 +229,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         print(f"{size} bytes, sha256 {sha}", file=sys.stderr)
         return 0
     target = Path(default)
-    fh, temp = atomic_output(target)
-    try:
-        size, sha = client.download(path, fh, label=f"fetch {target.name}")
-        commit(fh, temp, target)
-    except BaseException:
-        fh.close()
-        temp.unlink(missing_ok=True)
-        raise
+    size, sha = client.download_to(path, target, label=f"fetch {target.name}")
     print(f"Saved {target} ({size} bytes, sha256 {sha})")
     return 0
 

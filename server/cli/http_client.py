@@ -288,6 +288,19 @@ class AxisClient:
         finally:
             conn.close()
 
+    def download_to(self, path: str, target: Path, label: str = "fetch") -> tuple[int, str]:
+        """:meth:`download` into the file ``target``, which appears only once complete
+        (temporary file, fsync, rename); nothing is left behind on failure."""
+        fh, temp = atomic_output(target)
+        try:
+            result = self.download(path, fh, label=label)
+            commit(fh, temp, target)
+        except BaseException:
+            fh.close()
+            temp.unlink(missing_ok=True)
+            raise
+        return result
+
 
 def atomic_output(target: Path) -> tuple[IO[bytes], Path]:
     """Open a temporary file next to ``target`` for writing; rename it with :func:`commit`."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from server.cli import CliError
-from server.cli.http_client import AxisClient, atomic_output, commit
+from server.cli.http_client import AxisClient
 from server.cli.options import client_settings
 
 SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
@@ -70,14 +70,7 @@ def sign_session(args: argparse.Namespace) -> int:
     ).body
     if args.output:
         target = Path(args.output)
-        out, temp = atomic_output(target)
-        try:
-            client.download(f"{path}/signed", out, label="signed PDF")
-            commit(out, temp, target)
-        except BaseException:
-            out.close()
-            temp.unlink(missing_ok=True)
-            raise
+        client.download_to(f"{path}/signed", target, label="signed PDF")
         print(f"signed session {args.session}: {target}")
     else:
         print(f"signed session {args.session}: {done['signed']['url']}")
