@@ -155,11 +155,7 @@ def demo_envelope() -> Envelope:
 
 def write_demo_package(directory: Path) -> Path:
     """Write ``directory/demo.edxml`` (same bytes every time), atomically; return its path."""
-    envelope = demo_envelope()
-    errors = [p for p in edxml.validate(envelope) if p.is_error]
-    if errors:  # a bug in this module, not a user error
-        raise AssertionError(f"the demo package is invalid: {errors}")
-    return write_if_changed(directory / DEMO_PACKAGE_NAME, edxml.serialize(envelope))
+    return _write_valid(directory / DEMO_PACKAGE_NAME, demo_envelope(), "package")
 
 
 def demo_status() -> StatusMessage:
@@ -181,11 +177,15 @@ def demo_status() -> StatusMessage:
 
 def write_demo_status(directory: Path) -> Path:
     """Write ``directory/status-03.edxml`` (same bytes every time), atomically; return its path."""
-    status = demo_status()
-    errors = [p for p in edxml.validate(status) if p.is_error]
+    return _write_valid(directory / DEMO_STATUS_NAME, demo_status(), "status package")
+
+
+def _write_valid(path: Path, message: Envelope | StatusMessage, what: str) -> Path:
+    """Validate ``message`` and write it to ``path`` if its bytes changed."""
+    errors = [p for p in edxml.validate(message) if p.is_error]
     if errors:  # a bug in this module, not a user error
-        raise AssertionError(f"the demo status package is invalid: {errors}")
-    return write_if_changed(directory / DEMO_STATUS_NAME, edxml.serialize(status))
+        raise AssertionError(f"the demo {what} is invalid: {errors}")
+    return write_if_changed(path, edxml.serialize(message))
 
 
 def demo_pdf() -> bytes:
