@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from server import metrics as metrics_http
 from server import workers
 from server.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, PRINCIPAL, REQUEST_ID
 from server.auth import auth_middleware
@@ -93,14 +94,21 @@ async def request_context_middleware(
         return response
     finally:
         counter[0] -= 1
+        elapsed = time.perf_counter() - started
         principal = request.get(PRINCIPAL)
+        recorder = metrics_http.metrics_of(request.app)
+        if recorder is not None:
+            # The route template, never the path: ids in labels would be one series each.
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else "unmatched"
+            recorder.observe_request(request.method, route, status, elapsed)
         log.info(
             "request",
             extra={
                 "method": request.method,
                 "path": request.path,
                 "status": status,
-                "ms": round((time.perf_counter() - started) * 1000, 1),
+                "ms": round(elapsed * 1000, 1),
                 "agency": principal.organ_id if principal is not None else None,
                 "worker": worker,
                 **fields,
@@ -169,6 +177,7 @@ def build_app(config: Config, *, role: WorkerRole | None = None) -> web.Applicat
     vdxp.setup(app)  # /vdxp/{operation}: the national axis protocol (issue 5)
     signing_http.setup(app)  # signing sessions, VGCA plugin files, seals (issue 6)
     verify_http.setup(app)  # /api/v1/verify, /xac-minh
+    metrics_http.setup(app)  # /metrics (Prometheus); the contexts above find it at start-up
     return app
 
 

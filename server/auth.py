@@ -63,6 +63,9 @@ PUBLIC_PATHS = frozenset(
         # nothing (server/http/verify.py, docs/verification.md)
         "/xac-minh",
         "/api/v1/public/verify",
+        # Prometheus: checks its own access ([metrics] public, else an admin token) and
+        # answers 404, not 401, to others (server/metrics.py)
+        "/metrics",
     }
 )
 # /vdxp/ authenticates itself (system id + HMAC signature, server/http/vdxp.py); so do the VGCA

@@ -204,6 +204,18 @@ class ArchiveSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """[metrics]: Prometheus metrics at ``/metrics`` (server/metrics.py, docs/operations.md).
+
+    ``public`` false: only a bearer token with the admin role may scrape (the figures leak
+    volumes, never contents); true: anyone who reaches the port may.
+    """
+
+    enabled: bool = True
+    public: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one axis instance (immutable once loaded)."""
 
@@ -219,6 +231,7 @@ class Config:
     devpki: DevPkiSettings = field(default_factory=DevPkiSettings)
     verification: VerificationSettings = field(default_factory=VerificationSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     @property
     def db_path(self) -> Path:
@@ -256,6 +269,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "devpki": DevPkiSettings,
     "verification": VerificationSettings,
     "archive": ArchiveSettings,
+    "metrics": MetricsSettings,
 }
 
 
@@ -404,6 +418,7 @@ def load_config(
         devpki=DevPkiSettings(**values["devpki"]),
         verification=verification,
         archive=ArchiveSettings(**values["archive"]),
+        metrics=MetricsSettings(**values["metrics"]),
     )
 
 

@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asn1crypto import pem, x509
 
@@ -70,6 +70,9 @@ from storage.repos.signing_sessions import (
     SessionRow,
     SigningSessionRepo,
 )
+
+if TYPE_CHECKING:
+    from server.metrics import Metrics
 
 log = logging.getLogger("lienthong.signing")
 
@@ -246,10 +249,18 @@ class SigningDesk:
     """The signing rules of the axis (one per application; see the module docstring)."""
 
     def __init__(
-        self, config: Config, database: Database, objects: ObjectStore, exchange: Exchange
+        self,
+        config: Config,
+        database: Database,
+        objects: ObjectStore,
+        exchange: Exchange,
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
         settings = config.signing
         self.config = config
+        # Signing latency (server/metrics.py); None: [metrics] enabled = false.
+        self.metrics = metrics
         self.database = database
         self.objects = objects
         self.exchange = exchange
@@ -277,6 +288,12 @@ class SigningDesk:
             with contextlib.suppress(SigningError):
                 token.close()
         self._seal_tokens.clear()
+
+    def _timed(self, operation: str) -> contextlib.AbstractContextManager[None]:
+        """Observe the block as one signing ``operation`` when metrics are on."""
+        if self.metrics is None:
+            return contextlib.nullcontext()
+        return self.metrics.time_signing(operation)
 
     def _require_trust(self) -> None:
         if not self.services.trust_roots:
@@ -314,14 +331,15 @@ class SigningDesk:
         try:
             try:
                 # Parsing, layout and hashing run on the signing worker loop (off this one).
-                session, digest = await self.services.offload(
-                    async_prepare(
-                        source.path, request.certificate, chain=chain, level=request.level,
-                        appearance=appearance, field=request.field_name, reason=request.reason,
-                        location=request.location, services=self.services,
-                        workdir=self.config.spool_dir, ttl=self.ttl,
-                    )
-                )  # fmt: skip
+                with self._timed("session_prepare"):
+                    session, digest = await self.services.offload(
+                        async_prepare(
+                            source.path, request.certificate, chain=chain, level=request.level,
+                            appearance=appearance, field=request.field_name,
+                            reason=request.reason, location=request.location,
+                            services=self.services, workdir=self.config.spool_dir, ttl=self.ttl,
+                        )
+                    )  # fmt: skip
             except AppearanceError as exc:
                 raise BadSigningRequest(str(exc)) from exc
             prepared_path = session.prepared_path
@@ -402,9 +420,10 @@ class SigningDesk:
             try:
                 state = replace(state, prepared_path=prepared)
                 try:
-                    await self.services.offload(
-                        async_finish(state, raw, out, services=self.services, now=now)
-                    )
+                    with self._timed("session_finish"):
+                        await self.services.offload(
+                            async_finish(state, raw, out, services=self.services, now=now)
+                        )
                 except SessionError as exc:
                     raise SignatureRejected(str(exc)) from exc
                 return await self._store_signed(row, out, via="signature")
@@ -615,12 +634,13 @@ class SigningDesk:
             base_sha = await asyncio.to_thread(_sha256_file, source.path)
             try:
                 # pyHanko on the signing worker loop; C_Sign on the token's own thread.
-                await self.services.offload(
-                    async_sign_pdf(
-                        source.path, out, signer, level=level, appearance=built, reason=reason,
-                        location=location, services=self.services,
-                    )
-                )  # fmt: skip
+                with self._timed("seal"):
+                    await self.services.offload(
+                        async_sign_pdf(
+                            source.path, out, signer, level=level, appearance=built,
+                            reason=reason, location=location, services=self.services,
+                        )
+                    )  # fmt: skip
             except AppearanceError as exc:
                 raise BadSigningRequest(str(exc)) from exc
             ref = await self.objects.put_file(out)

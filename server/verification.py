@@ -44,6 +44,7 @@ from storage.repos.verification_reports import VerificationReportRepo, Verificat
 
 if TYPE_CHECKING:
     from server.exchange import Exchange
+    from server.metrics import Metrics
     from signing.isolation import VerifierPool
     from signing.report import ValidationReport
     from signing.verify import VerificationPolicy
@@ -212,6 +213,8 @@ class Verifier:
     public_max_bytes: int = 50 * 1024 * 1024
     upload_max_bytes: int = 50 * 1024 * 1024
     refresh_min_interval: float = 3600.0
+    # Records each run's latency (server/metrics.py); None: [metrics] enabled = false.
+    metrics: Metrics | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     # attachment key -> the background task verifying it (arrival or catch-up)
     running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
@@ -232,7 +235,9 @@ class Verifier:
     async def verify(self, data: bytes, name: str | None) -> ValidationReport:
         """The report on ``data`` (a verdict even for hostile input; never raises for it)."""
         async with self.workers:
-            return await self.pool.averify(data, self.policy, file_name=name)
+            timed = self.metrics.time_verification() if self.metrics else contextlib.nullcontext()
+            with timed:
+                return await self.pool.averify(data, self.policy, file_name=name)
 
     @asynccontextmanager
     async def public_slot(self) -> AsyncIterator[None]:

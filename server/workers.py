@@ -22,6 +22,10 @@ What runs where (:class:`WorkerRole`):
 - after every worker has stopped, in the parent: the audit head is anchored once (a worker
   that stops first would miss the others' last entries).
 
+Metrics: the workers run prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``,
+set by the parent before they start), so ``/metrics`` sums every worker's counters whichever
+worker answers (server/metrics.py).
+
 SIGTERM or SIGINT to the parent stops the workers gracefully (each stops accepting, finishes
 its requests in flight, closes); a worker that dies on its own stops the others, and the parent
 exits non-zero so that the service manager restarts the whole axis.
@@ -238,6 +242,12 @@ def serve(config: Config) -> int:
     count = config.server.workers
     sockets = listen(config.server.host, config.server.port, count)
     asyncio.run(_before_workers(config))
+    if config.metrics.enabled:
+        # Every worker writes its metrics to files there and a scrape, whichever worker
+        # answers it, sums them all (server/metrics.py); the spawned workers inherit it.
+        from server.metrics import prepare_multiprocess_dir
+
+        prepare_multiprocess_dir(config.storage.data_dir)
     context = multiprocessing.get_context("spawn")  # no fork of a process with threads
     processes = [
         context.Process(

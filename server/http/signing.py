@@ -28,6 +28,7 @@ from aiohttp import BodyPartReader, web
 from server.appkeys import CONFIG, EXCHANGE, OBJECTS
 from server.auth import principal_of
 from server.http.errors import HttpProblem, readable_form
+from server.metrics import metrics_of
 from server.signing_sessions import (
     DOWNLOAD,
     UPLOAD,
@@ -56,7 +57,9 @@ async def signing_context(app: web.Application) -> AsyncIterator[None]:
     """The signing desk for the app's lifetime (after the database and object store open)."""
     from server.appkeys import DATABASE
 
-    desk = SigningDesk(app[CONFIG], app[DATABASE], app[OBJECTS], app[EXCHANGE])
+    desk = SigningDesk(
+        app[CONFIG], app[DATABASE], app[OBJECTS], app[EXCHANGE], metrics=metrics_of(app)
+    )
     app[DESK] = desk
     try:
         yield

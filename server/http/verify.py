@@ -33,6 +33,7 @@ from server.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, VERIFIER
 from server.auth import principal_of
 from server.config import VerificationSettings
 from server.http.errors import HttpProblem, readable_form
+from server.metrics import metrics_of
 from server.verification import PDF_TYPES, Verifier, looks_pdf
 
 # The defaults of the [verification] settings (server/config.py), which the app uses.
@@ -70,6 +71,7 @@ async def verifier_context(app: web.Application) -> AsyncIterator[None]:
         public_max_bytes=settings.public_max_bytes,
         upload_max_bytes=settings.upload_max_bytes,
         refresh_min_interval=settings.refresh_min_interval,
+        metrics=metrics_of(app),
     )
     try:
         # Reports of earlier versions were files; they join the store (and its lock) first.
