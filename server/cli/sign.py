@@ -86,12 +86,17 @@ def _cmd_sign(args: argparse.Namespace) -> int:
     source, target = Path(args.input), Path(args.output)
     if source.resolve() == target.resolve():
         raise CliError("the output must differ from the input (the input is never modified)")
+    if not source.is_file():  # before asking for a PIN or opening the token
+        raise CliError(f"{source}: no such file")
     try:
         level = Level.parse(args.level)
         appearance = _appearance(args)
         chain = _load_certs(args.chain)
         roots = _load_certs(args.trust_root)
-        pin = Pin.resolve(pin_file=args.pin_file, label=args.token_label or args.token_serial)
+        try:
+            pin = Pin.resolve(pin_file=args.pin_file, label=args.token_label or args.token_serial)
+        except EOFError:  # the prompt met a closed stdin (a script, a pipe)
+            raise CliError("no PIN: give --pin-file or set LIENTHONG_PIN") from None
         token = Token.open(
             args.token_module, label=args.token_label, serial=args.token_serial, pin=pin
         )

@@ -71,3 +71,21 @@ def test_signing_cli_rejects_non_pdf(pki, softhsm, tmp_path: Path, monkeypatch, 
     code = main(_base(pki, bad, tmp_path / "out.pdf"))
     err = capsys.readouterr().err
     assert code == 1 and "not a readable PDF" in err and "Traceback" not in err
+
+
+def test_signing_cli_missing_input_or_pin_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.delenv("LIENTHONG_PIN", raising=False)
+    args = ["--token-label", "officer-usb", "--key-label", "officer", "-o", str(tmp_path / "o.pdf")]
+    assert main(["sign", str(tmp_path / "khong-co.pdf"), *args]) == 1
+    assert (
+        capsys.readouterr().err == f"lienthong: error: {tmp_path / 'khong-co.pdf'}: no such file\n"
+    )
+    pdf = tmp_path / "cong-van.pdf"
+    pdf.write_bytes(b"%PDF-1.7\n")
+
+    def closed_stdin(prompt: str = "") -> str:
+        raise EOFError  # what getpass raises in a script with no terminal and stdin at its end
+
+    monkeypatch.setattr("getpass.getpass", closed_stdin)
+    assert main(["sign", str(pdf), *args]) == 1
+    assert "no PIN: give --pin-file or set LIENTHONG_PIN" in capsys.readouterr().err
