@@ -74,8 +74,19 @@ def _appearance(args: argparse.Namespace) -> Any:
     return CopyAppearance(copy_type=copy_types[kind], agency=need("agency"))
 
 
+def resolve_pin(args: argparse.Namespace) -> Any:
+    """The token's PIN from ``--pin-file``, else ``LIENTHONG_PIN``, else a prompt (a
+    :class:`signing.Pin`); a prompt on a closed stdin (a script, a pipe) is one line."""
+    from signing import Pin
+
+    try:
+        return Pin.resolve(pin_file=args.pin_file, label=args.token_label or args.token_serial)
+    except EOFError:
+        raise CliError("no PIN: give --pin-file or set LIENTHONG_PIN") from None
+
+
 def _cmd_sign(args: argparse.Namespace) -> int:
-    from signing import Level, Pin, SigningError, SigningServices, Token, sign_pdf
+    from signing import Level, SigningError, SigningServices, Token, sign_pdf
 
     if args.session:  # the second step of a server's two-step session (issue 6)
         from server.cli.sign_session import sign_session
@@ -93,10 +104,7 @@ def _cmd_sign(args: argparse.Namespace) -> int:
         appearance = _appearance(args)
         chain = _load_certs(args.chain)
         roots = _load_certs(args.trust_root)
-        try:
-            pin = Pin.resolve(pin_file=args.pin_file, label=args.token_label or args.token_serial)
-        except EOFError:  # the prompt met a closed stdin (a script, a pipe)
-            raise CliError("no PIN: give --pin-file or set LIENTHONG_PIN") from None
+        pin = resolve_pin(args)
         token = Token.open(
             args.token_module, label=args.token_label, serial=args.token_serial, pin=pin
         )

@@ -17,6 +17,7 @@ from typing import Any
 from server.cli import CliError
 from server.cli.http_client import AxisClient
 from server.cli.options import client_settings
+from server.cli.sign import resolve_pin
 
 SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 
@@ -41,7 +42,7 @@ def _sign_digest(token: Any, signer: Any, digest: bytes) -> bytes:
 
 def sign_session(args: argparse.Namespace) -> int:
     """Run ``lienthong sign --session``; one line on success, CliError otherwise."""
-    from signing import Pin, SigningError, Token
+    from signing import SigningError, Token
 
     settings = client_settings(args)
     client = AxisClient(settings.server, settings.token)
@@ -52,7 +53,7 @@ def sign_session(args: argparse.Namespace) -> int:
     if session.get("state") != "pending" or "digest" not in session:
         raise CliError(f"session {args.session} is {session.get('state')}: nothing to sign")
     try:
-        pin = Pin.resolve(pin_file=args.pin_file, label=args.token_label or args.token_serial)
+        pin = resolve_pin(args)
         token = Token.open(
             args.token_module, label=args.token_label, serial=args.token_serial, pin=pin
         )
