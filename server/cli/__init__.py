@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "server.cli.archive_cmd",
     "server.cli.vdxp_cmd",
     "server.cli.deliveries_cmd",
+    "server.cli.backup_cmd",
 ]
 
 
