@@ -18,6 +18,11 @@ bare aiohttp server) that checks each push's HMAC signature and de-duplicates by
 
     .venv/bin/python bench/delivery_bench.py [--count 2000] [--senders 32] [--drain-count 10000]
         [--workers 1]
+
+Measured (2 cores shared with other jobs, so +-20 %; defaults): --workers 1: (a) accepted
+242/s, delivered 165/s; (b) 10,000 drained in 47.7 s (210/s, start-up included). --workers 2:
+(a) 236/s, 184/s; (b) 31.5 s (317/s). Exactly once after de-duplication, no duplicate on the
+wire, every delivery acked, in each run.
 """
 
 from __future__ import annotations
