@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "server.cli.vdxp_cmd",
     "server.cli.deliveries_cmd",
     "server.cli.backup_cmd",
+    "server.cli.secrets_cmd",
 ]
 
 

@@ -29,7 +29,7 @@ from server.secretbox import KEY_FILE_ENV as KEY_FILE_ENV
 from server.secretbox import KEY_FILE_NAME as KEY_FILE_NAME
 from server.secretbox import SecretsError
 from server.vdxp.errors import CredentialsError, ErrorCode
-from storage.db import Database
+from storage.db import Database, Tx
 from storage.errors import Conflict, MissingReference
 from storage.repos.agencies import AgencyRepo
 from storage.repos.vdxp import CredentialRepo
@@ -141,6 +141,20 @@ async def rotate_secret(db: Database, organ_id: str, key: bytes) -> tuple[str, s
         stored = encrypt_secret(key, secret, organ_id=organ_id, system_id=current.system_id)
         await repo.replace_secret(organ_id, stored)
     return current.system_id, secret
+
+
+async def reseal_credentials(tx: Tx, old_key: bytes, new_key: bytes) -> int:
+    """Seal every agency's VDXP secret with ``new_key`` instead of ``old_key`` (secrets key
+    rotation, inside the caller's transaction); return how many. The secrets themselves do not
+    change. :class:`CredentialsError` when a row does not open with ``old_key``."""
+    repo = CredentialRepo(tx)
+    count = 0
+    for found in await repo.all():
+        ids = {"organ_id": found.organ_id, "system_id": found.system_id}
+        secret = decrypt_secret(old_key, found.secret_ciphertext, **ids)
+        stored = encrypt_secret(new_key, secret, **ids)
+        count += await repo.replace_ciphertext(found.organ_id, found.secret_ciphertext, stored)
+    return count
 
 
 async def find_caller(db: Database, system_id: str, key: bytes) -> Caller | None:

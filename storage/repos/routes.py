@@ -218,6 +218,28 @@ class RouteRepo:
         """Forget a link; True if there was one."""
         return await self.tx.execute("DELETE FROM axis_links WHERE organ_id = ?", (organ_id,)) > 0
 
+    async def reseal(self, new: SecretCipher) -> int:
+        """Open every sealed webhook secret and axis-link token with this repository's cipher
+        and store it sealed by ``new`` instead (secrets key rotation); return how many rows.
+        Raises what the cipher raises when a row does not open: run it in a transaction so a
+        failure changes nothing. Rows not yet sealed (``sealed = 0``) are left to
+        :meth:`seal_plaintext`."""
+        count = 0
+        for table, column, aad in (
+            ("webhooks", "secret", _webhook_aad),
+            ("axis_links", "token", _link_aad),
+        ):
+            rows = await self.tx.fetchall(
+                f"SELECT organ_id, {column} AS stored FROM {table} WHERE sealed = 1"  # noqa: S608
+            )
+            for r in rows:
+                plain = self.cipher.open(r["stored"], aad(r["organ_id"]))
+                count += await self.tx.execute(
+                    f"UPDATE {table} SET {column} = ? WHERE organ_id = ? AND sealed = 1",  # noqa: S608
+                    (new.seal(plain, aad(r["organ_id"])), r["organ_id"]),
+                )
+        return count
+
     async def seal_plaintext(self) -> int:
         """Seal the secrets of rows written before migration 0007 (``sealed = 0``); return
         how many rows were sealed. ``secure_delete`` is on while they are rewritten, so SQLite

@@ -95,6 +95,24 @@ class CredentialRepo:
             return None
         return await self.by_organ(organ_id)
 
+    async def all(self) -> list[Credentials]:
+        """Every agency's credentials, by organ id."""
+        rows = await self.tx.fetchall(
+            f"SELECT {_CRED_COLUMNS} FROM vdxp_credentials ORDER BY organ_id"  # noqa: S608
+        )
+        return [_credentials(r) for r in rows]
+
+    async def replace_ciphertext(self, organ_id: str, old: str, new: str) -> bool:
+        """Store the same secret sealed under another key (secrets key rotation): unlike
+        :meth:`replace_secret` the secret is unchanged, so ``rotated_at`` is left alone. False
+        when the row no longer holds ``old``."""
+        changed = await self.tx.execute(
+            "UPDATE vdxp_credentials SET secret_ciphertext = ?"
+            " WHERE organ_id = ? AND secret_ciphertext = ?",
+            (new, organ_id, old),
+        )
+        return changed > 0
+
     async def by_system_id(self, system_id: str) -> Credentials | None:
         """The credentials with this system id, or None."""
         row = await self.tx.fetchone(
