@@ -139,8 +139,14 @@ def cmd_retry(args: argparse.Namespace) -> int:
             return await PushRepo(tx).revive(ids, utcnow())
 
     count = _run(args, work)
+    if not count and not args.all_dead:
+        # Named deliveries of which none is dead (unknown, or not in the dead-letter state):
+        # an error, not a count, so a script sees the failure on stderr.
+        raise CliError(
+            f"no dead delivery with id {', '.join(args.delivery_ids)}: nothing queued again"
+        )
     print(f"{count} dead deliver{'y' if count == 1 else 'ies'} queued again")
-    return 0 if count or args.all_dead else 1
+    return 0
 
 
 def cmd_webhook(args: argparse.Namespace) -> int:

@@ -47,6 +47,13 @@ def test_list_and_retry_dead(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "1 dead delivery queued again" in capsys.readouterr().out
     assert main(["deliveries", "list", "--state", "dead", "--data-dir", str(data)]) == 0
     assert delivery_id not in capsys.readouterr().out
+    # no longer dead (and an unknown id): a one-line error on stderr, nothing on stdout, exit 1
+    assert main(["deliveries", "retry", delivery_id, "nope", "--data-dir", str(data)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"lienthong: error: no dead delivery with id {delivery_id}, nope: nothing queued again\n"
+    )
     assert main(["deliveries", "list", "--state", "new", "--data-dir", str(data)]) == 0
     assert delivery_id in capsys.readouterr().out
 
