@@ -24,6 +24,7 @@ from storage.db import Database, Tx
 from storage.repos.deliveries import Delivery
 from storage.repos.documents import Document
 from storage.repos.signing_sessions import AttachmentVersion, SessionRow
+from storage.repos.verification_reports import VerificationReportRow
 
 log = logging.getLogger("lienthong.audit")
 
@@ -180,6 +181,57 @@ async def record_seal(
             "token_label": token_label,
         },
     )
+
+
+# Verification (issue 7). A report of a document's attachment is recorded with the transaction
+# that names it (its ``verification_reports`` rows): "verification.arrival" for an attachment's
+# first report (made by the axis, whoever's look triggered it), "verification.refresh" for a
+# re-verification someone asked for that was stored. An upload verified for an agency writes
+# no row, so its "verification.request" gets a transaction of its own. The public endpoint is
+# not recorded: anyone could flood the chain through it.
+VERIFICATION_ARRIVAL = "verification.arrival"
+VERIFICATION_REFRESH = "verification.refresh"
+
+
+async def record_verification_report(
+    tx: Tx,
+    actor: str,
+    action: str,
+    document_id: str,
+    attachment: int,
+    rows: Sequence[VerificationReportRow],
+) -> AuditEntry:
+    """A verification report of attachment ``attachment`` of a document was stored: ``rows``
+    (the rows inserted, the verified bytes' digest first; all name the same report object).
+    Objects: the document id, the attachment's SHA-256 and the report object's SHA-256."""
+    first = rows[0]
+    details: dict[str, Any] = {
+        "attachment": attachment,
+        "verdict": first.verdict,
+        "report_size": first.report_size,
+        "policy": first.policy,
+    }
+    if len(rows) > 1:  # also named under the edXML digest (an attachment the SDK zipped)
+        details["keys"] = [r.attachment_sha256 for r in rows]
+    return await record(
+        tx, actor, action, [document_id, first.attachment_sha256, first.report_sha256], details
+    )
+
+
+async def record_verification_request(
+    database: Database, actor: str, sha256: str, size: int, verdict: str
+) -> AuditEntry:
+    """An authenticated agency had an uploaded PDF verified (``POST /api/v1/verify``): only its
+    digest, size and the verdict are recorded, never its content. Nothing else is written, so
+    the entry gets a transaction of its own."""
+    async with database.transaction() as tx:
+        return await record(
+            tx,
+            actor,
+            "verification.request",
+            [sha256],
+            {"sha256": sha256, "size": size, "verdict": verdict},
+        )
 
 
 # --- anchoring -----------------------------------------------------------------------------

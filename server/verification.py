@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from server import audit
 from server.exchange import AcceptedDocument, document_meta
 from storage.errors import NotFound, StorageError
 from storage.ids import utcnow
@@ -84,6 +85,16 @@ class VerifierBusy(VerificationError):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class AuditedAs:
+    """How storing a report of a document's attachment is recorded in the audit log."""
+
+    actor: str
+    action: str
+    document_id: str
+    index: int
 
 
 def looks_pdf(name: str | None, content_type: str | None) -> bool:
@@ -293,13 +304,20 @@ class Verifier:
         return None if row is None else await self._load(row)
 
     async def keep(
-        self, keys: Sequence[str], report: dict[str, Any], *, only_first: bool = False
+        self,
+        keys: Sequence[str],
+        report: dict[str, Any],
+        *,
+        only_first: bool = False,
+        audited: AuditedAs | None = None,
     ) -> dict[str, Any]:
         """Store ``report`` as an object and name it under each key (attachment digests).
 
         Nothing is overwritten: each key gets a new row. With ``only_first`` a key that has a
         report already keeps it (arrival: two verifications racing keep the first); the report
-        returned is then the stored one. The object is durable before any row names it.
+        returned is then the stored one. The object is durable before any row names it. With
+        ``audited``, an audit entry is appended in the transaction inserting the rows (none
+        when no row was inserted).
         """
         keys = [k for k in dict.fromkeys(keys) if _KEY.match(k)]
         if not keys:
@@ -311,6 +329,7 @@ class Verifier:
         first: VerificationReportRow | None = None  # what the first key names, if not this
         async with self.database.transaction() as tx:
             repo = VerificationReportRepo(tx)
+            inserted: list[VerificationReportRow] = []
             for key in keys:
                 row = VerificationReportRow(
                     attachment_sha256=key,
@@ -320,8 +339,14 @@ class Verifier:
                     policy=self.policy_name,
                     verdict=verdict,
                 )
-                if not await repo.add(row, only_first=only_first) and key == keys[0]:
+                if await repo.add(row, only_first=only_first):
+                    inserted.append(row)
+                elif key == keys[0]:
                     first = await repo.latest(key)
+            if audited is not None and inserted:
+                await audit.record_verification_report(
+                    tx, audited.actor, audited.action, audited.document_id, audited.index, inserted
+                )
         if first is not None and first.report_sha256 != ref.sha256:
             loaded = await self._load(first)
             return loaded if loaded is not None else report
@@ -403,6 +428,9 @@ class Verifier:
         """
         entry = await self._entry(exchange, caller, doc_id, index)
         alias = _attachment_key(entry)
+        # An attachment's first report is its report at arrival, made by the axis whichever
+        # look (the arrival hook, or a reader finding none) caused it.
+        arrival = AuditedAs(audit.AXIS, audit.VERIFICATION_ARRIVAL, doc_id, index)
         if not refresh and alias is not None:
             known = await self.stored(alias)
             if known is not None:
@@ -418,7 +446,7 @@ class Verifier:
             known = None if row is None else await self._load(row)
             if known is not None:
                 if alias is not None:
-                    await self.keep([alias], known, only_first=True)
+                    await self.keep([alias], known, only_first=True, audited=arrival)
                 return known
         if not is_pdf(decoded.name, decoded.content_type, data):
             raise NotAPdf(f"Attachment {index} is not a PDF: nothing to verify.")
@@ -429,9 +457,10 @@ class Verifier:
             interval = timedelta(seconds=self.refresh_min_interval)
             if latest is not None and utcnow() - latest.stored_at < interval:
                 return report
-            await self.keep(keys, report)
+            refreshed = AuditedAs(caller, audit.VERIFICATION_REFRESH, doc_id, index)
+            await self.keep(keys, report, audited=refreshed)
             return report
-        return await self.keep(keys, report, only_first=True)
+        return await self.keep(keys, report, only_first=True, audited=arrival)
 
     @staticmethod
     async def _entry(exchange: Exchange, caller: str, doc_id: str, index: int) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 from collections.abc import AsyncIterator
@@ -30,11 +31,12 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from server.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, VERIFIER
+from server.audit import record_verification_request
 from server.auth import principal_of
 from server.config import VerificationSettings
 from server.http.errors import HttpProblem, readable_form
 from server.metrics import metrics_of
-from server.verification import PDF_TYPES, Verifier, looks_pdf
+from server.verification import PDF_TYPES, Verifier, looks_pdf, verdict_of
 
 # The defaults of the [verification] settings (server/config.py), which the app uses.
 MAX_VERIFY_BYTES = VerificationSettings.public_max_bytes
@@ -158,8 +160,9 @@ async def _render(request: web.Request, report: dict[str, Any]) -> web.StreamRes
 @routes.post("/api/v1/verify")
 async def verify_upload(request: web.Request) -> web.StreamResponse:
     """Verify an uploaded PDF: JSON report, or the PDF report with ``Accept: application/pdf``."""
-    principal_of(request)  # authenticated callers only (the middleware has checked the token)
-    return await _verify_request(request, request.app[VERIFIER].upload_max_bytes)
+    # authenticated callers only (the middleware has checked the token)
+    caller = principal_of(request).organ_id
+    return await _verify_request(request, request.app[VERIFIER].upload_max_bytes, caller)
 
 
 @routes.post(PUBLIC_VERIFY_PATH)
@@ -170,13 +173,23 @@ async def verify_public(request: web.Request) -> web.StreamResponse:
         return await _verify_request(request, verifier.public_max_bytes)
 
 
-async def _verify_request(request: web.Request, limit: int) -> web.StreamResponse:
+async def _verify_request(
+    request: web.Request, limit: int, caller: str | None = None
+) -> web.StreamResponse:
+    """Verify the uploaded PDF; for an authenticated ``caller`` (not the anonymous public
+    endpoint, which would let anyone flood the chain) record a ``verification.request``."""
     data, name = await _uploaded_pdf(request, limit)
     if not data:
         raise HttpProblem("empty-body", "The request carried no PDF.")
     name = name or request.query.get("name") or None
-    report = await request.app[VERIFIER].verify(data, name)
-    return await _render(request, report.to_json())
+    verifier = request.app[VERIFIER]
+    report = (await verifier.verify(data, name)).to_json()
+    if caller is not None:
+        digest = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+        await record_verification_request(
+            verifier.database, caller, digest, len(data), verdict_of(report)
+        )
+    return await _render(request, report)
 
 
 @routes.get(r"/api/v1/documents/{id}/attachments/{n:\d+}/verification")
