@@ -12,8 +12,14 @@ test session makes ONE store with every token any test needs (``tests/conftest.p
 
 from __future__ import annotations
 
+import io
 import socket
 from pathlib import Path
+
+from pyhanko.keys import load_private_key_from_pemder
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import signers
+from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing import devpki as pki_cli
 
@@ -120,3 +126,26 @@ def minimal_pdf(pages: int = 1, text: str = "Lien Thong test document", padding:
         xref,
     )
     return bytes(out)
+
+
+def pem_signer(pki: pki_cli.DevPki, label: str = "officer") -> signers.SimpleSigner:
+    """A pyHanko signer with the PEM key of ``label`` from the dev PKI (no token: for tests that
+    need a signed file, not the PKCS#11 path), its chain up to the government CA."""
+    key = load_private_key_from_pemder(str(pki.key_path(label)), passphrase=None)
+    return signers.SimpleSigner(
+        signing_cert=pki.cert(label),
+        signing_key=key,
+        cert_registry=SimpleCertificateStore.from_certs([pki.cert("gov")]),
+    )
+
+
+def signed_pdf(pki: pki_cli.DevPki, label: str = "officer") -> bytes:
+    """:func:`minimal_pdf` signed (B-B, field ``ChuKy1``) by ``label`` of the dev PKI."""
+    out = io.BytesIO()
+    signers.sign_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(minimal_pdf())),
+        signers.PdfSignatureMetadata(field_name="ChuKy1"),
+        signer=pem_signer(pki, label),
+        output=out,
+    )
+    return out.getvalue()

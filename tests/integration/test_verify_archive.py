@@ -14,12 +14,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import fixtures_pki
-from pyhanko.keys import load_private_key_from_pemder
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
 from pyhanko.sign.timestamps import HTTPTimeStamper
 from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing import devpki as pki_cli
 from signing.report import Changes, Indication
@@ -35,12 +33,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pki_cli.DevPki]:
 
 
 def _sign(pki: pki_cli.DevPki, lta: bool) -> bytes:
-    key = load_private_key_from_pemder(str(pki.key_path("officer")), passphrase=None)
-    signer = signers.SimpleSigner(
-        signing_cert=pki.cert("officer"),
-        signing_key=key,
-        cert_registry=SimpleCertificateStore.from_certs([pki.cert("gov")]),
-    )
+    signer = fixtures_pki.pem_signer(pki)
     context = ValidationContext(
         trust_roots=[pki.root_cert], allow_fetching=True, other_certs=[pki.cert("gov")]
     )

@@ -7,7 +7,6 @@ Real app, real worker pool, real PDFs (corpus and the test PKI); no part is mock
 from __future__ import annotations
 
 import asyncio
-import io
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -20,10 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import fixtures_pki
 from axis_client import NGHE_AN, VPCP, Axis, document
-from pyhanko.keys import load_private_key_from_pemder
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.sign import signers
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from server.appkeys import EXCHANGE, VERIFIER
 from server.exchange import AcceptedDocument
@@ -247,27 +242,11 @@ def trusted_pki(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dev
         yield pki
 
 
-def _signed(pki: devpki.DevPki) -> bytes:
-    key = load_private_key_from_pemder(str(pki.key_path("officer")), passphrase=None)
-    signer = signers.SimpleSigner(
-        signing_cert=pki.cert("officer"),
-        signing_key=key,
-        cert_registry=SimpleCertificateStore.from_certs([pki.cert("gov")]),
-    )
-    out = io.BytesIO()
-    signers.sign_pdf(
-        IncrementalPdfFileWriter(io.BytesIO(fixtures_pki.minimal_pdf())),
-        signers.PdfSignatureMetadata(field_name="ChuKy1"),
-        signer=signer,
-        output=out,
-    )
-    return out.getvalue()
-
-
 async def test_a_trusted_signature_is_valid_and_an_unsigned_pdf_lowers_it_to_none(
     trusted_pki: devpki.DevPki, axis: Axis
 ) -> None:
-    valid = await asyncio.to_thread(_signed, trusted_pki)  # pyHanko's sync API: off the loop
+    # pyHanko's sync API: off the loop
+    valid = await asyncio.to_thread(fixtures_pki.signed_pdf, trusted_pki)
     verifier = axis.client.app[VERIFIER]
     only_valid = await axis.send_ok(
         VPCP, document(VPCP, [NGHE_AN], attachments=[("Công văn.pdf", PDF, valid)])

@@ -14,13 +14,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import fixtures_pki
-from pyhanko.keys import load_private_key_from_pemder
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.writer import PageObject
 from pyhanko.sign import signers
 from pyhanko.sign.fields import MDPPerm, SigFieldSpec
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing import devpki as pki_cli
 from signing.report import Changes, Indication
@@ -35,15 +33,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pki_cli.DevPki]:
     close_shared_resources()  # the OCSP/CRL HTTP session of this process
 
 
-def _signer(pki: pki_cli.DevPki, label: str) -> signers.SimpleSigner:
-    key = load_private_key_from_pemder(str(pki.key_path(label)), passphrase=None)
-    return signers.SimpleSigner(
-        signing_cert=pki.cert(label),
-        signing_key=key,
-        cert_registry=SimpleCertificateStore.from_certs([pki.cert("gov")]),
-    )
-
-
 def _sign(pki: pki_cli.DevPki, label: str = "officer", certify: bool = False,
           field: str = "ChuKy1", pdf: bytes | None = None) -> bytes:  # fmt: skip
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf or fixtures_pki.minimal_pdf(pages=2)))
@@ -55,7 +44,7 @@ def _sign(pki: pki_cli.DevPki, label: str = "officer", certify: bool = False,
     )
     out = io.BytesIO()
     signers.sign_pdf(
-        writer, meta, signer=_signer(pki, label), output=out,
+        writer, meta, signer=fixtures_pki.pem_signer(pki, label), output=out,
         new_field_spec=SigFieldSpec(field, box=(300, 50, 500, 100), on_page=0),
     )  # fmt: skip
     return out.getvalue()

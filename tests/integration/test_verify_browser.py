@@ -18,12 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import fixtures_pki
 from axis_client import Axis
-from pyhanko.keys import load_private_key_from_pemder
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.writer import PageObject
-from pyhanko.sign import signers
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing import devpki
 from signing.trust import TEST_TRUST_ENV
@@ -44,20 +41,7 @@ def trusted_pki(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dev
 
 
 def _signed(pki: devpki.DevPki, path: Path) -> Path:
-    key = load_private_key_from_pemder(str(pki.key_path("officer")), passphrase=None)
-    signer = signers.SimpleSigner(
-        signing_cert=pki.cert("officer"),
-        signing_key=key,
-        cert_registry=SimpleCertificateStore.from_certs([pki.cert("gov")]),
-    )
-    out = io.BytesIO()
-    signers.sign_pdf(
-        IncrementalPdfFileWriter(io.BytesIO(fixtures_pki.minimal_pdf())),
-        signers.PdfSignatureMetadata(field_name="ChuKy1"),
-        signer=signer,
-        output=out,
-    )
-    path.write_bytes(out.getvalue())
+    path.write_bytes(fixtures_pki.signed_pdf(pki))
     return path
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from collections.abc import Iterator
@@ -13,10 +12,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import fixtures_pki
-from pyhanko.keys import load_private_key_from_pemder
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.sign import signers
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from server.cli import main
 from signing import devpki
@@ -35,21 +30,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[devpki.DevPki]:
 
 @pytest.fixture(scope="module")
 def signed(pki: devpki.DevPki, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    key = load_private_key_from_pemder(str(pki.key_path("officer")), passphrase=None)
-    signer = signers.SimpleSigner(
-        signing_cert=pki.cert("officer"),
-        signing_key=key,
-        cert_registry=SimpleCertificateStore.from_certs([pki.cert("gov")]),
-    )
-    out = io.BytesIO()
-    signers.sign_pdf(
-        IncrementalPdfFileWriter(io.BytesIO(fixtures_pki.minimal_pdf())),
-        signers.PdfSignatureMetadata(field_name="ChuKy1"),
-        signer=signer,
-        output=out,
-    )
     path = tmp_path_factory.mktemp("cli") / "cong-van.pdf"
-    path.write_bytes(out.getvalue())
+    path.write_bytes(fixtures_pki.signed_pdf(pki))
     return path
 
 

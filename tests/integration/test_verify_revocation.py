@@ -4,7 +4,6 @@ validation-context rebuilds; without an answer, hard-fail never passes."""
 from __future__ import annotations
 
 import importlib
-import io
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,10 +13,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import fixtures_pki
-from pyhanko.keys import load_private_key_from_pemder
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.sign import signers
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing import devpki
 from signing.report import Indication
@@ -28,29 +23,12 @@ from signing.verify import VerificationPolicy, verify_in_process
 verify_module = importlib.import_module("signing.verify")
 
 
-def _signed(pki: devpki.DevPki) -> bytes:
-    key = load_private_key_from_pemder(str(pki.key_path("officer2")), passphrase=None)
-    signer = signers.SimpleSigner(
-        signing_cert=pki.cert("officer2"),
-        signing_key=key,
-        cert_registry=SimpleCertificateStore.from_certs([pki.cert("gov")]),
-    )
-    out = io.BytesIO()
-    signers.sign_pdf(
-        IncrementalPdfFileWriter(io.BytesIO(fixtures_pki.minimal_pdf())),
-        signers.PdfSignatureMetadata(field_name="ChuKy1"),
-        signer=signer,
-        output=out,
-    )
-    return out.getvalue()
-
-
 def test_cached_answers_survive_a_context_rebuild_but_not_their_expiry(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(verify_module, "_CACHE", verify_module._ContextCache())
     pki = fixtures_pki.make_pki(tmp_path / "pki")
-    pdf = _signed(pki)
+    pdf = fixtures_pki.signed_pdf(pki, "officer2")
     # context_ttl=0: every file gets a freshly built validation context
     policy = VerificationPolicy.with_roots([pki.root_cert], online=True, context_ttl=0)
     with devpki.PkiServer(pki):
