@@ -2,18 +2,44 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+UV     := $(VENV)/bin/uv
 DATA   ?= ./data
 # S3 tests run a throwaway Ceph RADOS Gateway (tests/services/s3/)
 APT_PACKAGES := python3-venv python3-dev gcc softhsm2 opensc curl ceph-mon ceph-osd radosgw ceph-common poppler-utils chromium
 
-.PHONY: run run-deps test system-deps venv lint typecheck pytest clean
+# uv uses the machine's python3 (never one it downloads) and the project's .venv.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-$(PY):
+.PHONY: run run-deps test test-latest system-deps venv lock lint typecheck pytest clean
+
+# Every Python package comes from uv.lock (versions and hashes, test and dev tools included).
+# uv itself is bootstrapped with pip from the version and hashes uv.lock holds for it.
+$(UV):
 	$(PYTHON) -m venv $(VENV) || (apt-get update && apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV))
-	$(PY) -m pip install -q --upgrade pip
+	$(PYTHON) -c 'import tomllib; p = next(p for p in tomllib.load(open("uv.lock", "rb"))["package"] if p["name"] == "uv"); print("uv==" + p["version"], *("--hash=" + a["hash"] for a in [*p.get("wheels", []), p.get("sdist", {})] if "hash" in a))' > $(VENV)/uv-requirement.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps --require-hashes -r $(VENV)/uv-requirement.txt
 
-venv: $(PY)
-	$(PY) -m pip install -q -e '.[test]'
+# Exactly what uv.lock says (--locked: an uv.lock out of step with pyproject.toml is an error).
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --quiet --locked --extra test --python $(PY)
+	touch $@
+
+venv: $(VENV)/.synced
+
+# Refresh uv.lock on purpose: `make lock` after editing pyproject.toml changes only what must;
+# `make lock UPGRADE=1` moves every package to its newest release that pyproject.toml allows.
+lock: | $(UV)
+	$(UV) lock $(if $(UPGRADE),--upgrade)
+
+# The suite against the newest releases pyproject.toml allows, in a throwaway venv (not in CI):
+# a breaking release elsewhere shows up here before it reaches uv.lock and users.
+LATEST := $(VENV)-latest
+test-latest: system-deps | $(UV)
+	rm -rf $(LATEST)
+	$(UV) venv --quiet --python $(PYTHON) $(LATEST)
+	$(UV) pip install --quiet --refresh --python $(LATEST)/bin/python -e '.[test]'
+	$(LATEST)/bin/pytest -q -p no:cacheprovider
 
 # The demo signs and seals with SoftHSM2 tokens (softhsm2 + opensc's pkcs11-tool); its guide uses
 # curl and python3; gcc/python3-dev build python-pkcs11 where no wheel fits.
@@ -53,4 +79,4 @@ pytest: venv
 test: system-deps venv lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) .mypy_cache .ruff_cache
