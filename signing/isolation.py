@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import queue
 import threading
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -67,14 +68,23 @@ class _Worker:
 class VerifierPool:
     """``size`` worker processes verifying PDFs, each file within ``policy.timeout`` seconds."""
 
-    def __init__(self, size: int | None = None, memory_limit: int = MEMORY_LIMIT_BYTES) -> None:
+    def __init__(
+        self,
+        size: int | None = None,
+        memory_limit: int = MEMORY_LIMIT_BYTES,
+        *,
+        preload: Sequence[str] = (),
+    ) -> None:
+        """``preload``: modules a worker imports before the verifier (and pyHanko), for an
+        application's process set-up, e.g. its warning filters (multiprocessing's own
+        ``"__main__"`` preload does not reach a forkserver on Python 3.11)."""
         self.size = size or max(1, min(4, os.cpu_count() or 1))
         self.memory_limit = memory_limit
         # forkserver: workers do not inherit the caller's threads or event loop
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else None
         self._ctx = multiprocessing.get_context(method)
         if method == "forkserver":
-            self._ctx.set_forkserver_preload(["signing.verify", "signing.isolation"])
+            self._ctx.set_forkserver_preload([*preload, "signing.verify", "signing.isolation"])
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._lock = threading.Lock()
         self._started = 0

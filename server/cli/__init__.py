@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from edxml.errors import EdxmlError
@@ -42,6 +43,29 @@ class CliError(Exception):
         self.code = code
 
 
+# The modules a warning is attributed to (its ``module`` after ``stacklevel``) that still show.
+OUR_MODULES = r"(edxml|signing|storage|server)(\..*)?$"
+
+
+def quiet_library_warnings() -> None:
+    """Ignore other packages' warnings, show ours; a no-op when ``-W``/``PYTHONWARNINGS`` is set.
+
+    A library's warning is addressed to us, the developers, not to the clerk running a command:
+    hidden when raised from another package's code, shown when raised from ours (``edxml``,
+    ``signing``, ``storage``, ``server``), our own deprecations included. Whoever sets ``-W`` or
+    ``PYTHONWARNINGS`` asked to see warnings.
+    """
+    if sys.warnoptions:
+        return
+    warnings.filterwarnings("ignore")
+    # Inserted in front of the line above, so checked first: our modules' warnings, once each.
+    warnings.filterwarnings("default", module=OUR_MODULES)
+
+
+# What a pool of worker processes imports first (signing.isolation.VerifierPool's ``preload``):
+# the console module, whose import hides other packages' warnings (server/cli/console.py).
+PROCESS_SETUP = ("server.cli.console",)
+
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (CliError, EdxmlError, OSError)
 
 
@@ -63,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lienthong`` console script."""
+    quiet_library_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -43,6 +43,7 @@ def _progress(done: int, total: int) -> None:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    from server.cli import PROCESS_SETUP
     from signing.isolation import VerifierPool
     from signing.trust import TrustStoreError
 
@@ -52,7 +53,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     if args.pdf_report and len(args.files) != 1:
         raise CliError("--pdf-report takes exactly one input file", code=2)
-    pool = VerifierPool()
+    pool = VerifierPool(preload=PROCESS_SETUP)
     reports = []
     try:
         for i, name in enumerate(args.files):

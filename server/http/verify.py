@@ -53,6 +53,7 @@ __all__ = ["MAX_VERIFY_BYTES", "OPENAPI_PATHS", "VERIFIER", "Verifier", "routes"
 
 async def verifier_context(app: web.Application) -> AsyncIterator[None]:
     """The verifier for the app's lifetime (workers start on first use), hooked on arrival."""
+    from server.cli import PROCESS_SETUP
     from signing.isolation import VerifierPool
     from signing.verify import VerificationPolicy
 
@@ -60,7 +61,7 @@ async def verifier_context(app: web.Application) -> AsyncIterator[None]:
     settings = config.verification
     online = settings.online and os.environ.get(ONLINE_ENV, "1") != "0"
     policy = VerificationPolicy.from_trust_store(online=online)
-    pool = VerifierPool(size=settings.workers)
+    pool = VerifierPool(size=settings.workers, preload=PROCESS_SETUP)
     exchange = app.get(EXCHANGE)
     verifier = Verifier(
         pool=pool,
