@@ -170,7 +170,8 @@ def cmd_agency_add(args: argparse.Namespace) -> int:
 
     _with_database(config, add)
     under = f" under {parent}" if parent is not None else ""
-    print(f"Added agency {organ} ({name}){under}.")
+    # With --system-id the secret is stdout's only line (SECRET=$(lienthong agency add ...)).
+    print(f"Added agency {organ} ({name}){under}.", file=sys.stderr if system_id else sys.stdout)
     if system_id is not None:
         vdxp_cmd.create_after_add(config, str(organ), system_id)
     return 0

@@ -72,9 +72,10 @@ def served(tmp_path: Path) -> Iterator[Served]:
             "agency", "add", organ_id, "--name", name, "--system-id", system_id,
             "--data-dir", str(data),
         )  # fmt: skip
-        secret = added.stdout.strip().splitlines()[-1]
-        assert len(secret) >= 40 and " " not in secret
-        assert "shown only this once" in added.stderr
+        # the secret is stdout's only line, so that SECRET=$(lienthong agency add ...) works
+        secret = added.stdout.removesuffix("\n")
+        assert len(secret) >= 40 and " " not in secret and "\n" not in secret
+        assert "shown only this once" in added.stderr and f"Added agency {organ_id}" in added.stderr
         secrets[organ_id] = secret
     port = _free_port()
     log = (tmp_path / "serve.log").open("wb")
@@ -145,8 +146,8 @@ def test_vdxp_commands_round_trip_and_rotation(served: Served, tmp_path: Path) -
     # rotation: the old secret stops working at once, the new one works
     old = served.secrets[H41]
     rotated = run("agency", "secret", "rotate", H41, "--data-dir", str(served.data))
-    new = rotated.stdout.strip().splitlines()[-1]
-    assert new != old
+    new = rotated.stdout.removesuffix("\n")
+    assert new != old and len(new) >= 40 and "\n" not in new
     refused = served.vdxp(H41, "list", secret=old, check=False)
     assert refused.returncode == 1
     assert refused.stderr.startswith("lienthong: error: getReceivedEdocList: FAIL 1003")
