@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from signing.report import ValidationReport
-from signing.verify import VerificationPolicy, close_shared_resources, verify_in_process
+from signing.validation import VerificationPolicy, close_shared_resources, verify_in_process
 
 MEMORY_LIMIT_BYTES = 2 * 1024 * 1024 * 1024
 
@@ -84,7 +84,7 @@ class VerifierPool:
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else None
         self._ctx = multiprocessing.get_context(method)
         if method == "forkserver":
-            self._ctx.set_forkserver_preload([*preload, "signing.verify", "signing.isolation"])
+            self._ctx.set_forkserver_preload([*preload, "signing.validation", "signing.isolation"])
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._lock = threading.Lock()
         self._started = 0

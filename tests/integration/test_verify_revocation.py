@@ -20,7 +20,7 @@ from signing.revcache import RevocationCache
 from signing.verify import VerificationPolicy, verify_in_process
 
 # the module itself: `signing.verify` is the function (signing/__init__.py exports it)
-verify_module = importlib.import_module("signing.verify")
+verify_module = importlib.import_module("signing.validation")
 
 
 def test_cached_answers_survive_a_context_rebuild_but_not_their_expiry(
