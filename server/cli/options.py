@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from server.cli import CliError
@@ -84,3 +85,14 @@ def client_settings(
     if not token:
         raise CliError(f"no token: pass --token or set {TOKEN_ENV} (see `lienthong token create`)")
     return ClientSettings(server=server, token=token.strip())
+
+
+def resolve_pin(args: argparse.Namespace) -> Any:
+    """The token's PIN from ``--pin-file``, else ``LIENTHONG_PIN``, else a prompt (a
+    :class:`signing.Pin`); a prompt on a closed stdin (a script, a pipe) is one line."""
+    from signing import Pin
+
+    try:
+        return Pin.resolve(pin_file=args.pin_file, label=args.token_label or args.token_serial)
+    except EOFError:
+        raise CliError("no PIN: give --pin-file or set LIENTHONG_PIN") from None

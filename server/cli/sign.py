@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from server.cli import CliError
+from server.cli.options import resolve_pin
 
 PROFILES = ("none", "signer", "seal", "issued-attachment", "copy")
 
@@ -72,17 +73,6 @@ def _appearance(args: argparse.Namespace) -> Any:
     if kind not in copy_types:
         raise CliError(f"--copy-type must be one of {', '.join(copy_types)}")
     return CopyAppearance(copy_type=copy_types[kind], agency=need("agency"))
-
-
-def resolve_pin(args: argparse.Namespace) -> Any:
-    """The token's PIN from ``--pin-file``, else ``LIENTHONG_PIN``, else a prompt (a
-    :class:`signing.Pin`); a prompt on a closed stdin (a script, a pipe) is one line."""
-    from signing import Pin
-
-    try:
-        return Pin.resolve(pin_file=args.pin_file, label=args.token_label or args.token_serial)
-    except EOFError:
-        raise CliError("no PIN: give --pin-file or set LIENTHONG_PIN") from None
 
 
 def _cmd_sign(args: argparse.Namespace) -> int:

@@ -16,8 +16,7 @@ from typing import Any
 
 from server.cli import CliError
 from server.cli.http_client import AxisClient
-from server.cli.options import client_settings
-from server.cli.sign import resolve_pin
+from server.cli.options import client_settings, resolve_pin
 
 SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 
