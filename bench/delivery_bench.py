@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api_send_bench import PLACEHOLDER, package_template
 from axis_process import LIENTHONG, RunningServer, free_port, start_axis, wait_healthy
 
-from server import webhooks
+from server.exchange import webhooks
 
 SECRET = "bench-webhook-secret-0123456789"  # noqa: S105 (a test secret)
 # Quick retries and polling: a bench measures the pipeline, not the default back-off.

@@ -12,7 +12,7 @@ entry's hash*, so that:
 
 Only a rewrite of an entry and of every entry after it goes unnoticed by the chain alone:
 that is what the anchors are for. Every N minutes (and at shutdown) the server asks an RFC 3161
-time-stamping authority to sign the chain head's hash (``server/audit.py``); the anchors are
+time-stamping authority to sign the chain head's hash (``server/runtime/audit.py``); the anchors are
 kept here, and :func:`verify_log` checks the chain against them.
 
 :func:`append` takes the write :class:`~storage.db.Tx` of the action it records, so the entry

@@ -30,7 +30,7 @@ AGENCY_PIN = "1234-agency"
 OFFICER_PIN = "5678-officer"
 SPARE_TOKEN = "spare-token"
 SPARE_PIN = "24682468"
-# The axis seal of signed receipts (server/receipts.py, ``[seal]``).
+# The axis seal of signed receipts (server/exchange/receipts.py, ``[seal]``).
 AXIS_SEAL_TOKEN = "axis-seal"
 AXIS_SEAL_PIN = "2468-seal"
 # The per-agency seal keys of the seal endpoint (``[signing] seal_keys``), one token per agency.

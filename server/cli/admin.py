@@ -14,14 +14,14 @@ from typing import Any, TypeVar
 
 from edxml import OrganId
 from edxml.model import VN_TZ
-from server import demo
-from server.audit import ADMIN, record
-from server.auth import new_token
 from server.cli import CliError, vdxp_cmd
 from server.cli.database import with_database as _with_database
 from server.cli.options import add_local_options, local_config
 from server.cli.table import render_table
-from server.config import Config
+from server.demo import content as demo
+from server.http.auth import new_token
+from server.runtime.audit import ADMIN, record
+from server.runtime.config import Config
 from storage.db import Database, load_migrations
 from storage.repos.agencies import AgencyRepo
 from storage.repos.tokens import TokenRepo
@@ -280,9 +280,9 @@ def token_variable(organ_id: str) -> str:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Seed the demo agencies (idempotent), write the demo files, the demo PKI with its
-    SoftHSM2 tokens and the demo config (server/demo_setup.py); print fresh demo tokens, VDXP
+    SoftHSM2 tokens and the demo config (server/demo/setup.py); print fresh demo tokens, VDXP
     secrets and the guide."""
-    from server import demo_setup
+    from server.demo import setup as demo_setup
 
     config = local_config(args)
     if args.pki_port is not None and not 1 <= args.pki_port <= 65535:

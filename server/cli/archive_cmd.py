@@ -22,7 +22,8 @@ could not be confirmed (INDETERMINATE, e.g. a root missing from the trust store)
 every signed PDF attachment (and attachment version) whose newest timestamp or certificates
 expire within N days (default ``[archive] renew_within_days``) gets a B-LTA renewal (current
 revocation data and a new document timestamp from ``[tsa] url``) as a new object, recorded and
-audit-logged; originals are never altered (server/renewal.py). Exit 1 when a renewal failed.
+audit-logged; originals are never altered (server/signatures/renewal.py). Exit 1 when a renewal
+failed.
 """
 
 from __future__ import annotations
@@ -314,8 +315,8 @@ def cmd_renew(args: argparse.Namespace) -> int:
 
 async def _renew(config: Any, days: int) -> int:
     from server.exchange import Exchange
-    from server.objectstore import close_object_store, open_object_store
-    from server.renewal import RenewalError, Renewer
+    from server.runtime.objectstore import close_object_store, open_object_store
+    from server.signatures.renewal import RenewalError, Renewer
     from storage.db import Database
     from storage.errors import StorageError
 

@@ -13,12 +13,12 @@ from typing import Any, TypeVar
 
 from asn1crypto import x509
 
-from server import audit
 from server.cli import CliError
 from server.cli.database import with_database as _run
 from server.cli.options import add_local_options, local_config
 from server.cli.table import render_table
-from server.receipts import ReceiptError, load_certificates
+from server.exchange.receipts import ReceiptError, load_certificates
+from server.runtime import audit
 from storage.audit import AuditRepo
 from storage.db import Database
 

@@ -5,7 +5,8 @@ A backup is the database, copied with SQLite's online backup API, then the objec
 
 Why this order is consistent: objects are content-addressed and immutable, a send stores its
 object *before* the transaction that names it commits, and an object is deleted only by the
-start-up sweep of objects that no row names (server/delivery.py). So every object the database
+start-up sweep of objects that no row names (server/exchange/delivery.py). So every object the
+database
 snapshot names already existed when the snapshot was taken and still exists when the copy of the
 objects runs after it. The other order would not do: a send that committed between the copy of
 the objects and the snapshot would leave a row naming an object the backup lacks. Objects that
@@ -35,11 +36,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from server import secretbox
 from server.cli import CliError
 from server.cli.database import require_database
 from server.cli.options import add_local_options, local_config
-from server.config import Config
+from server.runtime import secretbox
+from server.runtime.config import Config
 
 DB_NAME = "lienthong.sqlite3"
 OBJECTS_NAME = "objects"

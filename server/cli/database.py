@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from server.cli import CliError
-from server.config import Config
+from server.runtime.config import Config
 from storage.db import Database
 from storage.errors import Conflict, NotFound, StorageError
 

@@ -17,7 +17,7 @@ from server.cli.admin import _local_time, _parse_organ_id
 from server.cli.database import with_database
 from server.cli.options import add_local_options, local_config
 from server.cli.table import render_table
-from server.secretbox import SecretBox, SecretsError
+from server.runtime.secretbox import SecretBox, SecretsError
 from storage.db import Database
 from storage.ids import utcnow
 from storage.repos.routes import PUSH_STATES, PushRepo, RouteRepo

@@ -3,7 +3,8 @@
 Two families:
 
 - *local* commands (``init``, ``agency``, ``token``, ``demo``, ``serve``) work on a data
-  directory: ``--config FILE`` and ``--data-dir DIR``, handed to :func:`server.config.load_config`;
+  directory: ``--config FILE`` and ``--data-dir DIR``, handed to
+  :func:`server.runtime.config.load_config`;
 - *client* commands (``send``, ``inbox``, ``fetch``, ``ack``, ``status``) talk to a running axis
   over HTTP: ``--server URL`` and ``--token TOKEN``, defaulting to ``LIENTHONG_SERVER`` and
   ``LIENTHONG_TOKEN``.
@@ -20,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from server.cli import CliError
-from server.config import Config, ConfigError, load_config
+from server.runtime.config import Config, ConfigError, load_config
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 SERVER_ENV = "LIENTHONG_SERVER"

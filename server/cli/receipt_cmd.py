@@ -14,7 +14,7 @@ from typing import Any
 
 from server.cli import CliError
 from server.cli.audit_cmd import add_trust_options, trust_material
-from server.receipts import verify_receipt
+from server.exchange.receipts import verify_receipt
 
 
 def register(sub: Any) -> None:

@@ -1,6 +1,7 @@
 """``lienthong secrets rotate``: a new secrets key, every sealed secret sealed again with it.
 
-What is sealed (server/secretbox.py): the VDXP secrets, the webhook secrets and the axis-link
+What is sealed (server/runtime/secretbox.py): the VDXP secrets, the webhook secrets and the
+axis-link
 tokens. The secrets themselves do not change; only the key that seals them does.
 
 Order, so that a crash at any point leaves a key that opens every row:
@@ -31,12 +32,12 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from server import secretbox
 from server.cli import CliError
 from server.cli.database import with_database
 from server.cli.options import add_local_options, local_config
-from server.config import Config
-from server.secretbox import SecretsError
+from server.runtime import secretbox
+from server.runtime.config import Config
+from server.runtime.secretbox import SecretsError
 from server.vdxp.credentials import decrypt_secret, reseal_credentials
 from server.vdxp.errors import CredentialsError
 from storage.db import Database

@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import Any
 
+from server.app.devservices import DevServicesError, dev_services
 from server.cli import CliError
 from server.cli.options import add_local_options, local_config
-from server.config import with_overrides
-from server.devservices import DevServicesError, dev_services
+from server.runtime.config import with_overrides
 
 
 def register(sub: Any) -> None:
@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve until interrupted; the database and its migrations are applied at start-up."""
-    from server.app import run  # aiohttp's server is imported only when serving
+    from server.app.application import run  # aiohttp's server is imported only when serving
 
     if args.port is not None and not 0 <= args.port <= 65535:
         raise CliError(f"--port {args.port} is not a TCP port")

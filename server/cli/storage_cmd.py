@@ -21,8 +21,8 @@ from typing import Any
 from server.cli import CliError
 from server.cli.http_client import Progress
 from server.cli.options import add_local_options, local_config
-from server.config import Config, ConfigError, load_config
-from server.objectstore import open_s3_store
+from server.runtime.config import Config, ConfigError, load_config
+from server.runtime.objectstore import open_s3_store
 from storage.errors import StorageError
 from storage.objects.fs import FilesystemObjectStore
 from storage.objects.migrate import MigrationReport, filesystem_objects, migrate_objects

@@ -37,7 +37,7 @@ from server.cli import CliError
 from server.cli.database import with_database
 from server.cli.options import add_local_options, local_config
 from server.cli.table import render_table
-from server.config import Config
+from server.runtime.config import Config
 from server.vdxp.client import TRANSPORT_STATES, VdxpClient, VdxpClientError
 from server.vdxp.credentials import check_system_id, create_credentials, load_key, rotate_secret
 from server.vdxp.errors import VdxpError

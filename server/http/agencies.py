@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.appkeys import DATABASE
+from server.http.appkeys import DATABASE
 from server.http.jsonresponse import json_response
 from storage.repos.agencies import Agency, AgencyRepo
 

@@ -1,5 +1,5 @@
 """The archive: a document's record (JSON), its BagIt archival package (zip) and the renewed
-files of its attachments (B-LTA renewals, server/renewal.py)."""
+files of its attachments (B-LTA renewals, server/signatures/renewal.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, VERIFIER
-from server.archive import Archive, record_json
-from server.auth import principal_of
+from server.archive.records import Archive, record_json
+from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, VERIFIER
+from server.http.auth import principal_of
 from server.http.jsonresponse import json_response
 
 routes = web.RouteTableDef()

@@ -13,15 +13,15 @@ from typing import Any
 
 from aiohttp import web
 
-from server import audit
-from server.appkeys import CONFIG, DATABASE, EXCHANGE
-from server.auth import principal_of
+from server.app.workers import role_of
 from server.exchange import Receipt
+from server.exchange.receipts import ReceiptError, Receipts, load_seal
+from server.http.appkeys import CONFIG, DATABASE, EXCHANGE
+from server.http.auth import principal_of
 from server.http.errors import HttpProblem
 from server.http.jsonresponse import json_response
 from server.http.paging import page_params
-from server.receipts import ReceiptError, Receipts, load_seal
-from server.workers import role_of
+from server.runtime import audit
 from storage.audit import AuditRepo
 
 log = logging.getLogger("lienthong.audit")

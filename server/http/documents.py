@@ -11,13 +11,13 @@ from urllib.parse import quote
 from aiohttp import web
 
 from edxml import StatusCode
-from server.appkeys import CONFIG, EXCHANGE, OBJECTS, VERIFIER
-from server.auth import principal_of
 from server.exchange import Receipt, edxml_document_id
+from server.http.appkeys import CONFIG, EXCHANGE, OBJECTS, VERIFIER
 from server.http.audit import audit_fetch, receipt_fields
+from server.http.auth import principal_of
 from server.http.errors import HttpProblem
 from server.http.jsonresponse import json_response
-from server.spool import BodyTooLarge, SpooledPackage
+from server.runtime.spool import BodyTooLarge, SpooledPackage
 from storage.repos.statuses import Status
 
 routes = web.RouteTableDef()
@@ -165,7 +165,7 @@ async def fetch_document(request: web.Request) -> web.StreamResponse:
 @routes.get("/api/v1/documents/{id}/meta")
 async def document_meta(request: web.Request) -> web.Response:
     """The JSON summary: edXML fields, recipients, attachments (each with its signature
-    verification summary, server/verification.py), business links, trace."""
+    verification summary, server/signatures/verification.py), business links, trace."""
     meta = await request.app[EXCHANGE].meta(
         principal_of(request).organ_id, request.match_info["id"]
     )

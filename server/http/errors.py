@@ -20,10 +20,12 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 import edxml
 import signing
-from server import archive, exchange, verification
-from server import signing_sessions as signing_desk
-from server.appkeys import REQUEST_ID
-from server.secretbox import SecretsError
+from server import exchange
+from server.archive import records as archive
+from server.http.appkeys import REQUEST_ID
+from server.runtime.secretbox import SecretsError
+from server.signatures import sessions as signing_desk
+from server.signatures import verification
 from storage import errors as storage_errors
 
 log = logging.getLogger("lienthong.http")

@@ -8,7 +8,7 @@ import os
 from aiohttp import web
 
 from server import __version__
-from server.appkeys import CONFIG, DATABASE, OBJECTS
+from server.http.appkeys import CONFIG, DATABASE, OBJECTS
 from server.http.jsonresponse import json_response
 
 routes = web.RouteTableDef()

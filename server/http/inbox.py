@@ -6,9 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
-from server.appkeys import EXCHANGE, VERIFIER
-from server.auth import principal_of
 from server.exchange import document_meta, edxml_document_id
+from server.http.appkeys import EXCHANGE, VERIFIER
+from server.http.auth import principal_of
 from server.http.jsonresponse import json_response
 from server.http.paging import choice, page_params
 from storage.repos.deliveries import Delivery
@@ -23,7 +23,8 @@ STATES = frozenset({"new", "acked"})
 def inbox_item(delivery: Delivery, doc: Document, signatures: str | None = None) -> dict[str, Any]:
     """One inbox entry: the delivery and what a clerk needs to triage the package.
 
-    ``signatures`` is the document's one-word verification verdict (server/verification.py):
+    ``signatures`` is the document's one-word verification verdict
+    (server/signatures/verification.py):
     valid, invalid, indeterminate, none or pending.
     """
     item: dict[str, Any] = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.appkeys import DATABASE
-from server.auth import principal_of
+from server.http.appkeys import DATABASE
+from server.http.auth import principal_of
 from server.http.jsonresponse import json_response
 from storage.repos.agencies import AgencyRepo
 

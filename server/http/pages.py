@@ -11,7 +11,7 @@ from html import escape
 from aiohttp import web
 
 from server import __version__
-from server.appkeys import CONFIG
+from server.http.appkeys import CONFIG
 from server.http.errors import PROBLEM_TYPES
 
 routes = web.RouteTableDef()

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from server.appkeys import DATABASE, EXCHANGE
-from server.auth import principal_of
+from server.http.appkeys import DATABASE, EXCHANGE
+from server.http.auth import principal_of
 from server.http.errors import HttpProblem
 from server.http.jsonresponse import json_response
 from storage.db import Tx
@@ -27,7 +27,7 @@ MIN_SECRET_LENGTH = 16
 
 
 def _routes(request: web.Request, tx: Tx) -> RouteRepo:
-    # The webhook secret is sealed at rest with the axis key (server.secretbox).
+    # The webhook secret is sealed at rest with the axis key (server.runtime.secretbox).
     return RouteRepo(tx, request.app[EXCHANGE].router.secrets)
 
 

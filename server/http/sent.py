@@ -7,9 +7,9 @@ from typing import Any
 from aiohttp import web
 
 from edxml import StatusCode
-from server.appkeys import EXCHANGE
-from server.auth import principal_of
 from server.exchange import SentEntry, edxml_document_id
+from server.http.appkeys import EXCHANGE
+from server.http.auth import principal_of
 from server.http.jsonresponse import json_response
 from server.http.paging import page_params
 

@@ -7,11 +7,11 @@
 - ``GET /api/v1/signing-sessions/{id}`` and ``.../signed``: the state and the signed PDF.
 - ``GET|POST /api/v1/signing-files/{id}``: the VGCA plugin's download (``FileName``) and upload
   (``FileUploadHandler``), authenticated by the session's short-lived JWT instead of a bearer
-  token (server/auth.py lets this prefix through).
+  token (server/http/auth.py lets this prefix through).
 - ``POST /api/v1/documents/{id}/attachments/{n}/seal`` and ``.../versions[/{version}]``: the
   agency seal on the axis HSM, stored as a new version of the attachment.
 
-Handlers parse and render; the rules are in :mod:`server.signing_sessions`.
+Handlers parse and render; the rules are in :mod:`server.signatures.sessions`.
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from server.appkeys import CONFIG, EXCHANGE, OBJECTS
-from server.auth import principal_of
+from server.http.appkeys import CONFIG, EXCHANGE, OBJECTS
+from server.http.auth import principal_of
 from server.http.errors import HttpProblem, readable_form
-from server.metrics import metrics_of
-from server.signing_sessions import (
+from server.runtime.metrics import metrics_of
+from server.runtime.spool import temp_path
+from server.signatures.sessions import (
     DOWNLOAD,
     UPLOAD,
     AppearanceRequest,
@@ -40,7 +41,6 @@ from server.signing_sessions import (
     SigningDesk,
     load_certificates,
 )
-from server.spool import temp_path
 from signing import Level, SigningError
 from storage.repos.signing_sessions import SIGNED, AttachmentVersion, SessionRow
 
@@ -56,7 +56,7 @@ _CHUNK = 256 * 1024
 
 async def signing_context(app: web.Application) -> AsyncIterator[None]:
     """The signing desk for the app's lifetime (after the database and object store open)."""
-    from server.appkeys import DATABASE
+    from server.http.appkeys import DATABASE
 
     desk = SigningDesk(
         app[CONFIG], app[DATABASE], app[OBJECTS], app[EXCHANGE], metrics=metrics_of(app)
@@ -423,7 +423,7 @@ async def get_signed(request: web.Request) -> web.StreamResponse:
 
 def _jwt(request: web.Request) -> str | None:
     """The session JWT from ``?token=`` or ``Authorization: Bearer`` (longer than the agency
-    tokens server.auth.bearer_token accepts)."""
+    tokens server.http.auth.bearer_token accepts)."""
     if request.query.get("token"):
         return request.query["token"]
     scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")

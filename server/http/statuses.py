@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.appkeys import EXCHANGE
-from server.auth import principal_of
+from server.http.appkeys import EXCHANGE
+from server.http.auth import principal_of
 from server.http.documents import receipt_response, receive_package
 
 routes = web.RouteTableDef()

@@ -22,9 +22,9 @@ from typing import Any
 from aiohttp import web
 
 import edxml
-from server.appkeys import CONFIG, EXCHANGE
 from server.exchange import ExchangeError
-from server.spool import BodyTooLarge
+from server.http.appkeys import CONFIG, EXCHANGE
+from server.runtime.spool import BodyTooLarge
 from server.vdxp import protocol
 from server.vdxp.credentials import Caller
 from server.vdxp.errors import ErrorCode, RequestError, VdxpError

@@ -13,7 +13,8 @@
 * ``GET /xac-minh``: a Vietnamese page to drop a PDF and read each signature's verdict (public).
 
 The service itself (worker pool, arrival hook, stored reports, summaries for ``meta`` and the
-inbox) is :class:`server.verification.Verifier`; these handlers only read requests and write
+inbox) is :class:`server.signatures.verification.Verifier`; these handlers only read requests and
+write
 answers. :func:`verifier_context` registers the verifier's arrival hook on the app's Exchange.
 """
 
@@ -30,15 +31,15 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from server.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, VERIFIER
-from server.audit import record_verification_request
-from server.auth import principal_of
-from server.config import VerificationSettings
+from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, VERIFIER
+from server.http.auth import principal_of
 from server.http.errors import HttpProblem, readable_form
-from server.metrics import metrics_of
-from server.verification import PDF_TYPES, Verifier, looks_pdf, verdict_of
+from server.runtime.audit import record_verification_request
+from server.runtime.config import VerificationSettings
+from server.runtime.metrics import metrics_of
+from server.signatures.verification import PDF_TYPES, Verifier, looks_pdf, verdict_of
 
-# The defaults of the [verification] settings (server/config.py), which the app uses.
+# The defaults of the [verification] settings (server/runtime/config.py), which the app uses.
 MAX_VERIFY_BYTES = VerificationSettings.public_max_bytes
 PUBLIC_SLOTS = VerificationSettings.public_slots  # 2 workers + 2 waiting
 PAGE_PATH = Path(__file__).resolve().parent / "pages" / "xac-minh.html"

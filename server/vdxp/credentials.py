@@ -5,7 +5,7 @@ able to recover it: a one-way hash (as for bearer tokens) would not do. The secr
 encrypted with AES-256-GCM; the ciphertext is bound to its row (organ id + system id are the
 associated data), so copying one agency's ciphertext onto another row does not decrypt.
 
-The key and the sealing are shared with the other secrets at rest (:mod:`server.secretbox`:
+The key and the sealing are shared with the other secrets at rest (:mod:`server.runtime.secretbox`:
 ``LIENTHONG_SECRETS_KEY``, ``LIENTHONG_SECRETS_KEY_FILE`` or ``<data_dir>/secrets.key``); this
 module keeps its own associated data and maps failures to :class:`CredentialsError`.
 
@@ -23,11 +23,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from server import secretbox
-from server.secretbox import KEY_ENV as KEY_ENV
-from server.secretbox import KEY_FILE_ENV as KEY_FILE_ENV
-from server.secretbox import KEY_FILE_NAME as KEY_FILE_NAME
-from server.secretbox import SecretsError
+from server.runtime import secretbox
+from server.runtime.secretbox import KEY_ENV as KEY_ENV
+from server.runtime.secretbox import KEY_FILE_ENV as KEY_FILE_ENV
+from server.runtime.secretbox import KEY_FILE_NAME as KEY_FILE_NAME
+from server.runtime.secretbox import SecretsError
 from server.vdxp.errors import CredentialsError, ErrorCode
 from storage.db import Database, Tx
 from storage.errors import Conflict, MissingReference
@@ -44,7 +44,7 @@ def key_path(data_dir: Path) -> Path:
 
 
 def load_key(data_dir: Path, *, env: Mapping[str, str] = os.environ, create: bool = False) -> bytes:
-    """The AES-256 key that encrypts secrets (:func:`server.secretbox.load_key`).
+    """The AES-256 key that encrypts secrets (:func:`server.runtime.secretbox.load_key`).
 
     With ``create`` the default key file is made (mode 0600, never overwritten) when no key is
     configured; without it a missing key raises :class:`CredentialsError`.

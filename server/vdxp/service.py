@@ -20,7 +20,7 @@ from typing import Any
 import edxml
 from server import exchange as ex
 from server.exchange import DocumentNotFound, Exchange, ExchangeError, Receipt
-from server.spool import BodyTooLarge, SpooledPackage
+from server.runtime.spool import BodyTooLarge, SpooledPackage
 from server.vdxp import protocol
 from server.vdxp.credentials import Caller, decrypt_secret, load_key
 from server.vdxp.errors import AuthError, ErrorCode, NotFoundError, RequestError

@@ -26,7 +26,7 @@ PUSH_STATES: frozenset[str] = frozenset({"new", "acked", "dead"})
 
 
 class SecretCipher(Protocol):
-    """Seals and opens secrets kept in rows (the server's AES-GCM box, server.secretbox)."""
+    """Seals and opens secrets kept in rows (the server's AES-GCM box, server.runtime.secretbox)."""
 
     def seal(self, secret: str, aad: bytes) -> str:
         """The stored form of ``secret``, bound to ``aad``."""

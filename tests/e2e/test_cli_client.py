@@ -26,7 +26,7 @@ import pytest
 
 import edxml
 from server.cli import main
-from server.demo import DEMO_ATTACHMENT, DEMO_DOCUMENT_ID
+from server.demo.content import DEMO_ATTACHMENT, DEMO_DOCUMENT_ID
 
 LIENTHONG = Path(sys.executable).parent / "lienthong"
 README = Path(__file__).resolve().parents[2] / "README.md"

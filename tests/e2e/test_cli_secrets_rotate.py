@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from server import secretbox
+from server.runtime import secretbox
 from server.vdxp.credentials import decrypt_secret
 
 LIENTHONG = Path(sys.executable).parent / "lienthong"

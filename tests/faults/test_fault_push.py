@@ -15,7 +15,7 @@ from fault_server import ServerProcess, free_port, seed
 
 import edxml
 from edxml import Envelope, MessageHeader, Organization
-from server import webhooks
+from server.exchange import webhooks
 
 SENDER, RECEIVER = "000.00.00.G22", "000.00.00.H41"
 SECRET = "a-webhook-secret-of-the-province"

@@ -37,11 +37,11 @@ from edxml import (
     StatusCode,
     StatusMessage,
 )
-from server.app import build_app
-from server.appkeys import DATABASE
-from server.auth import new_token
-from server.config import Config, load_config
+from server.app.application import build_app
+from server.http.appkeys import DATABASE
+from server.http.auth import new_token
 from server.http.openapi import openapi_document
+from server.runtime.config import Config, load_config
 from storage.repos.agencies import AgencyRepo
 from storage.repos.tokens import TokenRepo
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from fixtures_s3 import S3Endpoint
 from minio import Minio
 
-from server.config import Config, load_config
+from server.runtime.config import Config, load_config
 
 
 def s3_config(s3: S3Endpoint, data_dir: Path, *, bucket: str | None = None, **env: str) -> Config:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from axis_client import NGHE_AN
 
-from server.config import Config, load_config
+from server.runtime.config import Config, load_config
 from signing import Pin, Token
 from signing import devpki as pki_cli
 

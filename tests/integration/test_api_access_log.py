@@ -1,4 +1,4 @@
-"""One structured access line per request, carrying what the handler added (server.logs)."""
+"""One structured access line per request, carrying what the handler added (server.runtime.logs)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import pytest
 from axis_client import NGHE_AN, VPCP, Axis, document
 
-from server.logs import JsonFormatter, annotate
+from server.runtime.logs import JsonFormatter, annotate
 
 
 async def test_one_access_line_carries_the_accepted_document(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.config import ConfigError, load_config
+from server.runtime.config import ConfigError, load_config
 
 
 def test_defaults_and_derived_paths(tmp_path: Path) -> None:

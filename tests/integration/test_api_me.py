@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from axis_client import NGHE_AN, VPCP, Axis
 
-from server.appkeys import DATABASE
-from server.auth import new_token
+from server.http.appkeys import DATABASE
+from server.http.auth import new_token
 from storage.repos.tokens import TokenRepo
 
 

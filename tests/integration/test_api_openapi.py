@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from axis_client import Axis
 
-from server.app import build_app
-from server.config import Config
+from server.app.application import build_app
 from server.http.errors import PROBLEM_TYPES
+from server.runtime.config import Config
 
 
 def _app_routes(config: Config) -> set[tuple[str, str]]:

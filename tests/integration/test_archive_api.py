@@ -13,9 +13,9 @@ import pytest
 from axis_client import NGHE_AN, OUTSIDER, SO_TTTT, VPCP, Axis, document, sha256, status
 
 from edxml import StatusCode
-from server.appkeys import DATABASE
-from server.auth import new_token
 from server.cli import main
+from server.http.appkeys import DATABASE
+from server.http.auth import new_token
 from storage.repos.tokens import TokenRepo
 
 # Corpus PDFs name Internet hosts in their certificates: no fetching (127.0.0.1 only).

@@ -17,12 +17,12 @@ from axis_client import AGENCIES, NGHE_AN, SO_TTTT, VPCP, XML, document, status
 
 import edxml
 from edxml import StatusCode
-from server.app import build_app
-from server.appkeys import DATABASE
-from server.audit import verify_audit
-from server.auth import new_token
+from server.app.application import build_app
 from server.cli import main as cli_main
-from server.config import Config, load_config
+from server.http.appkeys import DATABASE
+from server.http.auth import new_token
+from server.runtime.audit import verify_audit
+from server.runtime.config import Config, load_config
 from signing import devpki as pki_cli
 from storage.audit import AuditRepo
 from storage.db import Database

@@ -12,9 +12,9 @@ from typing import Any
 
 from axis_client import NGHE_AN, VPCP, Axis, document
 
-from server.app import build_app
+from server.app.application import build_app
 from server.cli import main
-from server.config import load_config
+from server.runtime.config import load_config
 
 
 def _document_ids(db: Path) -> set[str]:

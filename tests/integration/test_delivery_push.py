@@ -16,10 +16,10 @@ from aiohttp import web
 from axis_client import NGHE_AN, SO_TTTT, VPCP, Axis, document
 
 import edxml
-from server import webhooks
-from server.config import Config, load_config
-from server.delivery import DeliveryWorker, backoff
-from server.federation import Router
+from server.exchange import webhooks
+from server.exchange.delivery import DeliveryWorker, backoff
+from server.exchange.federation import Router
+from server.runtime.config import Config, load_config
 from storage.db import Database
 from storage.ids import utcnow
 from storage.objects.fs import FilesystemObjectStore
@@ -274,13 +274,13 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
 
 
 def _db(axis: Axis) -> Database:
-    from server.appkeys import DATABASE
+    from server.http.appkeys import DATABASE
 
     return axis.client.app[DATABASE]
 
 
 def _worker(axis: Axis) -> DeliveryWorker:
-    from server.delivery import WORKER
+    from server.exchange.delivery import WORKER
 
     return axis.client.app[WORKER]
 

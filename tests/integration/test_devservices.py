@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from server.config import ConfigError, load_config
-from server.devservices import SOFTHSM2_CONF_ENV, DevServicesError, dev_services
+from server.app.devservices import SOFTHSM2_CONF_ENV, DevServicesError, dev_services
+from server.runtime.config import ConfigError, load_config
 from signing import devpki
 from signing.trust import TEST_TRUST_ENV
 

@@ -19,11 +19,11 @@ from axis_client import document, status
 
 import edxml
 from edxml import StatusCode, TraceHeader
-from server.app import build_app
-from server.appkeys import DATABASE, EXCHANGE
-from server.auth import new_token
-from server.config import Config, load_config
-from server.federation import Router
+from server.app.application import build_app
+from server.exchange.federation import Router
+from server.http.appkeys import DATABASE, EXCHANGE
+from server.http.auth import new_token
+from server.runtime.config import Config, load_config
 from storage.db import Database
 from storage.repos.agencies import AgencyRepo
 from storage.repos.routes import PushRepo, RouteRepo

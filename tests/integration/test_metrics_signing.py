@@ -8,8 +8,8 @@ from axis_client import NGHE_AN, VPCP, Axis, document
 from prometheus_client.parser import text_string_to_metric_families
 from signing_session_fixtures import Tokens, axis_config, sig_pki, sig_tokens, token_sign
 
-from server.appkeys import DATABASE
-from server.auth import new_token
+from server.http.appkeys import DATABASE
+from server.http.auth import new_token
 from signing import devpki as pki_cli
 from storage.repos.tokens import TokenRepo
 

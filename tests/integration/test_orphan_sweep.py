@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from axis_client import NGHE_AN, VPCP, Axis, document
 
-from server.appkeys import DATABASE, OBJECTS
-from server.delivery import sweep_orphans
+from server.exchange.delivery import sweep_orphans
+from server.http.appkeys import DATABASE, OBJECTS
 from storage.db import Database
 from storage.ids import utcnow
 from storage.objects.fs import FilesystemObjectStore

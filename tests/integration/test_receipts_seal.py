@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509 import load_pem_x509_certificate
 
 import edxml
-from server.app import build_app
-from server.appkeys import DATABASE
-from server.auth import new_token
+from server.app.application import build_app
 from server.cli import main as cli_main
-from server.config import Config, load_config
+from server.http.appkeys import DATABASE
+from server.http.auth import new_token
+from server.runtime.config import Config, load_config
 from signing import devpki as pki_cli
 from storage.audit import AuditRepo
 from storage.repos.agencies import AgencyRepo

@@ -1,4 +1,4 @@
-"""Webhook secrets and axis-link tokens are sealed at rest (AES-256-GCM, server.secretbox).
+"""Webhook secrets and axis-link tokens are sealed at rest (AES-256-GCM, server.runtime.secretbox).
 
 The SQLite files (database, WAL) never hold the plaintext; the ciphertext is bound to its row
 and purpose; rows written in plain text before migration 0007 are sealed at start-up.
@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from axis_client import NGHE_AN, SO_TTTT, VPCP, Axis, document
 
-from server.appkeys import DATABASE, EXCHANGE
-from server.delivery import seal_route_secrets
-from server.federation import Route, Router
-from server.secretbox import SecretBox, SecretsError
+from server.exchange.delivery import seal_route_secrets
+from server.exchange.federation import Route, Router
+from server.http.appkeys import DATABASE, EXCHANGE
+from server.runtime.secretbox import SecretBox, SecretsError
 from storage.db import Database
 from storage.repos.agencies import AgencyRepo
 from storage.repos.routes import RouteRepo

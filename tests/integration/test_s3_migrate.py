@@ -15,12 +15,12 @@ from axis_client import NGHE_AN, VPCP, Axis, document, sha256
 from fixtures_s3 import S3Endpoint
 
 import edxml
-from server.app import build_app
-from server.appkeys import VERIFIER
+from server.app.application import build_app
 from server.cli import main
 from server.cli.storage_cmd import JOURNAL_NAME, set_backend
-from server.config import load_config
-from server.verification import report_bytes
+from server.http.appkeys import VERIFIER
+from server.runtime.config import load_config
+from server.signatures.verification import report_bytes
 from storage.objects.migrate import read_journal
 
 

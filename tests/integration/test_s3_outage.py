@@ -23,7 +23,7 @@ from axis_client import NGHE_AN, VPCP, Axis, document, sha256
 from fixtures_s3 import S3Endpoint, start_gateway, stop_gateway
 from s3_axis import s3_config
 
-from server.config import Config
+from server.runtime.config import Config
 
 
 def _gateway_pid(directory: Path) -> int:

@@ -14,10 +14,10 @@ from axis_client import NGHE_AN, VPCP, Axis, document, sha256
 from fixtures_s3 import S3Endpoint
 from s3_axis import raw_client, s3_config
 
-from server.appkeys import VERIFIER
-from server.config import Config
-from server.objectstore import s3_settings
-from server.verification import report_bytes
+from server.http.appkeys import VERIFIER
+from server.runtime.config import Config
+from server.runtime.objectstore import s3_settings
+from server.signatures.verification import report_bytes
 from storage.objects.s3 import parse_s3_time
 
 # Corpus PDFs name Internet hosts in their certificates: no fetching (127.0.0.1 only).

@@ -11,9 +11,9 @@ from fixtures_s3 import S3Endpoint
 from s3_axis import raw_client, s3_config
 
 import edxml
-from server.app import build_app
-from server.config import Config, ConfigError, load_config
-from server.objectstore import open_object_store, s3_settings
+from server.app.application import build_app
+from server.runtime.config import Config, ConfigError, load_config
+from server.runtime.objectstore import open_object_store, s3_settings
 from storage.errors import StorageUnavailable
 from storage.objects.s3 import parse_s3_time
 

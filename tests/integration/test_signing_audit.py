@@ -18,8 +18,8 @@ from aiohttp import FormData
 from axis_client import NGHE_AN, VPCP, Axis, document
 from signing_session_fixtures import Tokens, axis_config, sig_pki, sig_tokens, token_sign
 
-from server.appkeys import DATABASE
 from server.cli import main as cli_main
+from server.http.appkeys import DATABASE
 from signing import SigningServices, sign_pdf
 from signing import devpki as pki_cli
 from storage.audit import AuditEntry, AuditRepo

@@ -36,8 +36,8 @@ from signing_session_fixtures import (
     validate_all,
 )
 
-from server.app import build_app
-from server.appkeys import DATABASE
+from server.app.application import build_app
+from server.http.appkeys import DATABASE
 from signing import devpki as pki_cli
 from storage.ids import to_db_time
 

@@ -18,7 +18,7 @@ from aiohttp import FormData
 from axis_client import NGHE_AN, Axis
 from signing_session_fixtures import Tokens, sig_pki, sig_tokens, signing_env
 
-from server.config import Config, load_config
+from server.runtime.config import Config, load_config
 from signing import devpki as pki_cli
 
 __all__ = ["sig_pki", "sig_tokens"]

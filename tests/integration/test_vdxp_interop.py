@@ -10,7 +10,7 @@ from vdxp_fixtures import Vdxp, vdxp_fixture  # noqa: F401 (the vdxp fixture)
 
 import edxml
 from edxml import StatusCode
-from server.config import Config, load_config
+from server.runtime.config import Config, load_config
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "edxml" / "sdk-samples"
 

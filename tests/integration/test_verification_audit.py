@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from axis_client import NGHE_AN, VPCP, Axis, document, sha256
 
-from server.appkeys import DATABASE, VERIFIER
 from server.cli import main as cli_main
-from server.verification import verdict_of
+from server.http.appkeys import DATABASE, VERIFIER
+from server.signatures.verification import verdict_of
 from storage.audit import AuditEntry, AuditRepo
 
 # Corpus PDFs name Internet hosts in their certificates: no fetching (127.0.0.1 only).

@@ -13,8 +13,8 @@ import bagit
 import pytest
 from axis_client import NGHE_AN, VPCP, Axis, document, sha256
 
-from server.appkeys import VERIFIER
 from server.cli import main
+from server.http.appkeys import VERIFIER
 
 # Corpus PDFs name Internet hosts in their certificates: no fetching (127.0.0.1 only).
 pytestmark = pytest.mark.usefixtures("offline_verification")

@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import fixtures_pki
 from axis_client import NGHE_AN, VPCP, Axis, document
 
-from server.appkeys import EXCHANGE, VERIFIER
 from server.exchange import AcceptedDocument
+from server.http.appkeys import EXCHANGE, VERIFIER
 from signing import devpki
 from signing.trust import TEST_TRUST_ENV
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 from axis_client import NGHE_AN, OUTSIDER, SO_TTTT, VPCP, Axis
 
-from server.appkeys import DATABASE
+from server.http.appkeys import DATABASE
 from server.vdxp.client import VdxpClient
 from server.vdxp.credentials import create_credentials, load_key
 

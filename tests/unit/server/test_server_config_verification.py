@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from server.config import ConfigError, load_config
+from server.runtime.config import ConfigError, load_config
 
 
 def test_defaults_are_the_former_constants(tmp_path: Path) -> None:

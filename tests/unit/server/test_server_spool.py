@@ -1,4 +1,4 @@
-"""server.spool.receive: the body lands in one spool file written off the event loop."""
+"""server.runtime.spool.receive: the body lands in one spool file written off the event loop."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from server import spool
+from server.runtime import spool
 
 HEAD = b"<edXML><edXMLHeader><MessageHeader><From/></MessageHeader></edXMLHeader>"
 MOMENT = datetime(2025, 1, 15, 3, 0, tzinfo=UTC)

@@ -32,8 +32,8 @@ from typing import Any
 import aiohttp
 
 from edxml import InvalidOrganIdError, OrganId
-from server.config import Config, ConfigError, FederationSettings
-from server.secretbox import SecretBox
+from server.runtime.config import Config, ConfigError, FederationSettings
+from server.runtime.secretbox import SecretBox
 from storage.db import Database, Tx
 from storage.errors import StorageError
 from storage.repos.agencies import AgencyRepo
@@ -115,7 +115,7 @@ class Router:
     def __init__(self, config: Config) -> None:
         self.settings = config.federation
         self.axis_id = config.server.axis_id
-        # Opens the sealed axis-link tokens and webhook secrets (server.secretbox).
+        # Opens the sealed axis-link tokens and webhook secrets (server.runtime.secretbox).
         self.secrets = SecretBox(config.storage.data_dir)
         self._parent_token: str | None = None
         self._parent_token_read = False

@@ -15,8 +15,9 @@ any later re-verification as ``later/NN-<attachment name>.K.json``, K = 1, 2, ..
 dates. The bag is built in a temp directory and zipped to a temp file that the caller streams.
 
 Renewed files and attachment versions. Each attachment lists its renewals (B-LTA document
-timestamps added by server/renewal.py: sha256, created time, a download link) and the versions
-the caller's agency made of it (signed or sealed on the axis, server/signing_sessions.py), each
+timestamps added by server/signatures/renewal.py: sha256, created time, a download link) and the
+versions
+the caller's agency made of it (signed or sealed on the axis, server/signatures/sessions.py), each
 with its own renewals. Renewals of the attachment as sent are shown to everybody who sees the
 record; a version and its renewals only to the agency that made it (and its archivists), as
 ``.../versions`` does. In the bag they sit beside the attachment::
@@ -46,8 +47,8 @@ from typing import TYPE_CHECKING, Any
 
 import bagit
 
-from server.config import Config
 from server.exchange import DocumentNotFound, Exchange, document_meta, edxml_document_id
+from server.runtime.config import Config
 from storage.audit import AuditRepo
 from storage.db import Database, Tx
 from storage.objects.base import ObjectStore
@@ -59,7 +60,7 @@ from storage.repos.statuses import Status, StatusRepo
 from storage.repos.tokens import Principal
 
 if TYPE_CHECKING:
-    from server.verification import Verifier
+    from server.signatures.verification import Verifier
 
 ARCHIVIST = "archivist"  # role of an agency's archive staff (văn thư lưu trữ): read-only
 BAG_INFO_PREFIX = "Lienthong-"

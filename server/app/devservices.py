@@ -20,7 +20,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-from server.config import Config
+from server.runtime.config import Config
 
 SOFTHSM2_CONF_ENV = "SOFTHSM2_CONF"
 

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from server.config import Config
     from server.exchange import Exchange
-    from server.verification import Verifier
+    from server.runtime.config import Config
+    from server.signatures.verification import Verifier
     from storage.db import Database
     from storage.objects.base import ObjectStore
     from storage.repos.tokens import Principal
@@ -21,7 +21,8 @@ CONFIG: web.AppKey[Config] = web.AppKey("config")
 DATABASE: web.AppKey[Database] = web.AppKey("database")
 OBJECTS: web.AppKey[ObjectStore] = web.AppKey("objects")
 EXCHANGE: web.AppKey[Exchange] = web.AppKey("exchange")
-# Signature verification (server/verification.py); set by server/http/verify.py at start-up.
+# Signature verification (server/signatures/verification.py); set by server/http/verify.py at
+# start-up.
 VERIFIER: web.AppKey[Verifier] = web.AppKey("verifier")
 
 # Per-request values set by the middlewares.

@@ -1,7 +1,7 @@
 """Build the aiohttp Application of the axis from a :class:`Config`, and run it.
 
 Resources (database, object store) are opened in a ``cleanup_ctx`` and reached through typed
-``web.AppKey`` keys (see :mod:`server.appkeys`): no module globals, so tests can run several
+``web.AppKey`` keys (see :mod:`server.http.appkeys`): no module globals, so tests can run several
 apps side by side on different data directories.
 """
 
@@ -19,24 +19,24 @@ from typing import Any
 
 from aiohttp import web
 
-from server import metrics as metrics_http
-from server import workers
-from server.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, PRINCIPAL, REQUEST_ID
-from server.auth import auth_middleware
-from server.config import Config
-from server.delivery import delivery_context
+from server.app import workers
+from server.app.workers import ROLE, WorkerRole, role_of
 from server.exchange import Exchange
+from server.exchange.delivery import delivery_context
 from server.http import agencies, documents, health, inbox, me, openapi, pages, sent, statuses, vdxp
 from server.http import archive as archive_http
 from server.http import audit as audit_http
 from server.http import routes_admin as webhook_http
 from server.http import signing as signing_http
 from server.http import verify as verify_http
+from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, PRINCIPAL, REQUEST_ID
+from server.http.auth import auth_middleware
 from server.http.errors import problem_middleware
-from server.logs import request_fields_var, request_id_var, setup_logging
-from server.objectstore import close_object_store, open_object_store
-from server.renewal import renewal_context
-from server.workers import ROLE, WorkerRole, role_of
+from server.runtime import metrics as metrics_http
+from server.runtime.config import Config
+from server.runtime.logs import request_fields_var, request_id_var, setup_logging
+from server.runtime.objectstore import close_object_store, open_object_store
+from server.signatures.renewal import renewal_context
 from storage.db import Database
 
 log = logging.getLogger("lienthong.access")
@@ -71,7 +71,7 @@ async def request_context_middleware(
 
     The log line carries method, path (never the query: it holds no secrets today, but the
     Authorization header is never logged), status, duration, the calling agency, the worker
-    process and what the handler added with :func:`server.logs.annotate` (e.g. the id of an
+    process and what the handler added with :func:`server.runtime.logs.annotate` (e.g. the id of an
     accepted document): one line per request.
     """
     counter = request.app[IN_FLIGHT]
@@ -132,14 +132,14 @@ def prepare_directories(config: Config, *, clear_spool: bool) -> None:
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     """Open the database and object store for the app's lifetime; close them on shutdown."""
     config = app[CONFIG]
-    # With several workers the parent clears the spool before they start (server/workers.py).
+    # With several workers the parent clears the spool before they start (server/app/workers.py).
     role = role_of(app)
     prepare_directories(config, clear_spool=role.startup_jobs)
     # Several workers write the same database: hand SQLite's write lock over fairly.
     database = await Database.open(config.db_path, writer_lock=not role.single)
     try:
         # storage.backend: the filesystem, or S3 (bucket made at start-up) with the filesystem
-        # as read fallback for objects not yet migrated (server/objectstore.py).
+        # as read fallback for objects not yet migrated (server/runtime/objectstore.py).
         objects = await open_object_store(config)
         try:
             app[DATABASE] = database

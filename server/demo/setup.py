@@ -10,7 +10,7 @@ DEVELOPMENT ONLY. In the data directory DATA, idempotently:
 - ``DATA/demo``: the demo package, the status the recipient answers with, a Vietnamese PDF;
 - ``DATA/lienthong.toml``: the config ``lienthong serve --config DATA/lienthong.toml`` uses:
   receipts sealed on the token, the audit log anchored with the demo TSA, and ``[devpki]`` so
-  that serve runs the PKI's OCSP/CRL/TSA beside the axis (:mod:`server.devservices`).
+  that serve runs the PKI's OCSP/CRL/TSA beside the axis (:mod:`server.app.devservices`).
 
 :func:`guide` is the printed walkthrough; tests/e2e/test_demo.py runs its commands as printed.
 """
@@ -25,8 +25,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from server import demo
-from server.config import Config
+from server.demo import content as demo
+from server.runtime.config import Config
 from server.vdxp.credentials import create_credentials, load_key, rotate_secret
 from storage.db import Database
 from storage.repos.vdxp import CredentialRepo
@@ -38,7 +38,7 @@ RECEIPT_NAME = "receipt.p7m"
 OFFICER_KEY = "officer"  # Nguyễn Văn Ánh, Chủ tịch (certs/pki.yml)
 OFFICER_NAME = "Nguyễn Văn Ánh"
 OFFICER_TITLE = "CHỦ TỊCH"
-SIGNATURE_IMAGE = Path(__file__).resolve().parents[1] / "certs" / "images" / "sample-signature.png"
+SIGNATURE_IMAGE = Path(__file__).resolve().parents[2] / "certs" / "images" / "sample-signature.png"
 
 
 class DemoSetupError(Exception):

@@ -12,7 +12,7 @@ What is measured (docs/operations.md lists the names and what to alert on):
 
 Several processes (``lienthong serve --workers N``): a scrape reaches one worker (the kernel
 picks the socket), so per-worker counters would jump between scrapes. The workers therefore run
-in prometheus-client's multiprocess mode: ``server/workers.py`` points
+in prometheus-client's multiprocess mode: ``server/app/workers.py`` points
 ``PROMETHEUS_MULTIPROC_DIR`` at an emptied directory before it spawns them, each worker writes its
 counters to its own memory-mapped files there, and whichever worker answers a scrape sums every
 worker's files. The queue gauges come from the shared database, so they are the same whoever
@@ -49,8 +49,8 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from server.appkeys import CONFIG, DATABASE
-from server.auth import bearer_token, hash_token
+from server.http.appkeys import CONFIG, DATABASE
+from server.http.auth import bearer_token, hash_token
 from server.http.errors import HttpProblem
 from storage.db import Database
 from storage.ids import from_db_time, utcnow

@@ -37,15 +37,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from server import audit
 from server.exchange import AcceptedDocument, document_meta
+from server.runtime import audit
 from storage.errors import NotFound, StorageError
 from storage.ids import utcnow
 from storage.repos.verification_reports import VerificationReportRepo, VerificationReportRow
 
 if TYPE_CHECKING:
     from server.exchange import Exchange
-    from server.metrics import Metrics
+    from server.runtime.metrics import Metrics
     from signing.isolation import VerifierPool
     from signing.report import ValidationReport
     from signing.verify import VerificationPolicy
@@ -224,7 +224,7 @@ class Verifier:
     public_max_bytes: int = 50 * 1024 * 1024
     upload_max_bytes: int = 50 * 1024 * 1024
     refresh_min_interval: float = 3600.0
-    # Records each run's latency (server/metrics.py); None: [metrics] enabled = false.
+    # Records each run's latency (server/runtime/metrics.py); None: [metrics] enabled = false.
     metrics: Metrics | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     # attachment key -> the background task verifying it (arrival or catch-up)

@@ -37,11 +37,11 @@ from typing import Any
 
 from aiohttp import web
 
-from server import audit
-from server.config import Config
 from server.exchange import Exchange
-from server.spool import temp_path
-from server.verification import looks_pdf
+from server.runtime import audit
+from server.runtime.config import Config
+from server.runtime.spool import temp_path
+from server.signatures.verification import looks_pdf
 from signing import SigningServices
 from signing.errors import SigningError
 from signing.ltv import Protection, async_renew_pdf, inspect_protection
@@ -353,7 +353,7 @@ RENEWER: web.AppKey[Renewer] = web.AppKey("renewer", Renewer)
 async def renewal_context(app: web.Application) -> AsyncIterator[None]:
     """``cleanup_ctx``: a :class:`Renewer` for the app, and the periodic renewal when
     ``[archive] renew_interval_hours`` > 0, in worker 0 only (one process renews)."""
-    from server.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS
+    from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS
 
     config: Config = app[CONFIG]
     renewer = Renewer(config, app[DATABASE], app[OBJECTS], app[EXCHANGE])
@@ -377,7 +377,7 @@ async def renewal_context(app: web.Application) -> AsyncIterator[None]:
 def _periodic_worker(app: web.Application) -> bool:
     """True in the one process that runs periodic jobs (worker 0, or the only process)."""
     try:
-        from server.workers import role_of
+        from server.app.workers import role_of
     except ImportError:  # pragma: no cover - a single-process build
         return True
     return role_of(app).periodic_jobs

@@ -3,7 +3,7 @@
 Promise: at least once on the wire, never two workers on one delivery at once, and a clear end.
 
 - A delivery to push has ``next_attempt_at`` set (the exchange schedules it when its recipient
-  resolves to a webhook, a linked axis or the parent: server/federation.py).
+  resolves to a webhook, a linked axis or the parent: server/exchange/federation.py).
 - The worker *leases* due deliveries in a write transaction (storage/repos/routes.py); a lease
   names its owner and expires, so a worker that dies (SIGKILL) delays its deliveries by the lease
   time at most, and two workers (even two processes on one database) never send the same
@@ -39,12 +39,11 @@ from datetime import timedelta
 import aiohttp
 from aiohttp import web
 
-from server import webhooks
-from server.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS
-from server.config import Config
-from server.exchange import edxml_document_id
-from server.federation import Route, Router, directory_sync
-from server.workers import role_of
+from server.app.workers import role_of
+from server.exchange import edxml_document_id, webhooks
+from server.exchange.federation import Route, Router, directory_sync
+from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS
+from server.runtime.config import Config
 from storage.db import Database
 from storage.errors import StorageError
 from storage.ids import utcnow
@@ -382,7 +381,7 @@ async def delivery_context(app: web.Application) -> AsyncIterator[None]:
     objects = app[OBJECTS]
     exchange = app[EXCHANGE]
     role = role_of(app)
-    if role.startup_jobs:  # else the parent of `serve --workers N` ran them (server/workers.py)
+    if role.startup_jobs:  # else the parent of `serve --workers N` ran them (server/app/workers.py)
         await startup_jobs(config, database, objects, exchange.router.secrets)
     session = aiohttp.ClientSession()
     worker = DeliveryWorker(config, database, objects, exchange.router, session)

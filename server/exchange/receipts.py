@@ -26,7 +26,7 @@ from typing import Any
 
 from asn1crypto import cms, pem, x509
 
-from server.config import Config
+from server.runtime.config import Config
 from storage.repos.documents import Document
 
 log = logging.getLogger("lienthong.receipts")
@@ -239,7 +239,7 @@ async def verify_receipt(
     from pyhanko.sign.validation.generic_cms import cms_basic_validation, collect_timing_info
     from pyhanko.sign.validation.status import StandardCMSSignatureStatus
 
-    from server.audit import offline_validation_context
+    from server.runtime.audit import offline_validation_context
 
     problems: list[str] = []
     try:
@@ -343,8 +343,8 @@ class Receipts:
 
     async def for_document(self, doc: Document) -> bytes:
         """The DER of ``doc``'s receipt, sealing and storing it the first time."""
-        from server import audit
         from server.exchange import document_meta, edxml_document_id
+        from server.runtime import audit
         from storage.repos.deliveries import DeliveryRepo
         from storage.repos.receipts import ReceiptRepo
 

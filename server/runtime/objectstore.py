@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from server.config import Config, ConfigError
+from server.runtime.config import Config, ConfigError
 from storage.objects.base import ObjectStore
 from storage.objects.fs import FilesystemObjectStore
 from storage.objects.s3 import S3ObjectStore, S3Settings

@@ -41,7 +41,7 @@ class ServerSettings:
     # Structured (JSON lines) logging; plain text when false (handy on a terminal).
     log_json: bool = True
     # Server processes sharing the listening socket (`lienthong serve --workers N`); background
-    # jobs (anchoring, directory sync, start-up sweep) run once, see server/workers.py.
+    # jobs (anchoring, directory sync, start-up sweep) run once, see server/app/workers.py.
     workers: int = 1
 
 
@@ -205,7 +205,8 @@ class ArchiveSettings:
 
 @dataclass(frozen=True)
 class MetricsSettings:
-    """[metrics]: Prometheus metrics at ``/metrics`` (server/metrics.py, docs/operations.md).
+    """[metrics]: Prometheus metrics at ``/metrics`` (server/runtime/metrics.py,
+    docs/operations.md).
 
     ``public`` false: only a bearer token with the admin role may scrape (the figures leak
     volumes, never contents); true: anyone who reaches the port may.

@@ -11,7 +11,7 @@ processes: ``BEGIN IMMEDIATE`` waits up to ``busy_timeout`` for another process'
 What runs where (:class:`WorkerRole`):
 - before any worker accepts, in the parent, once: migrations, clearing the spool directory of
   uploads interrupted by the last stop, the orphan-object sweep, sealing plaintext route
-  secrets (server/delivery.py). A worker must never clear the spool: another worker may be
+  secrets (server/exchange/delivery.py). A worker must never clear the spool: another worker may be
   receiving into it.
 - in worker 0 only: the periodic audit anchoring and the directory sync (twice would be
   wasted TSA tokens and requests).
@@ -24,7 +24,7 @@ What runs where (:class:`WorkerRole`):
 
 Metrics: the workers run prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``,
 set by the parent before they start), so ``/metrics`` sums every worker's counters whichever
-worker answers (server/metrics.py).
+worker answers (server/runtime/metrics.py).
 
 SIGTERM or SIGINT to the parent stops the workers gracefully (each stops accepting, finishes
 its requests in flight, closes); a worker that dies on its own stops the others, and the parent
@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from server.config import Config
+    from server.runtime.config import Config
 
 log = logging.getLogger("lienthong")
 
@@ -168,9 +168,9 @@ def listen(host: str, port: int, count: int) -> list[socket.socket]:
 
 async def _before_workers(config: Config) -> None:
     """The once-per-start jobs, with resources opened and closed here (see the module doc)."""
-    from server.app import prepare_directories
-    from server.delivery import startup_jobs
-    from server.objectstore import close_object_store, open_object_store
+    from server.app.application import prepare_directories
+    from server.exchange.delivery import startup_jobs
+    from server.runtime.objectstore import close_object_store, open_object_store
     from storage.db import Database
 
     prepare_directories(config, clear_spool=True)
@@ -189,7 +189,7 @@ async def _after_workers(config: Config) -> None:
     """Anchor the audit head once every worker has stopped (when a TSA is configured)."""
     if not config.tsa.url:
         return
-    from server import audit
+    from server.runtime import audit
     from signing import SigningServices
     from storage.db import Database
 
@@ -208,8 +208,8 @@ async def _after_workers(config: Config) -> None:
 
 def _worker_main(config: Config, role: WorkerRole, sock: socket.socket) -> None:
     """A spawned worker: serve on the inherited socket until SIGTERM/SIGINT."""
-    from server.app import serve_app
-    from server.logs import setup_logging
+    from server.app.application import serve_app
+    from server.runtime.logs import setup_logging
 
     setup_logging(json_lines=config.server.log_json)
     parent = os.getppid()
@@ -244,8 +244,8 @@ def serve(config: Config) -> int:
     asyncio.run(_before_workers(config))
     if config.metrics.enabled:
         # Every worker writes its metrics to files there and a scrape, whichever worker
-        # answers it, sums them all (server/metrics.py); the spawned workers inherit it.
-        from server.metrics import prepare_multiprocess_dir
+        # answers it, sums them all (server/runtime/metrics.py); the spawned workers inherit it.
+        from server.runtime.metrics import prepare_multiprocess_dir
 
         prepare_multiprocess_dir(config.storage.data_dir)
     context = multiprocessing.get_context("spawn")  # no fork of a process with threads

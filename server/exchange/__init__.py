@@ -21,11 +21,11 @@ from typing import Any
 import edxml
 from edxml import BusinessDocType, DiscardSink, Envelope, StatusCode, StatusMessage
 from edxml.attachments import AttachmentMeta, Writable, unzip
-from server import audit
-from server.config import Config
-from server.federation import Router
-from server.logs import annotate
-from server.spool import SpooledPackage, format_trace_time, receive, spool_file, temp_path
+from server.exchange.federation import Router
+from server.runtime import audit
+from server.runtime.config import Config
+from server.runtime.logs import annotate
+from server.runtime.spool import SpooledPackage, format_trace_time, receive, spool_file, temp_path
 from storage.db import Database, Tx
 from storage.errors import Conflict, StorageError, StorageFull
 from storage.ids import new_id, utcnow
@@ -400,11 +400,13 @@ class Exchange:
         self.database = database
         self.objects = objects
         self.limits = edxml.Limits(max_size=config.server.max_body_bytes + _SPLICE_ROOM)
-        # Federation and push (server/federation.py, server/delivery.py): where each recipient's
+        # Federation and push (server/exchange/federation.py, server/exchange/delivery.py): where
+        # each recipient's
         # packages go; the delivery worker sets on_scheduled to be woken by new pushes.
         self.router = Router(config)
         self.on_scheduled: Callable[[], None] | None = None
-        # Post-acceptance hooks (e.g. signature verification, server/verification.py); their
+        # Post-acceptance hooks (e.g. signature verification, server/signatures/verification.py);
+        # their
         # background tasks are kept here so that shutdown and tests can wait for them (settle).
         self.on_accepted: list[ArrivalHook] = []
         self._hook_tasks: set[asyncio.Task[None]] = set()
@@ -412,7 +414,7 @@ class Exchange:
     # -- receiving ---------------------------------------------------------------------------
 
     async def receive(self, chunks: AsyncIterable[bytes]) -> SpooledPackage:
-        """Spool a request body with the axis TraceHeader (see :mod:`server.spool`).
+        """Spool a request body with the axis TraceHeader (see :mod:`server.runtime.spool`).
 
         A full disk is :class:`StorageFull` (503 with Retry-After), not an unexpected error.
         """
@@ -461,7 +463,8 @@ class Exchange:
 
     async def _on_behalf(self, caller: str, from_id: str) -> str | None:
         """None when ``caller`` sends as itself; the axis id when ``caller`` is an axis account
-        allowed to forward for ``from_id`` (see server/federation.py); else SenderMismatch."""
+        allowed to forward for ``from_id`` (see server/exchange/federation.py); else
+        SenderMismatch."""
         if from_id == caller:
             return None
         async with self.database.reader() as tx:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from server.appkeys import DATABASE, PRINCIPAL
+from server.http.appkeys import DATABASE, PRINCIPAL
 from server.http.errors import HttpProblem
 from storage.repos.tokens import Principal, TokenRepo
 
@@ -64,7 +64,7 @@ PUBLIC_PATHS = frozenset(
         "/xac-minh",
         "/api/v1/public/verify",
         # Prometheus: checks its own access ([metrics] public, else an admin token) and
-        # answers 404, not 401, to others (server/metrics.py)
+        # answers 404, not 401, to others (server/runtime/metrics.py)
         "/metrics",
     }
 )

@@ -35,10 +35,11 @@ from typing import TYPE_CHECKING, Any
 
 from asn1crypto import pem, x509
 
-from server import audit, session_jwt
-from server.config import Config
 from server.exchange import Exchange
-from server.spool import temp_path
+from server.runtime import audit
+from server.runtime.config import Config
+from server.runtime.spool import temp_path
+from server.signatures import session_jwt
 from signing import (
     AppearanceError,
     CopyAppearance,
@@ -72,7 +73,7 @@ from storage.repos.signing_sessions import (
 )
 
 if TYPE_CHECKING:
-    from server.metrics import Metrics
+    from server.runtime.metrics import Metrics
 
 log = logging.getLogger("lienthong.signing")
 
@@ -259,7 +260,7 @@ class SigningDesk:
     ) -> None:
         settings = config.signing
         self.config = config
-        # Signing latency (server/metrics.py); None: [metrics] enabled = false.
+        # Signing latency (server/runtime/metrics.py); None: [metrics] enabled = false.
         self.metrics = metrics
         self.database = database
         self.objects = objects
