@@ -49,6 +49,7 @@ import bagit
 
 from server.exchange import DocumentNotFound, Exchange, document_meta, edxml_document_id
 from server.runtime.config import Config
+from server.runtime.problems import NOT_FOUND, DomainError
 from storage.audit import AuditRepo
 from storage.db import Database, Tx
 from storage.objects.base import ObjectStore
@@ -67,12 +68,14 @@ BAG_INFO_PREFIX = "Lienthong-"
 BAG_REPORT_WAIT = 30.0  # seconds a bag waits for verification reports still being made
 
 
-class ArchiveError(Exception):
+class ArchiveError(DomainError):
     """Base of the archive's refusals."""
 
 
 class NotInArchive(ArchiveError):
     """No such document for this caller (absent, a status package, or not theirs)."""
+
+    problem = NOT_FOUND
 
 
 @dataclass(frozen=True)

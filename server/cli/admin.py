@@ -19,9 +19,9 @@ from server.cli.database import with_database as _with_database
 from server.cli.options import add_local_options, local_config
 from server.cli.table import render_table
 from server.demo import content as demo
-from server.http.auth import new_token
 from server.runtime.audit import ADMIN, record
 from server.runtime.config import Config
+from server.runtime.tokens import new_token
 from storage.db import Database, load_migrations
 from storage.repos.agencies import AgencyRepo
 from storage.repos.tokens import TokenRepo

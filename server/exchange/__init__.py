@@ -21,6 +21,21 @@ from typing import Any
 import edxml
 from edxml import BusinessDocType, DiscardSink, Envelope, StatusCode, StatusMessage
 from edxml.attachments import AttachmentMeta, Writable, unzip
+from server.exchange.errors import DocumentNotFound as DocumentNotFound
+from server.exchange.errors import DuplicateDocument as DuplicateDocument
+from server.exchange.errors import EmptyPackage as EmptyPackage
+from server.exchange.errors import ExchangeError as ExchangeError
+from server.exchange.errors import InvalidPackage as InvalidPackage
+from server.exchange.errors import NotOriginalSender as NotOriginalSender
+from server.exchange.errors import NotRoutable as NotRoutable
+from server.exchange.errors import OriginalNotFound as OriginalNotFound
+from server.exchange.errors import RoutingLoop as RoutingLoop
+from server.exchange.errors import SenderMismatch as SenderMismatch
+from server.exchange.errors import StatusNotAllowed as StatusNotAllowed
+from server.exchange.errors import TraceNotPlaced as TraceNotPlaced
+from server.exchange.errors import UnknownDocument as UnknownDocument
+from server.exchange.errors import UnknownRecipients as UnknownRecipients
+from server.exchange.errors import WrongKind as WrongKind
 from server.exchange.federation import Router
 from server.runtime import audit
 from server.runtime.config import Config
@@ -39,88 +54,6 @@ from storage.repos.routes import PushRepo, StatusReceiptRepo
 from storage.repos.statuses import Status, StatusRepo
 
 log = logging.getLogger("lienthong.exchange")
-
-
-class ExchangeError(Exception):
-    """Base of every refusal by the exchange rules; ``detail`` is a plain-words sentence."""
-
-    def __init__(self, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.extra = extra
-
-
-class EmptyPackage(ExchangeError):
-    """The request body was empty."""
-
-
-class WrongKind(ExchangeError):
-    """A status message where a document was expected, or the other way round."""
-
-
-class InvalidPackage(ExchangeError):
-    """The package breaks edXML rules (``edxml.validate`` found errors)."""
-
-    def __init__(self, problems: Sequence[edxml.Problem]) -> None:
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(
-            f"The package is not valid edXML: {first.path}: {first.message}{more}.",
-            problems=[
-                {"path": p.path, "message": p.message, "severity": p.severity} for p in problems
-            ],
-        )
-
-
-class SenderMismatch(ExchangeError):
-    """From/OrganId is not the authenticated agency."""
-
-
-class UnknownRecipients(ExchangeError):
-    """Some To/OrganId are not agencies of this axis."""
-
-    def __init__(self, unknown: Iterable[str]) -> None:
-        ids = sorted(set(unknown))
-        super().__init__(
-            "These recipients are not known to this axis: " + ", ".join(ids) + ".",
-            unknown=ids,
-        )
-
-
-class DuplicateDocument(ExchangeError):
-    """The sender already used this DocumentId for a package with other bytes."""
-
-
-class NotOriginalSender(ExchangeError):
-    """A revoke/update/replace of a document sent by another agency."""
-
-
-class OriginalNotFound(ExchangeError):
-    """A revoke/update/replace naming no document the caller sent here."""
-
-
-class UnknownDocument(ExchangeError):
-    """A status message about no document the caller took part in."""
-
-
-class StatusNotAllowed(ExchangeError):
-    """A status code the caller's role (sender or recipient) may not send."""
-
-
-class DocumentNotFound(ExchangeError):
-    """No such document for this caller (absent, or visible only to other agencies)."""
-
-
-class TraceNotPlaced(ExchangeError):
-    """The axis could not place its TraceHeader in the package header."""
-
-
-class RoutingLoop(ExchangeError):
-    """The package already passed through this axis (its id is in an earlier TraceHeader)."""
-
-
-class NotRoutable(ExchangeError):
-    """A package forwarded by another axis names no recipient this axis should route."""
 
 
 # --- results -----------------------------------------------------------------------------

@@ -50,8 +50,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from server.http.appkeys import CONFIG, DATABASE
-from server.http.auth import bearer_token, hash_token
 from server.http.errors import HttpProblem
+from server.runtime.tokens import bearer_token, hash_token
 from storage.db import Database
 from storage.ids import from_db_time, utcnow
 from storage.repos.tokens import TokenRepo

@@ -31,6 +31,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from server.runtime.problems import DomainError, problem_type
+
 KEY_ENV = "LIENTHONG_SECRETS_KEY"
 KEY_FILE_ENV = "LIENTHONG_SECRETS_KEY_FILE"
 KEY_FILE_NAME = "secrets.key"
@@ -38,9 +40,20 @@ _VERSION = "v1"
 _NONCE = 12
 
 
-class SecretsError(Exception):
+SECRETS_UNAVAILABLE = problem_type(
+    "secrets-unavailable",
+    503,
+    "Secrets key unavailable",
+    "The key that protects stored secrets is missing or wrong; the operator must fix it.",
+    retry=True,
+)
+
+
+class SecretsError(DomainError):
     """The key cannot be loaded, or a stored secret cannot be opened with it. One line, never
     the key or the secret. ``missing`` is True when no key is configured at all."""
+
+    problem = SECRETS_UNAVAILABLE
 
     def __init__(self, message: str, *, missing: bool = False) -> None:
         super().__init__(message)

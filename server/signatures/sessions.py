@@ -40,6 +40,14 @@ from server.runtime import audit
 from server.runtime.config import Config
 from server.runtime.spool import temp_path
 from server.signatures import session_jwt
+from server.signatures.errors import BadSigningRequest as BadSigningRequest
+from server.signatures.errors import NoSealKey as NoSealKey
+from server.signatures.errors import SessionClosed as SessionClosed
+from server.signatures.errors import SessionExpired as SessionExpired
+from server.signatures.errors import SessionNotFound as SessionNotFound
+from server.signatures.errors import SignatureRejected as SignatureRejected
+from server.signatures.errors import SigningUnavailable as SigningUnavailable
+from server.signatures.errors import UploadUnauthorized as UploadUnauthorized
 from signing import (
     AppearanceError,
     CopyAppearance,
@@ -83,47 +91,6 @@ DOWNLOAD, UPLOAD = "download", "upload"
 
 
 # --- errors (mapped to problem types in server/http/errors.py) -------------------------------
-
-
-class SigningDeskError(Exception):
-    """Base of the refusals of this module; ``detail`` is one line in plain words."""
-
-    def __init__(self, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.extra = extra
-
-
-class BadSigningRequest(SigningDeskError):
-    """The request is incomplete or contradictory (no certificate, unknown profile...)."""
-
-
-class SessionNotFound(SigningDeskError):
-    """No such session, or another agency's (the two are not told apart)."""
-
-
-class SessionExpired(SigningDeskError):
-    """The session expired before it was signed."""
-
-
-class SessionClosed(SigningDeskError):
-    """The session was signed already; it cannot be signed twice."""
-
-
-class SignatureRejected(SigningDeskError):
-    """The raw signature or the uploaded PDF does not satisfy the session."""
-
-
-class UploadUnauthorized(SigningDeskError):
-    """The plugin's JWT is missing, forged, expired or for another session or use."""
-
-
-class NoSealKey(SigningDeskError):
-    """The axis holds no seal key for the calling agency."""
-
-
-class SigningUnavailable(SigningDeskError):
-    """Signing is not configured (no trust roots) or a service it needs is down."""
 
 
 # --- configuration ----------------------------------------------------------------------------

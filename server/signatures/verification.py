@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from server.exchange import AcceptedDocument, document_meta
 from server.runtime import audit
+from server.signatures.errors import NotAPdf, VerifierBusy
 from storage.errors import NotFound, StorageError
 from storage.ids import utcnow
 from storage.repos.verification_reports import VerificationReportRepo, VerificationReportRow
@@ -65,26 +66,6 @@ NOT_PDF = "not_pdf"  # an attachment's verdict only; never a document's
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 _CACHE_SIZE = 4096
-
-
-class VerificationError(Exception):
-    """Base of the verification service's refusals."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-
-class NotAPdf(VerificationError):
-    """The attachment asked about is not a PDF: there is nothing to verify."""
-
-
-class VerifierBusy(VerificationError):
-    """Too many public verifications in progress or waiting; retry after ``retry_after`` s."""
-
-    def __init__(self, detail: str, retry_after: int) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from server.cli import main
 from server.cli.admin import token_variable
 from server.cli.table import display_width, render_table
 from server.demo.content import DEMO_AGENCIES, DEMO_DOCUMENT_ID
-from server.http.auth import hash_token
+from server.runtime.tokens import hash_token
 from storage.db import Database
 from storage.repos.tokens import TokenRepo
 

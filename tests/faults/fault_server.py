@@ -17,7 +17,7 @@ from pathlib import Path
 
 import aiohttp
 
-from server.http.auth import new_token
+from server.runtime.tokens import new_token
 from storage.db import Database
 from storage.repos.agencies import AgencyRepo
 from storage.repos.tokens import TokenRepo

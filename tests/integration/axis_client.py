@@ -39,9 +39,9 @@ from edxml import (
 )
 from server.app.application import build_app
 from server.http.appkeys import DATABASE
-from server.http.auth import new_token
 from server.http.openapi import openapi_document
 from server.runtime.config import Config, load_config
+from server.runtime.tokens import new_token
 from storage.repos.agencies import AgencyRepo
 from storage.repos.tokens import TokenRepo
 

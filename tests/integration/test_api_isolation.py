@@ -108,7 +108,7 @@ async def test_anonymous_and_bad_tokens_get_401_everywhere(axis: Axis) -> None:
 
 async def test_revoked_token_is_refused(axis: Axis) -> None:
     from server.http.appkeys import DATABASE
-    from server.http.auth import hash_token
+    from server.runtime.tokens import hash_token
     from storage.repos.tokens import TokenRepo
 
     assert (await axis.get("/api/v1/inbox", NGHE_AN)).status == 200

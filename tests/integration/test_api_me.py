@@ -5,7 +5,7 @@ from __future__ import annotations
 from axis_client import NGHE_AN, VPCP, Axis
 
 from server.http.appkeys import DATABASE
-from server.http.auth import new_token
+from server.runtime.tokens import new_token
 from storage.repos.tokens import TokenRepo
 
 

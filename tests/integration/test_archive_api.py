@@ -15,7 +15,7 @@ from axis_client import NGHE_AN, OUTSIDER, SO_TTTT, VPCP, Axis, document, sha256
 from edxml import StatusCode
 from server.cli import main
 from server.http.appkeys import DATABASE
-from server.http.auth import new_token
+from server.runtime.tokens import new_token
 from storage.repos.tokens import TokenRepo
 
 # Corpus PDFs name Internet hosts in their certificates: no fetching (127.0.0.1 only).

@@ -27,7 +27,7 @@ from test_archive_renew import _env, _signed_lta, axis_config, short_pki
 
 from server.cli import main
 from server.http.appkeys import DATABASE, OBJECTS
-from server.http.auth import new_token
+from server.runtime.tokens import new_token
 from server.signatures.renewal import RENEWER
 from signing import devpki
 from signing.sign import B_LTA, SigningServices, async_sign_pdf

@@ -20,9 +20,9 @@ from edxml import StatusCode
 from server.app.application import build_app
 from server.cli import main as cli_main
 from server.http.appkeys import DATABASE
-from server.http.auth import new_token
 from server.runtime.audit import verify_audit
 from server.runtime.config import Config, load_config
+from server.runtime.tokens import new_token
 from signing import devpki as pki_cli
 from storage.audit import AuditRepo
 from storage.db import Database

@@ -22,8 +22,8 @@ from edxml import StatusCode, TraceHeader
 from server.app.application import build_app
 from server.exchange.federation import Router
 from server.http.appkeys import DATABASE, EXCHANGE
-from server.http.auth import new_token
 from server.runtime.config import Config, load_config
+from server.runtime.tokens import new_token
 from storage.db import Database
 from storage.repos.agencies import AgencyRepo
 from storage.repos.routes import PushRepo, RouteRepo

@@ -10,8 +10,8 @@ from axis_client import NGHE_AN, VPCP, Axis, document
 from prometheus_client.parser import text_string_to_metric_families
 
 from server.http.appkeys import DATABASE
-from server.http.auth import new_token
 from server.runtime.metrics import METRICS
+from server.runtime.tokens import new_token
 from storage.repos.tokens import TokenRepo
 
 # Corpus PDFs name Internet hosts in their certificates: no fetching (127.0.0.1 only).

@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from signing_session_fixtures import Tokens, axis_config, sig_pki, sig_tokens, token_sign
 
 from server.http.appkeys import DATABASE
-from server.http.auth import new_token
+from server.runtime.tokens import new_token
 from signing import devpki as pki_cli
 from storage.repos.tokens import TokenRepo
 

@@ -22,8 +22,8 @@ import edxml
 from server.app.application import build_app
 from server.cli import main as cli_main
 from server.http.appkeys import DATABASE
-from server.http.auth import new_token
 from server.runtime.config import Config, load_config
+from server.runtime.tokens import new_token
 from signing import devpki as pki_cli
 from storage.audit import AuditRepo
 from storage.repos.agencies import AgencyRepo
