@@ -19,24 +19,22 @@ from typing import Any
 
 from aiohttp import web
 
-from server.app import workers
-from server.app.workers import ROLE, WorkerRole, role_of
+from server.app.lifetimes import delivery_context, evidence_context, renewal_context
+from server.app.roles import ROLE, WorkerRole, role_of
 from server.exchange import Exchange
-from server.exchange.delivery import delivery_context
 from server.http import agencies, documents, health, inbox, me, openapi, pages, sent, statuses, vdxp
 from server.http import archive as archive_http
 from server.http import audit as audit_http
+from server.http import metrics as metrics_http
 from server.http import routes_admin as webhook_http
 from server.http import signing as signing_http
 from server.http import verify as verify_http
 from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, PRINCIPAL, REQUEST_ID
 from server.http.auth import auth_middleware
 from server.http.errors import problem_middleware
-from server.runtime import metrics as metrics_http
 from server.runtime.config import Config
-from server.runtime.logs import request_fields_var, request_id_var, setup_logging
+from server.runtime.logs import request_fields_var, request_id_var
 from server.runtime.objectstore import close_object_store, open_object_store
-from server.signatures.renewal import renewal_context
 from storage.db import Database
 
 log = logging.getLogger("lienthong.access")
@@ -169,7 +167,7 @@ def build_app(config: Config, *, role: WorkerRole | None = None) -> web.Applicat
     app[IN_FLIGHT] = [0]
     app[ROLE] = role or WorkerRole()
     app.cleanup_ctx.append(_resources)
-    app.cleanup_ctx.append(audit_http.evidence_context)  # seal, receipts, audit anchors (issue 9)
+    app.cleanup_ctx.append(evidence_context)  # seal, receipts, audit anchors (issue 9)
     app.cleanup_ctx.append(delivery_context)  # push worker, directory sync, orphan sweep (issue 9)
     app.cleanup_ctx.append(renewal_context)  # B-LTA renewal of the archive (issue 8)
     for module in ROUTE_MODULES:
@@ -179,25 +177,6 @@ def build_app(config: Config, *, role: WorkerRole | None = None) -> web.Applicat
     verify_http.setup(app)  # /api/v1/verify, /xac-minh
     metrics_http.setup(app)  # /metrics (Prometheus); the contexts above find it at start-up
     return app
-
-
-def run(config: Config) -> None:
-    """Serve the axis until interrupted (``lienthong serve``)."""
-    setup_logging(json_lines=config.server.log_json)
-    logging.getLogger("lienthong").info(
-        "starting",
-        extra={
-            "host": config.server.host,
-            "port": config.server.port,
-            "data_dir": str(config.storage.data_dir),
-        },
-    )
-    if config.server.workers > 1:
-        status = workers.serve(config)
-        if status:
-            raise SystemExit(status)
-        return
-    asyncio.run(serve_app(config))
 
 
 async def serve_app(

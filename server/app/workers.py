@@ -45,11 +45,10 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from server.app.roles import WorkerRole
 
 if TYPE_CHECKING:
     from server.runtime.config import Config
@@ -61,47 +60,6 @@ LISTEN_BACKLOG = 1024
 # How long the parent waits for the workers after asking them to stop: their own graceful
 # stop (requests in flight, up to 60 s) plus closing.
 STOP_WAIT_SECONDS = 75.0
-
-
-@dataclass(frozen=True)
-class WorkerRole:
-    """Which jobs this server process runs besides serving requests (see the module doc)."""
-
-    index: int = 0
-    workers: int = 1
-
-    @property
-    def single(self) -> bool:
-        """The only server process (no parent did the once-per-start jobs)."""
-        return self.workers == 1
-
-    @property
-    def startup_jobs(self) -> bool:
-        """Clear the spool, sweep orphan objects, seal plaintext secrets at start-up."""
-        return self.single
-
-    @property
-    def periodic_jobs(self) -> bool:
-        """Anchor the audit head periodically, sync the directory from the parent axis."""
-        return self.index == 0
-
-    @property
-    def shutdown_anchor(self) -> bool:
-        """Anchor the audit head when the app stops (else the parent does, after all)."""
-        return self.single
-
-    @property
-    def label(self) -> str:
-        """The worker's index as text (X-Lienthong-Worker, the ``worker`` log field)."""
-        return str(self.index)
-
-
-ROLE: web.AppKey[WorkerRole] = web.AppKey("worker_role", WorkerRole)
-
-
-def role_of(app: web.Application) -> WorkerRole:
-    """The app's role; a single process when none was set (tests build apps directly)."""
-    return app.get(ROLE) or WorkerRole()
 
 
 def share_of(total: int, workers: int) -> int:
@@ -313,3 +271,26 @@ def serve(config: Config) -> int:
     log.info("stopped", extra={"workers": count})
     sys.stderr.flush()
     return status
+
+
+def run(config: Config) -> None:
+    """Serve the axis until interrupted (``lienthong serve``)."""
+    from server.runtime.logs import setup_logging
+
+    setup_logging(json_lines=config.server.log_json)
+    logging.getLogger("lienthong").info(
+        "starting",
+        extra={
+            "host": config.server.host,
+            "port": config.server.port,
+            "data_dir": str(config.storage.data_dir),
+        },
+    )
+    if config.server.workers > 1:
+        status = serve(config)
+        if status:
+            raise SystemExit(status)
+        return
+    from server.app.application import serve_app
+
+    asyncio.run(serve_app(config))

@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import warnings
 from collections.abc import Sequence
 
 from edxml.errors import EdxmlError
+from server.runtime.library_warnings import quiet_library_warnings
 
 # Each module registers its sub-commands; keep one module per command group.
 COMMAND_MODULES = [
@@ -42,29 +42,6 @@ class CliError(Exception):
         super().__init__(message)
         self.code = code
 
-
-# The modules a warning is attributed to (its ``module`` after ``stacklevel``) that still show.
-OUR_MODULES = r"(edxml|signing|storage|server)(\..*)?$"
-
-
-def quiet_library_warnings() -> None:
-    """Ignore other packages' warnings, show ours; a no-op when ``-W``/``PYTHONWARNINGS`` is set.
-
-    A library's warning is addressed to us, the developers, not to the clerk running a command:
-    hidden when raised from another package's code, shown when raised from ours (``edxml``,
-    ``signing``, ``storage``, ``server``), our own deprecations included. Whoever sets ``-W`` or
-    ``PYTHONWARNINGS`` asked to see warnings.
-    """
-    if sys.warnoptions:
-        return
-    warnings.filterwarnings("ignore")
-    # Inserted in front of the line above, so checked first: our modules' warnings, once each.
-    warnings.filterwarnings("default", module=OUR_MODULES)
-
-
-# What a pool of worker processes imports first (signing.isolation.VerifierPool's ``preload``):
-# the console module, whose import hides other packages' warnings (server/cli/console.py).
-PROCESS_SETUP = ("server.cli.console",)
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (CliError, EdxmlError, OSError)
 

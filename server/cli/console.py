@@ -1,19 +1,15 @@
-"""The ``lienthong`` console script's module: a user sees our messages, not our libraries' warnings.
-
-A library's warning (``CryptographyDeprecationWarning: DSA is deprecated`` printed when pyHanko is
-imported under cryptography 51, say) is addressed to us, the developers, not to the clerk running
-``lienthong agency list``: :func:`server.cli.quiet_library_warnings` hides it (``main`` calls it
-first too).
+"""The ``lienthong`` console script's module: a user sees our messages, not our libraries' warnings
+(server/runtime/library_warnings.py).
 
 The filters are installed when this module is imported, not only when :func:`run` is called:
 the worker processes of ``serve --workers N`` (spawn) start by re-importing the console script,
 which imports this module, and the verification pools (forkserver) import it first
-(``server.cli.PROCESS_SETUP``), before either imports a library.
+(``PROCESS_SETUP``), before either imports a library. ``main`` installs them too.
 """
 
 from __future__ import annotations
 
-from server.cli import quiet_library_warnings
+from server.runtime.library_warnings import quiet_library_warnings
 
 quiet_library_warnings()
 

@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve until interrupted; the database and its migrations are applied at start-up."""
-    from server.app.application import run  # aiohttp's server is imported only when serving
+    from server.app.workers import run  # aiohttp's server is imported only when serving
 
     if args.port is not None and not 0 <= args.port <= 65535:
         raise CliError(f"--port {args.port} is not a TCP port")

@@ -43,7 +43,7 @@ def _progress(done: int, total: int) -> None:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from server.cli import PROCESS_SETUP
+    from server.runtime.library_warnings import PROCESS_SETUP
     from signing.isolation import VerifierPool
     from signing.trust import TrustStoreError
 

@@ -37,12 +37,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import aiohttp
-from aiohttp import web
 
-from server.app.workers import role_of
 from server.exchange import edxml_document_id, webhooks
-from server.exchange.federation import Route, Router, directory_sync
-from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS
+from server.exchange.federation import Route, Router
 from server.runtime.config import Config
 from storage.db import Database
 from storage.errors import StorageError
@@ -365,40 +362,3 @@ async def startup_jobs(
     the sealing of plaintext route secrets (``cipher``: the router's, else one from config)."""
     await sweep_orphans(database, objects, config.delivery.orphan_grace)
     await seal_route_secrets(database, cipher if cipher is not None else Router(config).secrets)
-
-
-# --- the app's cleanup context -----------------------------------------------------------------
-
-WORKER: web.AppKey[DeliveryWorker] = web.AppKey("delivery_worker")
-
-
-async def delivery_context(app: web.Application) -> AsyncIterator[None]:
-    """Sweep orphan objects and seal plaintext route secrets, then run the delivery worker and
-    the directory sync for the app's lifetime (after the database and object store are open;
-    stopped before they close)."""
-    config: Config = app[CONFIG]
-    database = app[DATABASE]
-    objects = app[OBJECTS]
-    exchange = app[EXCHANGE]
-    role = role_of(app)
-    if role.startup_jobs:  # else the parent of `serve --workers N` ran them (server/app/workers.py)
-        await startup_jobs(config, database, objects, exchange.router.secrets)
-    session = aiohttp.ClientSession()
-    worker = DeliveryWorker(config, database, objects, exchange.router, session)
-    app[WORKER] = worker
-    try:
-        if config.delivery.enabled:
-            worker.start()
-            exchange.on_scheduled = worker.wake
-        # The directory sync runs in one worker only; the delivery worker in each (leases).
-        sync = (
-            directory_sync(config, database, exchange.router, session)
-            if role.periodic_jobs
-            else contextlib.nullcontext()
-        )
-        async with sync:
-            yield
-    finally:
-        exchange.on_scheduled = None
-        await worker.stop()
-        await session.close()

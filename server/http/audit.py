@@ -5,18 +5,14 @@ audit chain every ``audit.anchor_minutes`` and at shutdown.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
-from server.app.workers import role_of
 from server.exchange import Receipt
-from server.exchange.receipts import ReceiptError, Receipts, load_seal
-from server.http.appkeys import CONFIG, DATABASE, EXCHANGE
+from server.exchange.receipts import ReceiptError, Receipts
+from server.http.appkeys import DATABASE, EXCHANGE
 from server.http.auth import principal_of
 from server.http.errors import HttpProblem
 from server.http.jsonresponse import json_response
@@ -132,49 +128,3 @@ async def audit_log(request: web.Request) -> web.Response:
             },
         }
     )
-
-
-async def evidence_context(app: web.Application) -> AsyncIterator[None]:
-    """Load the seal and the TSA client; anchor the audit head periodically and at shutdown.
-
-    Registered after the resources context, so the database is open for the whole lifetime.
-    """
-    from signing import SigningServices
-
-    config = app[CONFIG]
-    database = app[DATABASE]
-    services = (
-        SigningServices(tsa_url=config.tsa.url, timeout=float(config.tsa.timeout))
-        if config.tsa.url
-        else None
-    )
-    seal = await asyncio.to_thread(load_seal, config)
-    if seal is not None and services is None:
-        seal.close()
-        raise ReceiptError("a seal is configured but no TSA ([tsa] url): receipts need one")
-    app[RECEIPTS] = Receipts(config, database, seal, services)
-    task: asyncio.Task[None] | None = None
-    # One worker of `serve --workers N` anchors periodically; the parent anchors at the end.
-    role = role_of(app)
-    if services is not None and config.audit.anchor_minutes > 0 and role.periodic_jobs:
-        task = asyncio.create_task(
-            audit.anchor_loop(
-                database, services.timestamper(), config.tsa.url, config.audit.anchor_minutes * 60
-            )
-        )
-    try:
-        yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if services is not None:
-            if role.shutdown_anchor:
-                try:
-                    await audit.anchor_head(database, services.timestamper(), config.tsa.url)
-                except audit.AnchorError as exc:
-                    log.error("audit head not anchored at shutdown", extra={"error": str(exc)})
-            await services.aclose()
-        if seal is not None:
-            await asyncio.to_thread(seal.close)

@@ -29,7 +29,7 @@ from aiohttp import BodyPartReader, web
 from server.http.appkeys import CONFIG, EXCHANGE, OBJECTS
 from server.http.auth import principal_of
 from server.http.errors import HttpProblem, readable_form
-from server.runtime.metrics import metrics_of
+from server.http.metrics import metrics_of
 from server.runtime.spool import temp_path
 from server.signatures.sessions import (
     DOWNLOAD,

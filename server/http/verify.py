@@ -34,9 +34,9 @@ from aiohttp import BodyPartReader, web
 from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, VERIFIER
 from server.http.auth import principal_of
 from server.http.errors import HttpProblem, readable_form
+from server.http.metrics import metrics_of
 from server.runtime.audit import record_verification_request
 from server.runtime.config import VerificationSettings
-from server.runtime.metrics import metrics_of
 from server.signatures.verification import PDF_TYPES, Verifier, looks_pdf, verdict_of
 
 # The defaults of the [verification] settings (server/runtime/config.py), which the app uses.
@@ -54,7 +54,7 @@ __all__ = ["MAX_VERIFY_BYTES", "OPENAPI_PATHS", "VERIFIER", "Verifier", "routes"
 
 async def verifier_context(app: web.Application) -> AsyncIterator[None]:
     """The verifier for the app's lifetime (workers start on first use), hooked on arrival."""
-    from server.cli import PROCESS_SETUP
+    from server.runtime.library_warnings import PROCESS_SETUP
     from signing.isolation import VerifierPool
     from signing.verify import VerificationPolicy
 

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the axis: ``GET /metrics`` in the text exposition format.
+"""Prometheus metrics of the axis (served at ``GET /metrics`` by server/http/metrics.py).
 
 What is measured (docs/operations.md lists the names and what to alert on):
 
@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from aiohttp import web
 from prometheus_client import values as prometheus_values
 from prometheus_client.core import (
     CollectorRegistry,
@@ -46,20 +45,14 @@ from prometheus_client.core import (
     Histogram,
     Metric,
 )
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from server.http.appkeys import CONFIG, DATABASE
-from server.http.errors import HttpProblem
-from server.runtime.tokens import bearer_token, hash_token
 from storage.db import Database
 from storage.ids import from_db_time, utcnow
-from storage.repos.tokens import TokenRepo
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 METRICS_DIR_NAME = "metrics"  # <data_dir>/metrics: the workers' files (serve --workers N)
-PATH = "/metrics"
-ADMIN_ROLE = "admin"
 # The queue figures are read at most this often (several scrapers, or a scrape storm, cost one
 # query set); older than a scrape interval would be misleading, so a few seconds only.
 SNAPSHOT_SECONDS = 5.0
@@ -274,45 +267,3 @@ def _age(stamp: str | None) -> float | None:
     if stamp is None:
         return None
     return max(0.0, (utcnow() - from_db_time(stamp)).total_seconds())
-
-
-METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
-
-
-def metrics_of(app: web.Application) -> Metrics | None:
-    """The app's metrics, or None when ``[metrics] enabled`` is false."""
-    return app.get(METRICS)
-
-
-async def _may_scrape(request: web.Request) -> bool:
-    """Whether the caller may read the metrics: anyone when public, else an admin token."""
-    if request.app[CONFIG].metrics.public:
-        return True
-    token = bearer_token(request.headers.get("Authorization"))
-    if token is None:
-        return False
-    async with request.app[DATABASE].reader() as tx:
-        principal = await TokenRepo(tx).find(hash_token(token))
-    return principal is not None and ADMIN_ROLE in principal.roles
-
-
-async def metrics_handler(request: web.Request) -> web.Response:
-    """``GET /metrics``: the text exposition (see the module docstring for who may read it)."""
-    metrics = request.app[METRICS]
-    if not await _may_scrape(request):
-        # As for any resource a caller may not see: not found (nothing tells it exists).
-        raise HttpProblem("not-found", "No such resource for this token.")
-    queue = await metrics.queue(request.app[DATABASE])
-    body = metrics.exposition(queue)
-    return web.Response(
-        body=body,
-        headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"},
-    )
-
-
-def setup(app: web.Application) -> None:
-    """Record metrics for ``app`` and serve ``/metrics`` when ``[metrics] enabled``."""
-    if not app[CONFIG].metrics.enabled:
-        return
-    app[METRICS] = Metrics()
-    app.router.add_get(PATH, metrics_handler)

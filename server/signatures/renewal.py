@@ -26,7 +26,6 @@ only (worker 0 of ``lienthong serve --workers N``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -34,8 +33,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-from aiohttp import web
 
 from server.exchange import Exchange
 from server.runtime import audit
@@ -347,48 +344,10 @@ async def _renew_loop(renewer: Renewer, within_days: int, every_seconds: float) 
             log.warning("archive renewal did not run", extra={"error": str(exc)})
 
 
-RENEWER: web.AppKey[Renewer] = web.AppKey("renewer", Renewer)
-
-
-async def renewal_context(app: web.Application) -> AsyncIterator[None]:
-    """``cleanup_ctx``: a :class:`Renewer` for the app, and the periodic renewal when
-    ``[archive] renew_interval_hours`` > 0, in worker 0 only (one process renews)."""
-    from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS
-
-    config: Config = app[CONFIG]
-    renewer = Renewer(config, app[DATABASE], app[OBJECTS], app[EXCHANGE])
-    app[RENEWER] = renewer
-    task: asyncio.Task[None] | None = None
-    hours = config.archive.renew_interval_hours
-    if hours > 0 and _periodic_worker(app):
-        task = asyncio.create_task(
-            _renew_loop(renewer, config.archive.renew_within_days, hours * 3600.0)
-        )
-    try:
-        yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await renewer.aclose()
-
-
-def _periodic_worker(app: web.Application) -> bool:
-    """True in the one process that runs periodic jobs (worker 0, or the only process)."""
-    try:
-        from server.app.workers import role_of
-    except ImportError:  # pragma: no cover - a single-process build
-        return True
-    return role_of(app).periodic_jobs
-
-
 __all__ = [
-    "RENEWER",
     "Lineage",
     "RenewalError",
     "RenewalRun",
     "Renewer",
     "record_renewal",
-    "renewal_context",
 ]

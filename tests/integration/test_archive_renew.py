@@ -31,10 +31,11 @@ import yaml
 from axis_client import NGHE_AN, VPCP, Axis, document
 from fixtures_pki import minimal_pdf
 
+from server.app.lifetimes import RENEWER
 from server.cli import main as lienthong
 from server.http.appkeys import DATABASE, EXCHANGE, OBJECTS
 from server.runtime.config import Config, load_config
-from server.signatures.renewal import RENEWER, Renewer, _renew_loop
+from server.signatures.renewal import Renewer, _renew_loop
 from signing import devpki
 from signing.ltv import inspect_protection
 from signing.sign import B_LTA, SigningServices, async_sign_pdf

@@ -25,10 +25,10 @@ import pytest
 from axis_client import NGHE_AN, OUTSIDER, VPCP, Axis, document
 from test_archive_renew import _env, _signed_lta, axis_config, short_pki
 
+from server.app.lifetimes import RENEWER
 from server.cli import main
 from server.http.appkeys import DATABASE, OBJECTS
 from server.runtime.tokens import new_token
-from server.signatures.renewal import RENEWER
 from signing import devpki
 from signing.sign import B_LTA, SigningServices, async_sign_pdf
 from storage.repos.signing_sessions import AttachmentVersionRepo

@@ -280,7 +280,7 @@ def _db(axis: Axis) -> Database:
 
 
 def _worker(axis: Axis) -> DeliveryWorker:
-    from server.exchange.delivery import WORKER
+    from server.app.lifetimes import WORKER
 
     return axis.client.app[WORKER]
 

@@ -10,7 +10,7 @@ from axis_client import NGHE_AN, VPCP, Axis, document
 from prometheus_client.parser import text_string_to_metric_families
 
 from server.http.appkeys import DATABASE
-from server.runtime.metrics import METRICS
+from server.http.metrics import METRICS
 from server.runtime.tokens import new_token
 from storage.repos.tokens import TokenRepo
 
