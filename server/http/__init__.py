@@ -1,1 +1,6 @@
-"""server/http."""
+"""The HTTP layer: every route of the axis, one module per resource (documents, inbox,
+statuses, sent, signing, verify, archive, audit, vdxp, metrics, pages...), the authentication
+middleware (``auth``), the typed app keys (``appkeys``), problem+json answers (``errors``) and
+the OpenAPI document. Handlers stay thin: read the request, call a domain, write the answer. It
+may import every domain package and ``server.runtime``; no domain imports it.
+"""
