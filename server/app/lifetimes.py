@@ -28,6 +28,14 @@ from server.signatures.renewal import Renewer, _renew_loop
 log = logging.getLogger("lienthong")
 
 
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    """Stop a periodic task (if one was started) and wait until it has."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def evidence_context(app: web.Application) -> AsyncIterator[None]:
     """Load the seal and the TSA client; anchor the audit head periodically and at shutdown.
 
@@ -59,10 +67,7 @@ async def evidence_context(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await _cancel(task)
         if services is not None:
             if role.shutdown_anchor:
                 try:
@@ -127,8 +132,5 @@ async def renewal_context(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await _cancel(task)
         await renewer.aclose()
