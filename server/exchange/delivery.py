@@ -17,7 +17,7 @@ Promise: at least once on the wire, never two workers on one delivery at once, a
   ``lienthong deliveries list``; ``lienthong deliveries retry`` starts a new round.
 - Exactly once in the inbox is the receiving side's part: a webhook receiver de-duplicates on
   (sender, DocumentId, Idempotency-Key); another axis on (sender, DocumentId) for documents and
-  on the received bytes for statuses (server/exchange.py).
+  on the received bytes for statuses (server/exchange/statuses.py).
 
 Also here: the start-up sweep of stored objects that no row references (an upload whose
 transaction failed or was killed after its object was stored), and the app's cleanup context
@@ -38,8 +38,9 @@ from datetime import timedelta
 
 import aiohttp
 
-from server.exchange import edxml_document_id, webhooks
+import server.exchange.webhooks as webhooks
 from server.exchange.federation import Route, Router
+from server.exchange.meta import edxml_document_id
 from server.runtime.config import Config
 from storage.db import Database
 from storage.errors import StorageError

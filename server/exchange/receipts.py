@@ -343,7 +343,7 @@ class Receipts:
 
     async def for_document(self, doc: Document) -> bytes:
         """The DER of ``doc``'s receipt, sealing and storing it the first time."""
-        from server.exchange import document_meta, edxml_document_id
+        from server.exchange.meta import document_meta, edxml_document_id
         from server.runtime import audit
         from storage.repos.deliveries import DeliveryRepo
         from storage.repos.receipts import ReceiptRepo
