@@ -142,25 +142,16 @@ _HTTP_STATUS_SLUGS = {
 
 
 def problem_response(
-    slug: str,
+    problem: str | ProblemType,
     detail: str,
     *,
     request: web.Request | None = None,
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> web.Response:
-    """The problem+json answer for ``slug``; ``extra`` members are added to the document."""
-    return _response(PROBLEM_TYPES[slug], detail, request=request, headers=headers, **extra)
-
-
-def _response(
-    ptype: ProblemType,
-    detail: str,
-    *,
-    request: web.Request | None = None,
-    headers: dict[str, str] | None = None,
-    **extra: Any,
-) -> web.Response:
+    """The problem+json answer for ``problem`` (a type or its slug); ``extra`` members are added
+    to the document."""
+    ptype = problem if isinstance(problem, ProblemType) else PROBLEM_TYPES[problem]
     body: dict[str, Any] = {
         "type": ptype.uri,
         "title": ptype.title,
@@ -212,7 +203,7 @@ def response_for_exception(request: web.Request, exc: BaseException) -> web.Resp
     ptype = problem_for(exc)
     if ptype is None:
         log.error("unexpected error", exc_info=exc)
-        return _response(
+        return problem_response(
             INTERNAL_ERROR,
             "The axis failed unexpectedly; nothing was promised. Quote the request id.",
             request=request,
@@ -224,16 +215,18 @@ def response_for_exception(request: web.Request, exc: BaseException) -> web.Resp
             if ptype.slug == "storage-full"
             else "The axis's storage failed; nothing was stored. Retry later."
         )
-        return _response(ptype, detail, request=request)
+        return problem_response(ptype, detail, request=request)
     if isinstance(exc, DomainError):
-        return _response(ptype, _detail_for(exc), request=request, headers=exc.headers, **exc.extra)
+        return problem_response(
+            ptype, _detail_for(exc), request=request, headers=exc.headers, **exc.extra
+        )
     extra: dict[str, Any] = {}
     if isinstance(exc, edxml.EdxmlError):
         if exc.path:
             extra["path"] = exc.path
         if exc.line is not None:
             extra["line"] = exc.line
-    return _response(ptype, _detail_for(exc), request=request, **extra)
+    return problem_response(ptype, _detail_for(exc), request=request, **extra)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
