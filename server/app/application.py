@@ -27,6 +27,7 @@ from server.http import archive as archive_http
 from server.http import audit as audit_http
 from server.http import metrics as metrics_http
 from server.http import routes_admin as webhook_http
+from server.http import seals as seals_http
 from server.http import signing as signing_http
 from server.http import verify as verify_http
 from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, PRINCIPAL, REQUEST_ID
@@ -52,6 +53,7 @@ ROUTE_MODULES = (
     audit_http,
     archive_http,
     webhook_http,
+    seals_http,  # agency seals, attachment versions: on signing_http's desk (set up below)
 )
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -173,7 +175,7 @@ def build_app(config: Config, *, role: WorkerRole | None = None) -> web.Applicat
     for module in ROUTE_MODULES:
         app.router.add_routes(module.routes)
     vdxp.setup(app)  # /vdxp/{operation}: the national axis protocol (issue 5)
-    signing_http.setup(app)  # signing sessions, VGCA plugin files, seals (issue 6)
+    signing_http.setup(app)  # signing sessions, VGCA plugin files, the desk of seals (issue 6)
     verify_http.setup(app)  # /api/v1/verify, /xac-minh
     metrics_http.setup(app)  # /metrics (Prometheus); the contexts above find it at start-up
     return app

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from server.http.appkeys import DATABASE
 from server.http.jsonresponse import json_response
+from server.http.openapi_parts import UNAUTHORIZED, json_body, list_of
 from storage.repos.agencies import Agency, AgencyRepo
 
 routes = web.RouteTableDef()
@@ -27,3 +30,18 @@ async def list_agencies(request: web.Request) -> web.Response:
     async with request.app[DATABASE].reader() as tx:
         agencies = await AgencyRepo(tx).list()
     return json_response({"items": [agency_json(a) for a in agencies]})
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI description of ``/api/v1/agencies`` (merged by server/http/openapi.py)."""
+    return {
+        "/api/v1/agencies": {
+            "get": {
+                "summary": "The directory of agencies (đơn vị liên thông)",
+                "responses": {
+                    "200": json_body("Agencies by organ id", list_of("Agency")),
+                    "401": UNAUTHORIZED,
+                },
+            }
+        },
+    }

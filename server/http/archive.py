@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -12,6 +13,16 @@ from server.archive.records import Archive, record_json
 from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, VERIFIER
 from server.http.auth import principal_of
 from server.http.jsonresponse import json_response
+from server.http.openapi_parts import (
+    ID,
+    NOT_FOUND,
+    STORE_UNAVAILABLE,
+    UNAUTHORIZED,
+    binary_body,
+    json_body,
+    path_param,
+    problem,
+)
 
 routes = web.RouteTableDef()
 _CHUNK = 1024 * 1024
@@ -87,3 +98,52 @@ async def _stream(response: web.StreamResponse, path: Path) -> None:
             await response.write(chunk)
     finally:
         await asyncio.to_thread(fh.close)
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI description of the archive (merged by server/http/openapi.py)."""
+    return {
+        "/api/v1/archive/{id}": {
+            "get": {
+                "summary": "Archive record: package and attachments as received (sha256), "
+                "verification reports, status history, audit trail (docs/archive.md)",
+                "description": "For the sender, the recipients and their archivists only.",
+                "parameters": [ID],
+                "responses": {
+                    "200": json_body("The archive record"),
+                    "401": UNAUTHORIZED,
+                    "403": problem("An archivist token asked for more than a read."),
+                    "404": NOT_FOUND,
+                    "503": STORE_UNAVAILABLE,
+                },
+            }
+        },
+        "/api/v1/archive/{id}/package": {
+            "get": {
+                "summary": "BagIt archival package of the document (zip, manifest-sha256)",
+                "parameters": [ID],
+                "responses": {
+                    "200": binary_body("The bag as a zip", "application/zip"),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_FOUND,
+                    "503": STORE_UNAVAILABLE,
+                },
+            }
+        },
+        "/api/v1/archive/{id}/renewals/{renewal}": {
+            "get": {
+                "summary": "A renewed attachment: the PDF with an added document timestamp "
+                "(B-LTA renewal; `renewals[].href` of the archive record)",
+                "description": "Renewals of an attachment as sent: for the sender, the "
+                "recipients and their archivists. Renewals of a version: for the agency "
+                "that made the version.",
+                "parameters": [ID, path_param("renewal")],
+                "responses": {
+                    "200": binary_body("The renewed PDF", "application/pdf"),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_FOUND,
+                    "503": STORE_UNAVAILABLE,
+                },
+            }
+        },
+    }

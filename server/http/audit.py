@@ -16,6 +16,15 @@ from server.http.appkeys import DATABASE, EXCHANGE
 from server.http.auth import principal_of
 from server.http.errors import HttpProblem
 from server.http.jsonresponse import json_response
+from server.http.openapi_parts import (
+    ID,
+    NOT_FOUND,
+    UNAUTHORIZED,
+    binary_body,
+    json_body,
+    problem,
+    query_param,
+)
 from server.http.paging import page_params
 from server.runtime import audit
 from storage.audit import AuditRepo
@@ -128,3 +137,38 @@ async def audit_log(request: web.Request) -> web.Response:
             },
         }
     )
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI description of receipts and the audit log (merged by server/http/openapi.py)."""
+    return {
+        "/api/v1/documents/{id}/receipt": {
+            "get": {
+                "summary": "Signed receipt of a sent document (CMS with an RFC 3161 "
+                "timestamp, sealed by the axis; docs/audit.md)",
+                "description": "For the sender only; offered as `receipt_url` in the answer "
+                "to a send when the axis has a seal. Check it offline with "
+                "`lienthong receipt verify`.",
+                "parameters": [ID],
+                "responses": {
+                    "200": binary_body("The receipt (DER)", RECEIPT_CONTENT_TYPE),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_FOUND,
+                    "503": problem("The receipt cannot be sealed right now. Retry later."),
+                },
+            }
+        },
+        "/api/v1/audit": {
+            "get": {
+                "summary": "Audit log entries (hash chain), oldest first, for admin tokens",
+                "description": "Other tokens get 404. `after` is a seq returned as `next`.",
+                "parameters": [query_param("after"), query_param("limit", {"type": "integer"})],
+                "responses": {
+                    "200": json_body("A page of entries with the head and last anchor"),
+                    "400": problem("`after` or `limit` is not usable."),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_FOUND,
+                },
+            }
+        },
+    }

@@ -17,6 +17,19 @@ from server.http.audit import audit_fetch, receipt_fields
 from server.http.auth import principal_of
 from server.http.errors import HttpProblem
 from server.http.jsonresponse import json_response
+from server.http.openapi_parts import (
+    BINARY,
+    ID,
+    NOT_FOUND,
+    STORE_UNAVAILABLE,
+    UNAUTHORIZED,
+    binary_body,
+    json_body,
+    list_of,
+    path_param,
+    problem,
+    ref,
+)
 from server.runtime.spool import BodyTooLarge, SpooledPackage
 from storage.repos.statuses import Status
 
@@ -241,3 +254,107 @@ async def document_statuses(request: web.Request) -> web.Response:
         principal_of(request).organ_id, request.match_info["id"]
     )
     return json_response({"items": [status_json(s) for s in history]})
+
+
+# --- the OpenAPI description of these routes (merged by server/http/openapi.py) ---------------
+
+# The body and the refusals of a send, a document's or a status's (server/http/statuses.py).
+PACKAGE_BODY = {
+    "required": True,
+    "content": {
+        t: {"schema": BINARY} for t in ("application/xml", "text/xml", "application/octet-stream")
+    },
+}
+SEND_ERRORS = {
+    "400": problem("Empty body, malformed XML, invalid UTF-8, or a DTD/entity (unsafe-xml)."),
+    "401": UNAUTHORIZED,
+    "403": problem("From is not the caller, or a business/status rule forbids it."),
+    "409": problem("The DocumentId was already used for other bytes (`duplicate-document`)."),
+    "413": problem("The body exceeds server.max_body_bytes (`payload-too-large`)."),
+    "415": problem("Wrong Content-Type (`unsupported-media-type`)."),
+    "422": problem("Not edXML, invalid, unknown recipients, unknown original/document."),
+    "503": problem("Storage full or unavailable; nothing was stored. Retry later."),
+}
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI description of the routes above (merged by server/http/openapi.py)."""
+    xml = {"application/xml": {"schema": {"type": "string"}}}
+    return {
+        "/api/v1/documents": {
+            "post": {
+                "summary": "Send an edXML document package",
+                "description": (
+                    "The body is streamed to disk and hashed; the axis appends its "
+                    "TraceHeader. A resend of the same bytes with the same DocumentId "
+                    "answers 200 with the first receipt."
+                ),
+                "requestBody": PACKAGE_BODY,
+                "responses": {
+                    "201": json_body("Accepted and routed", ref("Receipt")),
+                    "200": json_body("The same package again: the first receipt", ref("Receipt")),
+                    **SEND_ERRORS,
+                },
+            }
+        },
+        "/api/v1/documents/{id}": {
+            "get": {
+                "summary": "The package as stored (ETag = SHA-256, single byte range)",
+                "parameters": [
+                    ID,
+                    {"name": "Range", "in": "header", "schema": {"type": "string"}},
+                    {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": {"description": "The package", "content": xml},
+                    "206": {"description": "The requested byte range", "content": xml},
+                    "304": {"description": "Not modified (If-None-Match matched)"},
+                    "401": UNAUTHORIZED,
+                    "404": NOT_FOUND,
+                    "416": problem("Range outside the package (`range-not-satisfiable`)."),
+                    "503": STORE_UNAVAILABLE,
+                },
+            }
+        },
+        "/api/v1/documents/{id}/meta": {
+            "get": {
+                "summary": "JSON summary: edXML fields, recipients, attachments, links, trace",
+                "parameters": [ID],
+                "responses": {
+                    "200": json_body("Summary", ref("Meta")),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_FOUND,
+                },
+            }
+        },
+        "/api/v1/documents/{id}/attachments/{n}": {
+            "get": {
+                "summary": "One attachment, decoded (and unzipped when the SDK zipped it)",
+                "parameters": [
+                    ID,
+                    path_param(
+                        "n",
+                        {"type": "integer", "minimum": 0},
+                        "0-based index, as in meta.attachments[].index",
+                    ),
+                ],
+                "responses": {
+                    "200": binary_body("The file; Content-Disposition has filename*", "*/*"),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_FOUND,
+                    "422": problem("The stored attachment cannot be decoded or unzipped."),
+                },
+            }
+        },
+        "/api/v1/documents/{id}/statuses": {
+            "get": {
+                "summary": "Status history of a document (its sender and recipients only)",
+                "parameters": [ID],
+                "responses": {
+                    "200": json_body("Oldest first", list_of("Status")),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_FOUND,
+                },
+            }
+        },
+    }

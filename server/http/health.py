@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 from aiohttp import web
 
 from server import __version__
 from server.http.appkeys import CONFIG, DATABASE, OBJECTS
 from server.http.jsonresponse import json_response
+from server.http.openapi_parts import json_body, ref
 
 routes = web.RouteTableDef()
 log = logging.getLogger("lienthong.health")
@@ -43,3 +45,19 @@ async def healthz(request: web.Request) -> web.Response:
         status=200 if ok else 503,
         headers={"Cache-Control": "no-store"},
     )
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI description of ``/healthz`` (merged by server/http/openapi.py)."""
+    return {
+        "/healthz": {
+            "get": {
+                "summary": "Liveness and readiness (database, object store)",
+                "security": [],
+                "responses": {
+                    "200": json_body("Ready", ref("Health")),
+                    "503": json_body("Not ready", ref("Health")),
+                },
+            }
+        },
+    }

@@ -10,6 +10,17 @@ from server.exchange import document_meta, edxml_document_id
 from server.http.appkeys import EXCHANGE, VERIFIER
 from server.http.auth import principal_of
 from server.http.jsonresponse import json_response
+from server.http.openapi_parts import (
+    BAD_QUERY,
+    NOT_FOUND,
+    PAGING,
+    UNAUTHORIZED,
+    json_body,
+    page_of,
+    path_param,
+    problem,
+    query_param,
+)
 from server.http.paging import choice, page_params
 from storage.repos.deliveries import Delivery
 from storage.repos.documents import Document
@@ -84,3 +95,36 @@ async def ack(request: web.Request) -> web.Response:
             "acked_at": None if delivery.acked_at is None else delivery.acked_at.isoformat(),
         }
     )
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI description of the inbox (merged by server/http/openapi.py)."""
+    return {
+        "/api/v1/inbox": {
+            "get": {
+                "summary": "The caller's deliveries, oldest first",
+                "parameters": [
+                    *PAGING,
+                    query_param("kind", {"type": "string", "enum": ["document", "status"]}),
+                    query_param("state", {"type": "string", "enum": ["new", "acked"]}),
+                ],
+                "responses": {
+                    "200": json_body("A page", page_of("InboxItem")),
+                    "400": BAD_QUERY,
+                    "401": UNAUTHORIZED,
+                    "403": problem("An archivist token (`role-not-allowed`)."),
+                },
+            }
+        },
+        "/api/v1/inbox/{delivery_id}/ack": {
+            "post": {
+                "summary": "Acknowledge a delivery (idempotent)",
+                "parameters": [path_param("delivery_id")],
+                "responses": {
+                    "200": json_body("The delivery, acknowledged"),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_FOUND,
+                },
+            }
+        },
+    }

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from server.http.appkeys import DATABASE
 from server.http.auth import principal_of
 from server.http.jsonresponse import json_response
+from server.http.openapi_parts import UNAUTHORIZED, json_body, ref
 from storage.repos.agencies import AgencyRepo
 
 routes = web.RouteTableDef()
@@ -26,3 +29,18 @@ async def me(request: web.Request) -> web.Response:
             "roles": sorted(principal.roles),
         }
     )
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI description of ``/api/v1/me`` (merged by server/http/openapi.py)."""
+    return {
+        "/api/v1/me": {
+            "get": {
+                "summary": "The caller's agency (organ id, name) and its token's roles",
+                "responses": {
+                    "200": json_body("The authenticated agency", ref("Me")),
+                    "401": UNAUTHORIZED,
+                },
+            }
+        },
+    }

@@ -17,6 +17,7 @@ from server.http.appkeys import DATABASE, EXCHANGE
 from server.http.auth import principal_of
 from server.http.errors import HttpProblem
 from server.http.jsonresponse import json_response
+from server.http.openapi_parts import UNAUTHORIZED, json_body, problem, ref
 from storage.db import Tx
 from storage.ids import utcnow
 from storage.repos.routes import PushRepo, RouteRepo, Webhook
@@ -100,3 +101,50 @@ async def delete_webhook(request: web.Request) -> web.Response:
     if not removed:
         raise HttpProblem("not-found", f"{organ_id} has no webhook.")
     return web.Response(status=204)
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI description of ``/api/v1/webhook`` (merged by server/http/openapi.py)."""
+    return {
+        "/api/v1/webhook": {
+            "put": {
+                "summary": "Register the caller's webhook (push delivery; docs/delivery.md)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["url", "secret"],
+                                "properties": {
+                                    "url": {"type": "string", "format": "uri"},
+                                    "secret": {"type": "string", "minLength": 16},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": json_body("The webhook (without its secret)", ref("Webhook")),
+                    "400": problem("Not JSON, not an http(s) URL, or a short secret."),
+                    "401": UNAUTHORIZED,
+                },
+            },
+            "get": {
+                "summary": "The caller's webhook",
+                "responses": {
+                    "200": json_body("The webhook (without its secret)", ref("Webhook")),
+                    "401": UNAUTHORIZED,
+                    "404": problem("The caller has no webhook: it pulls its inbox."),
+                },
+            },
+            "delete": {
+                "summary": "Remove the caller's webhook (its inbox is pulled again)",
+                "responses": {
+                    "204": {"description": "Removed"},
+                    "401": UNAUTHORIZED,
+                    "404": problem("The caller has no webhook."),
+                },
+            },
+        },
+    }

@@ -11,6 +11,7 @@ from server.exchange import SentEntry, edxml_document_id
 from server.http.appkeys import EXCHANGE
 from server.http.auth import principal_of
 from server.http.jsonresponse import json_response
+from server.http.openapi_parts import BAD_QUERY, PAGING, UNAUTHORIZED, json_body, page_of
 from server.http.paging import page_params
 
 routes = web.RouteTableDef()
@@ -66,3 +67,20 @@ async def sent(request: web.Request) -> web.Response:
     page = entries[:limit]
     next_cursor = page[-1].document.id if len(entries) > limit else None
     return json_response({"items": [sent_item(e) for e in page], "next": next_cursor})
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI description of ``/api/v1/sent`` (merged by server/http/openapi.py)."""
+    return {
+        "/api/v1/sent": {
+            "get": {
+                "summary": "The caller's sent documents with each recipient's latest status",
+                "parameters": PAGING,
+                "responses": {
+                    "200": json_body("A page", page_of("SentItem")),
+                    "400": BAD_QUERY,
+                    "401": UNAUTHORIZED,
+                },
+            }
+        },
+    }

@@ -1,4 +1,4 @@
-"""Signing over HTTP: officers' signing sessions, the VGCA plugin's download/upload, seals.
+"""Signing over HTTP: officers' signing sessions and the VGCA plugin's download/upload.
 
 - ``POST /api/v1/signing-sessions``: a PDF (multipart part ``pdf``, or base64 ``pdf`` in JSON)
   or a document attachment (``document_id`` + ``attachment``), the officer's certificate, the
@@ -8,8 +8,9 @@
 - ``GET|POST /api/v1/signing-files/{id}``: the VGCA plugin's download (``FileName``) and upload
   (``FileUploadHandler``), authenticated by the session's short-lived JWT instead of a bearer
   token (server/http/auth.py lets this prefix through).
-- ``POST /api/v1/documents/{id}/attachments/{n}/seal`` and ``.../versions[/{version}]``: the
-  agency seal on the axis HSM, stored as a new version of the attachment.
+
+The agency seals and the attachment versions they make are in :mod:`server.http.seals`, on the
+same signing desk.
 
 Handlers parse and render; the rules are in :mod:`server.signatures.sessions`.
 """
@@ -30,6 +31,7 @@ from server.http.appkeys import CONFIG, EXCHANGE, OBJECTS
 from server.http.auth import principal_of
 from server.http.errors import HttpProblem, readable_form
 from server.http.metrics import metrics_of
+from server.http.openapi_parts import json_body, path_param, problem, query_param
 from server.runtime.spool import temp_path
 from server.signatures.sessions import (
     DOWNLOAD,
@@ -42,7 +44,7 @@ from server.signatures.sessions import (
     load_certificates,
 )
 from signing import Level, SigningError
-from storage.repos.signing_sessions import SIGNED, AttachmentVersion, SessionRow
+from storage.repos.signing_sessions import SIGNED, SessionRow
 
 routes = web.RouteTableDef()
 
@@ -195,7 +197,8 @@ def _cert_bytes(value: Any, what: str) -> bytes:
     raise BadSigningRequest(f"{what} must be PEM text or base64 DER")
 
 
-def _appearance(fields: dict[str, Any]) -> AppearanceRequest:
+def appearance_of(fields: dict[str, Any]) -> AppearanceRequest:
+    """The visible signature asked for by a request's fields (NĐ 30 profile, texts, image)."""
     image = fields.get("image")
     if isinstance(image, str):
         image = _b64(image, "image")
@@ -216,7 +219,8 @@ def _appearance(fields: dict[str, Any]) -> AppearanceRequest:
     )  # fmt: skip
 
 
-def _level(value: Any, default: str = "B-B") -> Level:
+def level_of(value: Any, default: str = "B-B") -> Level:
+    """The PAdES level a request asks for (``default`` when none)."""
     try:
         return Level.parse(str(value or default))
     except SigningError as exc:
@@ -319,8 +323,8 @@ async def create_session(request: web.Request) -> web.Response:
         session_request = SessionRequest(
             certificate=certificate,
             chain=chain,
-            level=_level(fields.get("level")),
-            appearance=_appearance(fields),
+            level=level_of(fields.get("level")),
+            appearance=appearance_of(fields),
             field_name=fields.get("field") or None,
             reason=fields.get("reason") or None,
             location=fields.get("location") or None,
@@ -386,9 +390,10 @@ async def put_signature(request: web.Request) -> web.Response:
     return web.json_response(session_json(request, row, None))
 
 
-async def _stream_object(
+async def stream_pdf(
     request: web.Request, sha256: str, size: int, filename: str
 ) -> web.StreamResponse:
+    """Stream a stored PDF (hash-checked) as an attachment named ``filename``."""
     objects = request.app[OBJECTS]
     await objects.stat(sha256)  # reach the store before promising 200
     response = web.StreamResponse(
@@ -415,7 +420,7 @@ async def get_signed(request: web.Request) -> web.StreamResponse:
     row = await desk.session(principal_of(request).organ_id, request.match_info["id"])
     if row.state != SIGNED or row.signed_sha256 is None or row.signed_size is None:
         raise HttpProblem("not-found", f"Signing session {row.id} is not signed yet.")
-    return await _stream_object(request, row.signed_sha256, row.signed_size, f"{row.id}.pdf")
+    return await stream_pdf(request, row.signed_sha256, row.signed_size, f"{row.id}.pdf")
 
 
 # --- the VGCA browser plugin (JWT, no bearer token) ---------------------------------------------
@@ -435,7 +440,7 @@ async def plugin_download(request: web.Request) -> web.StreamResponse:
     """``FileName`` of the plugin: the PDF to sign, for a download JWT of the session."""
     desk = request.app[DESK]
     row = await desk.plugin_session(request.match_info["id"], _jwt(request), DOWNLOAD)
-    return await _stream_object(request, row.source_sha256, row.source_size, f"{row.id}.pdf")
+    return await stream_pdf(request, row.source_sha256, row.source_size, f"{row.id}.pdf")
 
 
 @routes.post(FILES_PREFIX + "{id}")
@@ -463,100 +468,20 @@ async def plugin_upload(request: web.Request) -> web.Response:
     )
 
 
-# --- agency seals and attachment versions ------------------------------------------------------
-
-
-def version_json(version: AttachmentVersion) -> dict[str, Any]:
-    """One attachment version with its download link."""
-    base = f"/api/v1/documents/{version.document_id}/attachments/{version.attachment_index}"
-    return {
-        "version": version.id,
-        "document_id": version.document_id,
-        "attachment": version.attachment_index,
-        "kind": version.kind,
-        "sha256": version.sha256,
-        "size": version.size,
-        "base_sha256": version.base_sha256,
-        "name": version.name,
-        "session_id": version.session_id,
-        "created_at": version.created_at.isoformat(),
-        "url": f"{base}/versions/{version.id}",
-    }
-
-
-@routes.post(r"/api/v1/documents/{id}/attachments/{n:\d+}/seal")
-async def seal_attachment(request: web.Request) -> web.Response:
-    """Seal the attachment with the caller's own key on the axis HSM (a new version)."""
-    caller = principal_of(request).organ_id
-    desk = request.app[DESK]
-    fields: dict[str, Any] = {}
-    if request.can_read_body and request.content_type == "application/json":
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BadSigningRequest("the body is not valid JSON") from exc
-        if not isinstance(body, dict):
-            raise BadSigningRequest("the body must be a JSON object")
-        fields = body
-    version = await desk.seal_attachment(
-        caller, request.match_info["id"], int(request.match_info["n"]),
-        level=_level(fields.get("level"), request.app[CONFIG].signing.seal_level),
-        appearance=_appearance(fields), reason=fields.get("reason"),
-        location=fields.get("location"),
-    )  # fmt: skip
-    return web.json_response(
-        version_json(version), status=201, headers={"Location": version_json(version)["url"]}
-    )
-
-
-@routes.get(r"/api/v1/documents/{id}/attachments/{n:\d+}/versions")
-async def list_versions(request: web.Request) -> web.Response:
-    """The versions the caller made of an attachment (signed or sealed), oldest first."""
-    versions = await request.app[DESK].versions(
-        principal_of(request).organ_id, request.match_info["id"], int(request.match_info["n"])
-    )
-    return web.json_response({"items": [version_json(v) for v in versions]})
-
-
-@routes.get(r"/api/v1/documents/{id}/attachments/{n:\d+}/versions/{version}")
-async def get_version(request: web.Request) -> web.StreamResponse:
-    """The PDF of one version the caller made."""
-    version = await request.app[DESK].version(
-        principal_of(request).organ_id, request.match_info["id"], int(request.match_info["n"]),
-        request.match_info["version"],
-    )  # fmt: skip
-    return await _stream_object(request, version.sha256, version.size, f"{version.id}.pdf")
-
-
 # --- the OpenAPI description of these routes (merged by server/http/openapi.py) ---------------
+
+
+# The parts the descriptions of signing sessions and of seals (server/http/seals.py) share.
+PDF_ANSWER = {"description": "The PDF", "content": {"application/pdf": {}}}
+SIGNING_UNAUTHORIZED = problem("No valid bearer token, or no valid session JWT (`unauthorized`).")
+SIGNING_NOT_FOUND = problem("Absent, or another agency's (`not-found`).")
+SIGNING_UNAVAILABLE = problem("TSA, OCSP/CRL, seal token or trust roots unavailable.")
 
 
 def openapi_paths() -> dict[str, Any]:
     """The ``paths`` entries of the routes above."""
-
-    def problem(text: str) -> dict[str, Any]:
-        return {
-            "description": text,
-            "content": {
-                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-            },
-        }
-
-    def js(text: str) -> dict[str, Any]:
-        return {
-            "description": text,
-            "content": {"application/json": {"schema": {"type": "object"}}},
-        }
-
-    pdf = {"description": "The PDF", "content": {"application/pdf": {}}}
-    sid = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-    doc = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-    att = {"name": "n", "in": "path", "required": True, "schema": {"type": "integer"}}
-    ver = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
-    token = {"name": "token", "in": "query", "schema": {"type": "string"}}
-    unauthorized = problem("No valid bearer token, or no valid session JWT (`unauthorized`).")
-    not_found = problem("Absent, or another agency's (`not-found`).")
-    unavailable = problem("TSA, OCSP/CRL, seal token or trust roots unavailable.")
+    sid = path_param("id")
+    token = query_param("token")
     return {
         "/api/v1/signing-sessions": {
             "post": {
@@ -566,14 +491,14 @@ def openapi_paths() -> dict[str, Any]:
                     "content": {"multipart/form-data": {}, "application/json": {}},
                 },
                 "responses": {
-                    "201": js("The session: digest (base64, hex), expires_at, plugin URLs"),
+                    "201": json_body("The session: digest (base64, hex), expires_at, plugin URLs"),
                     "400": problem("Missing or unusable field (`bad-request`, `empty-body`)."),
-                    "401": unauthorized,
-                    "404": not_found,
+                    "401": SIGNING_UNAUTHORIZED,
+                    "404": SIGNING_NOT_FOUND,
                     "413": problem("The PDF is too large."),
                     "415": problem("Not JSON nor multipart."),
                     "422": problem("Not a PDF, encrypted, or certificate refused."),
-                    "503": unavailable,
+                    "503": SIGNING_UNAVAILABLE,
                 },
             }
         },
@@ -581,7 +506,11 @@ def openapi_paths() -> dict[str, Any]:
             "get": {
                 "summary": "A signing session: state, digest, link to the signed PDF",
                 "parameters": [sid],
-                "responses": {"200": js("The session"), "401": unauthorized, "404": not_found},
+                "responses": {
+                    "200": json_body("The session"),
+                    "401": SIGNING_UNAUTHORIZED,
+                    "404": SIGNING_NOT_FOUND,
+                },
             }
         },
         "/api/v1/signing-sessions/{id}/signature": {
@@ -597,14 +526,14 @@ def openapi_paths() -> dict[str, Any]:
                     },
                 },
                 "responses": {
-                    "200": js("Signed: the session with `signed`"),
+                    "200": json_body("Signed: the session with `signed`"),
                     "400": problem("Empty or not base64."),
-                    "401": unauthorized,
-                    "404": not_found,
+                    "401": SIGNING_UNAUTHORIZED,
+                    "404": SIGNING_NOT_FOUND,
                     "409": problem("Signed already (`session-closed`)."),
                     "410": problem("Expired (`session-expired`)."),
                     "422": problem("The signature does not verify (`signature-invalid`)."),
-                    "503": unavailable,
+                    "503": SIGNING_UNAVAILABLE,
                 },
             }
         },
@@ -612,7 +541,11 @@ def openapi_paths() -> dict[str, Any]:
             "get": {
                 "summary": "The signed PDF of a finished session",
                 "parameters": [sid],
-                "responses": {"200": pdf, "401": unauthorized, "404": not_found},
+                "responses": {
+                    "200": PDF_ANSWER,
+                    "401": SIGNING_UNAUTHORIZED,
+                    "404": SIGNING_NOT_FOUND,
+                },
             }
         },
         "/api/v1/signing-files/{id}": {
@@ -620,7 +553,7 @@ def openapi_paths() -> dict[str, Any]:
                 "summary": "VGCA plugin `FileName`: the PDF to sign (session JWT, no bearer)",
                 "security": [],
                 "parameters": [sid, token],
-                "responses": {"200": pdf, "401": unauthorized},
+                "responses": {"200": PDF_ANSWER, "401": SIGNING_UNAUTHORIZED},
             },
             "post": {
                 "summary": "VGCA plugin `FileUploadHandler`: the signed PDF (session JWT)",
@@ -631,9 +564,9 @@ def openapi_paths() -> dict[str, Any]:
                     "content": {"multipart/form-data": {}, "application/pdf": {}},
                 },
                 "responses": {
-                    "200": js("Accepted: `Status` 0 and the session"),
+                    "200": json_body("Accepted: `Status` 0 and the session"),
                     "400": problem("No file."),
-                    "401": unauthorized,
+                    "401": SIGNING_UNAUTHORIZED,
                     "409": problem("Signed already (`session-closed`)."),
                     "410": problem("Expired (`session-expired`)."),
                     "413": problem("Too large."),
@@ -641,38 +574,8 @@ def openapi_paths() -> dict[str, Any]:
                         "Not the served PDF plus one valid signature by the "
                         "enrolled certificate (`signature-invalid`)."
                     ),
-                    "503": unavailable,
+                    "503": SIGNING_UNAVAILABLE,
                 },
             },
-        },
-        "/api/v1/documents/{id}/attachments/{n}/seal": {
-            "post": {
-                "summary": "Seal a PDF attachment with the caller's key on the axis HSM",
-                "parameters": [doc, att],
-                "requestBody": {"required": False, "content": {"application/json": {}}},
-                "responses": {
-                    "201": js("The new version: sha256, size, url"),
-                    "400": problem("Unusable field."),
-                    "401": unauthorized,
-                    "403": problem("An archivist token (`role-not-allowed`)."),
-                    "404": not_found,
-                    "422": problem("Not a PDF, no seal key for the agency, or signing failed."),
-                    "503": unavailable,
-                },
-            }
-        },
-        "/api/v1/documents/{id}/attachments/{n}/versions": {
-            "get": {
-                "summary": "The versions the caller made of an attachment (signed, sealed)",
-                "parameters": [doc, att],
-                "responses": {"200": js("`items`"), "401": unauthorized, "404": not_found},
-            }
-        },
-        "/api/v1/documents/{id}/attachments/{n}/versions/{version}": {
-            "get": {
-                "summary": "The PDF of one version",
-                "parameters": [doc, att, ver],
-                "responses": {"200": pdf, "401": unauthorized, "404": not_found},
-            }
         },
     }

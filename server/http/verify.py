@@ -49,7 +49,7 @@ LEGACY_DIR = "verification"  # <data_dir>/verification/: report files of earlier
 
 routes = web.RouteTableDef()
 
-__all__ = ["MAX_VERIFY_BYTES", "OPENAPI_PATHS", "VERIFIER", "Verifier", "routes", "setup"]
+__all__ = ["MAX_VERIFY_BYTES", "VERIFIER", "Verifier", "openapi_paths", "routes", "setup"]
 
 
 async def verifier_context(app: web.Application) -> AsyncIterator[None]:
@@ -249,55 +249,60 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(verifier_context)
 
 
-# For the OpenAPI document (server/http/openapi.py): the paths this module serves.
-OPENAPI_PATHS: dict[str, Any] = {
-    "/api/v1/verify": {
-        "post": {
-            "summary": "Verify the signatures of a PDF (body or multipart 'file')",
-            "responses": {
-                "200": {"description": "The report (JSON, or PDF with Accept: application/pdf)"},
-                "400": {"description": "Empty body"},
-                "401": {"description": "No or bad token"},
-                "413": {"description": "Larger than verification.upload_max_bytes (50 MB)"},
-                "415": {"description": "Not a PDF upload"},
-            },
-        }
-    },
-    PUBLIC_VERIFY_PATH: {
-        "post": {
-            "summary": "Verify the signatures of a PDF without a token (the /xac-minh page)",
-            "description": "Public and bounded: at most verification.public_max_bytes (50 MB), "
-            "nothing is stored, a few uploads at once; beyond that 503 with Retry-After "
-            "(docs/verification.md).",
-            "security": [],
-            "responses": {
-                "200": {"description": "The report (JSON, or PDF with Accept: application/pdf)"},
-                "400": {"description": "Empty body"},
-                "413": {"description": "Larger than verification.public_max_bytes (50 MB)"},
-                "415": {"description": "Not a PDF upload"},
-                "503": {"description": "Too many verifications in progress; see Retry-After"},
-            },
-        }
-    },
-    "/api/v1/documents/{id}/attachments/{n}/verification": {
-        "get": {
-            "summary": "Verification report of a received PDF attachment",
-            "responses": {
-                "200": {"description": "The report"},
-                "401": {"description": "No or bad token"},
-                "404": {"description": "No such document or attachment"},
-                "415": {"description": "The attachment is not a PDF"},
-            },
-        }
-    },
-    "/api/v1/documents/{id}/verification": {
-        "get": {
-            "summary": "Verification reports of all PDF attachments",
-            "responses": {
-                "200": {"description": "One entry per PDF attachment"},
-                "401": {"description": "No or bad token"},
-                "404": {"description": "No such document"},
-            },
-        }
-    },
-}
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI description of the routes above (merged by server/http/openapi.py)."""
+    report = {"description": "The report (JSON, or PDF with Accept: application/pdf)"}
+    empty = {"description": "Empty body"}
+    no_token = {"description": "No or bad token"}
+    not_pdf = {"description": "Not a PDF upload"}
+    return {
+        "/api/v1/verify": {
+            "post": {
+                "summary": "Verify the signatures of a PDF (body or multipart 'file')",
+                "responses": {
+                    "200": report,
+                    "400": empty,
+                    "401": no_token,
+                    "413": {"description": "Larger than verification.upload_max_bytes (50 MB)"},
+                    "415": not_pdf,
+                },
+            }
+        },
+        PUBLIC_VERIFY_PATH: {
+            "post": {
+                "summary": "Verify the signatures of a PDF without a token (the /xac-minh page)",
+                "description": "Public and bounded: at most verification.public_max_bytes (50 MB), "
+                "nothing is stored, a few uploads at once; beyond that 503 with Retry-After "
+                "(docs/verification.md).",
+                "security": [],
+                "responses": {
+                    "200": report,
+                    "400": empty,
+                    "413": {"description": "Larger than verification.public_max_bytes (50 MB)"},
+                    "415": not_pdf,
+                    "503": {"description": "Too many verifications in progress; see Retry-After"},
+                },
+            }
+        },
+        "/api/v1/documents/{id}/attachments/{n}/verification": {
+            "get": {
+                "summary": "Verification report of a received PDF attachment",
+                "responses": {
+                    "200": {"description": "The report"},
+                    "401": no_token,
+                    "404": {"description": "No such document or attachment"},
+                    "415": {"description": "The attachment is not a PDF"},
+                },
+            }
+        },
+        "/api/v1/documents/{id}/verification": {
+            "get": {
+                "summary": "Verification reports of all PDF attachments",
+                "responses": {
+                    "200": {"description": "One entry per PDF attachment"},
+                    "401": no_token,
+                    "404": {"description": "No such document"},
+                },
+            }
+        },
+    }
