@@ -29,7 +29,7 @@ from server.http.signing import (
     level_of,
     stream_pdf,
 )
-from server.signatures.sessions import BadSigningRequest
+from server.signatures.errors import BadSigningRequest
 from storage.repos.signing_sessions import AttachmentVersion
 
 routes = web.RouteTableDef()

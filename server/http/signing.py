@@ -33,16 +33,14 @@ from server.http.errors import HttpProblem, readable_form
 from server.http.metrics import metrics_of
 from server.http.openapi_parts import json_body, path_param, problem, query_param
 from server.runtime.spool import temp_path
-from server.signatures.sessions import (
-    DOWNLOAD,
-    UPLOAD,
+from server.signatures.errors import BadSigningRequest
+from server.signatures.requests import (
     AppearanceRequest,
-    BadSigningRequest,
     PdfSource,
     SessionRequest,
-    SigningDesk,
     load_certificates,
 )
+from server.signatures.sessions import DOWNLOAD, UPLOAD, SigningDesk
 from signing import Level, SigningError
 from storage.repos.signing_sessions import SIGNED, SessionRow
 

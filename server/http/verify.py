@@ -37,7 +37,8 @@ from server.http.errors import HttpProblem, readable_form
 from server.http.metrics import metrics_of
 from server.runtime.audit import record_verification_request
 from server.runtime.config import VerificationSettings
-from server.signatures.verification import PDF_TYPES, Verifier, looks_pdf, verdict_of
+from server.signatures.verdicts import PDF_TYPES, looks_pdf, verdict_of
+from server.signatures.verification import Verifier
 
 # The defaults of the [verification] settings (server/runtime/config.py), which the app uses.
 MAX_VERIFY_BYTES = VerificationSettings.public_max_bytes

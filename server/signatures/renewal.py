@@ -38,7 +38,7 @@ from server.exchange import Exchange
 from server.runtime import audit
 from server.runtime.config import Config
 from server.runtime.spool import temp_path
-from server.signatures.verification import looks_pdf
+from server.signatures.verdicts import looks_pdf
 from signing import SigningServices
 from signing.errors import SigningError
 from signing.ltv import Protection, async_renew_pdf, inspect_protection

@@ -20,7 +20,7 @@ from server.cli import main
 from server.cli.storage_cmd import JOURNAL_NAME, set_backend
 from server.http.appkeys import VERIFIER
 from server.runtime.config import load_config
-from server.signatures.verification import report_bytes
+from server.signatures.verdicts import report_bytes
 from storage.objects.migrate import read_journal
 
 

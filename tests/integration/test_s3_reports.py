@@ -17,7 +17,7 @@ from s3_axis import raw_client, s3_config
 from server.http.appkeys import VERIFIER
 from server.runtime.config import Config
 from server.runtime.objectstore import s3_settings
-from server.signatures.verification import report_bytes
+from server.signatures.verdicts import report_bytes
 from storage.objects.s3 import parse_s3_time
 
 # Corpus PDFs name Internet hosts in their certificates: no fetching (127.0.0.1 only).

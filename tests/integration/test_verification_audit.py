@@ -18,7 +18,7 @@ from axis_client import NGHE_AN, VPCP, Axis, document, sha256
 
 from server.cli import main as cli_main
 from server.http.appkeys import DATABASE, VERIFIER
-from server.signatures.verification import verdict_of
+from server.signatures.verdicts import verdict_of
 from storage.audit import AuditEntry, AuditRepo
 
 # Corpus PDFs name Internet hosts in their certificates: no fetching (127.0.0.1 only).

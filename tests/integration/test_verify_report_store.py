@@ -20,7 +20,7 @@ from axis_client import NGHE_AN, VPCP, Axis, document, sha256
 from server.app.application import build_app
 from server.http.appkeys import VERIFIER
 from server.runtime.config import load_config
-from server.signatures.verification import report_bytes
+from server.signatures.verdicts import report_bytes
 
 # Corpus PDFs name Internet hosts in their certificates: no fetching (127.0.0.1 only).
 pytestmark = pytest.mark.usefixtures("offline_verification")
