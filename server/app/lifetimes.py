@@ -23,9 +23,10 @@ from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS
 from server.http.audit import RECEIPTS
 from server.runtime import audit
 from server.runtime.config import Config
-from server.signatures.renewal import Renewer, _renew_loop
+from server.signatures.renewal import Renewer, renew_loop
 
-log = logging.getLogger("lienthong")
+# The audit logger, as when this context lived beside the audit routes.
+log = logging.getLogger("lienthong.audit")
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:
@@ -127,7 +128,7 @@ async def renewal_context(app: web.Application) -> AsyncIterator[None]:
     hours = config.archive.renew_interval_hours
     if hours > 0 and role_of(app).periodic_jobs:  # worker 0, or the only process
         task = asyncio.create_task(
-            _renew_loop(renewer, config.archive.renew_within_days, hours * 3600.0)
+            renew_loop(renewer, config.archive.renew_within_days, hours * 3600.0)
         )
     try:
         yield

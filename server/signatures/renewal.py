@@ -333,7 +333,7 @@ async def record_renewal(tx: Any, renewal: Renewal, renewed: Protection) -> None
     )
 
 
-async def _renew_loop(renewer: Renewer, within_days: int, every_seconds: float) -> None:
+async def renew_loop(renewer: Renewer, within_days: int, every_seconds: float) -> None:
     """Run the renewal every ``every_seconds`` until cancelled (first run after one interval);
     a failed run is logged and retried at the next tick."""
     while True:

@@ -35,7 +35,7 @@ from server.app.lifetimes import RENEWER
 from server.cli import main as lienthong
 from server.http.appkeys import DATABASE, EXCHANGE, OBJECTS
 from server.runtime.config import Config, load_config
-from server.signatures.renewal import Renewer, _renew_loop
+from server.signatures.renewal import Renewer, renew_loop
 from signing import devpki
 from signing.ltv import inspect_protection
 from signing.sign import B_LTA, SigningServices, async_sign_pdf
@@ -250,7 +250,7 @@ async def test_server_job_renews_on_its_interval(axis: Axis, short_pki: devpki.D
         VPCP, document(to=[NGHE_AN], attachments=[("cv.pdf", "application/pdf", original)])
     )
     renewer = Renewer(axis.config, app[DATABASE], app[OBJECTS], app[EXCHANGE])
-    task = asyncio.create_task(_renew_loop(renewer, 30, 0.05))
+    task = asyncio.create_task(renew_loop(renewer, 30, 0.05))
     try:
         for _ in range(600):
             await asyncio.sleep(0.1)
