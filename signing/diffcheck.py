@@ -22,6 +22,16 @@ adjusts four things, each small and tested (tests/unit/signing/test_verify_diffc
 * **Structure tree** (laxer): tagged-PDF structure (``/Root /StructTreeRoot``) updated by a later
   signer does not change what is displayed; objects used only inside the structure tree may
   change. An object also used elsewhere still needs its own justification.
+* **Page resources copied with a new signature widget** (laxer, one shape only): a revision that
+  adds a signature or document time-stamp field must rewrite the page its widget is bound to
+  (the widget joins the page's ``/Annots``, ISO 32000-2 § 12.5.2). Some signers
+  (SecCommerce, ``esig-dss/Signature-P-DE_SCI-4.pdf``) write the page's ``/Resources`` anew
+  while doing so: a fresh object equal, entry for entry and reference for reference, to the
+  one it replaces. Nothing displayed can differ, so that page update stays an LTA update
+  (ISO 32000-2 § 12.8.2.2: DSS and document time-stamp updates are no change even under
+  P=1). Any other difference in the page, a ``/Resources`` that differs in one entry or
+  reuses an older object, or the same copy in a revision adding no signature field, is
+  still ``other``.
 """
 
 from __future__ import annotations
@@ -40,7 +50,11 @@ from pyhanko.sign.diff_analysis import (
 )
 from pyhanko.sign.diff_analysis.commons import compare_dicts
 from pyhanko.sign.diff_analysis.constants import ROOT_EXEMPT_STRICT_COMPARISON, VALUE_UPDATE_KEYS
-from pyhanko.sign.diff_analysis.form_rules_api import FormUpdatingRule
+from pyhanko.sign.diff_analysis.form_rules_api import (
+    FieldComparisonContext,
+    FormUpdate,
+    FormUpdatingRule,
+)
 from pyhanko.sign.diff_analysis.rules.file_structure_rules import (
     CatalogModificationRule,
     ObjectStreamRule,
@@ -56,6 +70,7 @@ from pyhanko.sign.diff_analysis.rules.metadata_rules import DocInfoRule, Metadat
 from pyhanko.sign.diff_analysis.rules_api import (
     QualifiedWhitelistRule,
     ReferenceUpdate,
+    RelativeContext,
 )
 from pyhanko.sign.fields import FieldMDPSpec, MDPPerm
 
@@ -291,6 +306,129 @@ def _in_struct_tree(path: RawPdfPath) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
+# new signature widgets bound to pages
+
+
+class _SigFieldCreationRule(SigFieldCreationRule):
+    """pyHanko's rule for new signature and time-stamp fields, binding their widgets to pages
+    ourselves: as pyHanko does, except that a page's ``/Resources`` may be a fresh exact copy."""
+
+    def __init__(self) -> None:
+        super().__init__(approve_widget_bindings=False)
+
+    def apply(self, context: FieldComparisonContext) -> Iterator[tuple[ModificationLevel, Any]]:
+        yield from super().apply(context)
+        widgets = _new_sig_widgets(context)
+        if widgets:
+            for update in _widget_bindings(context.old, context.new, widgets):
+                yield ModificationLevel.LTA_UPDATES, update
+
+
+def _new_sig_widgets(context: FieldComparisonContext) -> dict[generic.Reference, str]:
+    """The widget annotations of the signature fields created in ``context.new``."""
+    out: dict[generic.Reference, str] = {}
+    for name, spec in context.field_specs.items():
+        if spec.field_type != "/Sig" or spec.old_field_ref or spec.new_field_ref is None:
+            continue
+        field = context.new(spec.new_field_ref)
+        kids = _deref(field.raw_get("/Kids")) if "/Kids" in field else None
+        if not isinstance(kids, generic.ArrayObject):
+            out[spec.new_field_ref] = name  # the field is its own widget
+            continue
+        for i in range(len(kids)):
+            kid = kids.raw_get(i)
+            if isinstance(kid, generic.IndirectObject) and "/T" not in kid.get_object():
+                out[kid.reference] = name
+    return out
+
+
+def _widget_bindings(
+    old: HistoricalResolver, new: HistoricalResolver, widgets: dict[generic.Reference, str]
+) -> Iterator[FormUpdate]:
+    """Pages that gained only the given widgets in ``/Annots`` (pyHanko's widget binding), with
+    the one difference :func:`_copied_resources` tolerates."""
+    pages = _page_refs(new)
+    if pages != _page_refs(old):
+        raise SuspiciousModification("Unexpected change to page tree structure.")
+    for page_ref in pages:
+        old_page, new_page = old(page_ref), new(page_ref)
+        if not isinstance(new_page, generic.DictionaryObject) or "/Annots" not in new_page:
+            continue
+        old_annots = {a.reference for a in _annot_refs(old_page) if _is_ref(a)}
+        new_list = _annot_refs(new_page)
+        if not all(_is_ref(a) for a in new_list):
+            raise SuspiciousModification(f"Page {page_ref} has direct annotation objects.")
+        new_annots = {a.reference for a in new_list}
+        if new_annots == old_annots:
+            continue
+        if old_annots - new_annots:
+            raise SuspiciousModification(
+                f"Annotations {old_annots - new_annots} were deleted from page {page_ref}."
+            )
+        added = new_annots - old_annots
+        if added - widgets.keys():
+            raise SuspiciousModification(
+                f"The newly added annotations {added - widgets.keys()} were not recognised."
+            )
+        field_name = widgets[next(iter(added))] if len(added) == 1 else None
+        compare_dicts(old_page, new_page, frozenset({"/Annots", "/Resources"}))
+        resources_ref = _copied_resources(old, new, old_page, new_page)
+        locked_ok = field_name is not None
+        yield FormUpdate(updated_ref=page_ref, field_name=field_name, valid_when_locked=locked_ok)
+        annots_ref = _raw_ref(new_page, "/Annots")
+        if annots_ref is not None and (
+            annots_ref == _raw_ref(old_page, "/Annots") or old.is_ref_unassignable(annots_ref)
+        ):
+            yield FormUpdate(
+                updated_ref=annots_ref,
+                field_name=field_name,
+                valid_when_locked=locked_ok,
+                context_checked=RelativeContext(page_ref, RawPdfPath("/Annots")),
+            )
+        if resources_ref is not None:
+            yield FormUpdate(
+                updated_ref=resources_ref, field_name=field_name, valid_when_locked=locked_ok
+            )
+
+
+def _is_ref(obj: Any) -> bool:
+    return isinstance(obj, generic.IndirectObject)
+
+
+def _copied_resources(
+    old: HistoricalResolver,
+    new: HistoricalResolver,
+    old_page: generic.DictionaryObject,
+    new_page: generic.DictionaryObject,
+) -> generic.Reference | None:
+    """The fresh object a rewritten page's ``/Resources`` points to, when it is an exact copy
+    of the resources the page had (same entries, same values, same references: nothing drawn
+    can differ); None when ``/Resources`` is unchanged. Anything else is suspicious."""
+    if ("/Resources" in old_page) != ("/Resources" in new_page):
+        raise SuspiciousModification("The page's /Resources entry was added or removed.")
+    if "/Resources" not in new_page:
+        return None
+    before, after = old_page.raw_get("/Resources"), new_page.raw_get("/Resources")
+    if before == after:
+        return None
+    if not isinstance(after, generic.IndirectObject) or not old.is_ref_unassignable(
+        after.reference
+    ):
+        raise SuspiciousModification(
+            f"Values for dict key /Resources differ: {before} changed to {after} "
+            "(only a new object copying the old resources exactly is accepted)."
+        )
+    copy = new(after.reference)
+    try:
+        compare_dicts(_deref(before), copy)
+    except SuspiciousModification as exc:
+        raise SuspiciousModification(
+            f"The page's /Resources were replaced by {after.reference}, which differs: {exc}"
+        ) from exc
+    return after.reference
+
+
+# ---------------------------------------------------------------------------------------------
 # the stricter form check
 
 
@@ -431,7 +569,7 @@ def build_diff_policy() -> VerifierDiffPolicy:
         ],
         form_rule=FormUpdatingRule(
             field_rules=[
-                SigFieldCreationRule(),
+                _SigFieldCreationRule(),
                 SigFieldModificationRule(),
                 GenericFieldModificationRule(value_update_keys=VALUE_UPDATE_KEYS | {"/I"}),
             ],

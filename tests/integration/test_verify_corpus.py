@@ -102,6 +102,20 @@ def test_known_pyhanko_miss_is_caught(reports: dict[str, tuple[ValidationReport,
     assert sig.indication is Indication.TOTAL_FAILED
 
 
+def test_long_term_plugtest_file_is_not_shown_as_modified(
+    reports: dict[str, tuple[ValidationReport, float]],
+) -> None:
+    """Its DSS + document time-stamp revision rebinds page 1 with a fresh, identical copy of
+    the page's /Resources: an LTA update (ISO 32000-2 § 12.8.2.2), not a modification."""
+    report, _ = reports["esig-dss/Signature-P-DE_SCI-4.pdf"]
+    signature, timestamp = report.signatures
+    assert signature.intact and signature.changes is Changes.PERMITTED
+    assert signature.changes_detail == "lta_updates"
+    assert signature.indication is not Indication.TOTAL_FAILED  # foreign roots: indeterminate
+    assert not any("modified" in r for r in signature.reasons)
+    assert timestamp.kind == "document_timestamp" and timestamp.intact
+
+
 def test_reader_gaps_closed(reports: dict[str, tuple[ValidationReport, float]]) -> None:
     """Files stock pyHanko raises on now get a verdict with reasons."""
     hybrid, _ = reports["esig-dss/pdf-structtreeroot-changes.pdf"]
