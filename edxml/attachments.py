@@ -32,6 +32,7 @@ import queue
 import struct
 import threading
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -455,7 +456,8 @@ class _BoundedReader(io.RawIOBase):
         want = min(len(view), self._allowed - self._count + 1)
         try:
             data = self._inner.read(want)
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+            # zlib.error: a deflate stream that does not decode
             raise InvalidValueError(f"zip member {self._name!r} is corrupt ({exc})") from None
         self._count += len(data)
         if self._count > self._allowed:

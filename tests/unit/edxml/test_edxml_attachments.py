@@ -320,6 +320,22 @@ def test_zip_that_lies_about_its_size_never_yields_more_than_declared() -> None:
         inner.stream.read()
 
 
+def corrupt_deflate_zip() -> bytes:
+    """A well-formed zip whose one member's deflate stream does not decode (zlib.error)."""
+    content = random.Random(7).randbytes(5000) + bytes(20000)
+    data = bytearray(make_zip({"a.pdf": content}))
+    start = 30 + len("a.pdf")  # the member's data, after its local header
+    for i in range(start, start + 160):
+        data[i] ^= 0x5A
+    return bytes(data)
+
+
+def test_zip_member_whose_deflate_stream_is_corrupt_is_invalid() -> None:
+    inner = unzip(corrupt_deflate_zip())
+    with pytest.raises(InvalidValueError, match="corrupt"):
+        inner.stream.read()
+
+
 def test_bounded_reader_stops_at_the_allowance() -> None:
     from edxml.attachments import _BoundedReader
 
