@@ -12,7 +12,9 @@
 * **For readers**: :meth:`Verifier.annotate_meta` adds a compact summary to each attachment of
   ``meta``; :meth:`Verifier.document_verdicts` gives inbox items their one-word ``signatures``
   verdict. A PDF attachment with no report and nothing running (the server stopped before it
-  was verified) is scheduled again by whoever looks, and shown as ``pending`` meanwhile.
+  was verified) is scheduled again by whoever looks, and shown as ``pending`` meanwhile. One
+  whose stored bytes cannot be decoded (a zip bomb) gets a final ``unreadable`` report saying
+  why, stored once like any other, so it is never scheduled again.
 * **For anyone** (the public ``/xac-minh`` page): :meth:`Verifier.public_slot` bounds the
   uploads in progress; past the bound the caller gets :class:`VerifierBusy` (503, Retry-After).
 
@@ -37,6 +39,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edxml import EdxmlError
 from server.exchange import AcceptedDocument, document_meta
 from server.runtime import audit
 from server.signatures.errors import NotAPdf, VerifierBusy
@@ -52,6 +55,7 @@ from server.signatures.verdicts import (
     verdict_of,
     worst,
 )
+from signing.report import ValidationReport
 from storage.errors import NotFound, StorageError
 from storage.ids import utcnow
 from storage.repos.verification_reports import VerificationReportRepo, VerificationReportRow
@@ -60,7 +64,6 @@ if TYPE_CHECKING:
     from server.exchange import Exchange
     from server.runtime.metrics import Metrics
     from signing.isolation import VerifierPool
-    from signing.report import ValidationReport
     from signing.verify import VerificationPolicy
     from storage.db import Database
     from storage.objects.base import ObjectStore
@@ -332,23 +335,32 @@ class Verifier:
             known = await self.stored(alias)
             if known is not None:
                 return known
-        decoded = await exchange.decode_attachment(caller, doc_id, index)
         try:
-            data = await asyncio.to_thread(decoded.path.read_bytes)
-        finally:
-            decoded.path.unlink(missing_ok=True)
-        digest = hashlib.sha256(data).hexdigest()
-        if not refresh:
-            row = await self.latest_row(digest)
-            known = None if row is None else await self._load(row)
-            if known is not None:
-                if alias is not None:
-                    await self.keep([alias], known, only_first=True, audited=arrival)
-                return known
-        if not is_pdf(decoded.name, decoded.content_type, data):
-            raise NotAPdf(f"Attachment {index} is not a PDF: nothing to verify.")
-        report: dict[str, Any] = (await self.verify(data, decoded.name)).to_json()
-        keys = [digest] if alias is None else [digest, alias]
+            decoded = await exchange.decode_attachment(caller, doc_id, index)
+        except EdxmlError as exc:
+            # The stored bytes never decode (a zip bomb, a broken zip): a final verdict, kept
+            # under the attachment's digest like any report, so no reader tries again.
+            if alias is None or not looks_pdf(entry.get("name"), entry.get("content_type")):
+                raise
+            report = _undecodable(entry, exc)
+            keys = [alias]
+        else:
+            try:
+                data = await asyncio.to_thread(decoded.path.read_bytes)
+            finally:
+                decoded.path.unlink(missing_ok=True)
+            digest = hashlib.sha256(data).hexdigest()
+            if not refresh:
+                row = await self.latest_row(digest)
+                known = None if row is None else await self._load(row)
+                if known is not None:
+                    if alias is not None:
+                        await self.keep([alias], known, only_first=True, audited=arrival)
+                    return known
+            if not is_pdf(decoded.name, decoded.content_type, data):
+                raise NotAPdf(f"Attachment {index} is not a PDF: nothing to verify.")
+            report = (await self.verify(data, decoded.name)).to_json()
+            keys = [digest] if alias is None else [digest, alias]
         if refresh:
             latest = await self.latest_row(digest)
             interval = timedelta(seconds=self.refresh_min_interval)
@@ -418,6 +430,13 @@ class Verifier:
                     continue
                 except Exception:  # background work: log it, carry on with the next one
                     log.exception("verification on arrival failed", extra={"id": doc_id})
+                    continue
+                if report.get("status") == "unreadable":
+                    errors = report.get("errors") or []
+                    log.warning(
+                        "attachment could not be verified",
+                        extra={"id": doc_id, "index": index, "reason": "; ".join(errors)},
+                    )
                     continue
                 log.info(
                     "attachment verified",
@@ -541,6 +560,19 @@ class Verifier:
                 summary = _pending_summary()
             out.append(summary)
         return out
+
+
+def _undecodable(entry: dict[str, Any], exc: EdxmlError) -> dict[str, Any]:
+    """The final report on a PDF attachment whose stored bytes cannot be decoded: unreadable,
+    about the bytes the package carries (its edXML digest and size), saying why."""
+    size = entry.get("size")
+    return ValidationReport.unreadable(
+        None,
+        entry.get("name"),
+        f"the attachment cannot be decoded: {exc}",
+        sha256=str(entry.get("sha256") or ""),
+        size=size if isinstance(size, int) else 0,
+    ).to_json()
 
 
 def _attachment_key(entry: dict[str, Any]) -> str | None:

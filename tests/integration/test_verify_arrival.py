@@ -7,8 +7,11 @@ Real app, real worker pool, real PDFs (corpus and the test PKI); no part is mock
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import sqlite3
 import sys
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -162,6 +165,81 @@ async def test_a_missed_arrival_is_caught_up_when_someone_looks(axis: Axis) -> N
     assert verifier.pending
     await verifier.drain()
     assert (await _meta(axis, receipt["id"]))["signatures"] == "invalid"
+
+
+def _zip_bomb() -> bytes:
+    """A zip whose one member (declared a PDF) expands 8 MiB from a few kilobytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("b0m.pdf", b"%PDF-1.7\n" + bytes(8 * 1024 * 1024))
+    return buffer.getvalue()
+
+
+def _broken_zip() -> bytes:
+    """A zip (it starts like one) whose central directory was cut off."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.pdf", UNSIGNED)
+    return buffer.getvalue()[:60]
+
+
+def _garbled_zip() -> bytes:
+    """A zip whose directory is sound but whose member's compressed bytes were overwritten."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("c.pdf", ORIGINAL)
+    data = buffer.getvalue()
+    start = 30 + len("c.pdf")  # after the local file header
+    return data[:start] + bytes(b ^ 0x5A for b in data[start : start + 160]) + data[start + 160 :]
+
+
+async def test_an_undecodable_pdf_attachment_gets_one_final_verdict(
+    axis: Axis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A zip bomb or a broken zip declared application/pdf: verified once, stored once as
+    unreadable (indeterminate) with the reason, logged once without a traceback, and never
+    tried again however often meta and the inbox are read."""
+    caplog.set_level(logging.DEBUG, logger="lienthong")
+    verifier = axis.client.app[VERIFIER]
+    files = [
+        ("Công văn.pdf", PDF, _zip_bomb()),
+        ("Phụ lục.pdf", PDF, _broken_zip()),
+        ("Tờ trình.pdf", PDF, _garbled_zip()),
+    ]
+    receipt = await axis.send_ok(VPCP, document(VPCP, [NGHE_AN], attachments=files))
+    doc_id = receipt["id"]
+    await verifier.drain()
+    assert _report_rows(axis) == 3
+    for _ in range(3):
+        meta = await _meta(axis, doc_id)
+        assert not verifier.pending  # nothing was started again by reading
+        assert _verdicts(meta) == ["indeterminate"] * 3
+        assert meta["signatures"] == "indeterminate"
+        assert [a["verification"]["status"] for a in meta["attachments"]] == ["unreadable"] * 3
+        assert await _inbox_verdict(axis, doc_id) == "indeterminate"
+        assert not verifier.pending
+        await verifier.drain()
+    assert _report_rows(axis) == 3
+    bomb, broken, garbled = meta["attachments"]
+    assert "zip bomb" in bomb["verification"]["summary_vi"]
+    assert bomb["verification"]["sha256"] == bomb["sha256"]
+    resp = await axis.get(bomb["verification"]["report"], NGHE_AN)
+    assert resp.status == 200
+    report = await resp.json()
+    assert report["status"] == "unreadable" and report["signatures"] == []
+    assert any("zip bomb" in e for e in report["errors"])
+    resp = await axis.get(broken["verification"]["report"], NGHE_AN)
+    assert any("not a zip" in e for e in (await resp.json())["errors"])
+    resp = await axis.get(garbled["verification"]["report"], NGHE_AN)
+    assert any("corrupt" in e for e in (await resp.json())["errors"])
+    assert _report_rows(axis) == 3  # reading the reports stored nothing more
+    # logged once per attachment, as a warning with the reason, never with a traceback
+    assert not [r for r in caplog.records if r.exc_info or r.exc_text]
+    said = [
+        r for r in caplog.records if r.name == "lienthong.verify" and r.levelno >= logging.WARNING
+    ]
+    assert sorted(r.__dict__.get("index") for r in said) == [0, 1, 2]
+    assert "zip bomb" in said[[r.__dict__.get("index") for r in said].index(0)].__dict__["reason"]
 
 
 # --- the public upload of /xac-minh ------------------------------------------------------------
