@@ -20,7 +20,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -166,10 +166,20 @@ async def seal_receipt(seal: Seal, body: dict[str, Any], timestamper: Any) -> by
     Returns the DER of the CMS ContentInfo."""
     if timestamper is None:
         raise ReceiptError("no TSA configured ([tsa] url): receipts need a timestamp")
+    from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
+
     content = cms.ContentInfo({"content_type": "data", "content": canonical(body)})
+    # CAdES B-B requires the signing-time signed attribute; pyHanko's generic CMS signer adds it
+    # only when given one (its other signed attributes: content type, message digest, signing
+    # certificate v2, CMS algorithm protection).
+    attributes = PdfCMSSignedAttributes(signing_time=datetime.now(UTC))
     try:
         signed = await seal.signer.async_sign_general_data(
-            content, "sha256", detached=False, timestamper=timestamper
+            content,
+            "sha256",
+            detached=False,
+            timestamper=timestamper,
+            signed_attr_settings=attributes,
         )
     except Exception as exc:  # token, TSA or network failures: the receipt is retried later
         raise ReceiptError(f"the receipt could not be sealed: {exc}") from exc

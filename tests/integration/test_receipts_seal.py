@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
+import re
+import shutil
+import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -247,3 +252,66 @@ async def test_no_seal_no_receipt(tmp_path: Path, seal_pki: pki_cli.DevPki) -> N
         assert resp.status == 404
         assert "no seal" in (await resp.json())["detail"]
     assert os.environ.get("LIENTHONG_SEAL_PASSPHRASE") is None
+
+
+# --- what a receipt holds, read by openssl; what `receipt verify` says about each alteration ---
+
+OPENSSL = shutil.which("openssl")
+SIGNING_TIME = "1.2.840.113549.1.9.5"
+SIGNED_ATTRIBUTES = {
+    "1.2.840.113549.1.9.3",  # contentType
+    "1.2.840.113549.1.9.4",  # messageDigest
+    SIGNING_TIME,
+    "1.2.840.113549.1.9.16.2.47",  # signingCertificateV2
+    "1.2.840.113549.1.9.52",  # CMSAlgorithmProtection
+}
+
+
+def _openssl(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    assert OPENSSL, "the openssl command (Debian package openssl) is needed as a second reader"
+    return subprocess.run([OPENSSL, *map(str, args)], capture_output=True, text=True, check=False)
+
+
+def _signed_attributes(printed: str) -> dict[str, str]:
+    """The signed attributes in `openssl cms -cmsout -print`: OID -> the text of its value."""
+    section = printed.split("signedAttrs:", 1)[1].split("signatureAlgorithm:", 1)[0]
+    attributes: dict[str, str] = {}
+    oid = None
+    for line in section.splitlines():
+        found = re.search(r"object: .*\(([0-9.]+)\)", line)
+        if found:
+            oid = found.group(1)
+            attributes[oid] = ""
+        elif oid is not None:
+            attributes[oid] += line.strip() + "\n"
+    return attributes
+
+
+async def test_receipt_signing_time_as_openssl_reads_it(
+    hsm_axis: Axis, seal_pki: pki_cli.DevPki, tmp_path: Path, capsys: Any
+) -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    sent = await _send_and_fetch(hsm_axis, tmp_path)
+    after = datetime.now(UTC)
+    receipt = tmp_path / "r.p7m"
+    root = seal_pki.directory / "trust" / "root.cert.pem"
+
+    printed = _openssl("cms", "-cmsout", "-print", "-inform", "DER", "-in", receipt)
+    assert printed.returncode == 0, printed.stderr
+    attributes = _signed_attributes(printed.stdout)
+    assert set(attributes) == SIGNED_ATTRIBUTES, printed.stdout
+    value = re.search(r"UTCTIME:(.*) GMT", attributes[SIGNING_TIME])
+    assert value, attributes[SIGNING_TIME]
+    signing_time = datetime.strptime(" ".join(value.group(1).split()), "%b %d %H:%M:%S %Y")
+    assert before <= signing_time.replace(tzinfo=UTC) <= after
+
+    # openssl checks the seal's signature and chain to the test root and gives back the content.
+    content = tmp_path / "content.json"
+    verified = _openssl(
+        "cms", "-verify", "-inform", "DER", "-in", receipt, "-CAfile", root, "-out", content
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert json.loads(content.read_bytes())["id"] == sent["answer"]["id"]
+    lookalike = seal_pki.cert_path("lookalike")
+    refused = _openssl("cms", "-verify", "-inform", "DER", "-in", receipt, "-CAfile", lookalike)
+    assert refused.returncode != 0 and "Verification failure" in refused.stderr
