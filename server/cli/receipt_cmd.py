@@ -1,8 +1,10 @@
 """``lienthong receipt verify RECEIPT [PACKAGE]``: check an axis receipt offline.
 
-One line: ``VALID receipt: ...`` (exit 0) or ``INVALID receipt: <why>`` (exit 1). The CMS
-signature must be intact, the seal certificate and the timestamp's TSA must chain to a
-``--trust`` root, and PACKAGE (if given) must be the package the receipt names.
+A valid receipt is one line, ``VALID receipt: ...`` (exit 0). Otherwise one line per failed
+check, naming it (``content``, ``content digest``, ``signature``, ``chain``, ``timestamp``,
+``package``) and what failed, then ``INVALID receipt: <checks> failed`` (exit 1); a file that is
+no readable CMS receipt is the one line ``INVALID receipt: ...``. The checks are those of
+:mod:`server.exchange.receipt_check`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from server.cli import CliError
 from server.cli.audit_cmd import add_trust_options, trust_material
-from server.exchange.receipts import verify_receipt
+from server.exchange.receipt_check import verify_receipt
 
 
 def register(sub: Any) -> None:
@@ -32,7 +34,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Print the one-line verdict; exit 1 when anything fails."""
+    """Print each failed check and the verdict (one line when valid); exit 1 when any fails."""
     roots, crls = trust_material(args)
     if not roots:
         raise CliError("give the trust root(s) of the seal and the TSA with --trust FILE")

@@ -9,7 +9,8 @@ independently of the axis's clock.
 
 The seal is a key on a PKCS#11 token (production; :mod:`signing.tokens`) or a PKCS#12 file
 (development). With no seal configured the axis issues no receipt at all, never an unsigned
-stand-in. :func:`verify_receipt` checks one offline (``lienthong receipt verify``).
+stand-in. :func:`server.exchange.receipt_check.verify_receipt` checks one offline
+(``lienthong receipt verify``).
 """
 
 from __future__ import annotations
@@ -184,149 +185,6 @@ async def seal_receipt(seal: Seal, body: dict[str, Any], timestamper: Any) -> by
     except Exception as exc:  # token, TSA or network failures: the receipt is retried later
         raise ReceiptError(f"the receipt could not be sealed: {exc}") from exc
     return bytes(signed.dump())
-
-
-# --- verifying -----------------------------------------------------------------------------
-
-
-@dataclass
-class ReceiptVerdict:
-    """The outcome of :func:`verify_receipt`: ``problems`` empty means valid."""
-
-    body: dict[str, Any] | None
-    problems: list[str]
-    signer: str | None = None
-    signed_at: datetime | None = None
-    timestamp: datetime | None = None
-    tsa: str | None = None
-    package_match: str | None = None  # "stored package" / "bytes as sent"
-
-    @property
-    def ok(self) -> bool:
-        """True when the receipt (and the package, if given) passed every check."""
-        return not self.problems
-
-    def summary(self) -> str:
-        """The one-line verdict."""
-        if not self.ok:
-            return "INVALID receipt: " + "; ".join(self.problems)
-        body = self.body or {}
-        recipients = body.get("recipients") or []
-        parts = [
-            f"VALID receipt: document {body.get('id')} (DocumentId {body.get('document_id')})",
-            f"from {body.get('sender')} to {len(recipients)} recipient(s)",
-            f"accepted {body.get('received_at')} by axis {body.get('axis')}",
-            f"sealed by {self.signer}",
-            f"timestamped {self.timestamp.isoformat() if self.timestamp else '?'} by {self.tsa}",
-        ]
-        if self.package_match:
-            parts.append(f"package matches ({self.package_match})")
-        return ", ".join(parts)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-async def verify_receipt(
-    receipt_der: bytes,
-    trust_roots: Sequence[x509.Certificate],
-    package: Path | None = None,
-    crls: Sequence[bytes] = (),
-) -> ReceiptVerdict:
-    """Check a receipt offline: the CMS signature is intact and valid, the seal certificate
-    chains to ``trust_roots``, the signature timestamp is intact and its TSA trusted, and (when
-    ``package`` is given) the file's SHA-256 is the stored package's or the received bytes'.
-
-    Without ``crls`` revocation is not checked (nothing is fetched); with them it is hard-fail.
-    """
-    from pyhanko.sign.general import extract_signer_info
-    from pyhanko.sign.validation.errors import SignatureValidationError
-    from pyhanko.sign.validation.generic_cms import cms_basic_validation, collect_timing_info
-    from pyhanko.sign.validation.status import StandardCMSSignatureStatus
-
-    from server.runtime.audit import offline_validation_context
-
-    problems: list[str] = []
-    try:
-        info = cms.ContentInfo.load(receipt_der)
-        if info["content_type"].native != "signed_data":
-            raise ValueError("not SignedData")
-        signed = info["content"]
-        encap = signed["encap_content_info"]
-        content = encap["content"]
-        raw = bytes(content.native) if content.native is not None else b""
-    except (ValueError, TypeError, KeyError) as exc:
-        return ReceiptVerdict(None, [f"not a CMS receipt ({exc})"])
-    body: dict[str, Any] | None = None
-    try:
-        parsed = json.loads(raw)
-        if isinstance(parsed, dict) and parsed.get("type") == RECEIPT_TYPE:
-            body = parsed
-    except ValueError:
-        pass
-    if body is None:
-        problems.append("the signed content is not a Liên Thông receipt")
-    if not trust_roots:
-        problems.append("no trust root given")
-        return ReceiptVerdict(body, problems)
-    context = offline_validation_context(trust_roots, crls)
-    verdict = ReceiptVerdict(body, problems)
-    try:
-        # pyHanko's generic validator is for detached signatures; a receipt encapsulates its
-        # content, so its message digest is checked against that content (raw_digest=None).
-        signer_info = extract_signer_info(signed)
-
-        def content_digest(algorithm: str) -> bytes:
-            return hashlib.new(algorithm, raw).digest()
-
-        timing = await collect_timing_info(
-            signer_info, ts_validation_context=context, raw_digest=content_digest
-        )
-        kwargs = await cms_basic_validation(
-            signed,
-            raw_digest=None,
-            validation_context=context,
-            status_kwargs=timing,
-            key_usage_settings=StandardCMSSignatureStatus.default_usage_constraints(None),
-        )
-        status = StandardCMSSignatureStatus(**kwargs)
-    except (SignatureValidationError, ValueError, TypeError, KeyError) as exc:
-        problems.append(f"the signature cannot be validated ({exc})")
-        return verdict
-    verdict.signer = status.signing_cert.subject.human_friendly
-    verdict.signed_at = status.signer_reported_dt
-    if not status.intact:
-        problems.append("the signed content was altered (digest mismatch)")
-    elif not status.valid:
-        problems.append("the seal signature is invalid")
-    if not status.trusted:
-        problems.append("the seal certificate does not chain to the given trust roots")
-    ts = status.timestamp_validity
-    if ts is None:
-        problems.append("the signature has no timestamp")
-    else:
-        verdict.timestamp = ts.timestamp
-        verdict.tsa = ts.signing_cert.subject.human_friendly
-        if not (ts.intact and ts.valid):
-            problems.append("the signature timestamp is invalid")
-        elif not ts.trusted:
-            problems.append("the TSA certificate does not chain to the given trust roots")
-    if package is not None and body is not None:
-        digest = _sha256_file(package)
-        stored = (body.get("package") or {}).get("sha256")
-        sent = (body.get("received") or {}).get("sha256")
-        if digest == stored:
-            verdict.package_match = "the package as stored by the axis"
-        elif digest == sent:
-            verdict.package_match = "the package as sent"
-        else:
-            problems.append(f"{package.name} is not the package of this receipt (sha256 differs)")
-    return verdict
 
 
 # --- the service the HTTP layer uses --------------------------------------------------------

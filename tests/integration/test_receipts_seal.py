@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from asn1crypto import cms
 from axis_client import AGENCIES, NGHE_AN, SO_TTTT, VPCP, XML, document
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -189,7 +190,10 @@ async def _check_offline(
     code, out = await _cli(
         capsys, "receipt", "verify", receipt, str(tmp_path / "tampered.edxml"), "--trust", root
     )
-    assert code == 1 and out.startswith("INVALID receipt:") and "sha256 differs" in out, out
+    assert code == 1 and out.strip().splitlines() == [
+        "package: tampered.edxml is not the package of this receipt (sha256 differs)",
+        "INVALID receipt: package failed",
+    ], out
 
     # The receipt itself edited (its recipients list): the seal no longer matches.
     edited = sent["receipt"].replace(SO_TTTT.encode(), b"000.02.00.H41")
@@ -257,6 +261,7 @@ async def test_no_seal_no_receipt(tmp_path: Path, seal_pki: pki_cli.DevPki) -> N
 # --- what a receipt holds, read by openssl; what `receipt verify` says about each alteration ---
 
 OPENSSL = shutil.which("openssl")
+LIENTHONG = Path(sys.executable).with_name("lienthong")
 SIGNING_TIME = "1.2.840.113549.1.9.5"
 SIGNED_ATTRIBUTES = {
     "1.2.840.113549.1.9.3",  # contentType
@@ -287,6 +292,35 @@ def _signed_attributes(printed: str) -> dict[str, str]:
     return attributes
 
 
+@pytest.fixture
+async def sealed(hsm_axis: Axis, seal_pki: pki_cli.DevPki, tmp_path: Path) -> dict[str, Any]:
+    """A receipt of a real send, sealed on the SoftHSM token and timestamped by the test TSA."""
+    sent = await _send_and_fetch(hsm_axis, tmp_path)
+    sent["root"] = seal_pki.directory / "trust" / "root.cert.pem"
+    sent["lookalike"] = seal_pki.cert_path("lookalike")
+    return sent
+
+
+async def _verify(
+    capsys: Any, tmp_path: Path, receipt: bytes, *roots: Path
+) -> tuple[int, list[str]]:
+    path = tmp_path / "checked.p7m"
+    path.write_bytes(receipt)
+    trust = [arg for root in roots for arg in ("--trust", str(root))]
+    code, out = await _cli(capsys, "receipt", "verify", str(path), *trust)
+    assert "Traceback" not in out
+    return code, out.strip().splitlines()
+
+
+def _signer_info(receipt: bytes) -> cms.SignerInfo:
+    return cms.ContentInfo.load(receipt)["content"]["signer_infos"][0]
+
+
+def _replace_once(data: bytes, old: bytes, new: bytes) -> bytes:
+    assert data.count(old) == 1 and len(old) == len(new)
+    return data.replace(old, new)
+
+
 async def test_receipt_signing_time_as_openssl_reads_it(
     hsm_axis: Axis, seal_pki: pki_cli.DevPki, tmp_path: Path, capsys: Any
 ) -> None:
@@ -315,3 +349,131 @@ async def test_receipt_signing_time_as_openssl_reads_it(
     lookalike = seal_pki.cert_path("lookalike")
     refused = _openssl("cms", "-verify", "-inform", "DER", "-in", receipt, "-CAfile", lookalike)
     assert refused.returncode != 0 and "Verification failure" in refused.stderr
+
+    # `receipt verify` names the same signing time.
+    code, out = await _cli(capsys, "receipt", "verify", str(receipt), "--trust", str(root))
+    assert code == 0, out
+    assert f"at {signing_time.replace(tzinfo=UTC).isoformat()}" in out, out
+
+
+async def test_verify_altered_content_is_the_content_digest(
+    sealed: dict[str, Any], tmp_path: Path, capsys: Any
+) -> None:
+    edited = _replace_once(sealed["receipt"], SO_TTTT.encode(), b"000.02.00.H41")
+    code, lines = await _verify(capsys, tmp_path, edited, sealed["root"])
+    assert code == 1
+    assert lines == [
+        "content digest: the receipt's content was altered: its digest is not the message "
+        "digest the seal signed",
+        "INVALID receipt: content digest failed",
+    ]
+
+
+async def test_verify_altered_signature_is_the_signature(
+    sealed: dict[str, Any], tmp_path: Path, capsys: Any
+) -> None:
+    signature = _signer_info(sealed["receipt"])["signature"].native
+    forged = bytearray(signature)
+    forged[len(forged) // 2] ^= 0x01
+    altered = _replace_once(sealed["receipt"], signature, bytes(forged))
+    code, lines = await _verify(capsys, tmp_path, altered, sealed["root"])
+    assert code == 1
+    # The timestamp certified the original signature value, so it does not cover this one.
+    assert lines == [
+        "signature: the seal's signature does not verify with the seal certificate's key (the "
+        "signature or the signed attributes were altered)",
+        "timestamp: the timestamp does not cover this receipt's signature (its message imprint "
+        "is not the digest of the signature value)",
+        "INVALID receipt: signature, timestamp failed",
+    ]
+
+
+async def test_verify_wrong_trust_roots_is_the_chain(
+    sealed: dict[str, Any], tmp_path: Path, capsys: Any
+) -> None:
+    code, lines = await _verify(capsys, tmp_path, sealed["receipt"], sealed["lookalike"])
+    assert code == 1
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("chain: the seal certificate (Common Name: Ủy ban nhân dân tỉnh")
+    assert lines[0].endswith(") does not chain to the given trust roots")
+    assert lines[1].startswith("timestamp: the TSA certificate (Common Name: Test Time Stamping")
+    assert lines[1].endswith(") does not chain to the given trust roots")
+    assert lines[2] == "INVALID receipt: chain, timestamp failed"
+
+
+async def test_verify_altered_or_removed_timestamp_is_the_timestamp(
+    sealed: dict[str, Any], tmp_path: Path, capsys: Any
+) -> None:
+    token = _signer_info(sealed["receipt"])["unsigned_attrs"][0]["values"][0]
+    gen_time = token["content"]["encap_content_info"]["content"].parsed["gen_time"]
+    # Backdated by years: the TSA's signature no longer covers the TSTInfo.
+    backdated = _replace_once(
+        sealed["receipt"], gen_time.dump(), gen_time.dump()[:2] + b"2019" + gen_time.dump()[6:]
+    )
+    code, lines = await _verify(capsys, tmp_path, backdated, sealed["root"])
+    assert code == 1
+    assert lines == [
+        "timestamp: the timestamp token was altered: its TSTInfo is not what the TSA signed",
+        "INVALID receipt: timestamp failed",
+    ]
+
+    # Removed (unsigned attributes are outside the seal's signature, which stays valid).
+    info = cms.ContentInfo.load(sealed["receipt"])
+    signer = info["content"]["signer_infos"][0]
+    signer["unsigned_attrs"] = None
+    info["content"]["signer_infos"] = cms.SignerInfos([signer])
+    stripped = info.dump(force=True)
+    assert b"Test Time Stamping" not in stripped
+    code, lines = await _verify(capsys, tmp_path, stripped, sealed["root"])
+    assert code == 1
+    assert lines == [
+        "timestamp: the receipt carries no signature timestamp",
+        "INVALID receipt: timestamp failed",
+    ]
+
+
+def _damaged_certificate_name(receipt: bytes) -> bytes:
+    """The receipt with the seal certificate's first name value re-tagged [APPLICATION 18]."""
+    certificates = cms.ContentInfo.load(receipt)["content"]["certificates"]
+    seal = next(c.chosen for c in certificates if "Ủy ban" in c.chosen.subject.human_friendly)
+    start = receipt.index(seal.dump())
+    subject = receipt.index(seal["tbs_certificate"]["subject"].dump(), start)
+    value = seal["tbs_certificate"]["subject"].chosen[0][0]["value"].dump()
+    at = receipt.index(value, subject)
+    damaged = bytearray(receipt)
+    damaged[at] = 0x52
+    return bytes(damaged)
+
+
+async def test_verify_bad_input_is_one_line(sealed: dict[str, Any], tmp_path: Path) -> None:
+    """The `lienthong` program itself: one line on bad input, exit 1, never a traceback."""
+    receipt = sealed["receipt"]
+    cases = {
+        "empty.p7m": (b"", "INVALID receipt: not a CMS receipt ("),
+        "package.p7m": (sealed["body"], "INVALID receipt: not a CMS receipt ("),
+        "truncated.p7m": (receipt[: len(receipt) // 2], "INVALID receipt: not a CMS receipt ("),
+        "data.p7m": (
+            cms.ContentInfo({"content_type": "data", "content": b"{}"}).dump(),
+            "INVALID receipt: not a CMS receipt (no SignedData)",
+        ),
+        "damaged-name.p7m": (
+            _damaged_certificate_name(receipt),
+            "INVALID receipt: a damaged CMS receipt (",
+        ),
+        "missing.p7m": (None, "lienthong: error: cannot read"),
+    }
+    answers: dict[str, tuple[int | None, str]] = {}
+    for name, (data, _) in cases.items():
+        if data is not None:
+            (tmp_path / name).write_bytes(data)
+        run = await asyncio.create_subprocess_exec(
+            LIENTHONG,
+            *("receipt", "verify", str(tmp_path / name), "--trust", str(sealed["root"])),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await run.communicate()
+        answers[name] = (run.returncode, output.decode("utf-8").strip())
+    for name, (code, out) in answers.items():
+        assert code == 1, answers
+        assert len(out.splitlines()) == 1 and out.startswith(cases[name][1]), answers
