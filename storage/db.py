@@ -50,6 +50,7 @@ from typing import Any, TypeVar
 
 from storage.errors import Conflict, MissingReference, StorageError, StorageFull
 from storage.ids import to_db_time, utcnow
+from storage.private import create_file, make_dir
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -228,6 +229,15 @@ def _connect(path: Path, busy_timeout_ms: int, *, readonly: bool) -> sqlite3.Con
     return conn
 
 
+def _create_private(path: Path) -> None:
+    """Blocking: create the database file (empty: SQLite takes it as an empty database) with
+    mode 0600, and its directory 0700, whatever the umask. SQLite gives its -wal and -shm files
+    the database file's mode, so they are private too."""
+    make_dir(path.parent)
+    with contextlib.suppress(FileExistsError):
+        os.close(create_file(path, os.O_WRONLY | os.O_EXCL))
+
+
 def _connect_writer(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     """Blocking: the writer connection, in WAL mode, with every pending migration applied."""
     conn = _connect(path, busy_timeout_ms, readonly=False)
@@ -315,7 +325,10 @@ class Database:
         up-to-date database changes nothing.
         """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            await asyncio.to_thread(_create_private, path)
+        except OSError as exc:
+            raise StorageError(f"cannot create {path}: {exc.strerror or exc}") from exc
         try:
             writer = await asyncio.to_thread(_connect_writer, path, busy_timeout_ms)
         except (sqlite3.Error, ValueError) as exc:

@@ -34,6 +34,7 @@ from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, PRINCIPAL, 
 from server.http.auth import auth_middleware
 from server.http.errors import problem_middleware
 from server.runtime.config import Config
+from server.runtime.datadir import prepare_data_dir
 from server.runtime.logs import request_fields_var, request_id_var
 from server.runtime.objectstore import close_object_store, open_object_store
 from storage.db import Database
@@ -119,10 +120,11 @@ async def request_context_middleware(
 
 
 def prepare_directories(config: Config, *, clear_spool: bool) -> None:
-    """Create the data, object and spool directories; with ``clear_spool``, remove the spool
-    files (uploads in flight when the server last stopped: after a restart none is)."""
-    for directory in (config.storage.data_dir, config.objects_dir, config.spool_dir):
-        directory.mkdir(parents=True, exist_ok=True)
+    """Create the data, object and spool directories (0700); with ``clear_spool`` (the process
+    that runs the start-up jobs), make what is already there private (server/runtime/datadir.py)
+    and remove the spool files (uploads in flight when the server last stopped: after a
+    restart none is)."""
+    prepare_data_dir(config, tighten_existing=clear_spool)
     if clear_spool:
         for leftover in config.spool_dir.iterdir():
             if leftover.is_file():

@@ -20,7 +20,7 @@ from server.cli.options import add_local_options, local_config
 from server.cli.table import render_table
 from server.demo import content as demo
 from server.runtime.audit import ADMIN, record
-from server.runtime.config import Config
+from server.runtime.datadir import prepare_data_dir
 from server.runtime.tokens import new_token
 from storage.db import Database, load_migrations
 from storage.repos.agencies import AgencyRepo
@@ -111,11 +111,6 @@ def _local_time(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M")
 
 
-def _create_directories(config: Config) -> None:
-    for directory in (config.storage.data_dir, config.objects_dir, config.spool_dir):
-        directory.mkdir(parents=True, exist_ok=True)
-
-
 # --- init -------------------------------------------------------------------------------
 
 
@@ -123,7 +118,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     """Create the data directory, object store and database (applying migrations)."""
     config = local_config(args)
     existed = config.db_path.is_file()
-    _create_directories(config)
+    made_private = prepare_data_dir(config)
 
     async def count(database: Database) -> int:
         async with database.reader() as tx:
@@ -136,6 +131,14 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"Data directory {config.storage.data_dir.resolve()} {state}.")
     print(f"  database: {config.db_path.resolve()} (schema version {schema}, {agencies} agencies)")
     print(f"  objects:  {config.objects_dir.resolve()}")
+    if made_private is not None and made_private.changed:
+        print(f"  made {made_private.changed} file(s) and directories private (0600/0700)")
+    if made_private is not None and made_private.failed:
+        print(
+            f"lienthong: warning: {made_private.failed} file(s) could not be made private "
+            f"(first: {made_private.first_failure})",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -288,7 +291,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.pki_port is not None and not 1 <= args.pki_port <= 65535:
         raise CliError(f"--pki-port {args.pki_port} is not a TCP port")
     demo.check_demo_agencies()
-    _create_directories(config)
+    prepare_data_dir(config, tighten_existing=False)
     demo_dir = config.storage.data_dir / "demo"
     demo.write_demo_package(demo_dir)
     demo.write_demo_status(demo_dir)

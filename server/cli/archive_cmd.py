@@ -42,6 +42,7 @@ from server.cli import CliError
 from server.cli.database import require_database
 from server.cli.http_client import AxisClient
 from server.cli.options import add_client_options, add_local_options, client_settings, local_config
+from storage.private import private_umask
 
 
 def register(sub: Any) -> None:
@@ -85,7 +86,13 @@ def _unpack(zip_path: Path, target_dir: Path) -> Path:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Download and unpack each bag; every hash is checked after unpacking."""
+    """Download and unpack each bag; every hash is checked after unpacking. What it writes is
+    private (directories 0700, files 0600): the bags hold the documents themselves."""
+    with private_umask():
+        return _export(args)
+
+
+def _export(args: argparse.Namespace) -> int:
     settings = client_settings(args)
     client = AxisClient(settings.server, settings.token)
     out_dir: Path = args.output

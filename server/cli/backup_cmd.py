@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -41,6 +40,7 @@ from server.cli.database import require_database
 from server.cli.options import add_local_options, local_config
 from server.runtime import secretbox
 from server.runtime.config import Config
+from storage.private import DIR_MODE, copy_file, create_file, make_dir, write_file
 
 DB_NAME = "lienthong.sqlite3"
 OBJECTS_NAME = "objects"
@@ -72,7 +72,8 @@ def register(sub: Any) -> None:
 def _empty_dir(path: Path) -> None:
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise CliError(f"{path} exists and is not an empty directory")
-    path.mkdir(parents=True, exist_ok=True)
+    make_dir(path)
+    os.chmod(path, DIR_MODE)  # an empty directory made beforehand becomes private too
 
 
 def snapshot_database(source: Path, target: Path) -> None:
@@ -80,6 +81,7 @@ def snapshot_database(source: Path, target: Path) -> None:
     one read transaction: the database as of one commit); check the copy's integrity."""
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
+    os.close(create_file(partial, os.O_WRONLY | os.O_EXCL))  # 0600; SQLite keeps the mode
     # Not read-only: a reader of a WAL database must be able to use its shared-memory file.
     src = sqlite3.connect(source, timeout=30)
     try:
@@ -100,18 +102,19 @@ def snapshot_database(source: Path, target: Path) -> None:
 
 def copy_objects(source: Path, target: Path) -> tuple[int, int]:
     """Copy every object file under ``source`` (skipping its tmp/) to the same place under
-    ``target``; return (files, bytes)."""
+    ``target``; return (files, bytes). Directories are made 0700 and files 0600, whatever the
+    source's modes; modification times are kept."""
     files = size = 0
     for directory, subdirs, names in os.walk(source):
         here = Path(directory)
         if here == source:
             subdirs[:] = [d for d in subdirs if d != "tmp"]  # half-written uploads
+        make_dir(target / here.relative_to(source))  # parents first: os.walk goes top-down
         for name in names:
             origin = here / name
             dest = target / origin.relative_to(source)
-            dest.parent.mkdir(parents=True, exist_ok=True)
             try:
-                shutil.copy2(origin, dest)
+                copy_file(origin, dest)
             except FileNotFoundError:  # swept since the walk listed it: no row names it
                 continue
             files += 1
@@ -153,10 +156,10 @@ def backup(config: Config, target: Path, *, with_key: bool = False) -> dict[str,
     if with_key:
         key = secretbox.key_path(config.storage.data_dir)
         if key.is_file():
-            shutil.copy2(key, target / secretbox.KEY_FILE_NAME)
+            copy_file(key, target / secretbox.KEY_FILE_NAME)
             manifest["secrets_key"] = True
     manifest["seconds"] = round(time.time() - started, 3)
-    (target / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
+    write_file(target / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
     return manifest
 
 
@@ -171,15 +174,16 @@ def restore(config: Config, source: Path) -> dict[str, Any]:
     data = config.storage.data_dir
     if config.db_path.exists():
         raise CliError(f"{config.db_path} exists: restore into a new data directory")
-    data.mkdir(parents=True, exist_ok=True)
+    make_dir(data)
     if manifest.get("backend") == "fs":
         copy_objects(source / OBJECTS_NAME, config.objects_dir)
     key = source / secretbox.KEY_FILE_NAME
     if key.is_file() and not secretbox.key_path(data).exists():
-        shutil.copy2(key, secretbox.key_path(data))
+        copy_file(key, secretbox.key_path(data))
     # The database last: a data directory with a database is a complete one.
     partial = config.db_path.with_name(DB_NAME + ".partial")
-    shutil.copyfile(source / DB_NAME, partial)
+    partial.unlink(missing_ok=True)
+    copy_file(source / DB_NAME, partial)
     os.replace(partial, config.db_path)
     return dict(manifest)
 

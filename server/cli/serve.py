@@ -10,6 +10,7 @@ from server.app.devservices import DevServicesError, dev_services
 from server.cli import CliError
 from server.cli.options import add_local_options, local_config
 from server.runtime.config import with_overrides
+from storage.private import private_umask
 
 
 def register(sub: Any) -> None:
@@ -54,7 +55,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            run(config)
+            # Files under the data directory are private (storage/private.py): what libraries
+            # create there (metric files, spool files) too. Workers inherit the umask.
+            with private_umask():
+                run(config)
     except DevServicesError as exc:
         raise CliError(str(exc)) from None
     return 0

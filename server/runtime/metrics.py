@@ -50,6 +50,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from storage.db import Database
 from storage.ids import from_db_time, utcnow
+from storage.private import make_dir
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 METRICS_DIR_NAME = "metrics"  # <data_dir>/metrics: the workers' files (serve --workers N)
@@ -81,7 +82,7 @@ def prepare_multiprocess_dir(data_dir: Path, env: dict[str, str] | None = None) 
     if directory.is_dir():
         for leftover in directory.glob("*.db"):
             leftover.unlink(missing_ok=True)
-    directory.mkdir(parents=True, exist_ok=True)
+    make_dir(directory)  # 0700: what the workers count is the axis's own
     environ[MULTIPROC_ENV] = str(directory)
     return directory
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import re
 import uuid
 from collections.abc import AsyncIterable, Iterator
@@ -30,6 +31,7 @@ from typing import BinaryIO
 from xml.sax.saxutils import escape
 
 from edxml import VN_TZ
+from storage.private import create_file
 
 
 class BodyTooLarge(Exception):
@@ -179,7 +181,8 @@ class _SpoolWriter:
 
     def _write(self, data: bytes, last: bool) -> None:
         if self._out is None:
-            self._out = self.path.open("wb")
+            # 0600 whatever the umask: the file becomes the object by a rename (storage/private.py)
+            self._out = os.fdopen(create_file(self.path, os.O_WRONLY | os.O_EXCL), "wb")
         self._out.write(data)
         if last:
             out, self._out = self._out, None

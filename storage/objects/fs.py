@@ -9,6 +9,11 @@ another filesystem still works, by copying).
 
 Blocking calls (write, fsync, rename, read) run in the default thread pool so the event loop
 keeps serving other requests.
+
+Private whatever the umask (storage/private.py): directories are made 0700 and temp files
+0600 (mkstemp); a file moved in by put_file() that others may read (a spool file made by a
+library under a looser umask) gets 0600 before its rename, decided from the fstat put_file
+makes anyway, so the usual case costs no extra system call.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any, TypeVar
 
 from storage.errors import NotFound, StorageError, StorageFull
 from storage.objects.base import CHUNK_SIZE, ObjectRef, ObjectStore, is_sha256
+from storage.private import DIR_MODE, FILE_MODE, make_dir
 
 T = TypeVar("T")
 
@@ -102,7 +108,8 @@ class FilesystemObjectStore(ObjectStore):
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.tmp_dir = self.root / "tmp"
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        make_dir(self.root)
+        make_dir(self.tmp_dir)
         self._remove_stale_tmp()
 
     # -- paths -------------------------------------------------------------------------------
@@ -190,7 +197,7 @@ class FilesystemObjectStore(ObjectStore):
         created: list[Path] = []
         for level in (directory.parent, directory):
             try:
-                level.mkdir()
+                level.mkdir(DIR_MODE)
                 created.append(level)
             except FileExistsError:
                 pass
@@ -209,7 +216,10 @@ class FilesystemObjectStore(ObjectStore):
 
     def _put_file_blocking(self, path: Path, sha256: str | None) -> ObjectRef:
         with open(path, "rb") as src:
-            size = os.fstat(src.fileno()).st_size
+            st = os.fstat(src.fileno())
+            size = st.st_size
+            if st.st_mode & 0o077:  # made under a looser umask: private before it is an object
+                os.fchmod(src.fileno(), FILE_MODE)
             if sha256 is None:
                 hasher = hashlib.sha256()
                 while block := src.read(CHUNK_SIZE):

@@ -22,6 +22,7 @@ from pathlib import Path
 from storage.errors import IntegrityError
 from storage.objects.base import ObjectStore, is_sha256
 from storage.objects.fs import FilesystemObjectStore
+from storage.private import create_file
 
 
 @dataclass
@@ -63,7 +64,7 @@ def read_journal(path: Path) -> set[str]:
 
 
 def _append(journal: Path, sha256: str) -> None:
-    with journal.open("a", encoding="ascii") as fh:
+    with os.fdopen(create_file(journal, os.O_WRONLY | os.O_APPEND), "a", encoding="ascii") as fh:
         fh.write(sha256 + "\n")
         fh.flush()
         os.fsync(fh.fileno())
