@@ -1,8 +1,8 @@
 """``lienthong secrets rotate``: a new secrets key, every sealed secret sealed again with it.
 
-What is sealed (server/runtime/secretbox.py): the VDXP secrets, the webhook secrets and the
-axis-link
-tokens. The secrets themselves do not change; only the key that seals them does.
+What is sealed (server/runtime/secretbox.py): the VDXP secrets, the webhook secrets, the
+axis-link tokens and the signing sessions' JWT secrets. The secrets themselves do not change;
+only the key that seals them does.
 
 Order, so that a crash at any point leaves a key that opens every row:
 
@@ -42,6 +42,8 @@ from server.vdxp.credentials import decrypt_secret, reseal_credentials
 from server.vdxp.errors import CredentialsError
 from storage.db import Database
 from storage.repos.routes import RouteRepo
+from storage.repos.sealed import open_all
+from storage.repos.signing_sessions import SESSION_SECRETS, SigningSessionRepo
 from storage.repos.vdxp import CredentialRepo
 
 
@@ -142,6 +144,7 @@ async def _opens_with(db: Database, key: bytes) -> bool:
             repo = RouteRepo(tx, cipher)
             await repo.webhooks()
             await repo.links()
+            await open_all(tx, SESSION_SECRETS, cipher)
             for found in await CredentialRepo(tx).all():
                 decrypt_secret(
                     key, found.secret_ciphertext, organ_id=found.organ_id,
@@ -152,12 +155,15 @@ async def _opens_with(db: Database, key: bytes) -> bool:
     return True
 
 
-async def _reseal(db: Database, old: bytes, new: bytes) -> tuple[int, int]:
-    """Every sealed row from ``old`` to ``new`` in one transaction: (routes, credentials)."""
+async def _reseal(db: Database, old: bytes, new: bytes) -> tuple[int, int, int]:
+    """Every sealed row from ``old`` to ``new`` in one transaction: (routes, credentials,
+    signing sessions). Rows still in plain text (written before migrations 0007 and 0011) are
+    left to the server, which seals them at start-up."""
     async with db.transaction() as tx:
         routes = await RouteRepo(tx, KeyCipher(old)).reseal(KeyCipher(new))
         creds = await reseal_credentials(tx, old, new)
-    return routes, creds
+        sessions = await SigningSessionRepo(tx, KeyCipher(old)).reseal(KeyCipher(new))
+    return routes, creds, sessions
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
@@ -189,7 +195,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         _write_key(pending, new)
         _write_key(old_copy, current)
         _fsync_dir(path.parent)
-        routes, creds = with_database(config, lambda db: _reseal(db, current, new))
+        routes, creds, sessions = with_database(config, lambda db: _reseal(db, current, new))
     except CliError:
         pending.unlink(missing_ok=True)
         old_copy.unlink(missing_ok=True)
@@ -201,8 +207,8 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     os.replace(pending, path)
     _fsync_dir(path.parent)
     print(
-        f"re-sealed {creds} VDXP secret(s) and {routes} webhook secret(s)/axis token(s); "
-        f"{path} holds the new key"
+        f"re-sealed {creds} VDXP secret(s), {routes} webhook secret(s)/axis token(s) and "
+        f"{sessions} signing-session secret(s); {path} holds the new key"
     )
     print(f"the previous key is in {old_copy}: delete it once the axis works; start the axis now")
     return 0

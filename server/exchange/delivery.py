@@ -32,7 +32,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -42,7 +42,7 @@ import server.exchange.webhooks as webhooks
 from server.exchange.federation import Route, Router
 from server.exchange.meta import edxml_document_id
 from server.runtime.config import Config
-from storage.db import Database
+from storage.db import Database, Tx
 from storage.errors import StorageError
 from storage.ids import utcnow
 from storage.objects.base import ObjectStore
@@ -50,6 +50,7 @@ from storage.objects.fs import FilesystemObjectStore
 from storage.repos.documents import Document
 from storage.repos.pending_objects import PendingObjectRepo
 from storage.repos.routes import PushItem, PushRepo, RouteRepo, SecretCipher
+from storage.repos.signing_sessions import SigningSessionRepo
 
 log = logging.getLogger("lienthong.delivery")
 
@@ -346,10 +347,24 @@ async def sweep_orphans(database: Database, objects: ObjectStore, grace: float) 
 async def seal_route_secrets(database: Database, cipher: SecretCipher) -> int:
     """Seal webhook secrets and axis-link tokens stored in plain text before migration 0007;
     return how many rows were sealed (0, and no key needed, when there are none)."""
+    return await _seal_plaintext(database, lambda tx: RouteRepo(tx, cipher), "route secrets")
+
+
+async def seal_session_secrets(database: Database, cipher: SecretCipher) -> int:
+    """Seal the JWT secrets of signing sessions stored in plain text before migration 0011;
+    return how many rows were sealed (0, and no key needed, when there are none)."""
+    return await _seal_plaintext(
+        database, lambda tx: SigningSessionRepo(tx, cipher), "signing-session secrets"
+    )
+
+
+async def _seal_plaintext(
+    database: Database, repo: Callable[[Tx], RouteRepo | SigningSessionRepo], what: str
+) -> int:
     async with database.transaction() as tx:
-        sealed = await RouteRepo(tx, cipher).seal_plaintext()
+        sealed = await repo(tx).seal_plaintext()
     if sealed:
-        log.warning("sealed plaintext route secrets", extra={"count": sealed})
+        log.warning(f"sealed plaintext {what}", extra={"count": sealed})
     return sealed
 
 
@@ -360,6 +375,9 @@ async def startup_jobs(
     cipher: SecretCipher | None = None,
 ) -> None:
     """What runs once at start-up, before requests are accepted: the orphan-object sweep and
-    the sealing of plaintext route secrets (``cipher``: the router's, else one from config)."""
+    the sealing of plaintext route and signing-session secrets (``cipher``: the router's, else
+    one from config)."""
     await sweep_orphans(database, objects, config.delivery.orphan_grace)
-    await seal_route_secrets(database, cipher if cipher is not None else Router(config).secrets)
+    box = cipher if cipher is not None else Router(config).secrets
+    await seal_route_secrets(database, box)
+    await seal_session_secrets(database, box)

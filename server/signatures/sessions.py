@@ -121,6 +121,8 @@ class SigningDesk:
         self.database = database
         self.objects = objects
         self.exchange = exchange
+        # Seals the sessions' JWT secrets at rest (server/runtime/secretbox.py): the router's box.
+        self.secrets = exchange.router.secrets
         self.ttl = timedelta(minutes=settings.session_minutes)
         self.chain: tuple[x509.Certificate, ...] = ()
         if settings.chain is not None:
@@ -234,7 +236,7 @@ class SigningDesk:
             signed_at=None,
         )
         async with self.database.transaction() as tx:
-            await SigningSessionRepo(tx).add(row)
+            await SigningSessionRepo(tx, self.secrets).add(row)
             await audit.record_session_created(tx, row)
         log.info("signing session created", extra={"session": row.id, "agency": caller})
         return row, digest
@@ -242,7 +244,7 @@ class SigningDesk:
     async def session(self, caller: str, session_id: str) -> SessionRow:
         """The caller's session (another agency's is SessionNotFound, as an absent one)."""
         async with self.database.reader() as tx:
-            row = await SigningSessionRepo(tx).get(session_id)
+            row = await SigningSessionRepo(tx, self.secrets).get(session_id)
         if row is None or row.organ_id != caller:
             raise SessionNotFound(f"No signing session {session_id}.")
         return row
@@ -308,7 +310,9 @@ class SigningDesk:
             signed_at=at,
         )  # fmt: skip
         async with self.database.transaction() as tx:
-            if not await SigningSessionRepo(tx).mark_signed(row.id, ref.sha256, ref.size, via, at):
+            if not await SigningSessionRepo(tx, self.secrets).mark_signed(
+                row.id, ref.sha256, ref.size, via, at
+            ):
                 raise SessionClosed(f"Signing session {row.id} is signed already.")
             if row.document_id is not None and row.attachment_index is not None:
                 await AttachmentVersionRepo(tx).add(
@@ -332,7 +336,7 @@ class SigningDesk:
         if not token:
             raise UploadUnauthorized("This URL needs the session's JWT (?token= or Bearer).")
         async with self.database.reader() as tx:
-            row = await SigningSessionRepo(tx).get(session_id)
+            row = await SigningSessionRepo(tx, self.secrets).get(session_id)
         if row is None:
             raise UploadUnauthorized("The token does not open this session.")
         try:

@@ -17,24 +17,14 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from storage.db import Tx
 from storage.ids import from_db_time, from_db_time_opt, to_db_time, utcnow
+from storage.repos import sealed
+from storage.repos.sealed import SealedColumn
+from storage.repos.sealed import SecretCipher as SecretCipher  # where callers import it
 
 PUSH_STATES: frozenset[str] = frozenset({"new", "acked", "dead"})
-
-
-class SecretCipher(Protocol):
-    """Seals and opens secrets kept in rows (the server's AES-GCM box, server.runtime.secretbox)."""
-
-    def seal(self, secret: str, aad: bytes) -> str:
-        """The stored form of ``secret``, bound to ``aad``."""
-        ...
-
-    def open(self, stored: str, aad: bytes) -> str:
-        """The secret sealed in ``stored`` for ``aad``; raises if it does not open."""
-        ...
 
 
 def _webhook_aad(organ_id: str) -> bytes:
@@ -43,6 +33,13 @@ def _webhook_aad(organ_id: str) -> bytes:
 
 def _link_aad(organ_id: str) -> bytes:
     return f"lienthong-axis-link-token\x00{organ_id}".encode()
+
+
+# The sealed columns of this module (migration 0007), for re-sealing and the start-up sealing.
+ROUTE_SECRETS = (
+    SealedColumn("webhooks", "organ_id", "secret", "sealed", _webhook_aad),
+    SealedColumn("axis_links", "organ_id", "token", "sealed", _link_aad),
+)
 
 
 @dataclass(frozen=True)
@@ -224,54 +221,12 @@ class RouteRepo:
         Raises what the cipher raises when a row does not open: run it in a transaction so a
         failure changes nothing. Rows not yet sealed (``sealed = 0``) are left to
         :meth:`seal_plaintext`."""
-        count = 0
-        for table, column, aad in (
-            ("webhooks", "secret", _webhook_aad),
-            ("axis_links", "token", _link_aad),
-        ):
-            rows = await self.tx.fetchall(
-                f"SELECT organ_id, {column} AS stored FROM {table} WHERE sealed = 1"  # noqa: S608
-            )
-            for r in rows:
-                plain = self.cipher.open(r["stored"], aad(r["organ_id"]))
-                count += await self.tx.execute(
-                    f"UPDATE {table} SET {column} = ? WHERE organ_id = ? AND sealed = 1",  # noqa: S608
-                    (new.seal(plain, aad(r["organ_id"])), r["organ_id"]),
-                )
-        return count
+        return await sealed.reseal(self.tx, ROUTE_SECRETS, self.cipher, new)
 
     async def seal_plaintext(self) -> int:
         """Seal the secrets of rows written before migration 0007 (``sealed = 0``); return
-        how many rows were sealed. ``secure_delete`` is on while they are rewritten, so SQLite
-        zeroes the plaintext it frees instead of leaving it in the file's free space."""
-        plain = [
-            ("webhooks", "secret", r["organ_id"], r["secret"], _webhook_aad(r["organ_id"]))
-            for r in await self.tx.fetchall(
-                "SELECT organ_id, secret FROM webhooks WHERE sealed = 0"
-            )
-        ]
-        plain += [
-            ("axis_links", "token", r["organ_id"], r["token"], _link_aad(r["organ_id"]))
-            for r in await self.tx.fetchall(
-                "SELECT organ_id, token FROM axis_links WHERE sealed = 0"
-            )
-        ]
-        if not plain:
-            return 0
-        before = await self.tx.fetchone("PRAGMA secure_delete")
-        await self.tx.fetchall("PRAGMA secure_delete = ON")
-        try:
-            for table, column, organ_id, secret, aad in plain:
-                await self.tx.execute(
-                    f"UPDATE {table} SET {column} = ?, sealed = 1"  # noqa: S608 (fixed names)
-                    " WHERE organ_id = ? AND sealed = 0",
-                    (self.cipher.seal(secret, aad), organ_id),
-                )
-        finally:
-            # Back to the connection's setting (some SQLite builds have it on by default).
-            previous = 1 if before is None else int(before[0])
-            await self.tx.fetchall(f"PRAGMA secure_delete = {previous}")
-        return len(plain)
+        how many rows were sealed (see :func:`storage.repos.sealed.seal_plaintext`)."""
+        return await sealed.seal_plaintext(self.tx, ROUTE_SECRETS, self.cipher)
 
 
 _PUSH_SELECT = (

@@ -2,6 +2,9 @@
 
 Two aggregates that live and die together: a finished session on an attachment adds an
 attachment version in the same transaction, so one module holds both repositories.
+
+A session's JWT secret is kept sealed (migration 0011): the repository seals it on write and
+opens it on read through the :class:`SecretCipher` the server gives it, bound to the session id.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from datetime import datetime
 
 from storage.db import Tx
 from storage.ids import from_db_time, new_id, to_db_time, utcnow
+from storage.repos import sealed
+from storage.repos.sealed import SealedColumn, SecretCipher
 
 PENDING = "pending"
 SIGNED = "signed"
@@ -48,7 +53,18 @@ class SessionRow:
         return self.state == PENDING and (now or utcnow()) >= self.expires_at
 
 
-def _session(row: sqlite3.Row) -> SessionRow:
+def _jwt_aad(session_id: str) -> bytes:
+    return f"lienthong-signing-session-jwt\x00{session_id}".encode()
+
+
+# The sealed column of this module, for re-sealing and the start-up sealing.
+SESSION_SECRETS = (SealedColumn("signing_sessions", "id", "jwt_secret", "jwt_sealed", _jwt_aad),)
+
+
+def _session(row: sqlite3.Row, cipher: SecretCipher) -> SessionRow:
+    stored = row["jwt_secret"]
+    # jwt_sealed = 0: a row written before migration 0011, not yet sealed at start-up.
+    jwt_secret = cipher.open(stored, _jwt_aad(row["id"])) if row["jwt_sealed"] else str(stored)
     return SessionRow(
         id=row["id"],
         organ_id=row["organ_id"],
@@ -61,7 +77,7 @@ def _session(row: sqlite3.Row) -> SessionRow:
         source_size=int(row["source_size"]),
         prepared_sha256=row["prepared_sha256"],
         session_json=row["session"],
-        jwt_secret=row["jwt_secret"],
+        jwt_secret=jwt_secret,
         document_id=row["document_id"],
         attachment_index=row["attachment_index"],
         name=row["name"],
@@ -75,31 +91,34 @@ def _session(row: sqlite3.Row) -> SessionRow:
 
 
 class SigningSessionRepo:
-    """Reads and writes the signing_sessions table through a Tx."""
+    """Reads and writes the signing_sessions table through a Tx; ``cipher`` seals and opens
+    the sessions' JWT secrets."""
 
-    def __init__(self, tx: Tx) -> None:
+    def __init__(self, tx: Tx, cipher: SecretCipher) -> None:
         self.tx = tx
+        self.cipher = cipher
 
     async def add(self, row: SessionRow) -> None:
-        """Insert a new session (state pending)."""
+        """Insert a new session (state pending), its JWT secret sealed."""
         await self.tx.execute(
             "INSERT INTO signing_sessions (id, organ_id, state, level, profile, "
             "certificate_sha256, subject, source_sha256, source_size, prepared_sha256, session, "
-            "jwt_secret, document_id, attachment_index, name, created_at, expires_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "jwt_secret, jwt_sealed, document_id, attachment_index, name, created_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
             (
                 row.id, row.organ_id, row.state, row.level, row.profile,
                 row.certificate_sha256, row.subject, row.source_sha256, row.source_size,
-                row.prepared_sha256, row.session_json, row.jwt_secret, row.document_id,
+                row.prepared_sha256, row.session_json,
+                self.cipher.seal(row.jwt_secret, _jwt_aad(row.id)), row.document_id,
                 row.attachment_index, row.name, to_db_time(row.created_at),
                 to_db_time(row.expires_at),
             ),
         )  # fmt: skip
 
     async def get(self, session_id: str) -> SessionRow | None:
-        """The session, or None."""
+        """The session, or None (the cipher's error if its JWT secret does not open)."""
         row = await self.tx.fetchone("SELECT * FROM signing_sessions WHERE id = ?", (session_id,))
-        return None if row is None else _session(row)
+        return None if row is None else _session(row, self.cipher)
 
     async def mark_signed(
         self, session_id: str, sha256: str, size: int, via: str, at: datetime
@@ -112,6 +131,15 @@ class SigningSessionRepo:
             (SIGNED, sha256, size, via, to_db_time(at), session_id, PENDING),
         )
         return changed == 1
+
+    async def reseal(self, new: SecretCipher) -> int:
+        """Every sealed JWT secret from this repository's cipher to ``new`` (secrets key
+        rotation; see :func:`storage.repos.sealed.reseal`); return how many rows."""
+        return await sealed.reseal(self.tx, SESSION_SECRETS, self.cipher, new)
+
+    async def seal_plaintext(self) -> int:
+        """Seal the JWT secrets of sessions created before migration 0011; return how many."""
+        return await sealed.seal_plaintext(self.tx, SESSION_SECRETS, self.cipher)
 
 
 @dataclass(frozen=True)

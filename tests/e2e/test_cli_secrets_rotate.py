@@ -102,7 +102,10 @@ def test_rotate_reseals_every_secret(tmp_path: Path, env: dict[str, str]) -> Non
     before = _rows(data)
 
     out = run("secrets", "rotate", "--data-dir", str(data), env=env)
-    assert "re-sealed 1 VDXP secret(s) and 2 webhook secret(s)/axis token(s)" in out.stdout
+    assert (
+        "re-sealed 1 VDXP secret(s), 2 webhook secret(s)/axis token(s) and 0 signing-session"
+        in out.stdout
+    )
 
     assert key_file.read_text() != old_text
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
