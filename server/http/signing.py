@@ -474,6 +474,15 @@ PDF_ANSWER = {"description": "The PDF", "content": {"application/pdf": {}}}
 SIGNING_UNAUTHORIZED = problem("No valid bearer token, or no valid session JWT (`unauthorized`).")
 SIGNING_NOT_FOUND = problem("Absent, or another agency's (`not-found`).")
 SIGNING_UNAVAILABLE = problem("TSA, OCSP/CRL, seal token or trust roots unavailable.")
+# A session's JWT secret is sealed at rest: reading a session needs the secrets key.
+SECRETS_UNAVAILABLE = problem(
+    "The secrets key that seals the session's JWT secret is missing or wrong "
+    "(`secrets-unavailable`)."
+)
+SESSION_UNAVAILABLE = problem(
+    "TSA, OCSP/CRL, seal token or trust roots unavailable, or the secrets key "
+    "(`secrets-unavailable`)."
+)
 
 
 def openapi_paths() -> dict[str, Any]:
@@ -496,7 +505,7 @@ def openapi_paths() -> dict[str, Any]:
                     "413": problem("The PDF is too large."),
                     "415": problem("Not JSON nor multipart."),
                     "422": problem("Not a PDF, encrypted, or certificate refused."),
-                    "503": SIGNING_UNAVAILABLE,
+                    "503": SESSION_UNAVAILABLE,
                 },
             }
         },
@@ -508,6 +517,7 @@ def openapi_paths() -> dict[str, Any]:
                     "200": json_body("The session"),
                     "401": SIGNING_UNAUTHORIZED,
                     "404": SIGNING_NOT_FOUND,
+                    "503": SECRETS_UNAVAILABLE,
                 },
             }
         },
@@ -531,7 +541,7 @@ def openapi_paths() -> dict[str, Any]:
                     "409": problem("Signed already (`session-closed`)."),
                     "410": problem("Expired (`session-expired`)."),
                     "422": problem("The signature does not verify (`signature-invalid`)."),
-                    "503": SIGNING_UNAVAILABLE,
+                    "503": SESSION_UNAVAILABLE,
                 },
             }
         },
@@ -543,6 +553,7 @@ def openapi_paths() -> dict[str, Any]:
                     "200": PDF_ANSWER,
                     "401": SIGNING_UNAUTHORIZED,
                     "404": SIGNING_NOT_FOUND,
+                    "503": SECRETS_UNAVAILABLE,
                 },
             }
         },
@@ -551,7 +562,11 @@ def openapi_paths() -> dict[str, Any]:
                 "summary": "VGCA plugin `FileName`: the PDF to sign (session JWT, no bearer)",
                 "security": [],
                 "parameters": [sid, token],
-                "responses": {"200": PDF_ANSWER, "401": SIGNING_UNAUTHORIZED},
+                "responses": {
+                    "200": PDF_ANSWER,
+                    "401": SIGNING_UNAUTHORIZED,
+                    "503": SECRETS_UNAVAILABLE,
+                },
             },
             "post": {
                 "summary": "VGCA plugin `FileUploadHandler`: the signed PDF (session JWT)",
@@ -572,7 +587,7 @@ def openapi_paths() -> dict[str, Any]:
                         "Not the served PDF plus one valid signature by the "
                         "enrolled certificate (`signature-invalid`)."
                     ),
-                    "503": SIGNING_UNAVAILABLE,
+                    "503": SESSION_UNAVAILABLE,
                 },
             },
         },

@@ -89,12 +89,17 @@ def start_axis(data: Path) -> Axis:
 
 
 def stop_axis(axis: Axis) -> None:
-    axis.process.terminate()
+    stop_process(axis.process)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Stop a ``lienthong serve`` (SIGTERM; SIGKILL if it has not exited after ``timeout``)."""
+    process.terminate()
     try:
-        axis.process.wait(timeout=10)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        axis.process.kill()
-        axis.process.wait()
+        process.kill()
+        process.wait()
 
 
 @pytest.fixture(scope="module")
