@@ -4,8 +4,9 @@ The VGCA Sign Service downloads ``FileName`` and uploads the signed PDF to
 ``FileUploadHandler`` on the officer's behalf, without the agency's bearer token: it carries a
 ``JWTToken`` instead (VN-RULES.md). Each token names one session (``sub``) and one use
 (``scope``: ``download`` or ``upload``) and expires with the session. The HMAC key is a random
-secret of that session kept in the database, so tokens survive a restart of the axis and one
-session's token never opens another. The stdlib is enough for HS256; no JWT library needed.
+secret of that session kept in the database (sealed with the axis's secrets key, migration
+0011), so tokens survive a restart of the axis and one session's token never opens another.
+The stdlib is enough for HS256; no JWT library needed.
 """
 
 from __future__ import annotations
