@@ -42,6 +42,7 @@ import importlib.resources
 import os
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -238,11 +239,29 @@ def _create_private(path: Path) -> None:
         os.close(create_file(path, os.O_WRONLY | os.O_EXCL))
 
 
+def _switch_to_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> str:
+    """Blocking: ``PRAGMA journal_mode = WAL``, retried while the database is locked.
+
+    Two processes opening a new (empty) database file together both switch it to WAL; SQLite
+    answers the loser "database is locked" at once, without its busy handler (it would deadlock
+    waiting), so the busy timeout is applied here instead."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    delay = 0.005
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
 def _connect_writer(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     """Blocking: the writer connection, in WAL mode, with every pending migration applied."""
     conn = _connect(path, busy_timeout_ms, readonly=False)
     try:
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = _switch_to_wal(conn, busy_timeout_ms)
         if str(mode).lower() != "wal":
             raise StorageError(f"SQLite refused WAL mode (journal_mode is {mode!r})")
         _migrate(conn)
