@@ -31,3 +31,8 @@ class StorageUnavailable(StorageError):
 
 class IntegrityError(StorageError):
     """Stored bytes no longer match their SHA-256: the object is corrupt or was replaced."""
+
+
+class ObjectMissing(StorageError):
+    """A row names an object the store does not serve (absent, or hidden by a delete marker
+    with no version of ours to read): the axis lost or was robbed of bytes it stored."""

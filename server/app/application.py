@@ -142,7 +142,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     try:
         # storage.backend: the filesystem, or S3 (bucket made at start-up) with the filesystem
         # as read fallback for objects not yet migrated (server/runtime/objectstore.py).
-        objects = await open_object_store(config)
+        objects = await open_object_store(
+            config, database=database, metrics=metrics_http.metrics_of(app)
+        )
         try:
             app[DATABASE] = database
             app[OBJECTS] = objects

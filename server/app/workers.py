@@ -134,7 +134,7 @@ async def _before_workers(config: Config) -> None:
     prepare_directories(config, clear_spool=True)
     database = await Database.open(config.db_path)  # applies the migrations, once
     try:
-        objects = await open_object_store(config)
+        objects = await open_object_store(config, database=database)
         try:
             await startup_jobs(config, database, objects)
         finally:

@@ -332,7 +332,7 @@ async def _renew(config: Any, days: int) -> int:
     except StorageError as exc:
         raise CliError(f"cannot open the database {config.db_path}: {exc}") from None
     try:
-        objects = await open_object_store(config)
+        objects = await open_object_store(config, database=database)
         renewer = Renewer(config, database, objects, Exchange(config, database, objects))
         try:
             config.spool_dir.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,9 @@
 """``lienthong storage migrate --to s3``: move every object from the filesystem store to S3.
 
 Resumable (a journal of moved objects in the data directory, and objects already in the bucket
-are skipped), each object read back from S3 and checked by its SHA-256, with a progress bar.
+are skipped), each object read back from S3 and checked by its SHA-256, with a progress bar;
+the S3 version id of each object is recorded in the axis's database (``object_versions``),
+and the server reads exactly that version.
 When every object is there, the config file given with ``--config`` is switched to
 ``[storage] backend = "s3"``; without a writable config file the exact setting is printed.
 The server keeps serving during the move: it reads the filesystem store until it is restarted
@@ -23,6 +25,7 @@ from server.cli.http_client import Progress
 from server.cli.options import add_local_options, local_config
 from server.runtime.config import Config, ConfigError, load_config
 from server.runtime.objectstore import open_s3_store
+from storage.db import Database
 from storage.errors import StorageError
 from storage.objects.fs import FilesystemObjectStore
 from storage.objects.migrate import MigrationReport, filesystem_objects, migrate_objects
@@ -86,9 +89,18 @@ def set_backend(path: Path, backend: str) -> None:
 
 
 async def _migrate(config: Config, limit: int | None) -> MigrationReport:
+    # The versions written to S3 are recorded in the axis's database (docs/storage.md).
+    database = await Database.open(config.db_path)
+    try:
+        return await _migrate_with(config, database, limit)
+    finally:
+        await database.close()
+
+
+async def _migrate_with(config: Config, database: Database, limit: int | None) -> MigrationReport:
     source = FilesystemObjectStore(config.objects_dir)
     config.spool_dir.mkdir(parents=True, exist_ok=True)
-    target = open_s3_store(config)
+    target = open_s3_store(config, database=database)
     total = sum(size for _, size in filesystem_objects(config.objects_dir))
     progress = Progress("migrate", total)
 

@@ -73,7 +73,7 @@ async def archive_renewal(request: web.Request) -> web.StreamResponse:
         principal_of(request), request.match_info["id"], request.match_info["renewal"]
     )
     objects = request.app[OBJECTS]
-    await objects.stat(renewal.sha256)  # reach the store before promising 200
+    await objects.require(renewal.sha256)  # reach the store before promising 200
     response = web.StreamResponse(
         headers={
             "Content-Disposition": f'attachment; filename="{renewal.id}.pdf"',

@@ -161,8 +161,10 @@ async def fetch_document(request: web.Request) -> web.StreamResponse:
     start, end = span if span is not None else (0, doc.size)
     if span is not None:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{doc.size}"
-    # Reach the store before promising 200: an unreachable S3 becomes a 503, not a cut stream.
-    await request.app[OBJECTS].stat(doc.sha256)
+    # Reach the store before promising 200: an unreachable S3, a missing object or one whose
+    # stored versions all hold other bytes is a 503 problem, never a status line and a cut
+    # stream. On S3 the bytes then streamed are of the version the axis wrote, verified once.
+    await request.app[OBJECTS].require(doc.sha256)
     await audit_fetch(request, doc.id)
     response = web.StreamResponse(status=206 if span is not None else 200, headers=headers)
     response.content_type = "application/xml"

@@ -393,7 +393,7 @@ async def stream_pdf(
 ) -> web.StreamResponse:
     """Stream a stored PDF (hash-checked) as an attachment named ``filename``."""
     objects = request.app[OBJECTS]
-    await objects.stat(sha256)  # reach the store before promising 200
+    await objects.require(sha256)  # reach the store before promising 200
     response = web.StreamResponse(
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',

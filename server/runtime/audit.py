@@ -52,6 +52,18 @@ async def record(
     return await chain.append(tx, actor, action, objects, details)
 
 
+async def record_alone(
+    database: Database,
+    actor: str,
+    action: str,
+    objects: Iterable[str] = (),
+    details: Mapping[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one entry in a transaction of its own: for an action that writes nothing else."""
+    async with database.transaction() as tx:
+        return await record(tx, actor, action, objects, details)
+
+
 async def record_send(tx: Tx, doc: Document, recipients: Sequence[str]) -> AuditEntry:
     """A document (or a revoke/update/replace of one) was accepted and routed."""
     action = _BUSINESS_ACTIONS.get(doc.business_type, "document.replace")
@@ -99,8 +111,7 @@ async def record_fetch(
 ) -> None:
     """A party fetched a package (or one attachment): reads get a transaction of their own."""
     details: dict[str, Any] = {} if attachment is None else {"attachment": attachment}
-    async with database.transaction() as tx:
-        await record(tx, caller, "document.fetch", [document_id], details)
+    await record_alone(database, caller, "document.fetch", [document_id], details)
 
 
 # Signing sessions and seals (issue 6). ``via`` is how a session was signed: "signature" (the
@@ -224,14 +235,28 @@ async def record_verification_request(
     """An authenticated agency had an uploaded PDF verified (``POST /api/v1/verify``): only its
     digest, size and the verdict are recorded, never its content. Nothing else is written, so
     the entry gets a transaction of its own."""
-    async with database.transaction() as tx:
-        return await record(
-            tx,
-            actor,
-            "verification.request",
-            [sha256],
-            {"sha256": sha256, "size": size, "verdict": verdict},
-        )
+    return await record_alone(
+        database,
+        actor,
+        "verification.request",
+        [sha256],
+        {"sha256": sha256, "size": size, "verdict": verdict},
+    )
+
+
+async def record_object_alarm(
+    database: Database, sha256: str, key: str, kind: str, ours: str | None, latest: str | None
+) -> AuditEntry:
+    """The latest S3 version of an object's key is not the axis's own (storage/objects/s3.py):
+    recorded by the axis in a transaction of its own, once per key, kind and latest version
+    in each process."""
+    return await record_alone(
+        database,
+        AXIS,
+        "object.integrity-alarm",
+        [sha256],
+        {"key": key, "kind": kind, "ours": ours, "latest": latest},
+    )
 
 
 # --- anchoring -----------------------------------------------------------------------------

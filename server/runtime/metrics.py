@@ -7,6 +7,8 @@ What is measured (docs/operations.md lists the names and what to alert on):
   ids in label values would make one time series per document);
 - signing (an officer's session finished with the token's signature, an agency seal) and
   signature verification (each run of the verifier pool): latency histograms;
+- object integrity alarms: S3 keys whose latest version is not the axis's own (a counter by
+  kind, storage/objects/s3.py);
 - the delivery queue, read from the database at scrape time: deliveries by state, those
   waiting for a push, and the age of the oldest delivery not yet delivered (push and pull).
 
@@ -124,6 +126,14 @@ class Metrics:
             "Time of one run of the signature verifier (one PDF, in a process of the "
             "isolated pool, once one is free).",
             buckets=_CRYPTO_BUCKETS,
+            registry=where,
+        )
+        self.object_alarms = Counter(
+            "lienthong_object_integrity_alarms",
+            "S3 keys whose latest version is not the one the axis wrote, by kind (overwritten, "
+            "delete-marker, missing, forged): someone with the bucket's credentials put or "
+            "deleted there. The axis keeps reading its own version; alert on any increase.",
+            ("kind",),
             registry=where,
         )
         self._snapshot: QueueSnapshot | None = None

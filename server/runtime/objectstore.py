@@ -4,6 +4,12 @@
 - ``s3``: the bucket of the ``[s3]`` section, with the filesystem store as a *read* fallback
   for objects not yet moved there (``lienthong storage migrate --to s3``; docs/storage.md).
 
+On S3 the store reads the version the axis wrote of each object, never just the latest one of
+its key: the versions are recorded in the metadata database (``object_versions``), and when
+the latest version of a key is someone else's the alarm is logged at ERROR, counted in the
+metric ``lienthong_object_integrity_alarms`` and appended to the audit log
+(storage/objects/s3.py, docs/storage.md).
+
 The S3 keys come from ``LIENTHONG_S3_ACCESS_KEY`` / ``LIENTHONG_S3_SECRET_KEY`` or from the
 files ``s3.access_key_file`` / ``s3.secret_key_file``; they are never logged and never part of
 a repr.
@@ -15,11 +21,15 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from server.runtime import audit
 from server.runtime.config import Config, ConfigError
+from server.runtime.metrics import Metrics
+from storage.db import Database
 from storage.objects.base import ObjectStore
 from storage.objects.fs import FilesystemObjectStore
-from storage.objects.s3 import S3ObjectStore, S3Settings
+from storage.objects.s3 import AlarmHandler, S3ObjectStore, S3Settings, VersionAlarm
 from storage.objects.tiered import FallbackObjectStore
+from storage.objects.versions import DatabaseVersionBook
 
 ACCESS_KEY_ENV = "LIENTHONG_S3_ACCESS_KEY"
 SECRET_KEY_ENV = "LIENTHONG_S3_SECRET_KEY"  # noqa: S105 (a variable's name, not a secret)
@@ -59,13 +69,48 @@ def s3_settings(config: Config, env: Mapping[str, str] = os.environ) -> S3Settin
     )
 
 
-def open_s3_store(config: Config, env: Mapping[str, str] = os.environ) -> S3ObjectStore:
-    """An S3 store for ``config`` spooling uploads in the data directory's spool."""
-    return S3ObjectStore(s3_settings(config, env), spool_dir=config.spool_dir)
+def integrity_alarm(database: Database, metrics: Metrics | None = None) -> AlarmHandler:
+    """What the axis does when the latest version of a key is not its own (the store has
+    logged it at ERROR already): count it and append it to the audit log."""
+
+    async def on_alarm(alarm: VersionAlarm) -> None:
+        if metrics is not None:
+            metrics.object_alarms.labels(alarm.kind).inc()
+        await audit.record_object_alarm(
+            database, alarm.sha256, alarm.key, alarm.kind, alarm.ours, alarm.latest
+        )
+
+    return on_alarm
 
 
-async def open_object_store(config: Config, env: Mapping[str, str] = os.environ) -> ObjectStore:
-    """The object store selected by ``storage.backend``, ready to use.
+def open_s3_store(
+    config: Config,
+    env: Mapping[str, str] = os.environ,
+    *,
+    database: Database | None = None,
+    metrics: Metrics | None = None,
+) -> S3ObjectStore:
+    """An S3 store for ``config`` spooling uploads in the data directory's spool, recording
+    and reading its versions in ``database`` (without one, only for the process's life)."""
+    if database is None:
+        return S3ObjectStore(s3_settings(config, env), spool_dir=config.spool_dir)
+    return S3ObjectStore(
+        s3_settings(config, env),
+        spool_dir=config.spool_dir,
+        versions=DatabaseVersionBook(database),
+        on_alarm=integrity_alarm(database, metrics),
+    )
+
+
+async def open_object_store(
+    config: Config,
+    env: Mapping[str, str] = os.environ,
+    *,
+    database: Database | None = None,
+    metrics: Metrics | None = None,
+) -> ObjectStore:
+    """The object store selected by ``storage.backend``, ready to use; on S3 its versions are
+    recorded in ``database`` (the axis always gives it) and alarms counted in ``metrics``.
 
     For S3 the bucket is created (with Object Lock) when missing; StorageError/
     StorageUnavailable when it cannot be reached, so a misconfigured axis stops at start-up.
@@ -73,7 +118,7 @@ async def open_object_store(config: Config, env: Mapping[str, str] = os.environ)
     filesystem = FilesystemObjectStore(config.objects_dir)
     if config.storage.backend != "s3":
         return filesystem
-    s3 = open_s3_store(config, env)
+    s3 = open_s3_store(config, env, database=database, metrics=metrics)
     try:
         await s3.ensure_bucket()
     except BaseException:

@@ -103,6 +103,13 @@ STORAGE_FULL = problem_type(
     "The axis is out of disk space; nothing was stored. Retry later.",
     retry=True,
 )
+OBJECT_UNAVAILABLE = problem_type(
+    "object-unavailable",
+    503,
+    "Stored object unavailable",
+    "The bytes of this resource are missing from the object store, or no stored version of "
+    "them matches their SHA-256; nothing is served. The operators are alerted.",
+)
 STORAGE_UNAVAILABLE = problem_type(
     "storage-unavailable",
     503,

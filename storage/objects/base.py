@@ -8,16 +8,21 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.errors import ObjectMissing
+
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 CHUNK_SIZE = 1024 * 1024  # 1 MiB: large enough to amortise a thread hop, small enough for RAM
 
 
 @dataclass(frozen=True)
 class ObjectRef:
-    """A stored object: the lowercase hex SHA-256 of its bytes and its size in bytes."""
+    """A stored object: the lowercase hex SHA-256 of its bytes, its size in bytes, and the
+    version of its key that holds those bytes (S3: the version the axis wrote and reads; None
+    on the filesystem store, which has no versions)."""
 
     sha256: str
     size: int
+    version_id: str | None = None
 
 
 def is_sha256(value: str) -> bool:
@@ -54,6 +59,15 @@ class ObjectStore(abc.ABC):
     async def stat(self, sha256: str) -> ObjectRef | None:
         """Return the object's ref, or None if it is not stored."""
 
+    async def require(self, sha256: str) -> ObjectRef:
+        """The object's ref, or ObjectMissing when a row names an object the store does not
+        serve: call it before promising a 200, so that a missing object is a clean error
+        answer and never a status line followed by a cut body."""
+        ref = await self.stat(sha256)
+        if ref is None:
+            raise ObjectMissing(f"object {sha256} is missing from the object store")
+        return ref
+
     @abc.abstractmethod
     async def exists(self, sha256: str) -> bool:
         """True if the object is stored."""
@@ -65,3 +79,34 @@ class ObjectStore(abc.ABC):
 
     async def ping(self) -> None:  # noqa: B027 (optional hook with a working default)
         """Raise StorageError unless the store is usable (for /healthz). Default: no check."""
+
+
+class VersionBook(abc.ABC):
+    """Where a versioned store (S3) records the versions it wrote, to read those and no other:
+    the metadata database in the axis (storage/objects/versions.py, migration 0010)."""
+
+    @abc.abstractmethod
+    async def versions(self, sha256: str) -> list[ObjectRef]:
+        """The versions recorded for ``sha256``, the one to read first (empty: none)."""
+
+    @abc.abstractmethod
+    async def record(self, ref: ObjectRef) -> None:
+        """Record ``ref.version_id`` as holding exactly the bytes ``ref.sha256`` names."""
+
+
+class MemoryVersionBook(VersionBook):
+    """A book kept in memory for the life of the process: for a store used without the
+    database (tests, one-off tools). The axis itself records in the database."""
+
+    def __init__(self) -> None:
+        self._refs: dict[str, list[ObjectRef]] = {}
+
+    async def versions(self, sha256: str) -> list[ObjectRef]:
+        """The versions recorded in this process."""
+        return list(self._refs.get(sha256, ()))
+
+    async def record(self, ref: ObjectRef) -> None:
+        """Remember ``ref`` (once)."""
+        known = self._refs.setdefault(ref.sha256, [])
+        if all(r.version_id != ref.version_id for r in known):
+            known.append(ref)

@@ -3,9 +3,11 @@
 Each object is streamed from the source, stored in the target (which hashes it on the way in),
 then read back whole through the target's hash-checked ``open``: an object counts as moved only
 when the target gave back exactly the bytes whose SHA-256 is its name. Moved objects are
-appended to a journal file (one digest a line, fsynced), so an interrupted run resumes where it
-stopped; an object the target already holds with the same size is skipped too (it was checked
-when it was copied, by this tool or by the server writing it there).
+appended to a journal file (one digest a line, fsynced), a record of what was moved. An object
+the target already holds with the same size is skipped (it was checked when it was copied, by
+this tool or by the server writing it there), so an interrupted run resumes where it stopped.
+On S3 the target records the version id of every object it stores or finds (its version book,
+``object_versions`` in the axis's database) and reads that version from then on.
 
 The source is never modified: it stays the read fallback of the server (see
 storage/objects/tiered.py) until an operator removes it.
@@ -104,21 +106,21 @@ async def migrate_objects(
     done = await asyncio.to_thread(read_journal, journal)
     report = MigrationReport(total=len(objects))
     for sha256, size in objects:
-        if sha256 in done:
+        # Asked even for journalled objects: the target's stat records the version holding
+        # the bytes (on S3, hashing it whole once when none is recorded yet, e.g. moved by an
+        # earlier release), so every moved object has its version id in the database.
+        there = await target.stat(sha256)
+        if there is not None and there.size == size:
             report.skipped += 1
             copied = False
+        elif limit is not None and report.copied >= limit:
+            report.remaining += 1
+            continue
         else:
-            there = await target.stat(sha256)
-            if there is not None and there.size == size:
-                report.skipped += 1
-                copied = False
-            elif limit is not None and report.copied >= limit:
-                report.remaining += 1
-                continue
-            else:
-                report.bytes_copied += await copy_verified(source, target, sha256)
-                report.copied += 1
-                copied = True
+            report.bytes_copied += await copy_verified(source, target, sha256)
+            report.copied += 1
+            copied = True
+        if sha256 not in done:
             await asyncio.to_thread(_append, journal, sha256)
         if on_object is not None:
             on_object(sha256, size, copied)

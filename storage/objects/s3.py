@@ -2,8 +2,26 @@
 
 Objects are content-addressed like the filesystem store: key ``<prefix>ab/cd/<sha256>``. The
 bucket is created with Object Lock (which turns versioning on) and every object is written with
-COMPLIANCE retention for ``retention_years``: the store itself refuses to delete or overwrite a
-signed original, and this module never tries.
+COMPLIANCE retention for ``retention_years``: the version the axis wrote can be neither
+deleted nor changed before that date, and this module never tries.
+
+Object Lock protects a *version*, not a key: anyone holding the bucket's write credentials can
+still put other bytes under the key (a new latest version) or a delete marker over it. So the
+store reads by version, never by key alone:
+
+- every upload's version id is recorded in a :class:`~storage.objects.base.VersionBook` (the
+  metadata database in the axis, ``object_versions``) and every read (``stat``, ``open``,
+  ``retention``, ``retain``) is of the first recorded version, whatever the latest one is;
+- a recorded version holds exactly the bytes its SHA-256 names (the axis uploaded them, or
+  hashed the version whole): that verdict is cached for good (an S3 version's bytes never
+  change), so ranges need no re-check and a whole read is known good before its first byte;
+- an object written before versions were recorded (no row) is *adopted* on its first use: its
+  versions are hashed whole, oldest first, and the first that matches its name is recorded; a
+  key whose versions all hash to something else raises IntegrityError (from ``stat`` too, so
+  callers refuse before any status line);
+- whenever the latest version of a key is not one of ours (other bytes on top, a delete
+  marker) the store raises an alarm: logged at ERROR and passed to ``on_alarm`` (the axis
+  counts it in a metric and appends an audit entry), once per key and latest version.
 
 Why the detours:
 - minio's client is blocking: every call runs on this store's own small thread pool, so the event
@@ -15,8 +33,11 @@ Why the detours:
   of shared/reference/s3/README.md): retention is set after the upload by its own call and read
   back from ``stat_object`` metadata (minio's own retention parser chokes on RGW's nine
   fractional digits, quirk 6). ETags are never compared with content; we keep our own SHA-256.
-- Reads of a whole object are hashed on the way out; a mismatch raises IntegrityError at the end
-  of the stream, so a caller that streams to a client never confirms corrupt bytes silently.
+- RGW answers a HEAD of a key under a delete marker with a bare 404 (no
+  ``x-amz-delete-marker`` header): with a version of ours still there, that 404 is the marker.
+- Reads of a whole object are still hashed on the way out; a mismatch raises IntegrityError at
+  the end of the stream (bytes changed below S3 itself), so a caller that streams to a client
+  never confirms corrupt bytes silently.
 """
 
 from __future__ import annotations
@@ -24,10 +45,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import os
 import tempfile
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,9 +64,17 @@ from minio.error import S3Error
 from minio.retention import Retention
 
 from storage.errors import IntegrityError, NotFound, StorageError, StorageUnavailable
-from storage.objects.base import CHUNK_SIZE, ObjectRef, ObjectStore, is_sha256
+from storage.objects.base import (
+    CHUNK_SIZE,
+    MemoryVersionBook,
+    ObjectRef,
+    ObjectStore,
+    VersionBook,
+    is_sha256,
+)
 
 T = TypeVar("T")
+log = logging.getLogger("lienthong.storage")
 
 _MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "NoSuchObject", "ResourceNotFound"}
 
@@ -77,6 +107,41 @@ class S3Settings:
         return ep.rstrip("/"), self.secure
 
 
+@dataclass(frozen=True)
+class VersionAlarm:
+    """The latest version of an object's key is not one the axis wrote.
+
+    ``kind``: ``overwritten`` (other bytes on top of ours), ``delete-marker`` (a delete hides
+    ours), ``missing`` (the version we recorded is gone), ``forged`` (the key has versions and
+    none holds the bytes its name says). ``ours``: the version the axis reads, if any;
+    ``latest``: the latest version's id, when S3 told it.
+    """
+
+    sha256: str
+    key: str
+    kind: str
+    ours: str | None
+    latest: str | None
+
+    def describe(self) -> str:
+        """One line for the log."""
+        return (
+            f"object {self.sha256}: the latest version of s3 key {self.key} is not ours "
+            f"({self.kind}; ours {self.ours}, latest {self.latest})"
+        )
+
+
+AlarmHandler = Callable[[VersionAlarm], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Head:
+    """What a HEAD of a key (or one version of it) said."""
+
+    version_id: str | None
+    size: int
+
+
 def parse_s3_time(value: str) -> datetime:
     """Parse an S3 timestamp, including RGW's nine fractional digits (minio-py cannot)."""
     text = value.strip().replace("Z", "+00:00")
@@ -93,9 +158,19 @@ class S3ObjectStore(ObjectStore):
     """Objects in one S3 bucket with Object Lock (see the module docstring)."""
 
     def __init__(
-        self, settings: S3Settings, *, spool_dir: Path | None = None, workers: int = 4
+        self,
+        settings: S3Settings,
+        *,
+        spool_dir: Path | None = None,
+        workers: int = 4,
+        versions: VersionBook | None = None,
+        on_alarm: AlarmHandler | None = None,
     ) -> None:
         self.settings = settings
+        # Without a book (tests, one-off tools) versions are pinned for the process's life.
+        self.versions = versions if versions is not None else MemoryVersionBook()
+        self.on_alarm = on_alarm
+        self._alarmed: set[tuple[str, str, str | None]] = set()
         host, secure = settings.host
         # Short timeouts and few retries: an unreachable store must turn into a quick 503,
         # not a request hanging for minutes.
@@ -198,9 +273,12 @@ class S3ObjectStore(ObjectStore):
 
     async def _upload(self, path: Path, sha256: str) -> ObjectRef:
         size = (await asyncio.to_thread(path.stat)).st_size
-        existing = await self.stat(sha256)
-        if existing is not None:
-            return existing  # same digest, same bytes: nothing new to store
+        if await self.versions.versions(sha256):
+            existing = await self.stat(sha256)
+            if existing is not None:
+                return existing  # a version of ours holds these bytes: nothing new to store
+        # No version of ours (whatever the key holds may be someone else's): upload, so that
+        # the version recorded is one whose bytes we know.
         await self.ensure_bucket()
         key = self._key(sha256)
 
@@ -209,12 +287,18 @@ class S3ObjectStore(ObjectStore):
 
         try:
             version_id = await self._call(upload)
+            if version_id is None:
+                raise StorageError(
+                    f"bucket {self.settings.bucket} keeps no versions: it needs Object Lock"
+                )
             if self.settings.retention_years > 0:
                 until = datetime.now(UTC) + timedelta(days=366 * self.settings.retention_years)
                 await self._lock(key, version_id, until)
         except S3Error as exc:
             raise StorageError(f"S3 refused to store {sha256}: {exc.code}") from exc
-        return ObjectRef(sha256, size)
+        ref = ObjectRef(sha256, size, version_id)
+        await self.versions.record(ref)
+        return ref
 
     def _upload_blocking(self, path: Path, key: str, size: int, sha256: str) -> str | None:
         """Upload a file part by part with at most ``parallel_parts`` parts in flight.
@@ -270,20 +354,27 @@ class S3ObjectStore(ObjectStore):
         )
 
     async def retain(self, sha256: str, until: datetime) -> None:
-        """Extend an object's COMPLIANCE retention to `until` (it can never be shortened)."""
+        """Extend the COMPLIANCE retention of our version to `until` (never shortened)."""
+        ref = await self.require(sha256)
         current = await self.retention(sha256)
         if current is not None and current[1] >= until:
             return
         try:
-            await self._lock(self._key(sha256), None, until)
+            await self._lock(self._key(sha256), ref.version_id, until)
         except S3Error as exc:
             raise StorageError(f"S3 refused retention for {sha256}: {exc.code}") from exc
 
     async def retention(self, sha256: str) -> tuple[str, datetime] | None:
-        """The object's lock mode and retain-until date, or None when it has none."""
+        """Our version's lock mode and retain-until date, or None when it has none."""
+        ref = await self.stat(sha256)
+        if ref is None:
+            raise NotFound(f"object {sha256} is not stored")
         try:
             stat = await self._call(
-                self._client.stat_object, self.settings.bucket, self._key(sha256)
+                self._client.stat_object,
+                self.settings.bucket,
+                self._key(sha256),
+                version_id=ref.version_id,
             )
         except S3Error as exc:
             if exc.code in _MISSING_CODES:
@@ -298,19 +389,102 @@ class S3ObjectStore(ObjectStore):
 
     # -- reading -----------------------------------------------------------------------------
 
-    async def stat(self, sha256: str) -> ObjectRef | None:
-        """The object's ref, or None if it is not stored."""
-        if not is_sha256(sha256):
-            return None
+    async def _head(self, key: str, version_id: str | None = None) -> _Head | None:
+        """HEAD the key's latest version (or one version): None when there is none to read
+        (absent, a delete marker on top, no such version)."""
         try:
             stat = await self._call(
-                self._client.stat_object, self.settings.bucket, self._key(sha256)
+                self._client.stat_object, self.settings.bucket, key, version_id=version_id
             )
         except S3Error as exc:
-            if exc.code in _MISSING_CODES or exc.code == "NoSuchBucket":
+            if exc.code in _MISSING_CODES or exc.code in {"NoSuchBucket", "MethodNotAllowed"}:
                 return None
             raise StorageError(f"S3 stat failed: {exc.code}") from exc
-        return ObjectRef(sha256, int(stat.size or 0))
+        return _Head(stat.version_id, int(stat.size or 0))
+
+    async def _alarm(
+        self, sha256: str, key: str, kind: str, ours: str | None, latest: str | None
+    ) -> None:
+        """Raise the alarm once per key, kind and latest version (see the module docstring)."""
+        seen = (key, kind, latest)
+        if seen in self._alarmed:
+            return
+        self._alarmed.add(seen)
+        alarm = VersionAlarm(sha256, key, kind, ours, latest)
+        log.error(
+            "object integrity alarm: " + alarm.describe(),
+            extra={"sha256": sha256, "key": key, "kind": kind, "ours": ours, "latest": latest},
+        )
+        if self.on_alarm is not None:
+            try:
+                await self.on_alarm(alarm)
+            except Exception:  # the read goes on: the alarm is logged above already
+                log.exception("object integrity alarm not recorded", extra={"sha256": sha256})
+
+    async def stat(self, sha256: str) -> ObjectRef | None:
+        """The ref of our version of the object (see the module docstring), or None when no
+        version of ours can be read. IntegrityError when the key holds only other bytes."""
+        if not is_sha256(sha256):
+            return None
+        key = self._key(sha256)
+        ours = await self.versions.versions(sha256)
+        if not ours:
+            return await self._adopt(sha256, key)
+        pinned = ours[0]
+        latest = await self._head(key)
+        if latest is not None and any(r.version_id == latest.version_id for r in ours):
+            return pinned  # the common case: one HEAD, the latest version is ours
+        if latest is None:
+            kind, latest_id = "delete-marker", None
+        else:
+            kind, latest_id = "overwritten", latest.version_id
+        if await self._head(key, pinned.version_id) is None:
+            await self._alarm(sha256, key, "missing", pinned.version_id, latest_id)
+            return None
+        await self._alarm(sha256, key, kind, pinned.version_id, latest_id)
+        return pinned
+
+    async def _adopt(self, sha256: str, key: str) -> ObjectRef | None:
+        """An object without a recorded version (stored before versions were recorded, or
+        never by us): hash its versions whole, oldest first, and record the first whose bytes
+        match its name. None when the key has no version; IntegrityError when none matches."""
+        bucket = self.settings.bucket
+
+        def listing() -> list[Any]:
+            found = self._client.list_objects(bucket, prefix=key, include_version=True)
+            return [o for o in found if o.object_name == key]
+
+        try:
+            found = await self._call(listing)
+        except S3Error as exc:
+            if exc.code == "NoSuchBucket":
+                return None
+            raise StorageError(f"S3 listing failed: {exc.code}") from exc
+        latest = next((o for o in found if str(o.is_latest).lower() == "true"), None)
+        candidates = sorted(
+            (o for o in found if not o.is_delete_marker and o.version_id),
+            key=lambda o: o.last_modified or datetime.min.replace(tzinfo=UTC),
+        )
+        if not candidates:
+            return None
+        for candidate in candidates:
+            ref = ObjectRef(sha256, int(candidate.size or 0), str(candidate.version_id))
+            if await self._hashes_to_name(key, ref):
+                await self.versions.record(ref)
+                if latest is not None and latest.version_id != ref.version_id:
+                    kind = "delete-marker" if latest.is_delete_marker else "overwritten"
+                    await self._alarm(sha256, key, kind, ref.version_id, latest.version_id)
+                return ref
+        newest = latest.version_id if latest is not None else None
+        await self._alarm(sha256, key, "forged", None, newest)
+        raise IntegrityError(f"object {sha256}: no version of its key holds its bytes")
+
+    async def _hashes_to_name(self, key: str, ref: ObjectRef) -> bool:
+        """True when the version's bytes hash to ``ref.sha256`` (read whole, once)."""
+        hasher = hashlib.sha256()
+        async for chunk in self._get(key, ref.version_id, 0, ref.size):
+            hasher.update(chunk)
+        return hasher.hexdigest() == ref.sha256
 
     async def exists(self, sha256: str) -> bool:
         """True if the object is stored."""
@@ -321,7 +495,7 @@ class S3ObjectStore(ObjectStore):
         return None
 
     def open(self, sha256: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-        """Stream bytes [start, end); a whole-object read is checked against its SHA-256."""
+        """Stream bytes [start, end) of our version; a whole-object read is hashed again."""
         if start < 0 or (end is not None and end < start):
             raise ValueError(f"bad byte range: start={start}, end={end}")
         key = self._key(sha256)
@@ -336,7 +510,18 @@ class S3ObjectStore(ObjectStore):
         stop = ref.size if end is None else min(end, ref.size)
         if stop <= start:
             return
-        whole = start == 0 and stop == ref.size
+        hasher = hashlib.sha256() if start == 0 and stop == ref.size else None
+        async for data in self._get(key, ref.version_id, start, stop):
+            if hasher is not None:
+                hasher.update(data)
+            yield data
+        if hasher is not None and hasher.hexdigest() != sha256:
+            raise IntegrityError(f"object {sha256} read back with another SHA-256")
+
+    async def _get(
+        self, key: str, version_id: str | None, start: int, stop: int
+    ) -> AsyncIterator[bytes]:
+        """Bytes [start, stop) of one version of the key."""
         try:
             response = await self._call(
                 self._client.get_object,
@@ -344,23 +529,19 @@ class S3ObjectStore(ObjectStore):
                 key,
                 offset=start,
                 length=stop - start,
+                version_id=version_id,
             )
         except S3Error as exc:
             raise StorageError(f"S3 read failed: {exc.code}") from exc
-        hasher = hashlib.sha256() if whole else None
         try:
             while True:
                 data = await self._call(response.read, CHUNK_SIZE)
                 if not data:
                     break
-                if hasher is not None:
-                    hasher.update(data)
                 yield data
         finally:
             response.close()
             response.release_conn()
-        if hasher is not None and hasher.hexdigest() != sha256:
-            raise IntegrityError(f"object {sha256} read back with another SHA-256")
 
 
 def _remove(path: Path) -> None:
