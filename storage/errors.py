@@ -33,6 +33,7 @@ class IntegrityError(StorageError):
     """Stored bytes no longer match their SHA-256: the object is corrupt or was replaced."""
 
 
-class ObjectMissing(StorageError):
+class ObjectMissing(NotFound):
     """A row names an object the store does not serve (absent, or hidden by a delete marker
-    with no version of ours to read): the axis lost or was robbed of bytes it stored."""
+    with no version of ours to read): the axis lost or was robbed of bytes it stored. A
+    NotFound for the store's callers, a 503 (not a 404) for an HTTP client."""

@@ -345,6 +345,7 @@ def openapi_paths() -> dict[str, Any]:
                     "401": UNAUTHORIZED,
                     "404": NOT_FOUND,
                     "422": problem("The stored attachment cannot be decoded or unzipped."),
+                    "503": STORE_UNAVAILABLE,
                 },
             }
         },

@@ -125,9 +125,9 @@ _LIBRARY_SLUGS: list[tuple[type[BaseException], str]] = [
     (signing.TokenError, "signing-unavailable"),
     (signing.SigningError, "signing-failed"),
     (storage_errors.StorageFull, "storage-full"),
+    (storage_errors.ObjectMissing, "object-unavailable"),
     (storage_errors.NotFound, "not-found"),
     (storage_errors.IntegrityError, "object-unavailable"),
-    (storage_errors.ObjectMissing, "object-unavailable"),
     (storage_errors.StorageError, "storage-unavailable"),
 ]
 LIBRARY_SLUGS = frozenset(slug for _, slug in _LIBRARY_SLUGS)

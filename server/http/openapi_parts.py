@@ -93,7 +93,11 @@ def _param(
 UNAUTHORIZED = problem("No valid bearer token (`unauthorized`).")
 NOT_FOUND = problem("Absent, or not the caller's (`not-found`): the two are not told apart.")
 BAD_QUERY = problem("A query parameter is unusable (`invalid-query`).")
-STORE_UNAVAILABLE = problem("The object store cannot be reached. Retry later.")
+STORE_UNAVAILABLE = problem(
+    "The object store cannot be reached (`storage-unavailable`: retry later), or the stored "
+    "bytes are missing or no stored version of them matches their SHA-256 "
+    "(`object-unavailable`)."
+)
 ID = path_param("id", description="The axis's id of the package (from a receipt or the inbox).")
 PAGING = [
     query_param("after", description="Cursor: the `next` value of the previous page."),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
-from storage.errors import NotFound
+from storage.errors import ObjectMissing
 from storage.objects.base import ObjectRef, ObjectStore
 
 
@@ -58,7 +58,7 @@ class FallbackObjectStore(ObjectStore):
         elif await self.fallback.stat(sha256) is not None:
             source = self.fallback
         else:
-            raise NotFound(f"object {sha256} is not stored")
+            raise ObjectMissing(f"object {sha256} is not stored")
         async for chunk in source.open(sha256, start, end):
             yield chunk
 

@@ -4,7 +4,9 @@ the real S3 server: interrupted by --limit, resumed, checked, switched, then ser
 from __future__ import annotations
 
 import asyncio
+import io
 import shutil
+import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from axis_client import NGHE_AN, VPCP, Axis, document, sha256
 from fixtures_s3 import S3Endpoint
+from s3_axis import raw_client
 
 import edxml
 from server.app.application import build_app
@@ -20,6 +23,7 @@ from server.cli import main
 from server.cli.storage_cmd import JOURNAL_NAME, set_backend
 from server.http.appkeys import VERIFIER
 from server.runtime.config import load_config
+from server.runtime.objectstore import s3_settings
 from server.signatures.verdicts import report_bytes
 from storage.objects.migrate import read_journal
 
@@ -165,3 +169,47 @@ def test_set_backend_keeps_the_rest(tmp_path: Path) -> None:
     path.write_text('[storage]\ndata_dir = "x"\n\n[server]\nport = 1\n')
     set_backend(path, "s3")
     assert path.read_text().startswith('[storage]\nbackend = "s3"\ndata_dir')
+
+
+@pytest.fixture
+def s3_keys(s3_server: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> S3Endpoint:
+    """The S3 server, its keys in the environment (as an operator's shell would have them)."""
+    monkeypatch.setenv("LIENTHONG_S3_ACCESS_KEY", s3_server.access_key)
+    monkeypatch.setenv("LIENTHONG_S3_SECRET_KEY", s3_server.secret_key)
+    monkeypatch.delenv("LIENTHONG_STORAGE_BACKEND", raising=False)
+    return s3_server
+
+
+async def test_migrate_records_versions_and_the_server_reads_them(
+    axis: Axis, s3_keys: S3Endpoint, tmp_path: Path
+) -> None:
+    """Every object moved gets its S3 version id recorded in the database (issue 15): the
+    server on S3 then reads that version, even after someone puts other bytes on top."""
+    s3_server = s3_keys
+    data_dir = axis.config.storage.data_dir
+    receipt = await axis.send_ok(VPCP, document(VPCP, [NGHE_AN]))
+    bucket = f"lt-{uuid.uuid4().hex[:12]}"
+    config_path = tmp_path / "lienthong.toml"
+    _write_config(config_path, data_dir, s3_server, bucket)
+    assert await _cli("storage", "migrate", "--to", "s3", "--config", str(config_path)) == 0
+
+    switched = load_config(config_path)
+    settings = s3_settings(switched)
+    client = raw_client(s3_server)
+    digest = receipt["sha256"]
+    key = f"{settings.prefix}{digest[:2]}/{digest[2:4]}/{digest}"
+    conn = sqlite3.connect(switched.db_path)
+    try:
+        recorded = dict(conn.execute("SELECT sha256, version_id FROM object_versions"))
+    finally:
+        conn.close()
+    moved = {name.rsplit("/", 1)[-1] for name in axis.snapshot()["objects"]}
+    assert set(recorded) == moved and digest in recorded
+    assert recorded[digest] == client.stat_object(bucket, key).version_id
+
+    shutil.move(str(data_dir / "objects"), str(tmp_path / "objects-old"))
+    await asyncio.to_thread(client.put_object, bucket, key, io.BytesIO(b"forged"), 6)
+    async with TestClient(TestServer(build_app(switched))) as http:
+        resp = await http.get(f"/api/v1/documents/{receipt['id']}", headers=axis.auth(NGHE_AN))
+        assert resp.status == 200, await resp.text()
+        assert sha256(await resp.read()) == digest
