@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "server.cli.deliveries_cmd",
     "server.cli.backup_cmd",
     "server.cli.secrets_cmd",
+    "server.cli.procedure_cmd",
 ]
 
 

@@ -19,6 +19,8 @@ from server.cli.database import with_database as _with_database
 from server.cli.options import add_local_options, local_config
 from server.cli.table import render_table
 from server.demo import content as demo
+from server.dossiers.catalogue import StoreReport, store_procedures
+from server.dossiers.procedure_files import read_procedure_file
 from server.runtime.audit import ADMIN, record
 from server.runtime.datadir import prepare_data_dir
 from server.runtime.tokens import new_token
@@ -301,7 +303,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except demo_setup.DemoSetupError as exc:
         raise CliError(str(exc)) from None
 
-    async def seed(database: Database) -> tuple[list[str], dict[str, str]]:
+    procedures = read_procedure_file(demo.DEMO_PROCEDURES)
+
+    async def seed(database: Database) -> tuple[list[str], dict[str, str], StoreReport]:
         added: list[str] = []
         tokens: dict[str, str] = {}
         async with database.transaction() as tx:
@@ -313,16 +317,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 token, token_hash = new_token()
                 await TokenRepo(tx).create(agency.organ_id, token_hash, label=DEMO_TOKEN_LABEL)
                 tokens[agency.organ_id] = token
-        return added, tokens
+            report = await store_procedures(tx, procedures, ADMIN, "demo")
+        return added, tokens, report
 
-    added, tokens = _with_database(config, seed, create=True)
+    added, tokens, catalogue = _with_database(config, seed, create=True)
     credentials = _with_database(
         config, lambda db: demo_setup.seed_vdxp(db, config.storage.data_dir)
     )
     config_path = demo_setup.write_config(config, pki)
     print(
         f"Demo data in {config.storage.data_dir.resolve()}: "
-        f"{len(added)} agencies added, {len(demo.DEMO_AGENCIES) - len(added)} already there."
+        f"{len(added)} agencies added, {len(demo.DEMO_AGENCIES) - len(added)} already there; "
+        f"procedures: {catalogue.summary()} (`lienthong procedure list`)."
     )
     print()
     print(

@@ -81,6 +81,9 @@ DEMO_ATTACHMENT = (
     "Kính gửi: Ủy ban nhân dân tỉnh Nghệ An\n\n"
     "Đây là văn bản mẫu của Liên Thông, gửi để thử trục liên thông văn bản.\n"
 ).encode()
+# A few real procedures (national codes) at the demo agencies, in the form `procedure import`
+# takes (docs/dossiers.md); `lienthong demo` imports it.
+DEMO_PROCEDURES = Path(__file__).with_name("procedures.json")
 DEMO_PACKAGE_NAME = "demo.edxml"
 DEMO_STATUS_NAME = "status-03.edxml"
 DEMO_PDF_NAME = "cong-van-mau.pdf"

@@ -224,6 +224,7 @@ def test_demo_is_idempotent_and_prints_tokens(tmp_path: Path, capsys: pytest.Cap
     directory = tmp_path / "demo-data"
     code, out, _ = run(capsys, "demo", "--data-dir", str(directory))
     assert code == 0
+    assert "procedures: 3 added, 0 updated, 0 unchanged" in out
     package = directory / "demo" / "demo.edxml"
     first_bytes = package.read_bytes()
     assert DEMO_DOCUMENT_ID.encode() in first_bytes
@@ -241,10 +242,13 @@ def test_demo_is_idempotent_and_prints_tokens(tmp_path: Path, capsys: pytest.Cap
     code, out2, _ = run(capsys, "demo", "--data-dir", str(directory))
     assert code == 0
     assert "0 agencies added" in out2
+    assert "procedures: 0 added, 0 updated, 3 unchanged" in out2
     assert package.read_bytes() == first_bytes
     db = directory / "lienthong.sqlite3"
     agencies = rows(db, "SELECT organ_id, parent_id FROM agencies ORDER BY organ_id")
     assert agencies == sorted((a.organ_id, a.parent_id) for a in DEMO_AGENCIES)
+    procedures = rows(db, "SELECT code FROM procedures ORDER BY code")
+    assert procedures == [("1.001193",), ("2.000806",), ("2.001263",)]
     counts = rows(db, "SELECT organ_id, COUNT(*), MIN(label) FROM tokens GROUP BY organ_id")
     assert all(n == 2 and label == "demo" for _, n, label in counts) and len(counts) == 5
     hashes = {r[0] for r in rows(db, "SELECT token_hash FROM tokens")}
