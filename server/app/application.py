@@ -26,6 +26,7 @@ from server.http import agencies, documents, health, inbox, me, openapi, pages, 
 from server.http import archive as archive_http
 from server.http import audit as audit_http
 from server.http import metrics as metrics_http
+from server.http import procedures as procedures_http
 from server.http import routes_admin as webhook_http
 from server.http import seals as seals_http
 from server.http import signing as signing_http
@@ -45,6 +46,7 @@ ROUTE_MODULES = (
     pages,
     health,
     agencies,
+    procedures_http,
     me,
     documents,
     inbox,

@@ -24,6 +24,7 @@ from server.http import (
     health,
     inbox,
     me,
+    procedures,
     routes_admin,
     seals,
     sent,
@@ -58,6 +59,7 @@ DESCRIBED: tuple[Callable[[], dict[str, Any]], ...] = (
     routes_admin.openapi_paths,
     me.openapi_paths,
     agencies.openapi_paths,
+    procedures.openapi_paths,
     documents.openapi_paths,
     archive.openapi_paths,
     audit.openapi_paths,
@@ -144,6 +146,7 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "properties": {"organ_id": s, "name": s, "parent_id": ns, "email": ns},
         },
+        "Procedure": procedures.procedure_schema(),
         "Webhook": {
             "type": "object",
             "properties": {"organ_id": s, "url": s, "created_at": s, "updated_at": s},
