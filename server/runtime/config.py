@@ -13,6 +13,7 @@ import os
 import tomllib
 import types
 import typing
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,6 +218,56 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class DossierSettings:
+    """[dossiers]: the working hours that due dates count (server/calendar/, docs/dossiers.md).
+
+    ``working_hours``: the day's working periods, ``HH:MM-HH:MM``, in order and apart
+    (LIENTHONG_DOSSIERS_WORKING_HOURS="07:00-11:30,13:30-17:00"); their total is one working
+    day (8 hours by default). ``timezone``: the IANA zone the hours are read in.
+    """
+
+    working_hours: tuple[str, ...] = ("07:00-11:30", "13:30-17:00")
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+    def periods(self) -> tuple[tuple[int, int], ...]:
+        """The working periods as (start, end) minutes after midnight; ConfigError if unusable."""
+        return parse_working_hours(self.working_hours)
+
+
+def parse_working_hours(values: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+    """``("07:00-11:30", ...)`` -> ``((420, 690), ...)``: periods in order, apart, non-empty,
+    within one day (24:00 allowed as an end); ConfigError naming dossiers.working_hours."""
+    periods: list[tuple[int, int]] = []
+    for value in values:
+        try:
+            start_text, end_text = value.split("-")
+            start, end = _minute_of_day(start_text), _minute_of_day(end_text)
+        except ValueError:
+            raise ConfigError(
+                f"setting dossiers.working_hours: {value!r} is not HH:MM-HH:MM"
+            ) from None
+        if end <= start or (periods and start <= periods[-1][1]):
+            raise ConfigError(
+                f"setting dossiers.working_hours: {value!r} must end after it starts and start "
+                "after the period before it ends"
+            )
+        periods.append((start, end))
+    if not periods:
+        raise ConfigError("setting dossiers.working_hours: at least one period is needed")
+    return tuple(periods)
+
+
+def _minute_of_day(text: str) -> int:
+    hours, minutes = text.strip().split(":")
+    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+        raise ValueError(text)
+    value = int(hours) * 60 + int(minutes)
+    if int(minutes) > 59 or value > 24 * 60:
+        raise ValueError(text)
+    return value
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one axis instance (immutable once loaded)."""
 
@@ -233,6 +284,7 @@ class Config:
     verification: VerificationSettings = field(default_factory=VerificationSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    dossiers: DossierSettings = field(default_factory=DossierSettings)
 
     @property
     def db_path(self) -> Path:
@@ -271,6 +323,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "verification": VerificationSettings,
     "archive": ArchiveSettings,
     "metrics": MetricsSettings,
+    "dossiers": DossierSettings,
 }
 
 
@@ -406,6 +459,14 @@ def load_config(
             raise ConfigError(f"setting verification.{key}: must be at least 1")
     if verification.retry_after < 1 or verification.refresh_min_interval < 0:
         raise ConfigError("settings verification.retry_after (>= 1), refresh_min_interval (>= 0)")
+    dossiers = DossierSettings(**values["dossiers"])
+    dossiers.periods()
+    try:
+        zoneinfo.ZoneInfo(dossiers.timezone)
+    except (ValueError, OSError, zoneinfo.ZoneInfoNotFoundError):
+        raise ConfigError(
+            f"setting dossiers.timezone: {dossiers.timezone!r} is not a known time zone"
+        ) from None
     return Config(
         server=server,
         storage=storage,
@@ -420,6 +481,7 @@ def load_config(
         verification=verification,
         archive=ArchiveSettings(**values["archive"]),
         metrics=MetricsSettings(**values["metrics"]),
+        dossiers=dossiers,
     )
 
 

@@ -23,18 +23,18 @@ FORBIDDEN = {
 # domain (dossiers, feedback, dashboard) is a package of its own and gets a line here.
 SERVER_LAYERS: dict[str, set[str]] = {
     "runtime": set(),
+    "calendar": {"runtime"},
     "exchange": {"runtime"},
     "signatures": {"runtime", "exchange"},
     "archive": {"runtime", "exchange", "signatures"},
     "vdxp": {"runtime", "exchange"},
-    # "calendar" (the working-day calendar, another branch of issue 16) joins this line when
-    # that package lands: dossiers may import it.
-    "dossiers": {"runtime", "exchange", "signatures"},
-    "http": {"runtime", "exchange", "signatures", "archive", "vdxp", "dossiers"},
+    "dossiers": {"runtime", "calendar", "exchange", "signatures"},
+    "http": {"runtime", "calendar", "exchange", "signatures", "archive", "vdxp", "dossiers"},
     "demo": {"runtime", "vdxp"},
-    "app": {"runtime", "exchange", "signatures", "archive", "vdxp", "dossiers", "http"},
+    "app": {"runtime", "calendar", "exchange", "signatures", "archive", "vdxp", "dossiers", "http"},
     "cli": {
         "runtime",
+        "calendar",
         "exchange",
         "signatures",
         "archive",
@@ -46,7 +46,7 @@ SERVER_LAYERS: dict[str, set[str]] = {
     },
 }
 # The packages holding a domain's rules: they never see aiohttp's server or the HTTP layer.
-DOMAINS = {"runtime", "exchange", "signatures", "archive", "vdxp", "dossiers", "demo"}
+DOMAINS = {"runtime", "calendar", "exchange", "signatures", "archive", "vdxp", "dossiers", "demo"}
 
 
 def _module_name(path: Path) -> str:
