@@ -119,7 +119,7 @@ class WorkingDays:
     def days_of(self, year: int) -> list[CalendarDay]:
         """The year's days off on weekdays, holidays on weekends, working weekend days and
         every decided day, with their names and where they come from."""
-        _check_year(year)
+        check_year(year)
         base = _package_calendar(year)
         found: dict[date, CalendarDay] = {}
         for day, name in sorted(base.items()):
@@ -148,28 +148,35 @@ class WorkingDays:
         if tables is not None and 0 <= ordinal - tables.base < len(tables.working) - 366:
             return tables
         year = date.fromordinal(max(1, min(ordinal, date.max.toordinal()))).year
-        _check_year(year)
+        check_year(year)
+        return self._cover(year - 1, year + 2)
+
+    def nth_ordinal(self, rank: int) -> int:
+        """The ordinal of the working day that has ``rank`` working days before it."""
+        if rank < 0:
+            raise CalendarError("before the first year of the working-day calendar")
+        tables = self._tables
+        assert tables is not None
+        if rank >= len(tables.by_rank):
+            # At least 200 working days a year: one rebuild reaches far enough.
+            years = (rank - len(tables.by_rank)) // 200 + 1
+            if tables.last_year + years > LAST_YEAR + 1:
+                raise CalendarError(
+                    f"beyond the last year of the working-day calendar ({LAST_YEAR})"
+                )
+            tables = self._cover(tables.first_year, tables.last_year + years)
+        return tables.by_rank[rank]
+
+    def _cover(self, first: int, last: int) -> _Tables:
         with self._lock:
             tables = self._tables
-            if tables is None:
-                first, last = year - 1, year + 2
-            else:
-                first, last = min(tables.first_year, year - 1), max(tables.last_year, year + 2)
+            if tables is not None:
+                first, last = min(tables.first_year, first), max(tables.last_year, last)
             first, last = max(first, FIRST_YEAR), min(last, LAST_YEAR + 1)
             if tables is None or (first, last) != (tables.first_year, tables.last_year):
                 tables = self._build(first, last)
                 self._tables = tables
-        return tables
-
-    def nth_ordinal(self, rank: int) -> int:
-        """The ordinal of the working day that has ``rank`` working days before it."""
-        tables = self._tables
-        assert tables is not None
-        while rank >= len(tables.by_rank):
-            tables = self.tables_for(date(tables.last_year, 12, 31).toordinal())
-        if rank < 0:
-            raise CalendarError("before the first year of the working-day calendar")
-        return tables.by_rank[rank]
+            return tables
 
     def _build(self, first_year: int, last_year: int) -> _Tables:
         base = date(first_year, 1, 1).toordinal()
@@ -199,7 +206,8 @@ class WorkingDays:
         return _Tables(first_year, last_year, base, bytes(working), before, by_rank)
 
 
-def _check_year(year: int) -> None:
+def check_year(year: int) -> None:
+    """CalendarError unless ``year`` is within the calendar's years."""
     if not FIRST_YEAR <= year <= LAST_YEAR:
         raise CalendarError(
             f"year {year} is outside the working-day calendar ({FIRST_YEAR}–{LAST_YEAR})"

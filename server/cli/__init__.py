@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "server.cli.backup_cmd",
     "server.cli.secrets_cmd",
     "server.cli.procedure_cmd",
+    "server.cli.calendar_cmd",
 ]
 
 
