@@ -267,3 +267,13 @@ async def test_source_loads_once_and_reloads_after_an_edit(tmp_path: Path) -> No
         assert actions == ["calendar.off", "calendar.clear"]
     finally:
         await database.close()
+
+
+def test_the_holidays_version_is_the_locked_one_and_the_shipped_one() -> None:
+    import tomllib
+
+    from server.calendar.days import holidays_version
+
+    lock = tomllib.loads((Path(__file__).parents[3] / "uv.lock").read_text(encoding="utf-8"))
+    locked = next(p["version"] for p in lock["package"] if p["name"] == "holidays")
+    assert holidays_version() == locked == shipped().holidays_version
