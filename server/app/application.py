@@ -19,12 +19,18 @@ from typing import Any
 
 from aiohttp import web
 
-from server.app.lifetimes import delivery_context, evidence_context, renewal_context
+from server.app.lifetimes import (
+    calendar_context,
+    delivery_context,
+    evidence_context,
+    renewal_context,
+)
 from server.app.roles import ROLE, WorkerRole, role_of
 from server.exchange import Exchange
 from server.http import agencies, documents, health, inbox, me, openapi, pages, sent, statuses, vdxp
 from server.http import archive as archive_http
 from server.http import audit as audit_http
+from server.http import dossiers as dossiers_http
 from server.http import metrics as metrics_http
 from server.http import procedures as procedures_http
 from server.http import routes_admin as webhook_http
@@ -47,6 +53,7 @@ ROUTE_MODULES = (
     health,
     agencies,
     procedures_http,
+    dossiers_http,
     me,
     documents,
     inbox,
@@ -178,6 +185,7 @@ def build_app(config: Config, *, role: WorkerRole | None = None) -> web.Applicat
     app.cleanup_ctx.append(evidence_context)  # seal, receipts, audit anchors (issue 9)
     app.cleanup_ctx.append(delivery_context)  # push worker, directory sync, orphan sweep (issue 9)
     app.cleanup_ctx.append(renewal_context)  # B-LTA renewal of the archive (issue 8)
+    app.cleanup_ctx.append(calendar_context)  # the working-day calendar of dossiers (issue 16)
     for module in ROUTE_MODULES:
         app.router.add_routes(module.routes)
     vdxp.setup(app)  # /vdxp/{operation}: the national axis protocol (issue 5)

@@ -16,14 +16,18 @@ import aiohttp
 from aiohttp import web
 
 from server.app.roles import role_of
+from server.calendar.hours import WorkingHours
+from server.calendar.store import CalendarSource
 from server.exchange.delivery import DeliveryWorker, startup_jobs
 from server.exchange.federation import directory_sync
 from server.exchange.receipts import ReceiptError, Receipts, load_seal
-from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS
+from server.http.appkeys import CALENDAR, CONFIG, DATABASE, EXCHANGE, OBJECTS
 from server.http.audit import RECEIPTS
 from server.runtime import audit
 from server.runtime.config import Config
 from server.signatures.renewal import Renewer, renew_loop
+from storage.db import Database
+from storage.errors import StorageError
 
 # The audit logger, as when this context lived beside the audit routes.
 log = logging.getLogger("lienthong.audit")
@@ -135,3 +139,30 @@ async def renewal_context(app: web.Application) -> AsyncIterator[None]:
     finally:
         await _cancel(task)
         await renewer.aclose()
+
+
+# How often a process looks whether the calendar's override table changed (an edit by the CLI).
+CALENDAR_REFRESH_SECONDS = 60.0
+
+
+async def _refresh_calendar(source: CalendarSource, database: Database) -> None:
+    while True:
+        await asyncio.sleep(CALENDAR_REFRESH_SECONDS)
+        try:
+            await source.refresh(database)
+        except StorageError as exc:  # the next turn tries again
+            log.warning("calendar not refreshed", extra={"error": str(exc)})
+
+
+async def calendar_context(app: web.Application) -> AsyncIterator[None]:
+    """``cleanup_ctx``: the working-day calendar due dates count (loaded once, then reloaded
+    when its override table changes: each process looks every minute)."""
+    config: Config = app[CONFIG]
+    database = app[DATABASE]
+    source = await CalendarSource.load(database, WorkingHours.from_settings(config.dossiers))
+    app[CALENDAR] = source
+    task = asyncio.create_task(_refresh_calendar(source, database))
+    try:
+        yield
+    finally:
+        await _cancel(task)

@@ -51,3 +51,88 @@ class ProcedureNotFound(DossierError):
 
 class ProcedureFileError(DossierError):
     """A procedure file that cannot be read at all (not UTF-8, not CSV or JSON, no header)."""
+
+
+INVALID_DOSSIER = problem_type(
+    "invalid-dossier",
+    422,
+    "Invalid dossier",
+    "A dossier intake or move breaks a rule (unknown procedure, missing required component, "
+    "bad ID number or phone, a date in the future or too far back...); `field` names the field. "
+    "Nothing was stored.",
+)
+DOSSIER_FILE_TOO_LARGE = problem_type(
+    "dossier-file-too-large",
+    413,
+    "Dossier file too large",
+    "A file of a dossier exceeds `[dossiers] max_file_bytes`; `field` names its part. Nothing "
+    "was stored.",
+)
+ILLEGAL_MOVE = problem_type(
+    "illegal-move",
+    409,
+    "Move not allowed from this status",
+    "The dossier cannot move to this status from its current one; `allowed` lists the statuses "
+    "it may move to.",
+)
+MOVE_NOT_PERMITTED = problem_type(
+    "move-not-permitted",
+    403,
+    "Move not permitted to this agency",
+    "This move of the dossier is the other party's (receiving unit or competent agency); "
+    "`allowed` lists the statuses this agency may move it to.",
+)
+
+
+class InvalidDossier(DossierError):
+    """A dossier intake or move breaks a rule; ``field`` names the field (or file part)."""
+
+    problem = INVALID_DOSSIER
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"field {field}: {message}", field=field)
+        self.field = field
+
+
+class DossierFileTooLarge(DossierError):
+    """A file part over ``[dossiers] max_file_bytes``."""
+
+    problem = DOSSIER_FILE_TOO_LARGE
+
+    def __init__(self, field: str, limit: int) -> None:
+        super().__init__(
+            f"field {field}: the file is larger than the {limit} bytes this axis accepts",
+            field=field,
+            max_bytes=limit,
+        )
+
+
+class DossierNotFound(DossierError):
+    """No such dossier, or one the caller neither received nor processes."""
+
+    problem = NOT_FOUND
+
+
+class _MoveRefused(DossierError):
+    """A move refused with the statuses that are ``allowed`` from the current one."""
+
+    verb = "cannot move"
+
+    def __init__(self, current: int, wanted: int, allowed: list[int]) -> None:
+        super().__init__(
+            f"From status {current}, {self.verb} to {wanted}.", current=current, allowed=allowed
+        )
+
+
+class IllegalMove(_MoveRefused):
+    """A move the lifecycle does not allow from the dossier's status (``allowed``: by anyone)."""
+
+    problem = ILLEGAL_MOVE
+    verb = "a dossier cannot move"
+
+
+class MoveNotPermitted(_MoveRefused):
+    """A legal move that belongs to the other party (``allowed``: the caller's moves)."""
+
+    problem = MOVE_NOT_PERMITTED
+    verb = "this agency may not move the dossier"

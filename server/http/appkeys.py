@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from server.calendar.store import CalendarSource
     from server.exchange import Exchange
     from server.runtime.config import Config
     from server.signatures.verification import Verifier
@@ -21,6 +22,9 @@ CONFIG: web.AppKey[Config] = web.AppKey("config")
 DATABASE: web.AppKey[Database] = web.AppKey("database")
 OBJECTS: web.AppKey[ObjectStore] = web.AppKey("objects")
 EXCHANGE: web.AppKey[Exchange] = web.AppKey("exchange")
+# The working-day calendar of due dates (server/calendar/store.py); loaded by
+# server/app/lifetimes.py calendar_context.
+CALENDAR: web.AppKey[CalendarSource] = web.AppKey("calendar")
 # Signature verification (server/signatures/verification.py); set by server/http/verify.py at
 # start-up.
 VERIFIER: web.AppKey[Verifier] = web.AppKey("verifier")

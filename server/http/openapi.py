@@ -21,6 +21,7 @@ from server.http import (
     archive,
     audit,
     documents,
+    dossiers,
     health,
     inbox,
     me,
@@ -60,6 +61,7 @@ DESCRIBED: tuple[Callable[[], dict[str, Any]], ...] = (
     me.openapi_paths,
     agencies.openapi_paths,
     procedures.openapi_paths,
+    dossiers.openapi_paths,
     documents.openapi_paths,
     archive.openapi_paths,
     audit.openapi_paths,
@@ -147,6 +149,7 @@ def _schemas() -> dict[str, Any]:
             "properties": {"organ_id": s, "name": s, "parent_id": ns, "email": ns},
         },
         "Procedure": procedures.procedure_schema(),
+        **dossiers.dossier_schemas(),
         "Webhook": {
             "type": "object",
             "properties": {"organ_id": s, "url": s, "created_at": s, "updated_at": s},

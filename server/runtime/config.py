@@ -224,10 +224,12 @@ class DossierSettings:
     ``working_hours``: the day's working periods, ``HH:MM-HH:MM``, in order and apart
     (LIENTHONG_DOSSIERS_WORKING_HOURS="07:00-11:30,13:30-17:00"); their total is one working
     day (8 hours by default). ``timezone``: the IANA zone the hours are read in.
+    ``max_file_bytes``: the largest file of a dossier an intake or a move takes.
     """
 
     working_hours: tuple[str, ...] = ("07:00-11:30", "13:30-17:00")
     timezone: str = "Asia/Ho_Chi_Minh"
+    max_file_bytes: int = 50 * 1024 * 1024
 
     def periods(self) -> tuple[tuple[int, int], ...]:
         """The working periods as (start, end) minutes after midnight; ConfigError if unusable."""
@@ -461,6 +463,8 @@ def load_config(
         raise ConfigError("settings verification.retry_after (>= 1), refresh_min_interval (>= 0)")
     dossiers = DossierSettings(**values["dossiers"])
     dossiers.periods()
+    if dossiers.max_file_bytes < 1:
+        raise ConfigError("setting dossiers.max_file_bytes: must be at least 1")
     try:
         zoneinfo.ZoneInfo(dossiers.timezone)
     except (ValueError, OSError, zoneinfo.ZoneInfoNotFoundError):

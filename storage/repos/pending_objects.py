@@ -69,15 +69,16 @@ class PendingObjectRepo:
         return [PendingObject(r[0], from_db_time(r[1])) for r in rows]
 
     async def unreferenced(self, digests: Iterable[str]) -> set[str]:
-        """Which of these digests no document row names."""
+        """Which of these digests no document row and no dossier file names."""
         wanted = sorted(set(digests))
         named: set[str] = set()
         for start in range(0, len(wanted), 400):
             part = wanted[start : start + 400]
             marks = ", ".join("?" for _ in part)
             rows = await self.tx.fetchall(
-                f"SELECT DISTINCT sha256 FROM documents WHERE sha256 IN ({marks})",  # noqa: S608
-                part,
+                f"SELECT sha256 FROM documents WHERE sha256 IN ({marks})"  # noqa: S608
+                f" UNION SELECT sha256 FROM dossier_files WHERE sha256 IN ({marks})",
+                part + part,
             )
             named.update(r[0] for r in rows)
         return set(wanted) - named

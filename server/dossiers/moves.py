@@ -1,0 +1,118 @@
+"""Moving a dossier through its lifecycle, and reading it as one of its parties.
+
+A move is checked against the state machine (server/dossiers/lifecycle.py), then written with
+its event and audit entry in one transaction. Status 5 (supplement requested) pauses the clock;
+the 5→4 move resumes it and pushes the due date by the working time the pause took.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from server.calendar.clock import WorkingClock
+from server.dossiers.errors import DossierNotFound, InvalidDossier
+from server.dossiers.intake import StagedFile, settle_objects, store_objects
+from server.dossiers.lifecycle import LABELS, PROCESSING, SUPPLEMENT, check_move
+from server.runtime.audit import record
+from storage.db import Database, Tx
+from storage.ids import utcnow
+from storage.objects.base import ObjectStore
+from storage.repos.dossiers import DossierRepo, DossierRow
+
+MAX_NOTE = 2000
+
+
+@dataclass(frozen=True)
+class Move:
+    """A move asked for by ``actor`` (an organ id)."""
+
+    actor: str
+    code: str
+    status: int
+    note: str = ""
+    at: datetime | None = None  # when it happened, if recorded afterwards; default now
+    files: Sequence[StagedFile] = ()
+
+
+def visible(dossier: DossierRow | None, organ_id: str) -> DossierRow:
+    """The dossier if ``organ_id`` received it or must process it; else not found."""
+    if dossier is None or organ_id not in (dossier.receiving_unit, dossier.agency):
+        raise DossierNotFound("No such dossier among this agency's.")
+    return dossier
+
+
+async def dossier_of(tx: Tx, code: str, organ_id: str) -> DossierRow:
+    """The dossier with this code, as one of its parties sees it."""
+    return visible(await DossierRepo(tx).get(code), organ_id)
+
+
+def check_request(move: Move, now: datetime) -> None:
+    """The fields of a move: a known status, a short note, a time not in the future."""
+    if isinstance(move.status, bool) or move.status not in LABELS:
+        raise InvalidDossier("status", "must be a status code from 1 to 10")
+    if len(move.note) > MAX_NOTE:
+        raise InvalidDossier("note", f"must be at most {MAX_NOTE} characters")
+    if move.at is not None and move.at > now:
+        raise InvalidDossier("at", "is in the future")
+    if move.files and move.status != PROCESSING:
+        raise InvalidDossier(move.files[0].component, "files come only with a move to 4")
+
+
+async def advance(
+    database: Database, objects: ObjectStore, clock: WorkingClock, move: Move
+) -> DossierRow:
+    """Make the move; the dossier as it is after it."""
+    now = utcnow()
+    check_request(move, now)
+    async with database.reader() as tx:
+        before = await dossier_of(tx, move.code, move.actor)
+    _check(before, move, now)
+    await store_objects(database, objects, move.files)
+    async with database.transaction() as tx:
+        repo = DossierRepo(tx)
+        current = visible(await repo.get(move.code), move.actor)
+        _check(current, move, now)
+        at = move.at or now
+        due_at, paused_at = current.due_at, current.paused_at
+        paused = None
+        if move.status == SUPPLEMENT:
+            paused_at = at
+        elif current.status == SUPPLEMENT and current.paused_at is not None:
+            paused = clock.working_time_between(current.paused_at, at)
+            due_at = clock.add_working_time(current.due_at, paused)
+            paused_at = None
+        event = await repo.add_event(
+            current.code, move.actor, at, current.status, move.status, move.note
+        )
+        await repo.move(current.code, move.status, due_at, paused_at, now)
+        await repo.add_files(current.code, [f.row(event) for f in move.files], now)
+        await settle_objects(tx, move.files)
+        details: dict[str, object] = {
+            "from": current.status,
+            "to": move.status,
+            "note": move.note,
+            "at": at.isoformat(),
+        }
+        if paused is not None:
+            details["paused_seconds"] = int(paused.total_seconds())
+            details["due_at"] = due_at.isoformat()
+        if move.files:
+            details["files"] = [f.sha256 for f in move.files]
+        await record(tx, move.actor, "dossier.move", [current.code], details)
+        after = await repo.get(current.code)
+    assert after is not None
+    return after
+
+
+def _check(dossier: DossierRow, move: Move, now: datetime) -> None:
+    check_move(
+        dossier.status,
+        move.status,
+        receiving=move.actor == dossier.receiving_unit,
+        competent=move.actor == dossier.agency,
+    )
+    at = move.at or now
+    if at < dossier.received_at or (dossier.paused_at is not None and at < dossier.paused_at):
+        raise InvalidDossier("at", "is before the dossier was received or its pause began")

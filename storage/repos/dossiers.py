@@ -1,0 +1,259 @@
+"""One-stop dossiers (migration 0014): the dossier rows, their files and their events.
+
+The domain (server/dossiers/) decides; this module only reads and writes rows through a Tx.
+:meth:`DossierRepo.next_seq` must be called in the write transaction that inserts the dossier:
+SQLite's single writer (``BEGIN IMMEDIATE``, held across processes) makes "one more than the
+highest number of the day" a gapless, repeat-free sequence.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from storage.db import Tx
+from storage.ids import from_db_time, from_db_time_opt, to_db_time
+
+FINAL_STATUSES = (3, 7, 8, 9, 10)  # never overdue (server/dossiers/lifecycle.py)
+
+_COLUMNS = (
+    "code, receiving_unit, day, seq, procedure, agency, channel, status, applicant,"
+    " received_at, due_at, paused_at, idempotency_key, created_at, updated_at"
+)
+
+_MARKS = ", ".join("?" * 15)
+
+
+@dataclass(frozen=True)
+class DossierRow:
+    """One stored dossier."""
+
+    code: str
+    receiving_unit: str
+    day: str
+    seq: int
+    procedure: str
+    agency: str
+    channel: int
+    status: int
+    applicant: dict[str, Any]
+    received_at: datetime
+    due_at: datetime
+    paused_at: datetime | None
+    idempotency_key: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class DossierFileRow:
+    """One file of a dossier; ``event`` is the move that brought it (None: the intake)."""
+
+    component: str
+    name: str
+    content_type: str
+    sha256: str
+    size: int
+    event: int | None = None
+
+
+@dataclass(frozen=True)
+class DossierEventRow:
+    """One move of a dossier (``from_status`` None: its intake)."""
+
+    id: int
+    actor: str
+    at: datetime
+    from_status: int | None
+    to_status: int
+    note: str
+
+
+def _dossier(row: sqlite3.Row) -> DossierRow:
+    return DossierRow(
+        code=row["code"],
+        receiving_unit=row["receiving_unit"],
+        day=row["day"],
+        seq=row["seq"],
+        procedure=row["procedure"],
+        agency=row["agency"],
+        channel=row["channel"],
+        status=row["status"],
+        applicant=json.loads(row["applicant"]),
+        received_at=from_db_time(row["received_at"]),
+        due_at=from_db_time(row["due_at"]),
+        paused_at=from_db_time_opt(row["paused_at"]),
+        idempotency_key=row["idempotency_key"],
+        created_at=from_db_time(row["created_at"]),
+        updated_at=from_db_time(row["updated_at"]),
+    )
+
+
+@dataclass(frozen=True)
+class DossierFilter:
+    """What a list of dossiers keeps: an agency's (received or to process) and the options."""
+
+    agency: str
+    status: int | None = None
+    procedure: str | None = None
+    overdue_at: datetime | None = None  # only dossiers overdue at this moment
+
+
+class DossierRepo:
+    """Reads and writes the dossier tables through a Tx."""
+
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+
+    async def next_seq(self, unit: str, day: str) -> int:
+        """The next number of ``unit``'s day ``day`` (YYMMDD): 1 for the first."""
+        row = await self.tx.fetchone(
+            "SELECT COALESCE(MAX(seq), 0) FROM dossiers WHERE receiving_unit = ? AND day = ?",
+            (unit, day),
+        )
+        return int(row[0] if row else 0) + 1
+
+    async def insert(self, dossier: DossierRow) -> None:
+        """Store a new dossier row."""
+        d = dossier
+        await self.tx.execute(
+            f"INSERT INTO dossiers ({_COLUMNS}) VALUES ({_MARKS})",  # noqa: S608
+            (
+                d.code,
+                d.receiving_unit,
+                d.day,
+                d.seq,
+                d.procedure,
+                d.agency,
+                d.channel,
+                d.status,
+                json.dumps(d.applicant, ensure_ascii=False, sort_keys=True),
+                to_db_time(d.received_at),
+                to_db_time(d.due_at),
+                None if d.paused_at is None else to_db_time(d.paused_at),
+                d.idempotency_key,
+                to_db_time(d.created_at),
+                to_db_time(d.updated_at),
+            ),
+        )
+
+    async def get(self, code: str) -> DossierRow | None:
+        """The dossier with this code, or None."""
+        row = await self.tx.fetchone(
+            f"SELECT {_COLUMNS} FROM dossiers WHERE code = ?",  # noqa: S608
+            (code,),
+        )
+        return None if row is None else _dossier(row)
+
+    async def by_idempotency_key(self, unit: str, key: str) -> DossierRow | None:
+        """The dossier ``unit`` received with this ``Idempotency-Key``, or None."""
+        row = await self.tx.fetchone(
+            f"SELECT {_COLUMNS} FROM dossiers"  # noqa: S608
+            " WHERE receiving_unit = ? AND idempotency_key = ?",
+            (unit, key),
+        )
+        return None if row is None else _dossier(row)
+
+    async def move(
+        self,
+        code: str,
+        status: int,
+        due_at: datetime,
+        paused_at: datetime | None,
+        now: datetime,
+    ) -> None:
+        """Set a dossier's status, due date and pause mark."""
+        await self.tx.execute(
+            "UPDATE dossiers SET status = ?, due_at = ?, paused_at = ?, updated_at = ?"
+            " WHERE code = ?",
+            (
+                status,
+                to_db_time(due_at),
+                None if paused_at is None else to_db_time(paused_at),
+                to_db_time(now),
+                code,
+            ),
+        )
+
+    async def add_event(
+        self,
+        code: str,
+        actor: str,
+        at: datetime,
+        from_status: int | None,
+        to_status: int,
+        note: str,
+    ) -> int:
+        """Append an event; its id."""
+        await self.tx.execute(
+            "INSERT INTO dossier_events (dossier, actor, at, from_status, to_status, note)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (code, actor, to_db_time(at), from_status, to_status, note),
+        )
+        row = await self.tx.fetchone("SELECT last_insert_rowid()")
+        return int(row[0]) if row else 0
+
+    async def add_files(self, code: str, files: Sequence[DossierFileRow], now: datetime) -> None:
+        """Name the stored objects of these files as the dossier's."""
+        await self.tx.executemany(
+            "INSERT INTO dossier_files"
+            " (dossier, component, name, content_type, sha256, size, event, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    code,
+                    f.component,
+                    f.name,
+                    f.content_type,
+                    f.sha256,
+                    f.size,
+                    f.event,
+                    to_db_time(now),
+                )
+                for f in files
+            ],
+        )
+
+    async def files(self, code: str) -> list[DossierFileRow]:
+        """The dossier's files, in the order they were stored."""
+        rows = await self.tx.fetchall(
+            "SELECT component, name, content_type, sha256, size, event FROM dossier_files"
+            " WHERE dossier = ? ORDER BY rowid",
+            (code,),
+        )
+        return [DossierFileRow(*tuple(r)) for r in rows]
+
+    async def events(self, code: str) -> list[DossierEventRow]:
+        """The dossier's events, oldest first."""
+        rows = await self.tx.fetchall(
+            "SELECT id, actor, at, from_status, to_status, note FROM dossier_events"
+            " WHERE dossier = ? ORDER BY id",
+            (code,),
+        )
+        return [DossierEventRow(r[0], r[1], from_db_time(r[2]), r[3], r[4], r[5]) for r in rows]
+
+    async def page(self, where: DossierFilter, after: str | None, limit: int) -> list[DossierRow]:
+        """Up to ``limit`` dossiers the filter keeps with a code after ``after``, in code order."""
+        sql = [
+            f"SELECT {_COLUMNS} FROM dossiers WHERE (receiving_unit = ? OR agency = ?)",  # noqa: S608
+            "AND code > ?",
+        ]
+        params: list[Any] = [where.agency, where.agency, after or ""]
+        if where.status is not None:
+            sql.append("AND status = ?")
+            params.append(where.status)
+        if where.procedure is not None:
+            sql.append("AND procedure = ?")
+            params.append(where.procedure)
+        if where.overdue_at is not None:
+            marks = ", ".join("?" for _ in FINAL_STATUSES)
+            sql.append(f"AND due_at < ? AND paused_at IS NULL AND status NOT IN ({marks})")
+            params += [to_db_time(where.overdue_at), *FINAL_STATUSES]
+        sql.append("ORDER BY code LIMIT ?")
+        params.append(limit)
+        rows = await self.tx.fetchall(" ".join(sql), params)
+        return [_dossier(r) for r in rows]
