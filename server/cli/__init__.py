@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "server.cli.secrets_cmd",
     "server.cli.procedure_cmd",
     "server.cli.calendar_cmd",
+    "server.cli.dossier_cmd",
 ]
 
 

@@ -104,6 +104,16 @@ class Response:
     body: Any
 
 
+@dataclass(frozen=True)
+class FormPart:
+    """One part of a multipart form: a JSON field or a file."""
+
+    name: str
+    data: bytes
+    content_type: str = "application/json"
+    filename: str | None = None
+
+
 class AxisClient:
     """Calls one axis with one bearer token. Each call opens its own connection (the CLI makes
     a handful of calls per run, so keep-alive would save nothing worth the state)."""
@@ -203,6 +213,33 @@ class AxisClient:
                 body = json.dumps(json_body).encode("utf-8")
                 extra["Content-Type"] = "application/json"
             conn.request(method, self._url(path, params), body=body, headers=self._headers(extra))
+            return self._finish(conn.getresponse())
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._network_error(exc) from None
+        finally:
+            conn.close()
+
+    def post_form(
+        self,
+        path: str,
+        parts: list[FormPart],
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """POST a small ``multipart/form-data`` form built in memory (a dossier and its files)."""
+        boundary = "lienthong-" + os.urandom(12).hex()
+        body = bytearray()
+        for part in parts:
+            disposition = f'form-data; name="{part.name}"'
+            if part.filename is not None:
+                disposition += f'; filename="{part.filename.replace(chr(34), "")}"'
+            body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n".encode()
+            body += f"Content-Type: {part.content_type}\r\n\r\n".encode()
+            body += part.data + b"\r\n"
+        body += f"--{boundary}--\r\n".encode()
+        conn = self._connection()
+        try:
+            extra = {"Content-Type": f"multipart/form-data; boundary={boundary}", **(headers or {})}
+            conn.request("POST", self._url(path), body=bytes(body), headers=self._headers(extra))
             return self._finish(conn.getresponse())
         except (OSError, http.client.HTTPException) as exc:
             raise self._network_error(exc) from None
