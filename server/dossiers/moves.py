@@ -68,12 +68,13 @@ async def advance(
     check_request(move, now)
     async with database.reader() as tx:
         before = await dossier_of(tx, move.code, move.actor)
-    _check(before, move, now)
+        last = await DossierRepo(tx).last_event_at(move.code)
+    _check(before, move, now, last)
     await store_objects(database, objects, move.files)
     async with database.transaction() as tx:
         repo = DossierRepo(tx)
         current = visible(await repo.get(move.code), move.actor)
-        _check(current, move, now)
+        _check(current, move, now, await repo.last_event_at(move.code))
         at = move.at or now
         due_at, paused_at = current.due_at, current.paused_at
         paused = None
@@ -106,7 +107,7 @@ async def advance(
     return after
 
 
-def _check(dossier: DossierRow, move: Move, now: datetime) -> None:
+def _check(dossier: DossierRow, move: Move, now: datetime, last: datetime | None) -> None:
     check_move(
         dossier.status,
         move.status,
@@ -114,5 +115,5 @@ def _check(dossier: DossierRow, move: Move, now: datetime) -> None:
         competent=move.actor == dossier.agency,
     )
     at = move.at or now
-    if at < dossier.received_at or (dossier.paused_at is not None and at < dossier.paused_at):
-        raise InvalidDossier("at", "is before the dossier was received or its pause began")
+    if last is not None and at < last:
+        raise InvalidDossier("at", "is before the dossier's latest event")

@@ -236,6 +236,13 @@ class DossierRepo:
         )
         return [DossierEventRow(r[0], r[1], from_db_time(r[2]), r[3], r[4], r[5]) for r in rows]
 
+    async def last_event_at(self, code: str) -> datetime | None:
+        """When the dossier's latest event happened (its ``at``), or None."""
+        row = await self.tx.fetchone(
+            "SELECT MAX(at) FROM dossier_events WHERE dossier = ?", (code,)
+        )
+        return None if row is None or row[0] is None else from_db_time(row[0])
+
     async def page(self, where: DossierFilter, after: str | None, limit: int) -> list[DossierRow]:
         """Up to ``limit`` dossiers the filter keeps with a code after ``after``, in code order."""
         sql = [

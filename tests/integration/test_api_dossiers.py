@@ -17,9 +17,13 @@ from axis_client import NGHE_AN, OUTSIDER, SO_TTTT, XA, Axis
 from server.calendar.clock import WorkingClock
 from server.dossiers.catalogue import Located, store_procedures
 from server.dossiers.procedures import procedure_from_mapping
-from server.http.appkeys import CALENDAR, DATABASE
+from server.exchange.delivery import sweep_orphans
+from server.http.appkeys import CALENDAR, DATABASE, OBJECTS
 from server.runtime.audit import ADMIN
 from storage.audit import AuditRepo, verify_log
+from storage.ids import utcnow
+from storage.repos.dossiers import DossierRepo
+from storage.repos.pending_objects import PendingObjectRepo
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 BIRTH = "1.001193"  # working days, at SO_TTTT; components TK*, GCS*, UQ
@@ -307,6 +311,10 @@ async def test_supplement_pauses_the_clock_and_moves_the_due_date(axis: Axis) ->
     await moved(axis, SO_TTTT, code, 4, at=(received + timedelta(hours=1)).isoformat())
     waiting = await moved(axis, SO_TTTT, code, 5, note="Thiếu bản sao", at=paused_at.isoformat())
     assert waiting["paused"] is True and waiting["overdue"] is False
+    early = await move(axis, SO_TTTT, code, 4, at=(paused_at - timedelta(hours=1)).isoformat())
+    assert early.status == 422 and (await early.json())["field"] == "at"
+    future = await move(axis, XA, code, 4, at=(now + timedelta(hours=1)).isoformat())
+    assert future.status == 422 and (await future.json())["field"] == "at"
     overdue = await (await axis.get("/api/v1/dossiers?overdue=true", XA)).json()
     assert overdue["items"] == []  # a paused dossier is never overdue
     data = aiohttp.FormData()
@@ -384,3 +392,20 @@ async def test_lists_filters_and_paging(axis: Axis) -> None:
     for query in ("status=11", "overdue=maybe", "limit=0", "after=zz"):
         resp = await axis.get(f"/api/v1/dossiers?{query}", XA)
         assert resp.status == 400, query
+
+
+async def test_the_orphan_sweep_keeps_a_dossiers_files(axis: Axis) -> None:
+    """An intake settles its intent records; a lingering record of the same bytes (another
+    intake that died) never lets the sweep delete an object a dossier names."""
+    await seed(axis)
+    code = (await intake(axis))["code"]
+    app = axis.client.app
+    database, objects = app[DATABASE], app[OBJECTS]
+    async with database.reader() as tx:
+        files = await DossierRepo(tx).files(code)
+        assert [await PendingObjectRepo(tx).get(f.sha256) for f in files] == [None, None]
+    async with database.transaction() as tx:
+        for f in files:
+            await PendingObjectRepo(tx).record(f.sha256, utcnow() - timedelta(seconds=10))
+    assert await sweep_orphans(database, objects, grace=5) == 0
+    assert all([await objects.exists(f.sha256) for f in files])
