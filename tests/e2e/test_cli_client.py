@@ -55,7 +55,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_axis(data: Path) -> Axis:
+def start_axis(data: Path, *serve_options: str) -> Axis:
+    """``lienthong demo`` then ``lienthong serve`` (with ``serve_options``, e.g. ``--workers``)."""
     demo = subprocess.run(
         [str(LIENTHONG), "demo", "--data-dir", str(data)],
         capture_output=True, text=True, encoding="utf-8", timeout=60, check=True,
@@ -69,7 +70,7 @@ def start_axis(data: Path) -> Axis:
     log = (data / "serve.log").open("wb")
     env = {**os.environ, "LIENTHONG_SERVER_LOG_JSON": "false"}
     process = subprocess.Popen(
-        [str(LIENTHONG), "serve", "--data-dir", str(data), "--port", str(port)],
+        [str(LIENTHONG), "serve", "--data-dir", str(data), "--port", str(port), *serve_options],
         stdout=log, stderr=subprocess.STDOUT, env=env,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -79,7 +80,8 @@ def start_axis(data: Path) -> Axis:
             with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:
                 if resp.status == 200:
                     break
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError):  # TimeoutError: a worker
+            # still starting holds the connection in its backlog (serve --workers N)
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()

@@ -3,13 +3,16 @@ against a real ``lienthong serve`` (demo data: the procedures of server/demo/pro
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from server.cli.http_client import AxisClient, FormPart
 from tests.e2e.test_cli_client import LIENTHONG, Axis, start_axis, stop_axis
 
 XA = "000.05.31.H41"  # UBND xã Kim Liên: receives, and is competent for 1.001193
@@ -82,3 +85,30 @@ def test_a_refused_intake_names_the_field(axis: Axis, tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 1
     assert "applicant.id_number" in done.stderr
+
+
+def test_concurrent_intakes_across_workers_number_without_gap(tmp_path: Path) -> None:
+    """``serve --workers 2``: 30 intakes at once, on connections the kernel spreads over two
+    processes sharing the database, take the numbers 0001 to 0030 of the day, each once."""
+    served = start_axis(tmp_path / "axis", "--workers", "2")
+    try:
+        client = AxisClient(served.url, served.tokens["TOKEN_05_31_H41"])
+        dossier = {
+            "procedure": "1.001193",
+            "applicant": {"name": "Lê Văn Cường", "id_number": "123456789", "phone": "0987654321"},
+        }
+
+        def one(number: int) -> str:
+            parts = [
+                FormPart("dossier", json.dumps(dossier).encode()),
+                FormPart("TK", f"to khai {number}".encode(), "application/pdf", "tk.pdf"),
+                FormPart("GCS", b"giay chung sinh", "application/pdf", "gcs.pdf"),
+            ]
+            return str(client.post_form("/api/v1/dossiers", parts).body["code"])
+
+        with ThreadPoolExecutor(max_workers=30) as pool:
+            codes = sorted(pool.map(one, range(30)))
+    finally:
+        stop_axis(served)
+    day = codes[0].split("-")[1]
+    assert codes == [f"{XA}-{day}-{n:04d}" for n in range(1, 31)]
