@@ -290,9 +290,8 @@ async def receive(
         repo = DossierRepo(tx)
         if intake.idempotency_key is not None:
             known = await repo.by_idempotency_key(intake.unit, intake.idempotency_key)
-            if known is not None:
-                await settle_objects(tx, intake.files)
-                return Received(known, created=False)
+            if known is not None:  # a concurrent retry won: its intent records stay for
+                return Received(known, created=False)  # the sweep (these bytes may be unnamed)
         seq = await repo.next_seq(intake.unit, day)
         status = ACCEPTED if intake.request.channel == 1 else NEW
         dossier = DossierRow(
