@@ -33,6 +33,7 @@ from server.http import audit as audit_http
 from server.http import dossiers as dossiers_http
 from server.http import metrics as metrics_http
 from server.http import procedures as procedures_http
+from server.http import public_dossiers as public_dossiers_http
 from server.http import routes_admin as webhook_http
 from server.http import seals as seals_http
 from server.http import signing as signing_http
@@ -191,6 +192,7 @@ def build_app(config: Config, *, role: WorkerRole | None = None) -> web.Applicat
     vdxp.setup(app)  # /vdxp/{operation}: the national axis protocol (issue 5)
     signing_http.setup(app)  # signing sessions, VGCA plugin files, the desk of seals (issue 6)
     verify_http.setup(app)  # /api/v1/verify, /xac-minh
+    public_dossiers_http.setup(app, workers=app[ROLE].workers)  # /tra-cuu and its API (issue 16)
     metrics_http.setup(app)  # /metrics (Prometheus); the contexts above find it at start-up
     return app
 

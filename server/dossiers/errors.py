@@ -136,3 +136,38 @@ class MoveNotPermitted(_MoveRefused):
 
     problem = MOVE_NOT_PERMITTED
     verb = "this agency may not move the dossier"
+
+
+INVALID_DOSSIER_CODE = problem_type(
+    "invalid-dossier-code",
+    400,
+    "Invalid dossier code",
+    "The text looked up is not a dossier code (`<organ id>-YYMMDD-NNNN`, e.g. "
+    "`000.00.01.H40-260105-0007`).",
+)
+TOO_MANY_LOOKUPS = problem_type(
+    "too-many-lookups",
+    429,
+    "Too many lookups",
+    "This address looked up too many dossiers in a short time (`[dossiers] lookup_per_minute`); "
+    "retry after `Retry-After` seconds.",
+)
+
+
+class InvalidDossierCode(DossierError):
+    """A public lookup of a text that is not a dossier code."""
+
+    problem = INVALID_DOSSIER_CODE
+
+
+class TooManyLookups(DossierError):
+    """A client address over its budget of public lookups; retry after ``retry_after`` s."""
+
+    problem = TOO_MANY_LOOKUPS
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Too many lookups from this address; retry in {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+            retry_after=retry_after,
+        )

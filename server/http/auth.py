@@ -28,6 +28,9 @@ PUBLIC_PATHS = frozenset(
         # nothing (server/http/verify.py, docs/verification.md)
         "/xac-minh",
         "/api/v1/public/verify",
+        # the public lookup of a dossier by its code, rate-limited per client address
+        # (server/http/public_dossiers.py, docs/dossiers.md "Public lookup")
+        "/tra-cuu",
         # Prometheus: checks its own access ([metrics] public, else an admin token) and
         # answers 404, not 401, to others (server/runtime/metrics.py)
         "/metrics",
@@ -35,7 +38,12 @@ PUBLIC_PATHS = frozenset(
 )
 # /vdxp/ authenticates itself (system id + HMAC signature, server/http/vdxp.py); so do the VGCA
 # plugin's signing files (a short-lived JWT of the session, server/http/signing.py).
-PUBLIC_PREFIXES = ("/problems/", "/vdxp/", "/api/v1/signing-files/")
+PUBLIC_PREFIXES = (
+    "/problems/",
+    "/vdxp/",
+    "/api/v1/signing-files/",
+    "/api/v1/public/dossiers/",
+)
 
 
 def is_public(path: str) -> bool:

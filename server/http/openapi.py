@@ -26,6 +26,7 @@ from server.http import (
     inbox,
     me,
     procedures,
+    public_dossiers,
     routes_admin,
     seals,
     sent,
@@ -62,6 +63,7 @@ DESCRIBED: tuple[Callable[[], dict[str, Any]], ...] = (
     agencies.openapi_paths,
     procedures.openapi_paths,
     dossiers.openapi_paths,
+    public_dossiers.openapi_paths,
     documents.openapi_paths,
     archive.openapi_paths,
     audit.openapi_paths,
@@ -150,6 +152,7 @@ def _schemas() -> dict[str, Any]:
         },
         "Procedure": procedures.procedure_schema(),
         **dossiers.dossier_schemas(),
+        **public_dossiers.public_dossier_schemas(),
         "Webhook": {
             "type": "object",
             "properties": {"organ_id": s, "url": s, "created_at": s, "updated_at": s},

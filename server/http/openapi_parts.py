@@ -11,6 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 BINARY: dict[str, Any] = {"type": "string", "format": "binary"}
+STRING: dict[str, Any] = {"type": "string"}
+STRING_OR_NULL: dict[str, Any] = {"type": ["string", "null"]}
+STATUS: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 10}  # a dossier's
 
 
 def ref(name: str) -> dict[str, str]:
@@ -103,3 +106,7 @@ PAGING = [
     query_param("after", description="Cursor: the `next` value of the previous page."),
     query_param("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}),
 ]
+TOO_MANY_REQUESTS = problem(
+    "Over the budget of the client address; `Retry-After` says when to try again "
+    "(`too-many-lookups`)."
+)

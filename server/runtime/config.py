@@ -225,11 +225,14 @@ class DossierSettings:
     (LIENTHONG_DOSSIERS_WORKING_HOURS="07:00-11:30,13:30-17:00"); their total is one working
     day (8 hours by default). ``timezone``: the IANA zone the hours are read in.
     ``max_file_bytes``: the largest file of a dossier an intake or a move takes.
+    ``lookup_per_minute``: public lookups (``/tra-cuu``) a client address may make a minute, in
+    bursts of as many; with ``serve --workers N`` each worker allows its share (1/N).
     """
 
     working_hours: tuple[str, ...] = ("07:00-11:30", "13:30-17:00")
     timezone: str = "Asia/Ho_Chi_Minh"
     max_file_bytes: int = 50 * 1024 * 1024
+    lookup_per_minute: int = 30
 
     def periods(self) -> tuple[tuple[int, int], ...]:
         """The working periods as (start, end) minutes after midnight; ConfigError if unusable."""
@@ -465,6 +468,8 @@ def load_config(
     dossiers.periods()
     if dossiers.max_file_bytes < 1:
         raise ConfigError("setting dossiers.max_file_bytes: must be at least 1")
+    if dossiers.lookup_per_minute < 1:
+        raise ConfigError("setting dossiers.lookup_per_minute: must be at least 1")
     try:
         zoneinfo.ZoneInfo(dossiers.timezone)
     except (ValueError, OSError, zoneinfo.ZoneInfoNotFoundError):

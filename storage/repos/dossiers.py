@@ -149,6 +149,17 @@ class DossierRepo:
         )
         return None if row is None else _dossier(row)
 
+    async def public_record(self, code: str) -> tuple[DossierRow, str | None] | None:
+        """The dossier with this code and its procedure's name (None if not in the catalogue),
+        in one read (the public lookup); None when there is no such dossier."""
+        columns = ", ".join(f"d.{c.strip()}" for c in _COLUMNS.split(","))
+        row = await self.tx.fetchone(
+            f"SELECT {columns}, json_extract(p.body, '$.name') AS procedure_name"  # noqa: S608
+            " FROM dossiers d LEFT JOIN procedures p ON p.code = d.procedure WHERE d.code = ?",
+            (code,),
+        )
+        return None if row is None else (_dossier(row), row["procedure_name"])
+
     async def by_idempotency_key(self, unit: str, key: str) -> DossierRow | None:
         """The dossier ``unit`` received with this ``Idempotency-Key``, or None."""
         row = await self.tx.fetchone(
