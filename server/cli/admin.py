@@ -324,6 +324,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     credentials = _with_database(
         config, lambda db: demo_setup.seed_vdxp(db, config.storage.data_dir)
     )
+    from server.cli.demo_dossiers import seed_demo_dossiers
+
+    dossier_codes = _with_database(config, lambda db: seed_demo_dossiers(config, db))
     config_path = demo_setup.write_config(config, pki)
     print(
         f"Demo data in {config.storage.data_dir.resolve()}: "
@@ -353,4 +356,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             recipient_var=token_variable(demo.DEMO_RECIPIENT),
         )
     )
+    print()
+    print("Public lookup of the demo dossiers (tra cứu hồ sơ, no token; the slips' QR codes):")
+    for code in dossier_codes:
+        print(f"  {config.base_url}/tra-cuu?ma={code}")
     return 0
