@@ -18,10 +18,11 @@ from aiohttp import web
 from server.app.roles import role_of
 from server.calendar.hours import WorkingHours
 from server.calendar.store import CalendarSource
+from server.dossiers.slips import SlipSealer
 from server.exchange.delivery import DeliveryWorker, startup_jobs
 from server.exchange.federation import directory_sync
 from server.exchange.receipts import ReceiptError, Receipts, load_seal
-from server.http.appkeys import CALENDAR, CONFIG, DATABASE, EXCHANGE, OBJECTS
+from server.http.appkeys import CALENDAR, CONFIG, DATABASE, EXCHANGE, OBJECTS, SLIP_SEALER
 from server.http.audit import RECEIPTS
 from server.runtime import audit
 from server.runtime.config import Config
@@ -60,6 +61,7 @@ async def evidence_context(app: web.Application) -> AsyncIterator[None]:
         seal.close()
         raise ReceiptError("a seal is configured but no TSA ([tsa] url): receipts need one")
     app[RECEIPTS] = Receipts(config, database, seal, services)
+    app[SLIP_SEALER] = SlipSealer(seal, services)
     task: asyncio.Task[None] | None = None
     # One worker of `serve --workers N` anchors periodically; the parent anchors at the end.
     role = role_of(app)

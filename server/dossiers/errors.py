@@ -171,3 +171,31 @@ class TooManyLookups(DossierError):
             headers={"Retry-After": str(retry_after)},
             retry_after=retry_after,
         )
+
+
+SLIP_NOT_APPLICABLE = problem_type(
+    "slip-not-applicable",
+    409,
+    "Slip not applicable",
+    "The dossier's history has nothing this slip would record (no refusal, no supplement "
+    "request, no apology; a receipt before the dossier was accepted); `kind` names the slip.",
+)
+DOSSIER_NOT_OVERDUE = problem_type(
+    "dossier-not-overdue",
+    409,
+    "Dossier not overdue",
+    "An apology and new appointment is issued only for an overdue dossier: past its due date, "
+    "not waiting for a supplement and not in a final status.",
+)
+
+
+class SlipNotApplicable(DossierError):
+    """The dossier's history has no turn this kind of slip records (``kind=`` the slip)."""
+
+    problem = SLIP_NOT_APPLICABLE
+
+
+class DossierNotOverdue(DossierError):
+    """An apology asked for a dossier that is not overdue (``due_at=`` its due date)."""
+
+    problem = DOSSIER_NOT_OVERDUE

@@ -438,6 +438,24 @@ async def seal_slip(
         return target.read_bytes()
 
 
+@dataclass(frozen=True)
+class SlipSealer:
+    """The seal and signing services an application loaded (``[seal]``, ``[tsa]``); seals
+    slips with them, or leaves them unsealed when no seal is configured."""
+
+    seal: Any = None
+    services: Any = None
+
+    @property
+    def enabled(self) -> bool:
+        """True when slips are sealed."""
+        return self.seal is not None
+
+    async def __call__(self, pdf: bytes, *, location: str | None = None) -> bytes:
+        """``pdf`` sealed (:func:`seal_slip`), or unchanged without a seal."""
+        return await seal_slip(pdf, self.seal, services=self.services, location=location)
+
+
 __all__ = [
     "FORMS",
     "KINDS",
@@ -447,6 +465,7 @@ __all__ = [
     "SlipData",
     "SlipError",
     "SlipKind",
+    "SlipSealer",
     "date_line",
     "qr_matrix",
     "render_slip",

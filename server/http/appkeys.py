@@ -11,6 +11,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from server.calendar.store import CalendarSource
+    from server.dossiers.slips import SlipSealer
     from server.exchange import Exchange
     from server.runtime.config import Config
     from server.signatures.verification import Verifier
@@ -25,6 +26,9 @@ EXCHANGE: web.AppKey[Exchange] = web.AppKey("exchange")
 # The working-day calendar of due dates (server/calendar/store.py); loaded by
 # server/app/lifetimes.py calendar_context.
 CALENDAR: web.AppKey[CalendarSource] = web.AppKey("calendar")
+# The seal of dossier slips (the receipts' seal and TSA); set by server/app/lifetimes.py
+# evidence_context.
+SLIP_SEALER: web.AppKey[SlipSealer] = web.AppKey("slip_sealer")
 # Signature verification (server/signatures/verification.py); set by server/http/verify.py at
 # start-up.
 VERIFIER: web.AppKey[Verifier] = web.AppKey("verifier")

@@ -8,6 +8,8 @@
 - ``GET /api/v1/dossiers/{code}``: the dossier with its files and events, for its receiving unit
   and its competent agency only (404 for any other).
 - ``GET /api/v1/dossiers?status=&procedure=&overdue=&after=&limit=``: the caller's dossiers.
+- ``GET /api/v1/dossiers/{code}/slips/{kind}.pdf``: a slip (receipt, supplement, refusal,
+  apology) as A4 PDF, sealed when the axis has a seal.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ from server.dossiers.intake import (
 )
 from server.dossiers.lifecycle import FINAL, LABELS, SUPPLEMENT
 from server.dossiers.moves import Move, advance, dossier_of
-from server.http.appkeys import CALENDAR, CONFIG, DATABASE, OBJECTS, PRINCIPAL
+from server.dossiers.slip_source import SlipRequest, place_of, slip_data
+from server.dossiers.slips import KINDS, SlipSealer, render_slip
+from server.http.appkeys import CALENDAR, CONFIG, DATABASE, OBJECTS, PRINCIPAL, SLIP_SEALER
 from server.http.errors import HttpProblem, readable_form
 from server.http.jsonresponse import json_response
 from server.http.openapi_parts import (
@@ -289,6 +293,38 @@ async def show(request: web.Request) -> web.Response:
     return await _full(request, request.match_info["code"], request[PRINCIPAL].organ_id)
 
 
+_MAX_OFFICER = 100
+
+
+@routes.get("/api/v1/dossiers/{code}/slips/{kind}.pdf")
+async def slip(request: web.Request) -> web.Response:
+    """A slip of the dossier as A4 PDF, rendered from the dossier as it is now (sealed when the
+    axis has a seal); 404 for an unknown kind or another agency, 409 when the dossier's history
+    has nothing this kind records. ``?officer=`` prints the officer's name under the signature."""
+    code, kind = request.match_info["code"], request.match_info["kind"]
+    if kind not in KINDS:
+        raise HttpProblem("not-found", f"No slip kind {kind!r} (one of {', '.join(KINDS)}).")
+    officer = request.query.get("officer", "").strip()
+    if len(officer) > _MAX_OFFICER:
+        raise HttpProblem("invalid-query", f"`officer` must be at most {_MAX_OFFICER} characters.")
+    data = await slip_data(
+        request.app[DATABASE],
+        SlipRequest(request[PRINCIPAL].organ_id, code, kind, lookup_url(request, code), officer),
+    )
+    pdf = await asyncio.to_thread(render_slip, data)
+    sealer = request.app.get(SLIP_SEALER) or SlipSealer()
+    pdf = await sealer(pdf, location=place_of(data.unit_name, data.parent_name) or None)
+    name = f"{kind}-{code}.pdf"
+    return web.Response(
+        body=pdf,
+        content_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 def _code_of_cursor(cursor: str | None) -> str | None:
     if cursor is None:
         return None
@@ -383,6 +419,36 @@ def openapi_paths() -> dict[str, Any]:
                     "200": json_body("The dossier", ref("Dossier")),
                     "401": UNAUTHORIZED,
                     "404": NOT_FOUND,
+                },
+            }
+        },
+        "/api/v1/dossiers/{code}/slips/{kind}.pdf": {
+            "get": {
+                "summary": "A slip (phiếu) of the dossier as A4 PDF, sealed when `[seal]` is set",
+                "description": "`receipt` (Mẫu 01, once accepted), `supplement` (Mẫu 02, the "
+                "latest supplement request: one item a line of its note), `refusal` (Mẫu 03, "
+                "its note the reason), `apology` (Mẫu 04, the latest apology). Rendered from "
+                "the dossier as it is now; the QR code opens `[server] public_url` + "
+                "`/tra-cuu?ma=<code>`.",
+                "parameters": [
+                    code,
+                    path_param("kind", {"type": "string", "enum": list(KINDS)}),
+                    query_param("officer", description="The officer's name to print"),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The slip",
+                        "content": {
+                            "application/pdf": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    "400": BAD_QUERY,
+                    "401": UNAUTHORIZED,
+                    "404": NOT_FOUND,
+                    "409": problem(
+                        "The dossier's history has nothing this slip records "
+                        "(`slip-not-applicable`, with `kind`)."
+                    ),
                 },
             }
         },

