@@ -8,6 +8,8 @@
 - ``GET /api/v1/dossiers/{code}``: the dossier with its files and events, for its receiving unit
   and its competent agency only (404 for any other).
 - ``GET /api/v1/dossiers?status=&procedure=&overdue=&after=&limit=``: the caller's dossiers.
+- ``POST /api/v1/dossiers/{code}/apology``: ``{new_due_at, reason}`` for an overdue dossier: the
+  apology and new appointment (the dossier counts as late for good).
 - ``GET /api/v1/dossiers/{code}/slips/{kind}.pdf``: a slip (receipt, supplement, refusal,
   apology) as A4 PDF, sealed when the axis has a seal.
 """
@@ -26,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import BodyPartReader, web
 
+from server.dossiers.apology import apologize, is_overdue, read_apology
 from server.dossiers.errors import DossierFileTooLarge, InvalidDossier
 from server.dossiers.intake import (
     CHANNELS,
@@ -36,7 +39,7 @@ from server.dossiers.intake import (
     read_time,
     receive,
 )
-from server.dossiers.lifecycle import FINAL, LABELS, SUPPLEMENT
+from server.dossiers.lifecycle import LABELS, SUPPLEMENT
 from server.dossiers.moves import Move, advance, dossier_of
 from server.dossiers.slip_source import SlipRequest, place_of, slip_data
 from server.dossiers.slips import KINDS, SlipSealer, render_slip
@@ -76,10 +79,6 @@ def _time(moment: datetime | None, zone: ZoneInfo) -> str | None:
     return None if moment is None else moment.astimezone(zone).isoformat()
 
 
-def _overdue(dossier: DossierRow, now: datetime) -> bool:
-    return dossier.status not in FINAL and dossier.paused_at is None and dossier.due_at < now
-
-
 def lookup_url(request: web.Request, code: str) -> str:
     """The public lookup page of a dossier (``[server] public_url`` + ``/tra-cuu?ma=``)."""
     return f"{request.app[CONFIG].base_url}/tra-cuu?ma={quote(code, safe='')}"
@@ -100,7 +99,8 @@ def summary(request: web.Request, dossier: DossierRow, now: datetime) -> dict[st
         "received_at": _time(dossier.received_at, zone),
         "due_at": _time(dossier.due_at, zone),
         "paused": dossier.status == SUPPLEMENT,
-        "overdue": _overdue(dossier, now),
+        "overdue": is_overdue(dossier, now),
+        "late": dossier.late,
         "lookup_url": lookup_url(request, dossier.code),
     }
 
@@ -258,6 +258,7 @@ async def _full(request: web.Request, code: str, organ_id: str) -> web.Response:
         repo = DossierRepo(tx)
         files = await repo.files(code)
         events = await repo.events(code)
+        apologies = await repo.apologies(code)
     body = summary(request, dossier, utcnow())
     body["applicant"] = dossier.applicant
     body["channel_name"] = CHANNELS[dossier.channel]
@@ -284,7 +285,31 @@ async def _full(request: web.Request, code: str, organ_id: str) -> web.Response:
         }
         for e in events
     ]
+    body["apologies"] = [
+        {
+            "event": a.event,
+            "actor": a.actor,
+            "at": _time(a.at, zone),
+            "old_due_at": _time(a.old_due_at, zone),
+            "new_due_at": _time(a.new_due_at, zone),
+            "reason": a.reason,
+        }
+        for a in apologies
+    ]
     return json_response(body)
+
+
+@routes.post("/api/v1/dossiers/{code}/apology")
+async def apology(request: web.Request) -> web.Response:
+    """Apologise for an overdue dossier and set a new due date; the dossier after it."""
+    actor = request[PRINCIPAL].organ_id
+    code = request.match_info["code"]
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise InvalidDossier("apology", "is too large") from None
+    await apologize(request.app[DATABASE], read_apology(actor, code, _json(raw, "apology")))
+    return await _full(request, code, actor)
 
 
 @routes.get("/api/v1/dossiers/{code}")
@@ -422,6 +447,27 @@ def openapi_paths() -> dict[str, Any]:
                 },
             }
         },
+        "/api/v1/dossiers/{code}/apology": {
+            "post": {
+                "summary": "Apology and new appointment for an overdue dossier (Mẫu 04)",
+                "description": "JSON {new_due_at, reason}: `new_due_at` ISO 8601 with its "
+                "offset, later than the due date and not in the past. Records an event and an "
+                "audit entry, moves the due date and marks the dossier `late` for good.",
+                "parameters": [code],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {
+                    "200": json_body("The dossier after the apology", ref("Dossier")),
+                    "400": INVALID,
+                    "401": UNAUTHORIZED,
+                    "404": NOT_FOUND,
+                    "409": problem("The dossier is not overdue (`dossier-not-overdue`)."),
+                    "422": INVALID,
+                },
+            }
+        },
         "/api/v1/dossiers/{code}/slips/{kind}.pdf": {
             "get": {
                 "summary": "A slip (phiếu) of the dossier as A4 PDF, sealed when `[seal]` is set",
@@ -514,11 +560,16 @@ def dossier_schemas() -> dict[str, Any]:
                 "due_at": s,
                 "paused": {"type": "boolean"},
                 "overdue": {"type": "boolean"},
+                "late": {
+                    "type": "boolean",
+                    "description": "an apology was issued: late in the KPIs, for good",
+                },
                 "lookup_url": s,
                 "applicant": {"type": "object", "description": "one dossier only"},
                 "paused_at": ns,
                 "files": {"type": "array", "items": {"type": "object"}},
                 "events": {"type": "array", "items": {"type": "object"}},
+                "apologies": {"type": "array", "items": {"type": "object"}},
             },
         },
     }

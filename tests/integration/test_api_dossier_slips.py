@@ -18,10 +18,12 @@ from axis_client import axis_config as plain_config  # noqa: F401 (a fixture)
 from test_api_dossiers import APPLICANT, MARRIAGE, VN, intake, moved, seed
 from test_receipts_seal import hsm_config, seal_hsm, seal_pki  # noqa: F401 (fixtures)
 
+from server.http.appkeys import DATABASE
 from server.runtime.config import Config
 from signing import VerificationPolicy, verify
 from signing import devpki as pki_cli
 from signing.report import Indication
+from storage.audit import AuditRepo, verify_log
 
 
 def pdf_text(pdf: bytes, tmp_path: Path) -> str:
@@ -130,3 +132,103 @@ async def test_a_sealed_slip_verifies(axis: Axis, pki: pki_cli.DevPki, tmp_path:
     assert signature.indication is Indication.TOTAL_PASSED, signature.reasons
     flat = " ".join(pdf_text(pdf, tmp_path).split())
     assert code in flat and APPLICANT["name"] in flat
+
+
+async def apologise(axis: Axis, code: str, organ_id: str = XA, **body: Any) -> Any:
+    return await axis.client.post(
+        f"/api/v1/dossiers/{code}/apology", json=body, headers=axis.auth(organ_id)
+    )
+
+
+async def refused(resp: Any, status: int, slug: str) -> dict[str, Any]:
+    problem = await resp.json()
+    assert resp.status == status, problem
+    assert problem["type"].endswith(f"/{slug}"), problem
+    return dict(problem)
+
+
+async def test_apology_for_an_overdue_dossier(axis: Axis, tmp_path: Path) -> None:
+    await seed(axis)
+    code = (await overdue_dossier(axis))["code"]
+    before = await (await axis.get(f"/api/v1/dossiers/{code}", XA)).json()
+    assert before["overdue"] and not before["late"]
+    new_due = (datetime.now(VN) + timedelta(days=5)).replace(microsecond=0)
+    reason = "Cần xác minh thêm thông tin tại Sở Tư pháp."
+    resp = await apologise(axis, code, SO_TTTT, new_due_at=new_due.isoformat(), reason=reason)
+    after = await resp.json()
+    assert resp.status == 200, after
+    assert datetime.fromisoformat(after["due_at"]) == new_due
+    assert after["late"] and not after["overdue"]
+    [apology] = after["apologies"]
+    assert apology["reason"] == reason and apology["actor"] == SO_TTTT
+    assert apology["old_due_at"] == before["due_at"]
+    event = after["events"][-1]
+    assert (event["id"], event["from"], event["to"], event["note"]) == (
+        apology["event"],
+        2,
+        2,
+        reason,
+    )
+    async with axis.client.app[DATABASE].reader() as tx:
+        entries = await AuditRepo(tx).for_object(code)
+        report, _ = await verify_log(tx)
+    assert report.ok
+    assert entries[-1].action == "dossier.apology"
+    assert entries[-1].details["new_due_at"] == new_due.isoformat()
+
+    flat = " ".join(pdf_text(await slip_pdf(axis, code, "apology"), tmp_path).split())
+    assert code in flat and APPLICANT["name"] in flat
+    assert "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ" in flat and reason in flat
+    assert new_due.strftime("%d/%m/%Y %H:%M") in flat
+
+    # no longer overdue: no second apology until the new date is missed; late for good
+    await refused(await apologise(axis, code, new_due_at=new_due.isoformat(), reason="x"),
+                  409, "dossier-not-overdue")  # fmt: skip
+    await moved(axis, SO_TTTT, code, 4)
+    done = await moved(axis, SO_TTTT, code, 9)
+    assert done["late"]
+    listed = await (await axis.get("/api/v1/dossiers", XA)).json()
+    assert [d["late"] for d in listed["items"] if d["code"] == code] == [True]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"reason": "x"}, "new_due_at"),
+        ({"new_due_at": "2030-01-01T08:00", "reason": "x"}, "new_due_at"),  # no offset
+        ({"new_due_at": "soon", "reason": "x"}, "new_due_at"),
+        ({"new_due_at": "2030-01-01T08:00+07:00"}, "reason"),
+        ({"new_due_at": "2030-01-01T08:00+07:00", "reason": "  "}, "reason"),
+        ({"new_due_at": "2030-01-01T08:00+07:00", "reason": "x", "late": True}, "late"),
+        ("PAST", "new_due_at"),  # later than the old due date, but in the past
+        ("EARLIER", "new_due_at"),  # before the old due date
+    ],
+)
+async def test_apology_bad_input_names_the_field(axis: Axis, body: Any, field: str) -> None:
+    await seed(axis)
+    code = (await overdue_dossier(axis))["code"]
+    shown = await (await axis.get(f"/api/v1/dossiers/{code}", XA)).json()
+    due = datetime.fromisoformat(shown["due_at"])
+    if body == "PAST":
+        body = {"new_due_at": (due + timedelta(hours=1)).isoformat(), "reason": "x"}
+    elif body == "EARLIER":
+        body = {"new_due_at": (due - timedelta(hours=1)).isoformat(), "reason": "x"}
+    problem = await refused(await apologise(axis, code, **body), 422, "invalid-dossier")
+    assert problem["field"] == field
+    again = await (await axis.get(f"/api/v1/dossiers/{code}", XA)).json()
+    assert again["due_at"] == shown["due_at"] and not again["late"] and not again["apologies"]
+
+
+async def test_apology_only_for_overdue_dossiers_of_the_caller(axis: Axis) -> None:
+    await seed(axis)
+    later = (datetime.now(VN) + timedelta(days=30)).isoformat()
+    fresh = (await intake(axis))["code"]  # due in 3 working days
+    problem = await refused(
+        await apologise(axis, fresh, new_due_at=later, reason="x"), 409, "dossier-not-overdue"
+    )
+    assert "due_at" in problem
+    late = (await overdue_dossier(axis))["code"]
+    assert (await apologise(axis, late, OUTSIDER, new_due_at=later, reason="x")).status == 404
+    await moved(axis, SO_TTTT, late, 5, note="Bản sao sổ hộ khẩu")  # paused: not overdue
+    await refused(await apologise(axis, late, new_due_at=later, reason="x"),
+                  409, "dossier-not-overdue")  # fmt: skip
