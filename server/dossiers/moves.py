@@ -14,7 +14,7 @@ from datetime import datetime
 from server.calendar.clock import WorkingClock
 from server.dossiers.errors import DossierNotFound, InvalidDossier
 from server.dossiers.intake import StagedFile, settle_objects, store_objects
-from server.dossiers.lifecycle import LABELS, PROCESSING, SUPPLEMENT, check_move
+from server.dossiers.lifecycle import DONE, LABELS, PROCESSING, RETURNED, SUPPLEMENT, check_move
 from server.runtime.audit import record
 from storage.db import Database, Tx
 from storage.ids import utcnow
@@ -22,6 +22,9 @@ from storage.objects.base import ObjectStore
 from storage.repos.dossiers import DossierRepo, DossierRow
 
 MAX_NOTE = 2000
+# Moves that may bring files: the supplement (5→4), the result (→9) and the result as returned
+# (→10, e.g. the signed receipt of the applicant). Stored like the intake's, with their event.
+WITH_FILES = frozenset({PROCESSING, DONE, RETURNED})
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,8 @@ def check_request(move: Move, now: datetime) -> None:
         raise InvalidDossier("note", f"must be at most {MAX_NOTE} characters")
     if move.at is not None and move.at > now:
         raise InvalidDossier("at", "is in the future")
-    if move.files and move.status != PROCESSING:
-        raise InvalidDossier(move.files[0].component, "files come only with a move to 4")
+    if move.files and move.status not in WITH_FILES:
+        raise InvalidDossier(move.files[0].component, "files come only with a move to 4, 9 or 10")
 
 
 async def advance(

@@ -7,7 +7,8 @@
   with a JSON part ``event`` and the supplemented files).
 - ``GET /api/v1/dossiers/{code}``: the dossier with its files and events, for its receiving unit
   and its competent agency only (404 for any other).
-- ``GET /api/v1/dossiers?status=&procedure=&overdue=&after=&limit=``: the caller's dossiers.
+- ``GET /api/v1/dossiers?status=&procedure=&agency=&overdue=&received_after=&after=&limit=``:
+  the caller's dossiers.
 - ``POST /api/v1/dossiers/{code}/apology``: ``{new_due_at, reason}`` for an overdue dossier: the
   apology and new appointment (the dossier counts as late for good).
 - ``GET /api/v1/dossiers/{code}/slips/{kind}.pdf``: a slip (receipt, supplement, refusal,
@@ -362,6 +363,26 @@ def _code_of_cursor(cursor: str | None) -> str | None:
 _STATUSES = frozenset(str(s) for s in LABELS)
 
 
+def _received_after(request: web.Request) -> datetime | None:
+    """``received_after``: an ISO 8601 time with its offset, or a date (from the start of that
+    day in ``[dossiers] timezone``); ``invalid-query`` otherwise."""
+    value = request.query.get("received_after") or None
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            return datetime.fromisoformat(value).replace(tzinfo=_zone(request))
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise HttpProblem(
+            "invalid-query",
+            "`received_after` must be a date (2026-03-01) or an ISO 8601 time with its offset.",
+        )
+    return moment
+
+
 @routes.get("/api/v1/dossiers")
 async def list_dossiers(request: web.Request) -> web.Response:
     """The caller's dossiers (received or to process) in code order, paged like the inbox."""
@@ -374,6 +395,8 @@ async def list_dossiers(request: web.Request) -> web.Response:
         status=None if status is None else int(status),
         procedure=request.query.get("procedure") or None,
         overdue_at=now if overdue == "true" else None,
+        competent=request.query.get("agency") or None,
+        received_after=_received_after(request),
     )
     async with request.app[DATABASE].reader() as tx:
         rows = await DossierRepo(tx).page(where, _code_of_cursor(after), limit + 1)
@@ -422,6 +445,14 @@ def openapi_paths() -> dict[str, Any]:
                 "parameters": [
                     query_param("status", {"type": "integer", "minimum": 1, "maximum": 10}),
                     query_param("procedure", description="A procedure's national code"),
+                    query_param(
+                        "agency", description="Only dossiers this agency (organ id) processes"
+                    ),
+                    query_param(
+                        "received_after",
+                        description="Only dossiers received at or after this time (ISO 8601 "
+                        "with its offset) or date (from its start, Vietnam time)",
+                    ),
                     query_param(
                         "overdue",
                         {"type": "string", "enum": ["true", "false"]},
@@ -502,7 +533,7 @@ def openapi_paths() -> dict[str, Any]:
             "post": {
                 "summary": "Move a dossier to another status (DVCQG codes 1–10)",
                 "description": "JSON {status, note, at?}, or multipart with a JSON part `event` "
-                "and the supplemented files (the 5→4 move).",
+                "and files: the supplement (→4), the result (→9), the return (→10).",
                 "parameters": [code],
                 "requestBody": {
                     "required": True,

@@ -7,15 +7,19 @@ with the moves to 9 and 10."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import quote
 
+import aiohttp
 import pytest
-from axis_client import OUTSIDER, SO_TTTT, XA, Axis
+from axis_client import NGHE_AN, OUTSIDER, SO_TTTT, XA, Axis
 from axis_client import axis_config as plain_config  # noqa: F401 (a fixture)
-from test_api_dossiers import APPLICANT, MARRIAGE, VN, intake, moved, seed
+from test_api_dossiers import APPLICANT, MARRIAGE, VN, intake, moved, seed, stored
 from test_receipts_seal import hsm_config, seal_hsm, seal_pki  # noqa: F401 (fixtures)
 
 from server.http.appkeys import DATABASE
@@ -48,8 +52,9 @@ async def slip_pdf(axis: Axis, code: str, kind: str, organ_id: str = XA) -> byte
 
 
 async def overdue_dossier(axis: Axis) -> dict[str, Any]:
-    """A paper dossier received 12 days ago, due 3 working days later: overdue now."""
-    when = datetime.now(VN) - timedelta(days=12)
+    """A paper dossier received 25 days ago, due 3 working days later: overdue now (even
+    with Tết in between)."""
+    when = datetime.now(VN) - timedelta(days=25)
     return await intake(axis, received_at=when.isoformat())
 
 
@@ -232,3 +237,72 @@ async def test_apology_only_for_overdue_dossiers_of_the_caller(axis: Axis) -> No
     await moved(axis, SO_TTTT, late, 5, note="Bản sao sổ hộ khẩu")  # paused: not overdue
     await refused(await apologise(axis, late, new_due_at=later, reason="x"),
                   409, "dossier-not-overdue")  # fmt: skip
+
+
+async def codes(axis: Axis, organ_id: str, query: str) -> list[str]:
+    resp = await axis.get(f"/api/v1/dossiers?{query}", organ_id)
+    body = await resp.json()
+    assert resp.status == 200, body
+    return [d["code"] for d in body["items"]]
+
+
+async def test_list_filters_agency_and_received_after(axis: Axis) -> None:
+    await seed(axis)
+    old = (await overdue_dossier(axis))["code"]  # 25 days ago, at SO_TTTT
+    birth = (await intake(axis))["code"]
+    marriage = (await intake(axis, procedure=MARRIAGE, files={"TK": b"x"}))["code"]
+    assert await codes(axis, XA, "") == sorted([old, birth, marriage])
+    assert await codes(axis, XA, f"agency={SO_TTTT}") == sorted([old, birth])
+    assert await codes(axis, XA, f"agency={NGHE_AN}") == [marriage]
+    assert await codes(axis, SO_TTTT, f"agency={NGHE_AN}") == []  # not among its dossiers
+    since = (datetime.now(VN) - timedelta(days=5)).date().isoformat()
+    assert await codes(axis, XA, f"received_after={since}") == sorted([birth, marriage])
+    moment = quote((datetime.now(VN) - timedelta(days=28)).isoformat())
+    assert await codes(axis, XA, f"received_after={moment}&agency={SO_TTTT}") == sorted(
+        [old, birth]
+    )
+    assert await codes(axis, XA, f"received_after={since}&overdue=true") == []
+    for bad in ("yesterday", "2026-13-01", "2026-03-01T08:00"):
+        resp = await axis.get(f"/api/v1/dossiers?received_after={bad}", XA)
+        problem = await refused(resp, 400, "invalid-query")
+        assert "received_after" in problem["detail"]
+
+
+def result_form(status: int, files: dict[str, bytes]) -> aiohttp.FormData:
+    data = aiohttp.FormData()
+    data.add_field("event", json.dumps({"status": status}), content_type="application/json")
+    for name, content in files.items():
+        data.add_field(name, content, filename=f"{name}.pdf", content_type="application/pdf")
+    return data
+
+
+async def test_result_files_with_the_moves_to_9_and_10(axis: Axis) -> None:
+    await seed(axis)
+    code = (await intake(axis))["code"]
+    await moved(axis, SO_TTTT, code, 4)
+    url = f"/api/v1/dossiers/{code}/events"
+    before = stored(axis)
+    resp = await axis.client.post(
+        url, data=result_form(5, {"KQ": b"%PDF early"}), headers=axis.auth(SO_TTTT)
+    )
+    assert (await refused(resp, 422, "invalid-dossier"))["field"] == "KQ"
+    assert stored(axis) == before  # nothing stored, nothing left in the spool
+
+    result = b"%PDF-1.7 giay khai sinh"
+    resp = await axis.client.post(
+        url, data=result_form(9, {"KQ": result}), headers=axis.auth(SO_TTTT)
+    )
+    done = await resp.json()
+    assert resp.status == 200, done
+    [kq] = [f for f in done["files"] if f["component"] == "KQ"]
+    assert kq["event"] == done["events"][-1]["id"] and done["status"] == 9
+    assert kq["sha256"] == hashlib.sha256(result).hexdigest() and kq["size"] == len(result)
+    resp = await axis.client.post(
+        url, data=result_form(10, {"BN": b"%PDF bien nhan"}), headers=axis.auth(XA)
+    )
+    returned = await resp.json()
+    assert resp.status == 200, returned
+    assert [f["component"] for f in returned["files"]][-2:] == ["KQ", "BN"]
+    after = stored(axis)
+    assert len(after["objects"]) == len(before["objects"]) + 2
+    assert after["rows"]["pending_objects"] == 0 and after["spool"] == []
