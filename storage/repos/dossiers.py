@@ -97,7 +97,7 @@ def _dossier(row: sqlite3.Row) -> DossierRow:
 
 @dataclass(frozen=True)
 class ApologyRow:
-    """An apology and new appointment of an overdue dossier (migration 0015)."""
+    """An apology and new appointment of an overdue dossier (migration 0017)."""
 
     id: int
     event: int

@@ -1,4 +1,4 @@
--- 0015: apologies and new appointments of overdue dossiers (phiếu xin lỗi và hẹn lại ngày trả
+-- 0017: apologies and new appointments of overdue dossiers (phiếu xin lỗi và hẹn lại ngày trả
 -- kết quả, issue 16), and the `late` mark the KPIs count.
 --
 -- An apology moves the dossier's due date to `new_due_at`; the row keeps the date it missed
