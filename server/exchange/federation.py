@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import fnmatch
 import logging
-import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +31,7 @@ from typing import Any
 import aiohttp
 
 from edxml import InvalidOrganIdError, OrganId
-from server.runtime.config import Config, ConfigError, FederationSettings
+from server.runtime.config import Config, ConfigError, FederationSettings, optional_secret
 from server.runtime.secretbox import SecretBox
 from storage.db import Database, Tx
 from storage.errors import StorageError
@@ -96,17 +95,9 @@ LOCAL = Route("local")
 
 def parent_token(settings: FederationSettings) -> str | None:
     """This axis's bearer token at its parent: the environment, else the token file."""
-    token = os.environ.get(PARENT_TOKEN_ENV)
-    if token:
-        return token.strip()
-    if settings.parent_token_file is not None:
-        try:
-            return settings.parent_token_file.read_text("utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"setting federation.parent_token_file: cannot read it ({exc.strerror})"
-            ) from None
-    return None
+    return optional_secret(
+        PARENT_TOKEN_ENV, settings.parent_token_file, "federation.parent_token_file"
+    )
 
 
 class Router:

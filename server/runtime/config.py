@@ -239,6 +239,28 @@ class DossierSettings:
         return parse_working_hours(self.working_hours)
 
 
+@dataclass(frozen=True)
+class DvcqgSettings:
+    """[dvcqg]: pushing dossiers to the National Public Service Portal through an adapter
+    (server/dossiers/dvcqg.py, docs/dossiers.md "DVCQG sync"). No ``url``: the sync is off.
+
+    The adapter's bearer token comes only from LIENTHONG_DVCQG_TOKEN or ``token_file``, and is
+    never logged. ``unit_code``: ``madonvi`` of every call (default: the receiving unit's organ
+    id). A dossier that fails ``max_attempts`` times in a row goes to the dead-letter list; the
+    wait before attempt n+1 is ``base_delay`` * 2**(n-1) seconds, at most ``max_delay``.
+    """
+
+    url: str | None = None
+    token_file: Path | None = None
+    unit_code: str | None = None
+    interval: int = 60  # seconds between two passes
+    batch: int = 100  # dossiers per pass at most
+    timeout: int = 30  # seconds for one request
+    base_delay: int = 60
+    max_delay: int = 6 * 3600
+    max_attempts: int = 8
+
+
 def parse_working_hours(values: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
     """``("07:00-11:30", ...)`` -> ``((420, 690), ...)``: periods in order, apart, non-empty,
     within one day (24:00 allowed as an end); ConfigError naming dossiers.working_hours."""
@@ -290,6 +312,7 @@ class Config:
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     dossiers: DossierSettings = field(default_factory=DossierSettings)
+    dvcqg: DvcqgSettings = field(default_factory=DvcqgSettings)
 
     @property
     def db_path(self) -> Path:
@@ -329,6 +352,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "archive": ArchiveSettings,
     "metrics": MetricsSettings,
     "dossiers": DossierSettings,
+    "dvcqg": DvcqgSettings,
 }
 
 
@@ -476,6 +500,14 @@ def load_config(
         raise ConfigError(
             f"setting dossiers.timezone: {dossiers.timezone!r} is not a known time zone"
         ) from None
+    dvcqg = DvcqgSettings(**values["dvcqg"])
+    if dvcqg.url is not None and not dvcqg.url.startswith(("http://", "https://")):
+        raise ConfigError(f"setting dvcqg.url: {dvcqg.url!r} is not an http(s) URL")
+    for key in ("interval", "batch", "timeout", "max_attempts"):
+        if getattr(dvcqg, key) < 1:
+            raise ConfigError(f"setting dvcqg.{key}: must be at least 1")
+    if dvcqg.max_delay < dvcqg.base_delay:
+        raise ConfigError("setting dvcqg.max_delay: must not be less than dvcqg.base_delay")
     return Config(
         server=server,
         storage=storage,
@@ -491,7 +523,24 @@ def load_config(
         archive=ArchiveSettings(**values["archive"]),
         metrics=MetricsSettings(**values["metrics"]),
         dossiers=dossiers,
+        dvcqg=dvcqg,
     )
+
+
+def optional_secret(
+    var: str, file: Path | None, setting: str, env: Mapping[str, str] = os.environ
+) -> str | None:
+    """A secret from the environment variable ``var``, else from ``file`` (the setting named
+    ``setting``); None when neither is given. Never logged, never part of a :class:`Config`."""
+    value = env.get(var)
+    if value:
+        return value.strip()
+    if file is None:
+        return None
+    try:
+        return file.read_text("utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"setting {setting}: cannot read it ({exc.strerror})") from None
 
 
 def with_overrides(config: Config, **server: Any) -> Config:
