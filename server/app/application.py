@@ -22,6 +22,7 @@ from aiohttp import web
 from server.app.lifetimes import (
     calendar_context,
     delivery_context,
+    dvcqg_context,
     evidence_context,
     renewal_context,
 )
@@ -187,6 +188,7 @@ def build_app(config: Config, *, role: WorkerRole | None = None) -> web.Applicat
     app.cleanup_ctx.append(delivery_context)  # push worker, directory sync, orphan sweep (issue 9)
     app.cleanup_ctx.append(renewal_context)  # B-LTA renewal of the archive (issue 8)
     app.cleanup_ctx.append(calendar_context)  # the working-day calendar of dossiers (issue 16)
+    app.cleanup_ctx.append(dvcqg_context)  # the DVCQG sync of dossiers (issue 16)
     for module in ROUTE_MODULES:
         app.router.add_routes(module.routes)
     vdxp.setup(app)  # /vdxp/{operation}: the national axis protocol (issue 5)

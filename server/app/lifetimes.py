@@ -19,6 +19,7 @@ from server.app.roles import role_of
 from server.calendar.hours import WorkingHours
 from server.calendar.store import CalendarSource
 from server.dossiers.slips import SlipSealer
+from server.dossiers.dvcqg import DvcqgSync
 from server.exchange.delivery import DeliveryWorker, startup_jobs
 from server.exchange.federation import directory_sync
 from server.exchange.receipts import ReceiptError, Receipts, load_seal
@@ -168,3 +169,24 @@ async def calendar_context(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await _cancel(task)
+
+
+DVCQG: web.AppKey[DvcqgSync] = web.AppKey("dvcqg_sync", DvcqgSync)
+
+
+async def dvcqg_context(app: web.Application) -> AsyncIterator[None]:
+    """``cleanup_ctx``: the DVCQG sync (docs/dossiers.md), when ``[dvcqg] url`` is set, in
+    worker 0 only (one process pushes); ``app[DVCQG]`` is its :class:`DvcqgSync`."""
+    config: Config = app[CONFIG]
+    if config.dvcqg.url is None or not role_of(app).periodic_jobs:
+        yield
+        return
+    session = aiohttp.ClientSession()
+    sync = DvcqgSync(config.dvcqg, app[DATABASE], session)
+    app[DVCQG] = sync
+    task = asyncio.create_task(sync.run())
+    try:
+        yield
+    finally:
+        await _cancel(task)
+        await session.close()

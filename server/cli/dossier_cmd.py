@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from server.cli import CliError
+from server.cli import CliError, dvcqg_cmd
 from server.cli.client import _local_time
 from server.cli.http_client import AxisClient, FormPart
 from server.cli.options import add_client_options, client_settings
@@ -78,6 +78,8 @@ def register(sub: Any) -> None:
     _file_option(advance, "a supplemented file (with the 5->4 move)")
     add_client_options(advance)
     advance.set_defaults(func=cmd_advance)
+
+    dvcqg_cmd.register(cmds)  # export-dvcqg, dvcqg-dead, dvcqg-retry (local commands)
 
 
 def _file_option(parser: argparse.ArgumentParser, what: str = "a component's file") -> None:
