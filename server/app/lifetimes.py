@@ -18,8 +18,8 @@ from aiohttp import web
 from server.app.roles import role_of
 from server.calendar.hours import WorkingHours
 from server.calendar.store import CalendarSource
-from server.dossiers.slips import SlipSealer
 from server.dossiers.dvcqg import DvcqgSync
+from server.dossiers.slips import SlipSealer
 from server.exchange.delivery import DeliveryWorker, startup_jobs
 from server.exchange.federation import directory_sync
 from server.exchange.receipts import ReceiptError, Receipts, load_seal
