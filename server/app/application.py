@@ -31,6 +31,7 @@ from server.exchange import Exchange
 from server.http import agencies, documents, health, inbox, me, openapi, pages, sent, statuses, vdxp
 from server.http import archive as archive_http
 from server.http import audit as audit_http
+from server.http import dossier_transfers as transfers_http
 from server.http import dossiers as dossiers_http
 from server.http import metrics as metrics_http
 from server.http import procedures as procedures_http
@@ -195,6 +196,7 @@ def build_app(config: Config, *, role: WorkerRole | None = None) -> web.Applicat
     signing_http.setup(app)  # signing sessions, VGCA plugin files, the desk of seals (issue 6)
     verify_http.setup(app)  # /api/v1/verify, /xac-minh
     public_dossiers_http.setup(app, workers=app[ROLE].workers)  # /tra-cuu and its API (issue 16)
+    transfers_http.setup(app)  # dossiers across agencies: routes, exchange hooks (issue 16)
     metrics_http.setup(app)  # /metrics (Prometheus); the contexts above find it at start-up
     return app
 

@@ -199,3 +199,18 @@ class DossierNotOverdue(DossierError):
     """An apology asked for a dossier that is not overdue (``due_at=`` its due date)."""
 
     problem = DOSSIER_NOT_OVERDUE
+
+
+TRANSFER_REFUSED = problem_type(
+    "transfer-refused",
+    409,
+    "Transfer refused",
+    "The dossier cannot be transferred to this agency now: it is not received or in processing, "
+    "or this step was transferred already.",
+)
+
+
+class TransferRefused(DossierError):
+    """A transfer across agencies (một cửa liên thông) that cannot be made now."""
+
+    problem = TRANSFER_REFUSED

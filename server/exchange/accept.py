@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 
 import edxml
 from edxml import BusinessDocType, Envelope
@@ -154,16 +154,7 @@ class DocumentIntake(ExchangeCore):
             except Exception:  # a hook's bug must not fail an accepted, committed send
                 log.exception("arrival hook failed", extra={"id": accepted.document.id})
                 continue
-            task = asyncio.ensure_future(self._run_hook(work, accepted.document.id))
-            self._hook_tasks.add(task)
-            task.add_done_callback(self._hook_tasks.discard)
-
-    @staticmethod
-    async def _run_hook(work: Awaitable[None], doc_id: str) -> None:
-        try:
-            await work
-        except Exception:
-            log.exception("arrival hook failed", extra={"id": doc_id})
+            self._background(work, accepted.document.id)
 
     async def settle(self) -> None:
         """Wait until the background work of post-acceptance hooks is done (tests, shutdown)."""

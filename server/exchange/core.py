@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
-from collections.abc import AsyncIterable, Callable, Sequence
+import logging
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 
 import edxml
 from edxml import DiscardSink, Envelope, StatusMessage
@@ -26,7 +27,7 @@ from server.exchange.errors import (
     TraceNotPlaced,
 )
 from server.exchange.federation import Router
-from server.exchange.results import ArrivalHook
+from server.exchange.results import ArrivalHook, StatusHook
 from server.runtime.config import Config
 from server.runtime.spool import SpooledPackage, format_trace_time, receive
 from storage.db import Database, Tx
@@ -38,6 +39,8 @@ from storage.repos.deliveries import Delivery, DeliveryRepo
 from storage.repos.documents import Document, DocumentRepo
 from storage.repos.pending_objects import PendingObjectRepo
 from storage.repos.routes import PushRepo
+
+log = logging.getLogger("lienthong.exchange")
 
 # Room for the TraceHeader the axis splices in, on top of the accepted body size.
 _SPLICE_ROOM = 4096
@@ -63,7 +66,17 @@ class ExchangeCore:
         # their background tasks are kept here so that shutdown and tests can wait for them
         # (settle, server/exchange/accept.py).
         self.on_accepted: list[ArrivalHook] = []
+        # The same for status messages (e.g. one-stop dossiers' steps at other agencies,
+        # server/dossiers/transfers.py); announced by server/exchange/statuses.py.
+        self.on_status: list[StatusHook] = []
         self._hook_tasks: set[asyncio.Task[None]] = set()
+
+    def _background(self, work: Awaitable[None], doc_id: str) -> None:
+        """Run a hook's work as a background task that :meth:`settle` waits for; its failure
+        is logged, never raised."""
+        task = asyncio.ensure_future(_run_hook(work, doc_id))
+        self._hook_tasks.add(task)
+        task.add_done_callback(self._hook_tasks.discard)
 
     # -- receiving ---------------------------------------------------------------------------
 
@@ -213,3 +226,10 @@ class ExchangeCore:
         """The package row, if visible to ``caller``."""
         async with self.database.reader() as tx:
             return await self.visible(tx, caller, package_id)
+
+
+async def _run_hook(work: Awaitable[None], doc_id: str) -> None:
+    try:
+        await work
+    except Exception:
+        log.exception("arrival hook failed", extra={"id": doc_id})

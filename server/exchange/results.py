@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edxml import StatusMessage
 from storage.repos.deliveries import Delivery
 from storage.repos.documents import Document
 from storage.repos.statuses import Status
@@ -43,6 +44,26 @@ class AcceptedDocument:
 # can note what it is about to do; the awaitable it returns runs as a background task whose
 # failure is logged and never reaches the sender: the 201 is neither delayed nor failed.
 ArrivalHook = Callable[[AcceptedDocument], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class AcceptedStatus:
+    """A status message just committed: what status hooks get.
+
+    ``about`` is the document the status concerns (its row here), ``targets`` the parties it is
+    routed to.
+    """
+
+    package: Document
+    about: Document
+    message: StatusMessage
+    targets: list[str]
+
+
+# A post-acceptance hook for status messages (``Exchange.on_status``), called like an
+# :data:`ArrivalHook` once the status's transaction has committed (a new status only, not a
+# repeat of the same bytes).
+StatusHook = Callable[[AcceptedStatus], Awaitable[None]]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from edxml import StatusCode, StatusMessage
 from server.exchange.core import ExchangeCore
 from server.exchange.errors import StatusNotAllowed, UnknownDocument, WrongKind
 from server.exchange.meta import edxml_document_id, summarize
-from server.exchange.results import Receipt
+from server.exchange.results import AcceptedStatus, Receipt
 from server.runtime import audit
 from server.runtime.logs import annotate
 from server.runtime.spool import SpooledPackage, spool_file
@@ -117,6 +117,16 @@ class StatusIntake(ExchangeCore):
                     raise
                 return again
 
+    def _announce_status(self, accepted: AcceptedStatus) -> None:
+        """Call every status hook; run what each returns in the background."""
+        for hook in self.on_status:
+            try:
+                work = hook(accepted)
+            except Exception:  # a hook's bug must not fail an accepted, committed status
+                log.exception("status hook failed", extra={"id": accepted.package.id})
+                continue
+            self._background(work, accepted.package.id)
+
     async def _status_again(self, caller: str, dedup_key: str) -> Receipt | None:
         """The receipt of a status package already accepted under ``dedup_key``, or None."""
         async with self.database.reader() as tx:
@@ -186,6 +196,7 @@ class StatusIntake(ExchangeCore):
                 await self._register_sender(tx, obj.from_)
             await audit.record_status(tx, status_doc, targets, code.value)
         self._wake()
+        self._announce_status(AcceptedStatus(status_doc, doc, obj, list(targets)))
         if not annotate(id=status_doc.id, code=code.value):  # else the access line has them
             log.info("status accepted", extra={"id": status_doc.id, "code": code.value})
         return Receipt(status_doc, list(targets), created=True)

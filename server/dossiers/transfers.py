@@ -1,0 +1,409 @@
+"""One-stop dossiers across agencies (một cửa liên thông): a step at another agency over the axis.
+
+**Out** (the originating unit's axis): :func:`transfer` sends a dossier to the agency of one of
+its procedure's steps as an edXML package (``edxml.serialize``): the dossier as JSON in the
+attachment ``ho-so.json``, its files as the other attachments, ``ApplicationType`` ``MCDT_LT``
+and a subject and code saying it is a one-stop dossier. The package goes through
+:meth:`Exchange.accept_document` as if the unit had sent it, so it is routed like any document:
+to an agency of this axis, or forwarded to another axis.
+
+**In** (the axis of the step's agency, this one or another): :meth:`Transfers.on_accepted` is
+an arrival hook (``Exchange.on_accepted``). Every axis a package passes through accepts it with
+``accept_document`` and calls its hooks, so the one that hosts the recipient records the
+dossier there (``dossier_transfers``, direction ``in``), whichever axis it came from.
+
+**Back**: the agency's moves on its copy (:func:`advance_transfer`, the lifecycle's moves of a
+competent agency) are edXML status messages about the package (``Exchange.accept_status``),
+routed back to the originating unit like any status. Their ``Description`` starts with
+``[ho-so N TIME]`` (the DVCQG status and the moment); at the originating axis
+:meth:`Transfers.on_status` (``Exchange.on_status``) makes each an event of the dossier, with
+the supplement pause applied as for local moves.
+
+Each step's due date follows the procedure's split of days (:func:`step_due_dates`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import edxml
+from edxml import (
+    Attachment,
+    Code,
+    Envelope,
+    ManifestReference,
+    MessageHeader,
+    Organization,
+    PromulgationInfo,
+    ResponseFor,
+    StatusCode,
+    StatusMessage,
+)
+from server.calendar.clock import WorkingClock
+from server.dossiers.catalogue import get_procedure
+from server.dossiers.errors import DossierNotFound, InvalidDossier, TransferRefused
+from server.dossiers.lifecycle import (
+    ACCEPTED,
+    DONE,
+    FINANCIAL,
+    LABELS,
+    PROCESSING,
+    REFUSED,
+    STOPPED,
+    SUPPLEMENT,
+    check_move,
+)
+from server.dossiers.moves import MAX_NOTE, dossier_of
+from server.dossiers.procedures import Procedure, procedure_json
+from server.exchange import Exchange
+from server.exchange.results import AcceptedDocument, AcceptedStatus
+from server.runtime.audit import record
+from storage.db import Database
+from storage.ids import utcnow
+from storage.objects.base import ObjectStore
+from storage.repos.dossier_transfers import TransferEventRow, TransferRepo, TransferRow
+from storage.repos.dossiers import DossierRepo, DossierRow
+
+log = logging.getLogger("lienthong.dossiers")
+
+DOSSIER_FILE = "ho-so.json"  # the attachment that carries the dossier
+APPLICATION_TYPE = "MCDT_LT"  # one-stop (một cửa) liên thông
+CODE_NOTATION = "HSMC-LT"
+SUBJECT = "Hồ sơ một cửa liên thông"
+# The Description of a status message about a transfer: "[ho-so 9 2026-03-09T10:00:00+07:00] note"
+_MARK = re.compile(r"^\[ho-so (\d{1,2}) ([^\]\s]+)\] ?(.*)$", re.DOTALL)
+
+# How a DVCQG status of the step's agency reads as an edXML status code.
+EDXML_CODES = {
+    ACCEPTED: StatusCode.ACCEPTED,
+    REFUSED: StatusCode.REJECTED,
+    PROCESSING: StatusCode.PROCESSING,
+    SUPPLEMENT: StatusCode.PROCESSING,
+    FINANCIAL: StatusCode.PROCESSING,
+    STOPPED: StatusCode.REJECTED,
+    DONE: StatusCode.COMPLETED,
+}
+TRANSFERABLE = frozenset({ACCEPTED, PROCESSING})
+
+
+@dataclass(frozen=True)
+class StepDue:
+    """One step of a procedure with its due date for one dossier."""
+
+    number: int
+    agency: str
+    days: int
+    due_at: datetime
+
+
+def step_due_dates(clock: WorkingClock, procedure: Procedure, dossier: DossierRow) -> list[StepDue]:
+    """Each step's due date: the end of its share of the days, counted from receipt (working
+    or calendar days as the procedure says), pushed by the dossier's supplement pauses."""
+    out: list[StepDue] = []
+    total = 0
+
+    def due(days: int) -> datetime:
+        if procedure.calendar_days:
+            return clock.due_at_calendar_days(dossier.received_at, days)
+        return clock.due_at(dossier.received_at, days)
+
+    full = due(procedure.days)
+    pushed = clock.working_time_between(full, dossier.due_at) if dossier.due_at > full else None
+    for number, step in enumerate(procedure.steps, 1):
+        total += step.days
+        at = due(total)
+        if pushed:
+            at = clock.add_working_time(at, pushed)
+        out.append(StepDue(number, step.agency, step.days, at))
+    return out
+
+
+@dataclass(frozen=True)
+class Transfers:
+    """What transfers need: the axis's database, object store, exchange and calendar."""
+
+    database: Database
+    objects: ObjectStore
+    exchange: Exchange
+    clock: WorkingClock
+    zone: ZoneInfo
+
+    # -- out ---------------------------------------------------------------------------------
+
+    async def transfer(self, actor: str, code: str, agency: str) -> TransferRow:
+        """Send the dossier ``code`` to ``agency``, the agency of one of its procedure's steps."""
+        async with self.database.reader() as tx:
+            dossier = await dossier_of(tx, code, actor)
+            procedure = await get_procedure(tx, dossier.procedure)
+            files = await DossierRepo(tx).files(code)
+            done = {t.step for t in await TransferRepo(tx).of_dossier(code)}
+        if dossier.status not in TRANSFERABLE:
+            raise TransferRefused(
+                f"A dossier in status {dossier.status} ({LABELS[dossier.status]}) cannot be "
+                "transferred: only one received (2) or in processing (4)."
+            )
+        steps = [s for s in step_due_dates(self.clock, procedure, dossier) if s.agency == agency]
+        if not steps or agency == actor:
+            named = ", ".join(s.agency for s in procedure.steps) or "none"
+            raise InvalidDossier(
+                "agency", f"{agency} is not another agency of the procedure's steps ({named})"
+            )
+        step = next((s for s in steps if s.number not in done), None)
+        if step is None:
+            raise TransferRefused(f"Step {steps[0].number} was transferred to {agency} already.")
+        now = utcnow()
+        body = self._body(dossier, procedure, step, files, actor, now)
+        attachments = [
+            Attachment(
+                "ho-so",
+                name=DOSSIER_FILE,
+                content_type="application/json",
+                data=json.dumps(body, ensure_ascii=False, indent=1).encode(),
+            )
+        ]
+        for i, f in enumerate(files, 1):
+            data = b"".join([chunk async for chunk in self.objects.open(f.sha256)])
+            attachments.append(
+                Attachment(f"tep{i}", name=f.name, content_type=f.content_type, data=data)
+            )
+        day = now.astimezone(self.zone)
+        document_id = f"{actor},{day:%Y/%m/%d},{code}/{CODE_NOTATION}-{step.number}"
+        envelope = Envelope(
+            header=MessageHeader(
+                from_=Organization(actor, organ_name=actor),
+                to=(Organization(agency, organ_name=agency),),
+                document_id=document_id,
+                subject=f"{SUBJECT} {code}: {procedure.name}"[:500],
+                code=Code(f"{dossier.seq}", CODE_NOTATION),
+                promulgation_info=PromulgationInfo("Bộ phận một cửa", day.date()),
+                due_date=step.due_at.astimezone(self.zone).date(),
+                application_type=APPLICATION_TYPE,
+            ),
+            manifest=tuple(
+                ManifestReference(f"cid:{a.content_id}", a.content_type, None, a.name)
+                for a in attachments
+            ),
+            attachments=tuple(attachments),
+        )
+        receipt = await self.exchange.accept_document(
+            actor, await self.exchange.receive(_chunks(edxml.serialize(envelope)))
+        )
+        row = TransferRow(
+            0, "out", code, actor, agency, step.number, receipt.document.id,
+            document_id, ACCEPTED, step.due_at, None, body, now, now,
+        )  # fmt: skip
+        async with self.database.transaction() as tx:
+            transfer_id = await TransferRepo(tx).insert(row)
+            details = {"agency": agency, "step": step.number, "package": receipt.document.id}
+            await record(tx, actor, "dossier.transfer", [code], details)
+            stored = await TransferRepo(tx).get(transfer_id)
+        assert stored is not None
+        return stored
+
+    def _body(
+        self,
+        dossier: DossierRow,
+        procedure: Procedure,
+        step: StepDue,
+        files: Any,
+        actor: str,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """The dossier as ``ho-so.json`` carries it."""
+
+        def t(moment: datetime) -> str:
+            return moment.astimezone(self.zone).isoformat()
+
+        return {
+            "kind": "ho-so-mot-cua-lien-thong",
+            "code": dossier.code,
+            "receiving_unit": dossier.receiving_unit,
+            "agency": dossier.agency,
+            "sent_by": actor,
+            "sent_at": t(now),
+            "procedure": procedure_json(procedure),
+            "applicant": dossier.applicant,
+            "channel": dossier.channel,
+            "status": dossier.status,
+            "received_at": t(dossier.received_at),
+            "due_at": t(dossier.due_at),
+            "step": {
+                "number": step.number,
+                "agency": step.agency,
+                "days": step.days,
+                "due_at": t(step.due_at),
+            },
+            "files": [
+                {
+                    "component": f.component,
+                    "name": f.name,
+                    "content_type": f.content_type,
+                    "sha256": f.sha256,
+                    "size": f.size,
+                    "attachment": i,
+                }
+                for i, f in enumerate(files, 1)
+            ],
+        }
+
+    # -- in ----------------------------------------------------------------------------------
+
+    def on_accepted(self, accepted: AcceptedDocument) -> Any:
+        """Arrival hook: a one-stop dossier for an agency hosted here joins its transfers."""
+        return self._arrived(accepted)
+
+    async def _arrived(self, accepted: AcceptedDocument) -> None:
+        attachments = accepted.meta.get("attachments") or []
+        index = next(
+            (a.get("index", i) for i, a in enumerate(attachments) if a.get("name") == DOSSIER_FILE),
+            None,
+        )
+        doc = accepted.document
+        if index is None or not (doc.subject or "").startswith(SUBJECT):
+            return
+        async with self.database.reader() as tx:
+            local = [
+                r
+                for r in accepted.recipients
+                if (await self.exchange.router.resolve(tx, r)).kind == "local"
+            ]
+        for recipient in local:
+            decoded = await self.exchange.decode_attachment(recipient, doc.id, int(index))
+            try:
+                body = json.loads(decoded.path.read_bytes())
+            finally:
+                decoded.path.unlink(missing_ok=True)
+            step = body.get("step") or {}
+            now = utcnow()
+            row = TransferRow(
+                0, "in", str(body["code"]), doc.sender, recipient, int(step.get("number", 1)),
+                doc.id, doc.document_id, ACCEPTED, datetime.fromisoformat(step["due_at"]),
+                None, body, now, now,
+            )  # fmt: skip
+            async with self.database.transaction() as tx:
+                repo = TransferRepo(tx)
+                if await repo.by_package("in", doc.id) is not None:
+                    continue
+                transfer_id = await repo.insert(row)
+                await repo.add_event(transfer_id, recipient, now, None, ACCEPTED, "")
+                details = {"from": doc.sender, "package": doc.id, "step": row.step}
+                await record(tx, recipient, "dossier.transfer.received", [row.dossier], details)
+
+    async def advance_transfer(
+        self, actor: str, transfer_id: int, status: int, note: str = ""
+    ) -> TransferRow:
+        """The step's agency moves its copy; the move goes back as a status message."""
+        if isinstance(status, bool) or status not in LABELS:
+            raise InvalidDossier("status", "must be a status code from 1 to 10")
+        if len(note) > MAX_NOTE:
+            raise InvalidDossier("note", f"must be at most {MAX_NOTE} characters")
+        now = utcnow()
+        async with self.database.transaction() as tx:
+            repo = TransferRepo(tx)
+            current = await repo.get(transfer_id)
+            if current is None or current.direction != "in" or current.agency != actor:
+                raise DossierNotFound("No such dossier transferred to this agency.")
+            check_move(current.status, status, receiving=False, competent=True)
+            due_at, paused_at = self._paused(current.status, status, current, now)
+            await repo.add_event(transfer_id, actor, now, current.status, status, note)
+            await repo.move(transfer_id, status, due_at, paused_at, now)
+            details = {"from": current.status, "to": status, "note": note, "transfer": transfer_id}
+            await record(tx, actor, "dossier.transfer.move", [current.dossier], details)
+            after = await repo.get(transfer_id)
+        assert after is not None
+        message = StatusMessage(
+            from_=Organization(actor),
+            response_for=ResponseFor(organ_id=current.origin, document_id=current.document_id),
+            status_code=EDXML_CODES.get(status, StatusCode.PROCESSING),
+            description=f"[ho-so {status} {now.astimezone(self.zone).isoformat()}] {note}"[:2000],
+            timestamp=now.astimezone(self.zone),
+        )
+        await self.exchange.accept_status(
+            actor, await self.exchange.receive(_chunks(edxml.serialize(message)))
+        )
+        return after
+
+    def _paused(
+        self, before: int, status: int, row: TransferRow | DossierRow, at: datetime
+    ) -> tuple[datetime, datetime | None]:
+        """The due date and pause mark after a move from ``before`` to ``status`` at ``at``."""
+        if status == SUPPLEMENT:
+            return row.due_at, at
+        if before == SUPPLEMENT and row.paused_at is not None:
+            paused = self.clock.working_time_between(row.paused_at, at)
+            return self.clock.add_working_time(row.due_at, paused), None
+        return row.due_at, row.paused_at
+
+    # -- back --------------------------------------------------------------------------------
+
+    def on_status(self, accepted: AcceptedStatus) -> Any:
+        """Status hook: a move of a step's agency becomes an event of the dossier here."""
+        return self._reported(accepted)
+
+    async def _reported(self, accepted: AcceptedStatus) -> None:
+        mark = _MARK.match(accepted.message.description or "")
+        if mark is None:
+            return
+        status, at, note = int(mark[1]), datetime.fromisoformat(mark[2]), mark[3]
+        sender = accepted.package.sender
+        async with self.database.transaction() as tx:
+            transfers = TransferRepo(tx)
+            out = await transfers.by_package("out", accepted.about.id)
+            if out is None or out.agency != sender or status not in LABELS:
+                return
+            dossiers = DossierRepo(tx)
+            dossier = await dossiers.get(out.dossier)
+            if dossier is None:
+                return
+            due_at, paused_at = self._paused(dossier.status, status, dossier, at)
+            step_due, step_paused = self._paused(out.status, status, out, at)
+            text = f"Bước {out.step} ({sender}): {LABELS[status]}" + (f". {note}" if note else "")
+            await dossiers.add_event(dossier.code, sender, at, dossier.status, status, text)
+            await dossiers.move(dossier.code, status, due_at, paused_at, utcnow())
+            await transfers.move(out.id, status, step_due, step_paused, utcnow())
+            details = {
+                "from": dossier.status,
+                "to": status,
+                "note": note,
+                "at": at.isoformat(),
+                "step": out.step,
+                "status_package": accepted.package.id,
+            }
+            await record(tx, sender, "dossier.move", [dossier.code], details)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def steps(self, actor: str, code: str) -> tuple[list[StepDue], list[TransferRow]]:
+        """The dossier's steps with their due dates, and its transfers (a party's view)."""
+        async with self.database.reader() as tx:
+            dossier = await dossier_of(tx, code, actor)
+            procedure = await get_procedure(tx, dossier.procedure)
+            transfers = await TransferRepo(tx).of_dossier(code)
+        return step_due_dates(self.clock, procedure, dossier), transfers
+
+    async def incoming(self, agency: str, after: int, limit: int) -> list[TransferRow]:
+        """The dossiers transferred to ``agency``."""
+        async with self.database.reader() as tx:
+            return await TransferRepo(tx).incoming(agency, after, limit)
+
+    async def incoming_one(
+        self, agency: str, transfer_id: int
+    ) -> tuple[TransferRow, list[TransferEventRow]]:
+        """One dossier transferred to ``agency``, with its moves there."""
+        async with self.database.reader() as tx:
+            repo = TransferRepo(tx)
+            row = await repo.get(transfer_id)
+            if row is None or row.direction != "in" or row.agency != agency:
+                raise DossierNotFound("No such dossier transferred to this agency.")
+            return row, await repo.events(transfer_id)
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    yield data

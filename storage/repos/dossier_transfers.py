@@ -1,0 +1,190 @@
+"""Dossier transfers across agencies (migration 0016): both ends of a step sent over the axis.
+
+The domain (server/dossiers/transfers.py) decides; this module only reads and writes rows.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from storage.db import Tx
+from storage.ids import from_db_time, from_db_time_opt, to_db_time
+
+Direction = Literal["out", "in"]
+
+_COLUMNS = (
+    "id, direction, dossier, origin, agency, step, package, document_id, status, due_at,"
+    " paused_at, body, created_at, updated_at"
+)
+
+
+@dataclass(frozen=True)
+class TransferRow:
+    """One end of a transfer (``id`` 0 before it is inserted)."""
+
+    id: int
+    direction: Direction
+    dossier: str
+    origin: str
+    agency: str
+    step: int
+    package: str
+    document_id: str
+    status: int
+    due_at: datetime
+    paused_at: datetime | None
+    body: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class TransferEventRow:
+    """One move the step's agency made on its copy."""
+
+    id: int
+    actor: str
+    at: datetime
+    from_status: int | None
+    to_status: int
+    note: str
+
+
+def _row(row: sqlite3.Row) -> TransferRow:
+    return TransferRow(
+        id=row["id"],
+        direction=row["direction"],
+        dossier=row["dossier"],
+        origin=row["origin"],
+        agency=row["agency"],
+        step=row["step"],
+        package=row["package"],
+        document_id=row["document_id"],
+        status=row["status"],
+        due_at=from_db_time(row["due_at"]),
+        paused_at=from_db_time_opt(row["paused_at"]),
+        body=json.loads(row["body"]),
+        created_at=from_db_time(row["created_at"]),
+        updated_at=from_db_time(row["updated_at"]),
+    )
+
+
+class TransferRepo:
+    """Reads and writes the transfer tables through a Tx."""
+
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+
+    async def insert(self, t: TransferRow) -> int:
+        """Store one end of a transfer; its id (an existing row's, for the same package)."""
+        await self.tx.execute(
+            "INSERT INTO dossier_transfers (direction, dossier, origin, agency, step, package,"
+            " document_id, status, due_at, paused_at, body, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (direction, package) DO NOTHING",
+            (
+                t.direction,
+                t.dossier,
+                t.origin,
+                t.agency,
+                t.step,
+                t.package,
+                t.document_id,
+                t.status,
+                to_db_time(t.due_at),
+                None if t.paused_at is None else to_db_time(t.paused_at),
+                json.dumps(t.body, ensure_ascii=False, sort_keys=True),
+                to_db_time(t.created_at),
+                to_db_time(t.updated_at),
+            ),
+        )
+        row = await self.tx.fetchone(
+            "SELECT id FROM dossier_transfers WHERE direction = ? AND package = ?",
+            (t.direction, t.package),
+        )
+        return int(row[0]) if row else 0
+
+    async def get(self, transfer_id: int) -> TransferRow | None:
+        """One end by id, or None."""
+        row = await self.tx.fetchone(
+            f"SELECT {_COLUMNS} FROM dossier_transfers WHERE id = ?",  # noqa: S608
+            (transfer_id,),
+        )
+        return None if row is None else _row(row)
+
+    async def by_package(self, direction: Direction, package: str) -> TransferRow | None:
+        """The end of a transfer whose package (documents.id) this is, or None."""
+        row = await self.tx.fetchone(
+            f"SELECT {_COLUMNS} FROM dossier_transfers"  # noqa: S608
+            " WHERE direction = ? AND package = ?",
+            (direction, package),
+        )
+        return None if row is None else _row(row)
+
+    async def of_dossier(self, code: str, direction: Direction = "out") -> list[TransferRow]:
+        """A dossier's transfers at this end, oldest first."""
+        rows = await self.tx.fetchall(
+            f"SELECT {_COLUMNS} FROM dossier_transfers"  # noqa: S608
+            " WHERE dossier = ? AND direction = ? ORDER BY id",
+            (code, direction),
+        )
+        return [_row(r) for r in rows]
+
+    async def incoming(self, agency: str, after: int, limit: int) -> list[TransferRow]:
+        """The dossiers transferred to ``agency``, by id after ``after``."""
+        rows = await self.tx.fetchall(
+            f"SELECT {_COLUMNS} FROM dossier_transfers"  # noqa: S608
+            " WHERE direction = 'in' AND agency = ? AND id > ? ORDER BY id LIMIT ?",
+            (agency, after, limit),
+        )
+        return [_row(r) for r in rows]
+
+    async def move(
+        self,
+        transfer_id: int,
+        status: int,
+        due_at: datetime,
+        paused_at: datetime | None,
+        now: datetime,
+    ) -> None:
+        """Set one end's status, due date and pause mark."""
+        await self.tx.execute(
+            "UPDATE dossier_transfers SET status = ?, due_at = ?, paused_at = ?, updated_at = ?"
+            " WHERE id = ?",
+            (
+                status,
+                to_db_time(due_at),
+                None if paused_at is None else to_db_time(paused_at),
+                to_db_time(now),
+                transfer_id,
+            ),
+        )
+
+    async def add_event(
+        self,
+        transfer_id: int,
+        actor: str,
+        at: datetime,
+        from_status: int | None,
+        to_status: int,
+        note: str,
+    ) -> None:
+        """Append a move of the step's agency."""
+        await self.tx.execute(
+            "INSERT INTO dossier_transfer_events (transfer, actor, at, from_status, to_status,"
+            " note) VALUES (?, ?, ?, ?, ?, ?)",
+            (transfer_id, actor, to_db_time(at), from_status, to_status, note),
+        )
+
+    async def events(self, transfer_id: int) -> list[TransferEventRow]:
+        """The moves of one 'in' end, oldest first."""
+        rows = await self.tx.fetchall(
+            "SELECT id, actor, at, from_status, to_status, note FROM dossier_transfer_events"
+            " WHERE transfer = ? ORDER BY id",
+            (transfer_id,),
+        )
+        return [TransferEventRow(r[0], r[1], from_db_time(r[2]), r[3], r[4], r[5]) for r in rows]

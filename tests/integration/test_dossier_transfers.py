@@ -1,0 +1,118 @@
+"""One-stop dossiers across agencies on the real app: a two-step procedure (the commune, then the
+department), the dossier sent over the axis as an edXML package, the department moves it and the
+commune sees those moves as events of its dossier, with each step's due date."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from axis_client import SO_TTTT, XA, Axis
+from test_api_dossiers import APPLICANT, FILES, form
+
+from edxml import parse
+from server.dossiers.catalogue import Located, store_procedures
+from server.dossiers.procedures import procedure_from_mapping
+from server.http.appkeys import CALENDAR, DATABASE, EXCHANGE
+from server.runtime.audit import ADMIN
+
+TWO_STEPS = "1.004227"
+
+
+async def seed(axis: Axis) -> None:
+    procedure = {
+        "code": TWO_STEPS,
+        "name": "Đăng ký thường trú",
+        "agency": SO_TTTT,
+        "days": 5,
+        "components": [
+            {"code": "TK", "name": "Tờ khai", "required": True},
+            {"code": "GCS", "name": "Giấy tờ chỗ ở", "required": True},
+        ],
+        "steps": [{"agency": XA, "days": 2}, {"agency": SO_TTTT, "days": 3}],
+    }
+    async with axis.client.app[DATABASE].transaction() as tx:
+        await store_procedures(
+            tx, [Located(TWO_STEPS, procedure_from_mapping(procedure))], ADMIN, "test"
+        )
+
+
+async def call(axis: Axis, method: str, path: str, organ_id: str, expect: int, **kw: Any) -> Any:
+    resp = await axis.client.request(method, path, headers=axis.auth(organ_id), **kw)
+    body = await resp.json()
+    assert resp.status == expect, body
+    return body
+
+
+async def test_transfer_to_another_agency_and_its_moves_come_back(axis: Axis) -> None:
+    await seed(axis)
+    exchange = axis.client.app[EXCHANGE]
+    clock = axis.client.app[CALENDAR].clock
+    resp = await axis.client.post(
+        "/api/v1/dossiers",
+        data=form({"procedure": TWO_STEPS, "applicant": dict(APPLICANT), "channel": 1}),
+        headers=axis.auth(XA),
+    )
+    intake = await resp.json()
+    assert resp.status == 201, intake
+    code = intake["code"]
+    received = datetime.fromisoformat(intake["received_at"])
+
+    # The steps' due dates follow the split of days: 2, then 2 + 3.
+    steps = await call(axis, "GET", f"/api/v1/dossiers/{code}/steps", XA, 200)
+    assert [(s["agency"], datetime.fromisoformat(s["due_at"])) for s in steps["steps"]] == [
+        (XA, clock.due_at(received, 2)),
+        (SO_TTTT, clock.due_at(received, 5)),
+    ]
+    # Not to an agency outside the steps, nor to the unit itself.
+    await call(axis, "POST", f"/api/v1/dossiers/{code}/transfer", XA, 422, json={"agency": XA})
+
+    sent = await call(
+        axis, "POST", f"/api/v1/dossiers/{code}/transfer", XA, 201, json={"agency": SO_TTTT}
+    )
+    assert sent["step"] == 2 and sent["agency"] == SO_TTTT
+    assert datetime.fromisoformat(sent["due_at"]) == clock.due_at(received, 5)
+    await call(axis, "POST", f"/api/v1/dossiers/{code}/transfer", XA, 409, json={"agency": SO_TTTT})
+    await exchange.settle()
+
+    # The package is an ordinary document in the department's inbox: ho-so.json and the files.
+    inbox = await axis.inbox(SO_TTTT)
+    assert [i["document_id"] for i in inbox["items"]] == [sent["package"]]
+    raw = await axis.get(f"/api/v1/documents/{sent['package']}", SO_TTTT)
+    envelope = parse(await raw.read())
+    assert envelope.header.application_type == "MCDT_LT"
+    assert envelope.header.subject.startswith("Hồ sơ một cửa liên thông " + code)
+    names = [a.name for a in envelope.attachments]
+    assert names == ["ho-so.json", "TK.pdf", "GCS.pdf"]
+    assert [a.data for a in envelope.attachments[1:]] == [FILES["TK"], FILES["GCS"]]
+    carried = json.loads(envelope.attachments[0].data or b"")
+    assert carried["code"] == code and carried["step"]["number"] == 2
+
+    # The department sees the dossier among those transferred to it.
+    listed = await call(axis, "GET", "/api/v1/dossier-transfers", SO_TTTT, 200)
+    assert [(i["dossier"], i["status"], i["procedure"]) for i in listed["items"]] == [
+        (code, 2, TWO_STEPS)
+    ]
+    assert (await call(axis, "GET", "/api/v1/dossier-transfers", XA, 200))["items"] == []
+    tid = listed["items"][0]["id"]
+    await call(axis, "GET", f"/api/v1/dossier-transfers/{tid}", XA, 404)
+    one = await call(axis, "GET", f"/api/v1/dossier-transfers/{tid}", SO_TTTT, 200)
+    assert one["dossier_json"]["applicant"]["name"] == APPLICANT["name"]
+
+    # Its moves: processing, then done; each goes back as a status message.
+    path = f"/api/v1/dossier-transfers/{tid}/events"
+    await call(axis, "POST", path, SO_TTTT, 200, json={"status": 4, "note": "Đang thẩm định"})
+    await call(axis, "POST", path, SO_TTTT, 409, json={"status": 10})
+    await call(axis, "POST", path, SO_TTTT, 200, json={"status": 9, "note": "Đã cấp"})
+    await exchange.settle()
+
+    full = await call(axis, "GET", f"/api/v1/dossiers/{code}", XA, 200)
+    moves = [(e["actor"], e["from"], e["to"]) for e in full["events"]]
+    assert moves == [(XA, None, 2), (SO_TTTT, 2, 4), (SO_TTTT, 4, 9)]
+    assert full["events"][1]["note"].startswith("Bước 2")
+    assert full["status"] == 9
+    steps = await call(axis, "GET", f"/api/v1/dossiers/{code}/steps", XA, 200)
+    assert [(t["step"], t["status"]) for t in steps["transfers"]] == [(2, 9)]
+    # The commune returns the result.
+    await call(axis, "POST", f"/api/v1/dossiers/{code}/events", XA, 200, json={"status": 10})
