@@ -148,13 +148,7 @@ class DocumentIntake(ExchangeCore):
 
     def _announce(self, accepted: AcceptedDocument) -> None:
         """Call every post-acceptance hook; run what each returns in the background."""
-        for hook in self.on_accepted:
-            try:
-                work = hook(accepted)
-            except Exception:  # a hook's bug must not fail an accepted, committed send
-                log.exception("arrival hook failed", extra={"id": accepted.document.id})
-                continue
-            self._background(work, accepted.document.id)
+        self._call_hooks(self.on_accepted, accepted, accepted.document.id, "arrival")
 
     async def settle(self) -> None:
         """Wait until the background work of post-acceptance hooks is done (tests, shutdown)."""

@@ -14,6 +14,7 @@ import asyncio
 import errno
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import edxml
 from edxml import DiscardSink, Envelope, StatusMessage
@@ -41,6 +42,8 @@ from storage.repos.pending_objects import PendingObjectRepo
 from storage.repos.routes import PushRepo
 
 log = logging.getLogger("lienthong.exchange")
+
+T = TypeVar("T")
 
 # Room for the TraceHeader the axis splices in, on top of the accepted body size.
 _SPLICE_ROOM = 4096
@@ -70,6 +73,19 @@ class ExchangeCore:
         # server/dossiers/transfers.py); announced by server/exchange/statuses.py.
         self.on_status: list[StatusHook] = []
         self._hook_tasks: set[asyncio.Task[None]] = set()
+
+    def _call_hooks(
+        self, hooks: Sequence[Callable[[T], Awaitable[None]]], accepted: T, doc_id: str, what: str
+    ) -> None:
+        """Call every hook with ``accepted``; run what each returns in the background. A hook's
+        bug must not fail what was accepted and committed: it is logged."""
+        for hook in hooks:
+            try:
+                work = hook(accepted)
+            except Exception:
+                log.exception("%s hook failed", what, extra={"id": doc_id})
+                continue
+            self._background(work, doc_id)
 
     def _background(self, work: Awaitable[None], doc_id: str) -> None:
         """Run a hook's work as a background task that :meth:`settle` waits for; its failure

@@ -119,13 +119,7 @@ class StatusIntake(ExchangeCore):
 
     def _announce_status(self, accepted: AcceptedStatus) -> None:
         """Call every status hook; run what each returns in the background."""
-        for hook in self.on_status:
-            try:
-                work = hook(accepted)
-            except Exception:  # a hook's bug must not fail an accepted, committed status
-                log.exception("status hook failed", extra={"id": accepted.package.id})
-                continue
-            self._background(work, accepted.package.id)
+        self._call_hooks(self.on_status, accepted, accepted.package.id, "status")
 
     async def _status_again(self, caller: str, dedup_key: str) -> Receipt | None:
         """The receipt of a status package already accepted under ``dedup_key``, or None."""

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from storage.db import Tx
 from storage.ids import from_db_time, from_db_time_opt, to_db_time
+from storage.repos.dossiers import DossierEventRow
 
 Direction = Literal["out", "in"]
 
@@ -42,16 +43,8 @@ class TransferRow:
     updated_at: datetime
 
 
-@dataclass(frozen=True)
-class TransferEventRow:
-    """One move the step's agency made on its copy."""
-
-    id: int
-    actor: str
-    at: datetime
-    from_status: int | None
-    to_status: int
-    note: str
+# One move the step's agency made on its copy: the same shape as a dossier's own event.
+TransferEventRow = DossierEventRow
 
 
 def _row(row: sqlite3.Row) -> TransferRow:
