@@ -122,7 +122,15 @@ def serve(data: Path, workers: int) -> RunningServer:
         env={**os.environ, **ENV},
     )
     url = f"http://127.0.0.1:{port}"
-    wait_healthy(url, process, log)
+    deadline = time.monotonic() + 60
+    while True:  # a worker still starting may hold /healthz past urlopen's timeout: retry
+        try:
+            wait_healthy(url, process, log)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
     time.sleep(1.0 if workers > 1 else 0.2)  # let every worker come up before the load
     return RunningServer(url, process, data, {})
 
