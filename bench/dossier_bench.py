@@ -22,7 +22,9 @@ server needs.
         [--workers 1 2] [--seed 1000000] [--read-connections 1 10] [--keep DIR]
 
 Due-date computation is benched by bench/calendar_bench.py. Figures: docs/dossiers.md,
-"Benchmarks".
+"Benchmarks". Measured on 2 shared, busy cores (±50 %): intake 262/s p99 487 ms (--workers 1),
+260/s p99 1,045 ms (2), codes gapless; over 1M dossiers the overdue list p99 291 ms (missed:
+the OR of the two parties reads all the agency's dossiers), one dossier p99 15 ms.
 """
 
 from __future__ import annotations
