@@ -19,6 +19,8 @@ from storage.db import Tx
 from storage.ids import from_db_time, from_db_time_opt, to_db_time
 
 FINAL_STATUSES = (3, 7, 8, 9, 10)  # never overdue (server/dossiers/lifecycle.py)
+# As SQL literals: the partial indexes of migration 0018 name the same list.
+_FINAL = ", ".join(str(s) for s in FINAL_STATUSES)
 
 _COLUMNS = (
     "code, receiving_unit, day, seq, procedure, agency, channel, status, applicant,"
@@ -317,29 +319,35 @@ class DossierRepo:
         return None if row is None or row[0] is None else from_db_time(row[0])
 
     async def page(self, where: DossierFilter, after: str | None, limit: int) -> list[DossierRow]:
-        """Up to ``limit`` dossiers the filter keeps with a code after ``after``, in code order."""
-        sql = [
-            f"SELECT {_COLUMNS} FROM dossiers WHERE (receiving_unit = ? OR agency = ?)",  # noqa: S608
-            "AND code > ?",
-        ]
-        params: list[Any] = [where.agency, where.agency, after or ""]
+        """Up to ``limit`` dossiers the filter keeps with a code after ``after``, in code order.
+
+        Written as the UNION of the agency's two sides (received; to process), each walked in
+        code order on its own index, so that SQLite merges them and stops at the page instead
+        of reading every dossier of the agency and sorting them (migration 0018). The final
+        statuses are literals, so the overdue list can use the partial indexes of the open
+        dossiers."""
+        conditions = ["code > ?"]
+        params: list[Any] = [after or ""]
         if where.status is not None:
-            sql.append("AND status = ?")
+            conditions.append("status = ?")
             params.append(where.status)
         if where.procedure is not None:
-            sql.append("AND procedure = ?")
+            conditions.append("procedure = ?")
             params.append(where.procedure)
         if where.competent is not None:
-            sql.append("AND agency = ?")
+            conditions.append("agency = ?")
             params.append(where.competent)
         if where.received_after is not None:
-            sql.append("AND received_at >= ?")
+            conditions.append("received_at >= ?")
             params.append(to_db_time(where.received_after))
         if where.overdue_at is not None:
-            marks = ", ".join("?" for _ in FINAL_STATUSES)
-            sql.append(f"AND due_at < ? AND paused_at IS NULL AND status NOT IN ({marks})")
-            params += [to_db_time(where.overdue_at), *FINAL_STATUSES]
-        sql.append("ORDER BY code LIMIT ?")
-        params.append(limit)
-        rows = await self.tx.fetchall(" ".join(sql), params)
+            conditions.append(f"due_at < ? AND paused_at IS NULL AND status NOT IN ({_FINAL})")
+            params.append(to_db_time(where.overdue_at))
+        rest = " AND ".join(conditions)
+        sql = (
+            f"SELECT {_COLUMNS} FROM dossiers WHERE receiving_unit = ? AND {rest} "  # noqa: S608
+            f"UNION SELECT {_COLUMNS} FROM dossiers WHERE agency = ? AND {rest} "
+            "ORDER BY code LIMIT ?"
+        )
+        rows = await self.tx.fetchall(sql, [where.agency, *params, where.agency, *params, limit])
         return [_dossier(r) for r in rows]
