@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from edxml.errors import EdxmlError
 from server.runtime.library_warnings import quiet_library_warnings
+from server.runtime.problems import DomainError
 
 # Each module registers its sub-commands; keep one module per command group.
 COMMAND_MODULES = [
@@ -46,7 +47,8 @@ class CliError(Exception):
         self.code = code
 
 
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (CliError, EdxmlError, OSError)
+# A domain's refusal (DomainError: its detail is one plain-words line) is expected too.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (CliError, EdxmlError, OSError, DomainError)
 
 
 def build_parser() -> argparse.ArgumentParser:

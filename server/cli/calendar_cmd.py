@@ -17,7 +17,6 @@ from typing import Any
 from server.calendar.clock import WorkingClock
 from server.calendar.days import ADMIN as ADMIN_ORIGIN
 from server.calendar.days import PACKAGE, SHIPPED, check_year, holidays_version
-from server.calendar.errors import CalendarError
 from server.calendar.hours import WorkingHours
 from server.calendar.shipped import shipped
 from server.calendar.store import decide, forget, load_days
@@ -85,10 +84,7 @@ def parse_day(text: str) -> date:
             day = datetime.strptime(value, fmt).date()
         except ValueError:
             continue
-        try:
-            check_year(day.year)
-        except CalendarError as exc:
-            raise CliError(str(exc)) from None
+        check_year(day.year)
         return day
     raise CliError(f"{text!r} is not a date (YYYY-MM-DD or DD/MM/YYYY)")
 
@@ -159,12 +155,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     """Print a year's days off and worked days with their names and sources."""
     config = local_config(args)
     year = _number(args.year, "a year")
-    try:
-        check_year(year)
-        clock = _clock(config)
-        days = clock.days.days_of(year)
-    except CalendarError as exc:
-        raise CliError(str(exc)) from None
+    check_year(year)
+    clock = _clock(config)
+    days = clock.days.days_of(year)
     rows = [
         (
             f"{d.day:%d/%m/%Y}",
@@ -196,17 +189,14 @@ def cmd_due(args: argparse.Namespace) -> int:
     n = _number(args.n, "a number of days (0 or more)")
     clock = _clock(config)
     received = _parse_received(args.received, clock)
-    try:
-        if args.calendar_days:
-            due = clock.due_at_calendar_days(received, n)
-            rule = f"{n} calendar day(s), to the close of a working day"
-        else:
-            due = clock.due_at(received, n)
-            hours = clock.hours.day_us / 3_600_000_000
-            rule = f"{n} working day(s) of {hours:g} working hours"
-        start = clock.clock_start(received)
-    except CalendarError as exc:
-        raise CliError(str(exc)) from None
+    if args.calendar_days:
+        due = clock.due_at_calendar_days(received, n)
+        rule = f"{n} calendar day(s), to the close of a working day"
+    else:
+        due = clock.due_at(received, n)
+        hours = clock.hours.day_us / 3_600_000_000
+        rule = f"{n} working day(s) of {hours:g} working hours"
+    start = clock.clock_start(received)
     print(f"Due:          {_shown(due)} ({rule})")
     print(f"Received:     {_shown(received)} ({config.dossiers.timezone})")
     if not args.calendar_days:

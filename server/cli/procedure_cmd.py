@@ -17,7 +17,7 @@ from server.cli.database import with_database
 from server.cli.options import add_local_options, local_config
 from server.cli.table import render_table
 from server.dossiers.catalogue import Located, StoreReport, from_row, store_procedures
-from server.dossiers.errors import DossierError, InvalidProcedure
+from server.dossiers.errors import InvalidProcedure
 from server.dossiers.procedure_files import (
     components_cell,
     fees_cell,
@@ -113,8 +113,6 @@ def cmd_import(args: argparse.Namespace) -> int:
         entries = read_procedure_file(path)
     except InvalidProcedure as exc:
         raise CliError(f"{path}: {exc.detail}") from None
-    except DossierError as exc:
-        raise CliError(exc.detail) from None
     except OSError as exc:
         raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
     if not entries:
