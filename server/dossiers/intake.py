@@ -24,12 +24,13 @@ from server.dossiers.errors import InvalidDossier, ProcedureNotFound
 from server.dossiers.lifecycle import ACCEPTED, NEW
 from server.dossiers.procedures import Procedure
 from server.runtime.audit import record
-from storage.db import Database, Tx
+from server.runtime.contacts import EMAIL, IDEMPOTENCY_KEY, PHONE, PHONE_RULE, phone_digits
+from server.runtime.staging import settle_objects, store_objects
+from storage.db import Database
 from storage.ids import utcnow
 from storage.objects.base import ObjectStore
 from storage.repos.agencies import AgencyRepo
 from storage.repos.dossiers import DossierFileRow, DossierRepo, DossierRow
-from storage.repos.pending_objects import PendingObjectRepo
 
 MAX_BACKDATE = timedelta(days=30)
 CHANNELS = {1: "counter", 2: "online", 3: "postal"}
@@ -37,10 +38,6 @@ KINDS = ("citizen", "business")
 
 _CITIZEN_ID = re.compile(r"^(\d{9}|\d{12})$")  # CMND (9) or CCCD / personal number (12)
 _TAX_CODE = re.compile(r"^\d{10}(-\d{3})?$")  # mã số doanh nghiệp / thuế
-_PHONE = re.compile(r"^(0|\+84)\d{9,10}$")
-_PHONE_SEPARATORS = re.compile(r"[ .\-()]")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
 @dataclass(frozen=True)
@@ -106,15 +103,11 @@ def read_applicant(data: Any) -> dict[str, str]:
     )
     if not pattern.match(id_number):
         raise InvalidDossier("applicant.id_number", f"must be {what}, not {id_number!r}")
-    phone = _PHONE_SEPARATORS.sub(
-        "", _text(data, "phone", "applicant.phone", required=True, limit=30)
-    )
-    if not _PHONE.match(phone):
-        raise InvalidDossier(
-            "applicant.phone", "must be a Vietnamese number: 0 or +84 and 9 or 10 digits"
-        )
+    phone = phone_digits(_text(data, "phone", "applicant.phone", required=True, limit=30))
+    if not PHONE.match(phone):
+        raise InvalidDossier("applicant.phone", PHONE_RULE)
     email = _text(data, "email", "applicant.email", required=False, limit=254)
-    if email and not _EMAIL.match(email):
+    if email and not EMAIL.match(email):
         raise InvalidDossier("applicant.email", f"{email!r} is not an e-mail address")
     address = _text(data, "address", "applicant.address", required=False, limit=500)
     return {
@@ -217,7 +210,7 @@ def check_key(key: str | None) -> str | None:
     """An ``Idempotency-Key``: 1–200 visible ASCII characters."""
     if key is None:
         return None
-    if not _KEY.match(key):
+    if not IDEMPOTENCY_KEY.match(key):
         raise InvalidDossier("Idempotency-Key", "must be 1 to 200 visible ASCII characters")
     return key
 
@@ -242,29 +235,6 @@ async def _procedure_and_agency(database: Database, intake: Intake) -> tuple[Pro
         if agency not in await AgencyRepo(tx).known([agency]):
             raise InvalidDossier("agency", f"{agency} is not an agency of this axis")
     return procedure, agency
-
-
-async def store_objects(
-    database: Database, objects: ObjectStore, files: Sequence[StagedFile]
-) -> None:
-    """Intent records first (committed), then the objects: an intake that dies before its
-    transaction leaves objects the orphan sweep removes."""
-    if not files:
-        return
-    now = utcnow()
-    async with database.transaction() as tx:
-        pending = PendingObjectRepo(tx)
-        for staged in files:
-            await pending.record(staged.sha256, now)
-    for staged in files:
-        await objects.put_file(staged.path, sha256=staged.sha256)
-
-
-async def settle_objects(tx: Tx, files: Sequence[StagedFile]) -> None:
-    """In the transaction naming the objects: their intent records are done."""
-    pending = PendingObjectRepo(tx)
-    for staged in files:
-        await pending.settle(staged.sha256)
 
 
 async def receive(

@@ -9,13 +9,13 @@ steps (each status and when; no note, no officer), and the applicant's name mask
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from server.dossiers.errors import DossierNotFound, InvalidDossierCode, TooManyLookups
 from server.dossiers.lifecycle import LABELS, RETURNED
+from server.runtime.names import mask_name
 from server.runtime.ratelimit import TokenBuckets
 from storage.db import Tx
 from storage.repos.dossiers import DossierEventRow, DossierRepo, DossierRow
@@ -33,27 +33,6 @@ def check_code(text: str) -> str:
             "Not a dossier code: expected <organ id>-YYMMDD-NNNN, e.g. 000.00.01.H40-260105-0007."
         )
     return code
-
-
-def _initial(word: str) -> str:
-    return word[0] + "."
-
-
-def mask_name(name: str) -> str:
-    """The applicant's name as the public sees it: the family name (the first word) whole, every
-    middle name and the given name (the last word) as its initial and a dot.
-
-    ``Nguyễn Văn An`` -> ``Nguyễn V. A.``; ``Trần Thị Ngọc Bình`` -> ``Trần T. N. B.``;
-    ``Lê Bình`` -> ``Lê B.``; a one-word name keeps only its initial (``Bình`` -> ``B.``), since
-    whole it would be the name itself. Text is NFC; spaces are collapsed; empty stays empty.
-    The same rule applies to a business's name.
-    """
-    words = unicodedata.normalize("NFC", name).split()
-    if not words:
-        return ""
-    if len(words) == 1:
-        return _initial(words[0])
-    return " ".join([words[0], *(_initial(w) for w in words[1:])])
 
 
 def _time(moment: datetime | None, zone: ZoneInfo) -> str | None:

@@ -13,9 +13,10 @@ from datetime import datetime
 
 from server.calendar.clock import WorkingClock
 from server.dossiers.errors import DossierNotFound, InvalidDossier
-from server.dossiers.intake import StagedFile, settle_objects, store_objects
+from server.dossiers.intake import StagedFile
 from server.dossiers.lifecycle import DONE, LABELS, PROCESSING, RETURNED, SUPPLEMENT, check_move
 from server.runtime.audit import record
+from server.runtime.staging import settle_objects, store_objects
 from storage.db import Database, Tx
 from storage.ids import utcnow
 from storage.objects.base import ObjectStore

@@ -27,24 +27,15 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import edxml
 from edxml import (
     Attachment,
     Code,
-    Envelope,
-    ManifestReference,
-    MessageHeader,
-    Organization,
-    PromulgationInfo,
-    ResponseFor,
     StatusCode,
-    StatusMessage,
 )
 from server.calendar.clock import WorkingClock
 from server.dossiers.catalogue import get_procedure
@@ -63,6 +54,7 @@ from server.dossiers.lifecycle import (
 from server.dossiers.moves import MAX_NOTE, dossier_of
 from server.dossiers.procedures import Procedure, procedure_json
 from server.exchange import Exchange
+from server.exchange.carried import Carried, Reply, carried_json, send_carried, send_reply
 from server.exchange.results import AcceptedDocument, AcceptedStatus
 from server.runtime.audit import record
 from storage.db import Database
@@ -175,26 +167,19 @@ class Transfers:
             )
         day = now.astimezone(self.zone)
         document_id = f"{actor},{day:%Y/%m/%d},{code}/{CODE_NOTATION}-{step.number}"
-        envelope = Envelope(
-            header=MessageHeader(
-                from_=Organization(actor, organ_name=actor),
-                to=(Organization(agency, organ_name=agency),),
-                document_id=document_id,
-                subject=f"{SUBJECT} {code}: {procedure.name}"[:500],
-                code=Code(f"{dossier.seq}", CODE_NOTATION),
-                promulgation_info=PromulgationInfo("Bộ phận một cửa", day.date()),
-                due_date=step.due_at.astimezone(self.zone).date(),
-                application_type=APPLICATION_TYPE,
-            ),
-            manifest=tuple(
-                ManifestReference(f"cid:{a.content_id}", a.content_type, None, a.name)
-                for a in attachments
-            ),
-            attachments=tuple(attachments),
+        carried = Carried(
+            sender=actor,
+            recipient=agency,
+            document_id=document_id,
+            subject=f"{SUBJECT} {code}: {procedure.name}",
+            code=Code(f"{dossier.seq}", CODE_NOTATION),
+            place="Bộ phận một cửa",
+            day=day.date(),
+            application_type=APPLICATION_TYPE,
+            attachments=attachments,
+            due_date=step.due_at.astimezone(self.zone).date(),
         )
-        receipt = await self.exchange.accept_document(
-            actor, await self.exchange.receive(_chunks(edxml.serialize(envelope)))
-        )
+        receipt = await send_carried(self.exchange, carried)
         row = TransferRow(
             0, "out", code, actor, agency, step.number, receipt.document.id,
             document_id, ACCEPTED, step.due_at, None, body, now, now,
@@ -260,26 +245,8 @@ class Transfers:
         return self._arrived(accepted)
 
     async def _arrived(self, accepted: AcceptedDocument) -> None:
-        attachments = accepted.meta.get("attachments") or []
-        index = next(
-            (a.get("index", i) for i, a in enumerate(attachments) if a.get("name") == DOSSIER_FILE),
-            None,
-        )
         doc = accepted.document
-        if index is None or not (doc.subject or "").startswith(SUBJECT):
-            return
-        async with self.database.reader() as tx:
-            local = [
-                r
-                for r in accepted.recipients
-                if (await self.exchange.router.resolve(tx, r)).kind == "local"
-            ]
-        for recipient in local:
-            decoded = await self.exchange.decode_attachment(recipient, doc.id, int(index))
-            try:
-                body = json.loads(decoded.path.read_bytes())
-            finally:
-                decoded.path.unlink(missing_ok=True)
+        for recipient, body in await carried_json(self.exchange, accepted, DOSSIER_FILE, SUBJECT):
             step = body.get("step") or {}
             now = utcnow()
             row = TransferRow(
@@ -318,16 +285,16 @@ class Transfers:
             await record(tx, actor, "dossier.transfer.move", [current.dossier], details)
             after = await repo.get(transfer_id)
         assert after is not None
-        message = StatusMessage(
-            from_=Organization(actor),
-            response_for=ResponseFor(organ_id=current.origin, document_id=current.document_id),
-            status_code=EDXML_CODES.get(status, StatusCode.PROCESSING),
-            description=f"[ho-so {status} {now.astimezone(self.zone).isoformat()}] {note}"[:2000],
-            timestamp=now.astimezone(self.zone),
+        description = f"[ho-so {status} {now.astimezone(self.zone).isoformat()}] {note}"
+        reply = Reply(
+            actor,
+            current.origin,
+            current.document_id,
+            EDXML_CODES.get(status, StatusCode.PROCESSING),
+            description[:2000],
+            now.astimezone(self.zone),
         )
-        await self.exchange.accept_status(
-            actor, await self.exchange.receive(_chunks(edxml.serialize(message)))
-        )
+        await send_reply(self.exchange, reply)
         return after
 
     def _paused(
@@ -403,7 +370,3 @@ class Transfers:
             if row is None or row.direction != "in" or row.agency != agency:
                 raise DossierNotFound("No such dossier transferred to this agency.")
             return row, await repo.events(transfer_id)
-
-
-async def _chunks(data: bytes) -> AsyncIterator[bytes]:
-    yield data

@@ -59,7 +59,7 @@ from server.http.openapi_parts import (
     query_param,
     ref,
 )
-from server.http.paging import choice, page_params
+from server.http.paging import choice, next_text_cursor, page_params, text_cursor
 from server.runtime.spool import temp_path
 from storage.ids import utcnow
 from storage.repos.dossiers import DossierFilter, DossierRepo, DossierRow
@@ -351,15 +351,6 @@ async def slip(request: web.Request) -> web.Response:
     )
 
 
-def _code_of_cursor(cursor: str | None) -> str | None:
-    if cursor is None:
-        return None
-    try:
-        return bytes.fromhex(cursor).decode("ascii")
-    except ValueError:
-        raise HttpProblem("invalid-query", "`after` must be a cursor returned as `next`.") from None
-
-
 _STATUSES = frozenset(str(s) for s in LABELS)
 
 
@@ -399,9 +390,9 @@ async def list_dossiers(request: web.Request) -> web.Response:
         received_after=_received_after(request),
     )
     async with request.app[DATABASE].reader() as tx:
-        rows = await DossierRepo(tx).page(where, _code_of_cursor(after), limit + 1)
+        rows = await DossierRepo(tx).page(where, text_cursor(after), limit + 1)
     page = rows[:limit]
-    next_cursor = page[-1].code.encode("ascii").hex() if len(rows) > limit else None
+    next_cursor = next_text_cursor(page[-1].code) if len(rows) > limit else None
     items = [summary(request, d, now) for d in page]
     return json_response({"items": items, "next": next_cursor})
 

@@ -33,3 +33,19 @@ def choice(request: web.Request, name: str, allowed: frozenset[str]) -> str | No
         options = ", ".join(sorted(allowed))
         raise HttpProblem("invalid-query", f"`{name}` must be one of: {options}.")
     return value
+
+
+def text_cursor(after: str | None) -> str | None:
+    """The text key (a code) a ``next`` cursor of :func:`next_text_cursor` names, or None;
+    ``invalid-query`` when it is not one."""
+    if after is None:
+        return None
+    try:
+        return bytes.fromhex(after).decode("ascii")
+    except ValueError:
+        raise HttpProblem("invalid-query", "`after` must be a cursor returned as `next`.") from None
+
+
+def next_text_cursor(key: str) -> str:
+    """The ``next`` cursor after the text key ``key`` (hex of its ASCII: cursors are hex)."""
+    return key.encode("ascii").hex()

@@ -14,7 +14,6 @@ from aiohttp import web
 from server.dossiers.catalogue import from_row, get_procedure
 from server.dossiers.procedures import CODE_PATTERN, Procedure, procedure_json
 from server.http.appkeys import DATABASE
-from server.http.errors import HttpProblem
 from server.http.jsonresponse import json_response
 from server.http.openapi_parts import (
     BAD_QUERY,
@@ -26,7 +25,7 @@ from server.http.openapi_parts import (
     path_param,
     ref,
 )
-from server.http.paging import page_params
+from server.http.paging import next_text_cursor, page_params, text_cursor
 from storage.repos.procedures import ProcedureRepo
 
 routes = web.RouteTableDef()
@@ -37,23 +36,14 @@ def procedure_item(procedure: Procedure) -> dict[str, Any]:
     return {**procedure_json(procedure), "online_level_label": procedure.online_level.label}
 
 
-def _code_of_cursor(cursor: str | None) -> str | None:
-    if cursor is None:
-        return None
-    try:
-        return bytes.fromhex(cursor).decode("ascii")
-    except ValueError:
-        raise HttpProblem("invalid-query", "`after` must be a cursor returned as `next`.") from None
-
-
 @routes.get("/api/v1/procedures")
 async def list_procedures(request: web.Request) -> web.Response:
     """The catalogue in code order: ``{"items": [...], "next": cursor | null}``."""
     after, limit = page_params(request)
     async with request.app[DATABASE].reader() as tx:
-        rows = await ProcedureRepo(tx).page(_code_of_cursor(after), limit + 1)
+        rows = await ProcedureRepo(tx).page(text_cursor(after), limit + 1)
     page = rows[:limit]
-    next_cursor = page[-1].code.encode("ascii").hex() if len(rows) > limit else None
+    next_cursor = next_text_cursor(page[-1].code) if len(rows) > limit else None
     items = [procedure_item(from_row(r)) for r in page]
     return json_response({"items": items, "next": next_cursor})
 
