@@ -33,9 +33,11 @@ from server.http import archive as archive_http
 from server.http import audit as audit_http
 from server.http import dossier_transfers as transfers_http
 from server.http import dossiers as dossiers_http
+from server.http import feedback as feedback_http
 from server.http import metrics as metrics_http
 from server.http import procedures as procedures_http
 from server.http import public_dossiers as public_dossiers_http
+from server.http import public_feedback as public_feedback_http
 from server.http import routes_admin as webhook_http
 from server.http import seals as seals_http
 from server.http import signing as signing_http
@@ -197,6 +199,9 @@ def build_app(config: Config, *, role: WorkerRole | None = None) -> web.Applicat
     verify_http.setup(app)  # /api/v1/verify, /xac-minh
     public_dossiers_http.setup(app, workers=app[ROLE].workers)  # /tra-cuu and its API (issue 16)
     transfers_http.setup(app)  # dossiers across agencies: routes, exchange hooks (issue 16)
+    # citizen feedback: intake, officers' routes, forwarding hooks; the public side (issue 17)
+    feedback_http.setup(app, workers=app[ROLE].workers)
+    public_feedback_http.setup(app, workers=app[ROLE].workers)
     metrics_http.setup(app)  # /metrics (Prometheus); the contexts above find it at start-up
     return app
 

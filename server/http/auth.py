@@ -43,7 +43,14 @@ PUBLIC_PREFIXES = (
     "/vdxp/",
     "/api/v1/signing-files/",
     "/api/v1/public/dossiers/",
+    # citizen feedback: published items, the sender's private link (token in the query) and
+    # rating, the categories (server/http/public_feedback.py, docs/feedback.md)
+    "/api/v1/public/feedback",
 )
+# Paths anyone may call *without* a token, that take one when given: citizens send feedback
+# anonymously (rate-limited per client address), receiving officers with their token
+# (server/http/feedback.py).
+OPTIONAL_TOKEN = frozenset({("POST", "/api/v1/feedback")})
 
 
 def is_public(path: str) -> bool:
@@ -57,6 +64,9 @@ async def auth_middleware(
 ) -> web.StreamResponse:
     """Resolve the bearer token to its agency (request["principal"]) or refuse with 401."""
     if is_public(request.path):
+        return await handler(request)
+    optional = (request.method, request.path) in OPTIONAL_TOKEN
+    if optional and "Authorization" not in request.headers:
         return await handler(request)
     token = bearer_token(request.headers.get("Authorization"))
     if token is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
@@ -240,6 +241,29 @@ class DossierSettings:
 
 
 @dataclass(frozen=True)
+class FeedbackSettings:
+    """[feedback]: citizen feedback (phản ánh, kiến nghị; server/feedback/, docs/feedback.md).
+
+    ``receiving_unit``: the organ id that receives anonymous feedback and classifies it (the
+    province's office); empty: each category's responsible agency receives its own.
+    ``submit_per_minute``: anonymous submissions a client address may make a minute, in bursts
+    of as many (officers with a token are not counted); with ``serve --workers N`` each worker
+    allows its share. ``lookup_per_minute``: private-link reads and ratings per address.
+    ``max_photo_bytes``/``max_photo_pixels``: the largest photo taken (bytes as sent; width
+    times height, larger is refused as a decompression bomb). ``code_prefix``: the letters of
+    the feedback codes (``PA-YYMMDD-NNNN``). ``jurisdiction_id``: the Open311 jurisdiction.
+    """
+
+    receiving_unit: str = ""
+    submit_per_minute: int = 10
+    lookup_per_minute: int = 30
+    max_photo_bytes: int = 10 * 1024 * 1024
+    max_photo_pixels: int = 40_000_000
+    code_prefix: str = "PA"
+    jurisdiction_id: str = ""
+
+
+@dataclass(frozen=True)
 class DvcqgSettings:
     """[dvcqg]: pushing dossiers to the National Public Service Portal through an adapter
     (server/dossiers/dvcqg.py, docs/dossiers.md "DVCQG sync"). No ``url``: the sync is off.
@@ -312,6 +336,7 @@ class Config:
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     dossiers: DossierSettings = field(default_factory=DossierSettings)
+    feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
     dvcqg: DvcqgSettings = field(default_factory=DvcqgSettings)
 
     @property
@@ -352,6 +377,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "archive": ArchiveSettings,
     "metrics": MetricsSettings,
     "dossiers": DossierSettings,
+    "feedback": FeedbackSettings,
     "dvcqg": DvcqgSettings,
 }
 
@@ -500,6 +526,12 @@ def load_config(
         raise ConfigError(
             f"setting dossiers.timezone: {dossiers.timezone!r} is not a known time zone"
         ) from None
+    feedback = FeedbackSettings(**values["feedback"])
+    for key in ("submit_per_minute", "lookup_per_minute", "max_photo_bytes", "max_photo_pixels"):
+        if getattr(feedback, key) < 1:
+            raise ConfigError(f"setting feedback.{key}: must be at least 1")
+    if not re.fullmatch(r"[A-Z]{1,8}", feedback.code_prefix):
+        raise ConfigError("setting feedback.code_prefix: must be 1 to 8 capital letters")
     dvcqg = DvcqgSettings(**values["dvcqg"])
     if dvcqg.url is not None and not dvcqg.url.startswith(("http://", "https://")):
         raise ConfigError(f"setting dvcqg.url: {dvcqg.url!r} is not an http(s) URL")
@@ -523,6 +555,7 @@ def load_config(
         archive=ArchiveSettings(**values["archive"]),
         metrics=MetricsSettings(**values["metrics"]),
         dossiers=dossiers,
+        feedback=feedback,
         dvcqg=dvcqg,
     )
 
