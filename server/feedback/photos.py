@@ -2,9 +2,10 @@
 
 Each photo is decoded with Pillow (so only a real JPEG, PNG, WebP or GIF passes), its size in
 pixels checked before its pixels are decoded (a decompression bomb is refused, not decoded),
-turned upright by its EXIF orientation, then re-encoded from its pixels alone: JPEG (quality
-85) for opaque images, PNG for those with transparency. Nothing of the original file but its
-pixels is kept: no EXIF (GPS position, camera, time), no XMP, no ICC profile, no comments.
+turned upright by its EXIF orientation, then re-encoded from its pixels alone: PNG for a PNG
+and for any image with transparency, JPEG (quality 85) for the others. Nothing of the original
+file but its pixels is kept: no EXIF (GPS position, camera, time), no XMP, no ICC profile, no
+comments.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def clean_photo(
         raise InvalidFeedback(field, "is not a JPEG, PNG, WebP or GIF image") from None
     has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
     buffer = io.BytesIO()
-    if has_alpha:
+    if has_alpha or opened.format == "PNG":
         pixels = image.convert("RGBA")
         pixels.info.clear()
         pixels.save(buffer, "PNG", optimize=True)

@@ -3,6 +3,7 @@
 --
 -- `feedback_categories`: the Open311 services. `keywords` and `attributes` are JSON (the
 -- attributes: an Open311 service definition's list, checked by server/feedback/categories.py).
+-- `agency` (the competent agency) may be hosted by another axis: no reference to `agencies`.
 CREATE TABLE feedback_categories (
     code         TEXT PRIMARY KEY,
     name         TEXT NOT NULL,
@@ -10,7 +11,7 @@ CREATE TABLE feedback_categories (
     grp          TEXT NOT NULL DEFAULT '',
     keywords     TEXT NOT NULL DEFAULT '[]',
     type         TEXT NOT NULL DEFAULT 'realtime',
-    agency       TEXT NOT NULL REFERENCES agencies (organ_id),
+    agency       TEXT NOT NULL,
     attributes   TEXT NOT NULL DEFAULT '[]',
     created_at   TEXT NOT NULL,
     updated_at   TEXT NOT NULL
