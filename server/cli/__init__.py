@@ -36,6 +36,7 @@ COMMAND_MODULES = [
     "server.cli.procedure_cmd",
     "server.cli.calendar_cmd",
     "server.cli.dossier_cmd",
+    "server.cli.feedback_cmd",
 ]
 
 

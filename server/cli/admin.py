@@ -304,6 +304,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
 
     procedures = read_procedure_file(demo.DEMO_PROCEDURES)
+    from server.cli.demo_feedback import seed_demo_categories
 
     async def seed(database: Database) -> tuple[list[str], dict[str, str], StoreReport]:
         added: list[str] = []
@@ -318,6 +319,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 await TokenRepo(tx).create(agency.organ_id, token_hash, label=DEMO_TOKEN_LABEL)
                 tokens[agency.organ_id] = token
             report = await store_procedures(tx, procedures, ADMIN, "demo")
+            await seed_demo_categories(tx)  # citizen feedback (issue 17)
         return added, tokens, report
 
     added, tokens, catalogue = _with_database(config, seed, create=True)
@@ -331,7 +333,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(
         f"Demo data in {config.storage.data_dir.resolve()}: "
         f"{len(added)} agencies added, {len(demo.DEMO_AGENCIES) - len(added)} already there; "
-        f"procedures: {catalogue.summary()} (`lienthong procedure list`)."
+        f"procedures: {catalogue.summary()} (`lienthong procedure list`); "
+        "feedback categories: `lienthong feedback category list`."
     )
     print()
     print(

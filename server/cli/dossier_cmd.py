@@ -151,20 +151,12 @@ def cmd_intake(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Every page of the caller's dossiers as a table (or JSON lines)."""
-    client = _client(args)
-    params: dict[str, Any] = {
+    params = {
         "status": args.status,
         "procedure": args.procedure,
         "overdue": "true" if args.overdue else None,
-        "limit": 500,
     }
-    items: list[dict[str, Any]] = []
-    while True:
-        page = client.request("GET", "/api/v1/dossiers", params=params).body
-        items += page["items"]
-        if not page["next"]:
-            break
-        params["after"] = page["next"]
+    items = _client(args).every_item("/api/v1/dossiers", params)
     if args.json:
         for item in items:
             print(json.dumps(item, ensure_ascii=False))
@@ -201,10 +193,13 @@ def _print_dossier(body: dict[str, Any]) -> None:
     files = [(f["component"], f["name"], f["size"], f["sha256"][:16]) for f in body["files"]]
     if files:
         print(render_table(("COMPONENT", "FILE", "BYTES", "SHA-256"), files))
-    events = [
-        (_local_time(e["at"]), e["actor"], e["from"], e["to"], e["note"]) for e in body["events"]
-    ]
-    print(render_table(("AT (+07)", "BY", "FROM", "TO", "NOTE"), events))
+    print_events(body["events"])
+
+
+def print_events(events: list[dict[str, Any]]) -> None:
+    """A record's events (dossiers, feedback) as a table: when, by whom, from, to, note."""
+    rows = [(_local_time(e["at"]), e["actor"], e["from"], e["to"], e["note"]) for e in events]
+    print(render_table(("AT (+07)", "BY", "FROM", "TO", "NOTE"), rows))
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -219,6 +219,17 @@ class AxisClient:
         finally:
             conn.close()
 
+    def every_item(self, path: str, params: Mapping[str, Any] | None = None) -> list[Any]:
+        """The ``items`` of every page of a paged list (following ``next``), 500 a page."""
+        query: dict[str, Any] = {**(params or {}), "limit": 500}
+        items: list[Any] = []
+        while True:
+            page = self.request("GET", path, params=query).body
+            items += page["items"]
+            if not page["next"]:
+                return items
+            query["after"] = page["next"]
+
     def post_form(
         self,
         path: str,

@@ -203,6 +203,10 @@ def write_config(config: Config, pki: DemoPki) -> Path:
         "[audit]",
         "anchor_minutes = 1",
         "",
+        "# Citizen feedback sent from /phan-anh and the API goes to the province's office first.",
+        "[feedback]",
+        'receiving_unit = "000.00.00.H41"',
+        "",
         "[signing]",
         f"chain = {_toml(pki.chain)}",
     ]
