@@ -62,6 +62,7 @@ CREATE TABLE feedback (
 CREATE INDEX feedback_receiving ON feedback (receiving_unit, code);
 CREATE INDEX feedback_agency ON feedback (agency, code);
 CREATE INDEX feedback_published ON feedback (published_at) WHERE published_at IS NOT NULL;
+CREATE INDEX feedback_received_at ON feedback (received_at);
 
 -- Photos, re-encoded without their metadata; objects of the object store by SHA-256.
 -- `approved`: an officer allowed it on the public pages.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -17,10 +17,13 @@ from PIL import Image
 from test_dossier_transfers import call
 
 from server.feedback.categories import add_category, read_category
+from server.feedback.errors import FeedbackNotFound
+from server.feedback.queries import category_names, in_public_view, public_one
 from server.http.appkeys import CALENDAR, DATABASE
 from server.runtime.audit import ADMIN
 from server.runtime.config import Config
-from storage.repos.feedback import FeedbackRepo
+from storage.ids import utcnow
+from storage.repos.feedback import FeedbackQuery, FeedbackRepo
 
 ROAD = "DUONG-HU-HONG"
 CITIZEN = {"name": "Nguyễn Văn An", "phone": "0912 345 678", "email": "an@example.vn"}
@@ -277,3 +280,32 @@ async def test_lifecycle_moves_isolation_lists_and_overdue(axis: Axis) -> None:
         "answer": True,
         "publish": False,
     }
+
+
+async def test_public_queries_leave_hidden_feedback_out(axis: Axis) -> None:
+    await seed(axis)
+    first, second, third = [(await post(axis, BASE, 201))["code"] for _ in range(3)]
+    await call(
+        axis, "POST", f"/api/v1/feedback/{second}/moderation", NGHE_AN, 200,
+        json={"hidden": True, "reason": "Lộ số điện thoại"},
+    )  # fmt: skip
+    await call(
+        axis, "POST", f"/api/v1/feedback/{third}/events", NGHE_AN, 200,
+        json={"status": "classified"},
+    )  # fmt: skip
+    now = utcnow()
+    window = FeedbackQuery(now - timedelta(days=1), now + timedelta(seconds=1))
+    async with axis.client.app[DATABASE].reader() as tx:
+        everything = await in_public_view(tx, window)
+        received = await in_public_view(tx, dataclasses.replace(window, statuses=("received",)))
+        other = await in_public_view(tx, dataclasses.replace(window, category="KHAC"))
+        before = await in_public_view(
+            tx, dataclasses.replace(window, until=now - timedelta(days=1))
+        )
+        assert (await public_one(tx, first)).code == first
+        with pytest.raises(FeedbackNotFound):
+            await public_one(tx, second)
+        assert await category_names(tx) == {ROAD: "Đường hư hỏng"}
+    assert [r.code for r in everything] == [third, first]  # newest first, the hidden one out
+    assert [r.code for r in received] == [first]
+    assert other == [] and before == []
