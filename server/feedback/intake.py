@@ -60,7 +60,7 @@ MAX_BACKDATE = timedelta(days=30)
 # How feedback came: the web page and the REST API (web), Open311 apps (app), and what
 # receiving officers enter: by phone, letter, e-mail or at the desk.
 CHANNELS = ("web", "app", "phone", "letter", "email", "counter")
-OFFICER_CHANNELS = ("phone", "letter", "email", "counter", "web")
+OFFICER_CHANNELS = ("phone", "letter", "email", "counter")  # entered by receiving officers
 FIELDS = {
     "category",
     "title",
@@ -287,8 +287,11 @@ async def submit(
     known = await _earlier(services.database, key)
     if known is not None:
         return Received(known, _token(known.code, key), created=False)
-    if officer is None and (submission.channel != "web" or submission.received_at is not None):
-        raise InvalidFeedback("channel", "only officers enter feedback from other channels")
+    if officer is None and (
+        submission.channel in OFFICER_CHANNELS or submission.received_at is not None
+    ):
+        field = "channel" if submission.channel in OFFICER_CHANNELS else "received_at"
+        raise InvalidFeedback(field, "only receiving officers enter feedback that came so")
     async with services.database.reader() as tx:
         category = await CategoryRepo(tx).get(submission.category)
         if category is None:

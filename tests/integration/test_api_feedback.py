@@ -121,6 +121,9 @@ async def test_intake_codes_limits_private_link_and_bad_input(axis: Axis) -> Non
         problem = await post(axis, {**BASE, **change}, 422)
         assert problem["field"] == field, problem
         assert problem["type"].endswith("/invalid-feedback")
+    # an app posts for a citizen (the channel Open311 uses): the refused ones took no number
+    by_app = await post(axis, {**BASE, "channel": "app"}, 201)
+    assert by_app["code"] == first["code"][:-1] + "3"
 
 
 async def test_rate_limit_spares_officers_and_idempotency_key(axis: Axis) -> None:
