@@ -331,6 +331,21 @@ class FeedbackRepo:
         )
         return [PhotoRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows]
 
+    async def photos_of(self, codes: list[str]) -> dict[str, list[PhotoRow]]:
+        """The photos of each of ``codes`` (a page of feedback), in one query."""
+        found: dict[str, list[PhotoRow]] = {code: [] for code in codes}
+        if not codes:
+            return found
+        marks = ", ".join("?" * len(codes))
+        rows = await self.tx.fetchall(
+            "SELECT feedback, n, content_type, sha256, size, width, height, approved"  # noqa: S608
+            f" FROM feedback_photos WHERE feedback IN ({marks}) ORDER BY feedback, n",
+            codes,
+        )
+        for r in rows:
+            found[r[0]].append(PhotoRow(r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7])))
+        return found
+
     async def approve_photos(self, code: str, approved: set[int]) -> None:
         """Approve exactly the photos numbered in ``approved`` for the public pages."""
         rows = await self.photos(code)
