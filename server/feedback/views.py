@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from server.feedback.lifecycle import LABELS, NOT_ACCEPTED, SUPPLEMENT, overdue_flags
 from server.runtime.names import mask_name
+from server.runtime.timeline import event_json
 from storage.repos.feedback import EventRow, FeedbackRow, PhotoRow
 
 
@@ -101,17 +102,7 @@ def officer_view(
         rating=row.rating,
         rated_at=_time(row.rated_at, zone),
         photos=[_photo(p) for p in photos],
-        events=[
-            {
-                "id": e.id,
-                "actor": e.actor,
-                "at": _time(e.at, zone),
-                "from": e.from_status,
-                "to": e.to_status,
-                "note": e.note,
-            }
-            for e in events
-        ],
+        events=[event_json(e, zone) for e in events],
     )
     return body
 

@@ -61,6 +61,7 @@ from server.http.openapi_parts import (
 )
 from server.http.paging import choice, next_text_cursor, page_params, text_cursor
 from server.runtime.spool import temp_path
+from server.runtime.timeline import event_json
 from storage.ids import utcnow
 from storage.repos.dossiers import DossierFilter, DossierRepo, DossierRow
 
@@ -275,17 +276,7 @@ async def _full(request: web.Request, code: str, organ_id: str) -> web.Response:
         }
         for f in files
     ]
-    body["events"] = [
-        {
-            "id": e.id,
-            "actor": e.actor,
-            "at": _time(e.at, zone),
-            "from": e.from_status,
-            "to": e.to_status,
-            "note": e.note,
-        }
-        for e in events
-    ]
+    body["events"] = [event_json(e, zone) for e in events]
     body["apologies"] = [
         {
             "event": a.event,
