@@ -61,8 +61,15 @@ CREATE TABLE feedback (
 );
 CREATE INDEX feedback_receiving ON feedback (receiving_unit, code);
 CREATE INDEX feedback_agency ON feedback (agency, code);
-CREATE INDEX feedback_published ON feedback (published_at) WHERE published_at IS NOT NULL;
 CREATE INDEX feedback_received_at ON feedback (received_at);
+-- The public list walks the published feedback in code order (newest first) on this partial
+-- index; the overdue lists walk each side's feedback that can still be late (the literal list
+-- of storage/repos/feedback.py OPEN), so that neither reads the whole table.
+CREATE INDEX feedback_public ON feedback (code) WHERE published_at IS NOT NULL AND hidden = 0;
+CREATE INDEX feedback_receiving_open ON feedback (receiving_unit, code)
+    WHERE status IN ('received', 'classified', 'transferred', 'processing', 'answered');
+CREATE INDEX feedback_agency_open ON feedback (agency, code)
+    WHERE status IN ('received', 'classified', 'transferred', 'processing', 'answered');
 
 -- Photos, re-encoded without their metadata; objects of the object store by SHA-256.
 -- `approved`: an officer allowed it on the public pages.

@@ -16,8 +16,11 @@ from typing import Any
 from storage.db import Tx
 from storage.ids import from_db_time, from_db_time_opt, to_db_time
 
-# Statuses with nothing left to do in time for the answer (server/feedback/lifecycle.py).
+# Statuses still to be answered in time (server/feedback/lifecycle.py).
 OPEN_FOR_ANSWER = ("received", "classified", "transferred", "processing")
+# Statuses in which a limit can still pass (the supplement pauses them all): as SQL, the same
+# literal list as the partial indexes of migration 0027, so that the overdue list uses them.
+OPEN = "status IN ('received', 'classified', 'transferred', 'processing', 'answered')"
 
 
 @dataclass(frozen=True)
@@ -392,6 +395,7 @@ class FeedbackRepo:
             params.append(where.competent)
         if where.overdue_at is not None:
             now = to_db_time(where.overdue_at)
+            conditions.append(OPEN)
             conditions.append(
                 "((status = 'received' AND classify_due < ?)"
                 " OR (status IN ('received', 'classified') AND agency != receiving_unit"
