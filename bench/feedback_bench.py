@@ -17,7 +17,8 @@ The per-address budgets are lifted: every wrk connection comes from 127.0.0.1.
     .venv/bin/python bench/feedback_bench.py [--only intake|reads] [--seconds 10]
         [--citizens 20] [--seed 1000000] [--read-connections 1 10] [--read-seconds 10]
 
-Figures: docs/feedback.md, "Benchmarks".
+Figures: docs/feedback.md, "Benchmarks" (2 busy shared cores, 200,000 feedback: intake 133/s;
+overdue list p50 12 ms; public list p50 12 ms; one feedback p50 4 ms).
 """
 
 from __future__ import annotations
