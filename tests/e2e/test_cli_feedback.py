@@ -2,7 +2,8 @@
 serve`` with the demo data: the demo categories, a category added with an Open311 service
 definition (a bad one refused in one line), and a feedback the province's office enters,
 classifies and forwards over the axis to the district, which answers it; the office publishes
-the answer and the public list shows it."""
+the answer and the public list shows it. ``serve --workers 2``: concurrent intakes spread over
+two processes take the day's numbers without gap or repeat."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ TINH, HUYEN = "TOKEN_H41", "TOKEN_31_H41"  # UBND tỉnh Nghệ An, UBND huyện
 
 @pytest.fixture(scope="module")
 def axis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Axis]:
-    running = start_axis(tmp_path_factory.mktemp("axis"))
+    running = start_axis(tmp_path_factory.mktemp("axis"), "--workers", "2")
     yield running
     stop_axis(running)
 
@@ -135,3 +137,28 @@ def test_classify_forward_answer_publish(axis: Axis) -> None:
         public = json.load(resp)
     [item] = [i for i in public["items"] if i["code"] == code]
     assert item["answer"] == answer and item["sender_name"] == "Trần T. B."
+
+
+def test_concurrent_intakes_across_workers_number_without_gap(axis: Axis) -> None:
+    """20 intakes at once (an officer's token: not rate-limited), on connections the kernel
+    spreads over the two workers sharing the database: each takes the next number, once."""
+    office = AxisClient(axis.url, axis.tokens[TINH])
+    before = office.every_item("/api/v1/feedback")
+    body = {
+        "category": "chieu-sang",
+        "title": "Đèn đường không sáng",
+        "content": "Cả dãy đèn tắt.",
+        "address": "Đường Kim Liên",
+        "name": "Lê Văn Cường",
+        "email": "cuong@example.vn",
+        "channel": "letter",
+    }
+
+    def one(_: int) -> str:
+        return str(office.request("POST", "/api/v1/feedback", json_body=body).body["code"])
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        codes = sorted(pool.map(one, range(20)))
+    day = codes[0].split("-")[1]
+    taken = sum(1 for f in before if f["code"].split("-")[1] == day)
+    assert codes == [f"PA-{day}-{n:04d}" for n in range(taken + 1, taken + 21)]
