@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -312,3 +313,53 @@ async def test_public_queries_leave_hidden_feedback_out(axis: Axis) -> None:
     assert [r.code for r in everything] == [third, first]  # newest first, the hidden one out
     assert [r.code for r in received] == [first]
     assert other == [] and before == []
+
+
+async def test_garbage_gets_a_problem_never_a_traceback(axis: Axis) -> None:
+    await seed(axis, SEVERITY)
+    made = await post(axis, {**BASE, "attributes": {"muc-do": "nhe"}}, 201)
+    code = made["code"]
+    json_ct = {"Content-Type": "application/json"}
+    cases: list[tuple[str, str, Any, dict[str, str], int]] = [
+        ("POST", "/api/v1/feedback", b"not json", json_ct, 422),
+        ("POST", "/api/v1/feedback", b"\xff\xfe", json_ct, 422),
+        ("POST", "/api/v1/feedback", b"[1, 2]", json_ct, 422),
+        ("POST", "/api/v1/feedback", json.dumps({**BASE, "name": 5}), json_ct, 422),
+        ("POST", "/api/v1/feedback", json.dumps({**BASE, "lat": [1], "long": 2}), json_ct, 422),
+        ("POST", "/api/v1/feedback", json.dumps({**BASE, "attributes": [1]}), json_ct, 422),
+        (
+            "POST", "/api/v1/feedback",
+            json.dumps({**BASE, "attributes": {"muc-do": {"x": 1}}}), json_ct, 422,
+        ),
+        (
+            "POST", "/api/v1/feedback", b"--x\r\nbroken",
+            {"Content-Type": "multipart/form-data; boundary=y"}, 400,
+        ),
+        ("POST", "/api/v1/feedback", b"x" * (2 * 1024 * 1024), json_ct, 422),
+        ("POST", f"/api/v1/public/feedback/{code}/rating", b"{", json_ct, 422),
+        ("POST", f"/api/v1/public/feedback/{code}/rating", b'{"token": 1}', json_ct, 422),
+        ("GET", f"/api/v1/public/feedback/{code}/photos/abc", None, {}, 404),
+        ("GET", "/api/v1/public/feedback?after=zz", None, {}, 400),
+    ]  # fmt: skip
+    for method, path, body, headers, status in cases:
+        resp = await axis.client.request(method, path, data=body, headers=headers)
+        problem = await resp.json()
+        assert resp.status == status, (path, body, problem)
+        assert resp.content_type == "application/problem+json", (path, body)
+        assert "Traceback" not in json.dumps(problem)
+    events = f"/api/v1/feedback/{code}/events"
+    for body, field in [
+        (b"[]", "event"),
+        (json.dumps({"status": 5}).encode(), "status"),
+        (json.dumps({"status": "flying"}).encode(), "status"),
+        (json.dumps({"status": "classified", "colour": 1}).encode(), "colour"),
+        (json.dumps({"status": "processing", "agency": SO_TTTT}).encode(), "agency"),
+    ]:
+        resp = await axis.client.post(events, data=body, headers=axis.auth(NGHE_AN, **json_ct))
+        problem = await resp.json()
+        assert (resp.status, problem.get("field")) == (422, field), problem
+    moderation = f"/api/v1/feedback/{code}/moderation"
+    for body in ({"hidden": "yes"}, {"approved_photos": [9]}, {"approved_photos": "1"}):
+        await call(axis, "POST", moderation, NGHE_AN, 422, json=body)
+    # the competent agency does not moderate: the receiving unit does
+    await call(axis, "POST", moderation, SO_TTTT, 404, json={"approved_photos": []})
