@@ -69,7 +69,8 @@ class PendingObjectRepo:
         return [PendingObject(r[0], from_db_time(r[1])) for r in rows]
 
     async def unreferenced(self, digests: Iterable[str]) -> set[str]:
-        """Which of these digests no document row and no dossier file names."""
+        """Which of these digests no document row, no dossier file and no feedback photo
+        names."""
         wanted = sorted(set(digests))
         named: set[str] = set()
         for start in range(0, len(wanted), 400):
@@ -77,8 +78,9 @@ class PendingObjectRepo:
             marks = ", ".join("?" for _ in part)
             rows = await self.tx.fetchall(
                 f"SELECT sha256 FROM documents WHERE sha256 IN ({marks})"  # noqa: S608
-                f" UNION SELECT sha256 FROM dossier_files WHERE sha256 IN ({marks})",
-                part + part,
+                f" UNION SELECT sha256 FROM dossier_files WHERE sha256 IN ({marks})"
+                f" UNION SELECT sha256 FROM feedback_photos WHERE sha256 IN ({marks})",
+                part + part + part,
             )
             named.update(r[0] for r in rows)
         return set(wanted) - named

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import aiohttp
 import pytest
@@ -19,8 +19,11 @@ from test_api_feedback import BASE, ROAD, seed
 from test_dossier_transfers import call
 
 from edxml import parse
-from server.http.appkeys import CALENDAR, EXCHANGE
+from server.exchange.delivery import sweep_orphans
+from server.http.appkeys import CALENDAR, DATABASE, EXCHANGE, OBJECTS
 from server.runtime.config import Config
+from storage.ids import utcnow
+from storage.repos.pending_objects import PendingObjectRepo
 
 
 @pytest.fixture
@@ -152,3 +155,23 @@ async def test_forward_answer_publish_rate(axis: Axis) -> None:
     assert (await (await axis.client.get("/api/v1/public/feedback")).json())["items"] == []
     assert (await axis.client.get(f"/api/v1/public/feedback/{code}")).status == 404
     assert (await axis.client.get(f"{photos}/2")).status == 404
+
+
+async def test_a_photo_named_by_a_feedback_survives_the_orphan_sweep(axis: Axis) -> None:
+    """The same photo sent again by an intake that dies before its transaction leaves a stale
+    intent record: the sweep finds the digest named by the first feedback and keeps it."""
+    await seed(axis)
+    form = aiohttp.FormData()
+    for key, value in BASE.items():
+        form.add_field(key, str(value))
+    form.add_field("photo", photo(), filename="o-ga.png", content_type="image/png")
+    resp = await axis.client.post("/api/v1/feedback", data=form)
+    made = await resp.json()
+    assert resp.status == 201, made
+    one = await call(axis, "GET", f"/api/v1/feedback/{made['code']}", NGHE_AN, 200)
+    sha = one["photos"][0]["sha256"]
+    database, objects = axis.client.app[DATABASE], axis.client.app[OBJECTS]
+    async with database.transaction() as tx:
+        await PendingObjectRepo(tx).record(sha, utcnow() - timedelta(seconds=10))
+    assert await sweep_orphans(database, objects, grace=5) == 0
+    assert await objects.exists(sha)
