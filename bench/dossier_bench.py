@@ -57,6 +57,7 @@ from server.calendar.days import WorkingDays
 from server.calendar.hours import WorkingHours
 from server.calendar.shipped import shipped
 from storage.ids import to_db_time
+from storage.repos.dossiers import DossierFilter, page_query
 
 HERE = Path(__file__).resolve().parent
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -357,26 +358,17 @@ def seed(database: Path, count: int, units: list[str], seed_value: int) -> float
     return time.perf_counter() - started
 
 
-# The list query as storage/repos/dossiers.py DossierRepo.page builds it with overdue=true: the
-# UNION of the agency's two sides, each on its own index (migration 0018).
-_OVERDUE = "code > ? AND due_at < ? AND paused_at IS NULL AND status NOT IN (3, 7, 8, 9, 10)"
-LIST_SQL = (
-    f"SELECT code FROM dossiers WHERE receiving_unit = ? AND {_OVERDUE}"  # noqa: S608
-    f" UNION SELECT code FROM dossiers WHERE agency = ? AND {_OVERDUE}"
-    " ORDER BY code LIMIT ?"
-)
-
-
 def explain(database: Path, agency: str) -> None:
-    """The plan and the time of the overdue list query, straight on the database."""
+    """The plan and the time of the overdue list query (DossierRepo.page's own SQL: the UNION
+    of the agency's three sides, migrations 0018 and 0019), straight on the database."""
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
-        now = to_db_time(datetime.now(UTC))
-        params = (agency, "", now, agency, "", now, 51)
-        plan = conn.execute("EXPLAIN QUERY PLAN " + LIST_SQL, params).fetchall()
+        where = DossierFilter(agency, overdue_at=datetime.now(UTC))
+        sql, params = page_query(where, None, 51)
+        plan = conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
         started = time.perf_counter()
         for _ in range(5):
-            conn.execute(LIST_SQL, params).fetchall()
+            conn.execute(sql, params).fetchall()
         each = (time.perf_counter() - started) / 5
     finally:
         conn.close()

@@ -65,11 +65,18 @@ from server.dossiers.procedures import Procedure, procedure_json
 from server.exchange import Exchange
 from server.exchange.results import AcceptedDocument, AcceptedStatus
 from server.runtime.audit import record
-from storage.db import Database
+from storage.db import Database, Tx
 from storage.ids import utcnow
 from storage.objects.base import ObjectStore
 from storage.repos.dossier_transfers import TransferEventRow, TransferRepo, TransferRow
-from storage.repos.dossiers import DossierRepo, DossierRow
+from storage.repos.dossiers import (
+    ApologyRow,
+    DossierEventRow,
+    DossierFileRow,
+    DossierRepo,
+    DossierRow,
+    TransferredIn,
+)
 
 log = logging.getLogger("lienthong.dossiers")
 
@@ -198,6 +205,7 @@ class Transfers:
         row = TransferRow(
             0, "out", code, actor, agency, step.number, receipt.document.id,
             document_id, ACCEPTED, step.due_at, None, body, now, now,
+            dossier.procedure, dossier.received_at,
         )  # fmt: skip
         async with self.database.transaction() as tx:
             transfer_id = await TransferRepo(tx).insert(row)
@@ -285,7 +293,8 @@ class Transfers:
             row = TransferRow(
                 0, "in", str(body["code"]), doc.sender, recipient, int(step.get("number", 1)),
                 doc.id, doc.document_id, ACCEPTED, datetime.fromisoformat(step["due_at"]),
-                None, body, now, now,
+                None, body, now, now, str((body.get("procedure") or {}).get("code", "")),
+                datetime.fromisoformat(body["received_at"]),
             )  # fmt: skip
             async with self.database.transaction() as tx:
                 repo = TransferRepo(tx)
@@ -403,6 +412,62 @@ class Transfers:
             if row is None or row.direction != "in" or row.agency != agency:
                 raise DossierNotFound("No such dossier transferred to this agency.")
             return row, await repo.events(transfer_id)
+
+
+@dataclass(frozen=True)
+class DossierView:
+    """A dossier as one agency sees it, with its files, events and apologies."""
+
+    dossier: DossierRow
+    files: list[DossierFileRow]
+    events: list[DossierEventRow]
+    apologies: list[ApologyRow]
+
+
+async def dossier_view(tx: Tx, code: str, organ_id: str) -> DossierView:
+    """The dossier ``code`` as ``organ_id`` sees it: its own (received or to process), else its
+    copy of a dossier transferred to it (marked; the step's status, due date and moves; the
+    files of the package); :class:`DossierNotFound` for any other agency."""
+    repo = DossierRepo(tx)
+    own = await repo.get(code)
+    if own is not None and organ_id in (own.receiving_unit, own.agency):
+        return DossierView(
+            own, await repo.files(code), await repo.events(code), await repo.apologies(code)
+        )
+    transfers = TransferRepo(tx)
+    copy = await transfers.copy(organ_id, code)
+    if copy is None:
+        raise DossierNotFound("No such dossier among this agency's.")
+    return DossierView(copied(copy), copied_files(copy), await transfers.events(copy.id), [])
+
+
+def copied(row: TransferRow) -> DossierRow:
+    """An 'in' transfer as a dossier of its agency: what ho-so.json says, with the step's
+    status, due date and pause."""
+    body = row.body
+    mark = TransferredIn(row.id, row.step, row.origin, row.package)
+    return DossierRow(
+        row.dossier, str(body.get("receiving_unit", row.origin)), "", 0, row.procedure,
+        row.agency, int(body.get("channel", 1)), row.status, dict(body.get("applicant") or {}),
+        row.received_at or datetime.fromisoformat(body["received_at"]), row.due_at,
+        row.paused_at, None, row.created_at, row.updated_at, False, mark,
+    )  # fmt: skip
+
+
+def copied_files(row: TransferRow) -> list[DossierFileRow]:
+    """The files of a dossier transferred in: the package's attachments, as ho-so.json lists
+    them (``attachment``: the index in the package)."""
+    return [
+        DossierFileRow(
+            component=str(f["component"]),
+            name=str(f["name"]),
+            content_type=str(f["content_type"]),
+            sha256=str(f["sha256"]),
+            size=int(f["size"]),
+            attachment=int(f["attachment"]),
+        )
+        for f in row.body.get("files") or []
+    ]
 
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:

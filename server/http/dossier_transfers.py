@@ -32,6 +32,7 @@ from server.http.openapi_parts import (
     problem,
 )
 from storage.repos.dossier_transfers import TransferEventRow, TransferRow
+from storage.repos.dossiers import DossierFileRow, DossierRow
 
 routes = web.RouteTableDef()
 TRANSFERS: web.AppKey[Transfers] = web.AppKey("dossier_transfers", Transfers)
@@ -56,6 +57,29 @@ def _transfer(row: TransferRow, zone: ZoneInfo) -> dict[str, Any]:
         "paused_at": None if row.paused_at is None else row.paused_at.astimezone(zone).isoformat(),
         "created_at": row.created_at.astimezone(zone).isoformat(),
     }
+
+
+def transferred_in(dossier: DossierRow) -> dict[str, Any]:
+    """``transferred_in`` of a dossier transferred to the caller for a step (nothing for the
+    axis's own dossiers): the transfer, the step, who sent it and the package it came in."""
+    mark = dossier.transfer
+    if mark is None:
+        return {}
+    return {
+        "transferred_in": {
+            "id": mark.id,
+            "step": mark.step,
+            "origin": mark.origin,
+            "package": mark.package,
+        }
+    }
+
+
+def transferred_file(dossier: DossierRow, f: DossierFileRow) -> dict[str, Any]:
+    """``url`` of a file of a dossier transferred in: its attachment in the package."""
+    if dossier.transfer is None or f.attachment is None:
+        return {}
+    return {"url": f"/api/v1/documents/{dossier.transfer.package}/attachments/{f.attachment}"}
 
 
 def _step(step: StepDue, zone: ZoneInfo) -> dict[str, Any]:

@@ -41,10 +41,12 @@ from server.dossiers.intake import (
     receive,
 )
 from server.dossiers.lifecycle import LABELS, SUPPLEMENT
-from server.dossiers.moves import Move, advance, dossier_of
+from server.dossiers.moves import Move, advance
 from server.dossiers.slip_source import SlipRequest, place_of, slip_data
 from server.dossiers.slips import KINDS, SlipSealer, render_slip
+from server.dossiers.transfers import dossier_view
 from server.http.appkeys import CALENDAR, CONFIG, DATABASE, OBJECTS, PRINCIPAL, SLIP_SEALER
+from server.http.dossier_transfers import transferred_file, transferred_in
 from server.http.errors import HttpProblem, readable_form
 from server.http.jsonresponse import json_response
 from server.http.openapi_parts import (
@@ -103,6 +105,7 @@ def summary(request: web.Request, dossier: DossierRow, now: datetime) -> dict[st
         "overdue": is_overdue(dossier, now),
         "late": dossier.late,
         "lookup_url": lookup_url(request, dossier.code),
+        **transferred_in(dossier),
     }
 
 
@@ -202,6 +205,7 @@ async def intake(request: web.Request) -> web.Response:
         "received_at": _time(dossier.received_at, zone),
         "due_at": _time(dossier.due_at, zone),
         "lookup_url": lookup_url(request, dossier.code),
+        **transferred_in(dossier),
     }
     location = f"/api/v1/dossiers/{quote(dossier.code, safe='')}"
     return json_response(
@@ -255,11 +259,8 @@ async def move(request: web.Request) -> web.Response:
 async def _full(request: web.Request, code: str, organ_id: str) -> web.Response:
     zone = _zone(request)
     async with request.app[DATABASE].reader() as tx:
-        dossier = await dossier_of(tx, code, organ_id)
-        repo = DossierRepo(tx)
-        files = await repo.files(code)
-        events = await repo.events(code)
-        apologies = await repo.apologies(code)
+        view = await dossier_view(tx, code, organ_id)
+    dossier, files, events, apologies = view.dossier, view.files, view.events, view.apologies
     body = summary(request, dossier, utcnow())
     body["applicant"] = dossier.applicant
     body["channel_name"] = CHANNELS[dossier.channel]
@@ -272,6 +273,7 @@ async def _full(request: web.Request, code: str, organ_id: str) -> web.Response:
             "sha256": f.sha256,
             "size": f.size,
             "event": f.event,
+            **transferred_file(dossier, f),
         }
         for f in files
     ]

@@ -19,7 +19,7 @@ Direction = Literal["out", "in"]
 
 _COLUMNS = (
     "id, direction, dossier, origin, agency, step, package, document_id, status, due_at,"
-    " paused_at, body, created_at, updated_at"
+    " paused_at, body, created_at, updated_at, procedure, received_at"
 )
 
 
@@ -41,6 +41,9 @@ class TransferRow:
     body: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    # The dossier's procedure and reception, as the lists filter them (migration 0019).
+    procedure: str = ""
+    received_at: datetime | None = None
 
 
 # One move the step's agency made on its copy: the same shape as a dossier's own event.
@@ -63,6 +66,8 @@ def _row(row: sqlite3.Row) -> TransferRow:
         body=json.loads(row["body"]),
         created_at=from_db_time(row["created_at"]),
         updated_at=from_db_time(row["updated_at"]),
+        procedure=row["procedure"],
+        received_at=from_db_time(row["received_at"]) if row["received_at"] else None,
     )
 
 
@@ -76,8 +81,8 @@ class TransferRepo:
         """Store one end of a transfer; its id (an existing row's, for the same package)."""
         await self.tx.execute(
             "INSERT INTO dossier_transfers (direction, dossier, origin, agency, step, package,"
-            " document_id, status, due_at, paused_at, body, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " document_id, status, due_at, paused_at, body, created_at, updated_at, procedure,"
+            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (direction, package) DO NOTHING",
             (
                 t.direction,
@@ -93,6 +98,8 @@ class TransferRepo:
                 json.dumps(t.body, ensure_ascii=False, sort_keys=True),
                 to_db_time(t.created_at),
                 to_db_time(t.updated_at),
+                t.procedure,
+                "" if t.received_at is None else to_db_time(t.received_at),
             ),
         )
         row = await self.tx.fetchone(
@@ -126,6 +133,15 @@ class TransferRepo:
             (code, direction),
         )
         return [_row(r) for r in rows]
+
+    async def copy(self, agency: str, code: str) -> TransferRow | None:
+        """The latest 'in' end of the dossier ``code`` at ``agency`` (its copy there), or None."""
+        row = await self.tx.fetchone(
+            f"SELECT {_COLUMNS} FROM dossier_transfers"  # noqa: S608
+            " WHERE direction = 'in' AND agency = ? AND dossier = ? ORDER BY id DESC LIMIT 1",
+            (agency, code),
+        )
+        return None if row is None else _row(row)
 
     async def incoming(self, agency: str, after: int, limit: int) -> list[TransferRow]:
         """The dossiers transferred to ``agency``, by id after ``after``."""

@@ -16,26 +16,33 @@ from server.dossiers.catalogue import Located, store_procedures
 from server.dossiers.procedures import procedure_from_mapping
 from server.http.appkeys import CALENDAR, DATABASE, EXCHANGE
 from server.runtime.audit import ADMIN
+from storage.db import Database
 
 TWO_STEPS = "1.004227"
 
 
-async def seed(axis: Axis) -> None:
+async def store_two_steps(database: Database, first: str, second: str) -> None:
+    """The procedure TWO_STEPS: 2 days at ``first`` (the commune), then 3 at ``second``, the
+    competent agency."""
     procedure = {
         "code": TWO_STEPS,
         "name": "Đăng ký thường trú",
-        "agency": SO_TTTT,
+        "agency": second,
         "days": 5,
         "components": [
             {"code": "TK", "name": "Tờ khai", "required": True},
             {"code": "GCS", "name": "Giấy tờ chỗ ở", "required": True},
         ],
-        "steps": [{"agency": XA, "days": 2}, {"agency": SO_TTTT, "days": 3}],
+        "steps": [{"agency": first, "days": 2}, {"agency": second, "days": 3}],
     }
-    async with axis.client.app[DATABASE].transaction() as tx:
+    async with database.transaction() as tx:
         await store_procedures(
             tx, [Located(TWO_STEPS, procedure_from_mapping(procedure))], ADMIN, "test"
         )
+
+
+async def seed(axis: Axis) -> None:
+    await store_two_steps(axis.client.app[DATABASE], XA, SO_TTTT)
 
 
 async def call(axis: Axis, method: str, path: str, organ_id: str, expect: int, **kw: Any) -> Any:
@@ -95,6 +102,9 @@ async def test_transfer_to_another_agency_and_its_moves_come_back(axis: Axis) ->
         (code, 2, TWO_STEPS)
     ]
     assert (await call(axis, "GET", "/api/v1/dossier-transfers", XA, 200))["items"] == []
+    # The department is the dossier's competent agency here: it lists the dossier itself, once.
+    mine = await call(axis, "GET", "/api/v1/dossiers", SO_TTTT, 200)
+    assert [(i["code"], "transferred_in" in i) for i in mine["items"]] == [(code, False)]
     tid = listed["items"][0]["id"]
     await call(axis, "GET", f"/api/v1/dossier-transfers/{tid}", XA, 404)
     one = await call(axis, "GET", f"/api/v1/dossier-transfers/{tid}", SO_TTTT, 200)
