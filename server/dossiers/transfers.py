@@ -24,12 +24,13 @@ Each step's due date follows the procedure's split of days (:func:`step_due_date
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -68,7 +69,12 @@ from server.runtime.audit import record
 from storage.db import Database, Tx
 from storage.ids import utcnow
 from storage.objects.base import ObjectStore
-from storage.repos.dossier_transfers import TransferEventRow, TransferRepo, TransferRow
+from storage.repos.dossier_transfers import (
+    ArrivalRow,
+    TransferEventRow,
+    TransferRepo,
+    TransferRow,
+)
 from storage.repos.dossiers import (
     ApologyRow,
     DossierEventRow,
@@ -84,8 +90,9 @@ DOSSIER_FILE = "ho-so.json"  # the attachment that carries the dossier
 APPLICATION_TYPE = "MCDT_LT"  # one-stop (một cửa) liên thông
 CODE_NOTATION = "HSMC-LT"
 SUBJECT = "Hồ sơ một cửa liên thông"
-# The Description of a status message about a transfer: "[ho-so 9 2026-03-09T10:00:00+07:00] note"
-_MARK = re.compile(r"^\[ho-so (\d{1,2}) ([^\]\s]+)\] ?(.*)$", re.DOTALL)
+# The Description of a status message about a transfer, with the move's number on the
+# transfer: "[ho-so 9 2026-03-09T10:00:00+07:00 #3] note" (without "#K": applied as it comes).
+_MARK = re.compile(r"^\[ho-so (\d{1,2}) ([^\]\s]+)(?: #(\d{1,9}))?\] ?(.*)$", re.DOTALL)
 
 # How a DVCQG status of the step's agency reads as an edXML status code.
 EDXML_CODES = {
@@ -141,6 +148,8 @@ class Transfers:
     exchange: Exchange
     clock: WorkingClock
     zone: ZoneInfo
+    base_delay: float = 2.0  # seconds before the second attempt at a status message, doubled
+    max_delay: float = 3600.0  # ... up to this
 
     # -- out ---------------------------------------------------------------------------------
 
@@ -321,23 +330,73 @@ class Transfers:
                 raise DossierNotFound("No such dossier transferred to this agency.")
             check_move(current.status, status, receiving=False, competent=True)
             due_at, paused_at = self._paused(current.status, status, current, now)
+            seq = len(await repo.events(transfer_id))  # the arrival's event, then the moves
             await repo.add_event(transfer_id, actor, now, current.status, status, note)
             await repo.move(transfer_id, status, due_at, paused_at, now)
+            # The status message goes with the move, in its transaction: sent just after, and
+            # again until the exchange accepts it (send_reports), so the move is never lost.
+            message = StatusMessage(
+                from_=Organization(actor),
+                response_for=ResponseFor(organ_id=current.origin, document_id=current.document_id),
+                status_code=EDXML_CODES.get(status, StatusCode.PROCESSING),
+                description=f"[ho-so {status} {now.astimezone(self.zone).isoformat()} #{seq}] "
+                f"{note}"[:2000],
+                timestamp=now.astimezone(self.zone),
+            )
+            await repo.add_report(transfer_id, actor, edxml.serialize(message), now)
             details = {"from": current.status, "to": status, "note": note, "transfer": transfer_id}
             await record(tx, actor, "dossier.transfer.move", [current.dossier], details)
             after = await repo.get(transfer_id)
         assert after is not None
-        message = StatusMessage(
-            from_=Organization(actor),
-            response_for=ResponseFor(organ_id=current.origin, document_id=current.document_id),
-            status_code=EDXML_CODES.get(status, StatusCode.PROCESSING),
-            description=f"[ho-so {status} {now.astimezone(self.zone).isoformat()}] {note}"[:2000],
-            timestamp=now.astimezone(self.zone),
-        )
-        await self.exchange.accept_status(
-            actor, await self.exchange.receive(_chunks(edxml.serialize(message)))
-        )
+        await self.send_reports(transfer_id)
         return after
+
+    async def send_reports(self, transfer_id: int) -> bool:
+        """Send the transfer's pending status messages to the exchange, oldest first, stopping
+        at the first that fails (the next attempt after a back-off); True when none is left.
+
+        Any failure (a full disk, an exception of the exchange) leaves the message pending: the
+        move has committed, and the message must still reach the originating unit."""
+        async with self.database.reader() as tx:
+            pending = await TransferRepo(tx).pending_reports(transfer_id)
+        for report in pending:
+            try:
+                receipt = await self.exchange.accept_status(
+                    report.actor, await self.exchange.receive(_chunks(report.message))
+                )
+            except Exception as exc:
+                attempts = report.attempts + 1
+                wait = min(self.base_delay * 2 ** (attempts - 1), self.max_delay)
+                error = f"{type(exc).__name__}: {exc}"[:500]
+                log.warning(
+                    "dossier status message not sent",
+                    extra={"transfer": transfer_id, "report": report.id, "error": error},
+                )
+                async with self.database.transaction() as tx:
+                    await TransferRepo(tx).report_failed(
+                        report.id, utcnow() + timedelta(seconds=wait), error
+                    )
+                return False
+            async with self.database.transaction() as tx:
+                await TransferRepo(tx).report_sent(report.id, receipt.document.id, utcnow())
+        return True
+
+    async def send_due_reports(self) -> int:
+        """One round of retries: every transfer whose oldest pending status message is due;
+        how many transfers were left with none pending."""
+        async with self.database.reader() as tx:
+            due = await TransferRepo(tx).due_transfers(utcnow())
+        return sum([await self.send_reports(transfer_id) for transfer_id in due])
+
+    async def retry_reports(self, interval: float) -> None:
+        """Retry pending status messages every ``interval`` seconds, until cancelled (also
+        those a crash left between the move's commit and the first attempt)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.send_due_reports()
+            except Exception:
+                log.exception("dossier status messages: a retry round failed")
 
     def _paused(
         self, before: int, status: int, row: TransferRow | DossierRow, at: datetime
@@ -360,32 +419,49 @@ class Transfers:
         mark = _MARK.match(accepted.message.description or "")
         if mark is None:
             return
-        status, at, note = int(mark[1]), datetime.fromisoformat(mark[2]), mark[3]
+        status, at, seq, note = int(mark[1]), datetime.fromisoformat(mark[2]), mark[3], mark[4]
         sender = accepted.package.sender
+        arrival = ArrivalRow(int(seq or 0), status, at, note, accepted.package.id)
         async with self.database.transaction() as tx:
             transfers = TransferRepo(tx)
             out = await transfers.by_package("out", accepted.about.id)
             if out is None or out.agency != sender or status not in LABELS:
                 return
-            dossiers = DossierRepo(tx)
-            dossier = await dossiers.get(out.dossier)
-            if dossier is None:
+            if seq is None:
+                await self._apply(tx, out, arrival)
                 return
-            due_at, paused_at = self._paused(dossier.status, status, dossier, at)
-            step_due, step_paused = self._paused(out.status, status, out, at)
-            text = f"Bước {out.step} ({sender}): {LABELS[status]}" + (f". {note}" if note else "")
-            await dossiers.add_event(dossier.code, sender, at, dossier.status, status, text)
-            await dossiers.move(dossier.code, status, due_at, paused_at, utcnow())
-            await transfers.move(out.id, status, step_due, step_paused, utcnow())
-            details = {
-                "from": dossier.status,
-                "to": status,
-                "note": note,
-                "at": at.isoformat(),
-                "step": out.step,
-                "status_package": accepted.package.id,
-            }
-            await record(tx, sender, "dossier.move", [dossier.code], details)
+            # Kept, then applied in the order of the moves: a message that overtook an
+            # earlier one waits for it.
+            await transfers.add_arrival(out.id, arrival)
+            while (following := await transfers.next_arrival(out.id)) is not None:
+                current = await transfers.get(out.id)
+                assert current is not None
+                await self._apply(tx, current, following)
+                await transfers.mark_applied(out.id, following.seq)
+
+    async def _apply(self, tx: Tx, out: TransferRow, arrival: ArrivalRow) -> None:
+        """A move of the step's agency as an event of the dossier, with the supplement pause
+        applied to the dossier's and the step's due dates as for a local move."""
+        dossiers, transfers = DossierRepo(tx), TransferRepo(tx)
+        dossier = await dossiers.get(out.dossier)
+        if dossier is None:
+            return
+        status, at, note, sender = arrival.status, arrival.at, arrival.note, out.agency
+        due_at, paused_at = self._paused(dossier.status, status, dossier, at)
+        step_due, step_paused = self._paused(out.status, status, out, at)
+        text = f"Bước {out.step} ({sender}): {LABELS[status]}" + (f". {note}" if note else "")
+        await dossiers.add_event(dossier.code, sender, at, dossier.status, status, text)
+        await dossiers.move(dossier.code, status, due_at, paused_at, utcnow())
+        await transfers.move(out.id, status, step_due, step_paused, utcnow())
+        details = {
+            "from": dossier.status,
+            "to": status,
+            "note": note,
+            "at": at.isoformat(),
+            "step": out.step,
+            "status_package": arrival.package,
+        }
+        await record(tx, sender, "dossier.move", [dossier.code], details)
 
     # -- reading -----------------------------------------------------------------------------
 

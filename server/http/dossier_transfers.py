@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -191,19 +193,28 @@ async def move(request: web.Request) -> web.Response:
 
 async def _context(app: web.Application) -> AsyncIterator[None]:
     exchange = app[EXCHANGE]
+    delivery = app[CONFIG].delivery
     transfers = Transfers(
         app[DATABASE],
         app[OBJECTS],
         exchange,
         app[CALENDAR].clock,
         ZoneInfo(app[CONFIG].dossiers.timezone),
+        base_delay=delivery.base_delay_ms / 1000,
+        max_delay=delivery.max_delay,
     )
     app[TRANSFERS] = transfers
     exchange.on_accepted.append(transfers.on_accepted)
     exchange.on_status.append(transfers.on_status)
+    # Status messages not sent at a move are retried at the delivery worker's pace. Every
+    # process may run this: the exchange keeps one status for the same bytes.
+    retries = asyncio.create_task(transfers.retry_reports(delivery.poll_ms / 1000))
     try:
         yield
     finally:
+        retries.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await retries
         exchange.on_accepted.remove(transfers.on_accepted)
         exchange.on_status.remove(transfers.on_status)
 

@@ -65,12 +65,36 @@ async def unreachable(node: Node) -> int:
     port = int(node.url.rsplit(":", 1)[1])
     for site in list(node.runner.sites):
         await site.stop()
+    server = node.runner.server
+    assert server is not None
+    await server.shutdown(1.0)  # and the kept-alive connections of the other axis
     return port
 
 
 async def reachable(node: Node, port: int) -> None:
     """Listen again on the same port."""
     await web.TCPSite(node.runner, "127.0.0.1", port).start()
+
+
+async def pending(node: Node) -> list[int]:
+    """The statuses of the moves whose status message the node has not sent yet."""
+    async with node.db.reader() as tx:
+        rows = await tx.fetchall(
+            "SELECT message FROM dossier_transfer_reports WHERE package IS NULL ORDER BY id"
+        )
+    return [int(bytes(r[0]).split(b"[ho-so ", 1)[1].split(b" ", 1)[0]) for r in rows]
+
+
+async def is_empty(pending: Any) -> bool:
+    return not await pending
+
+
+async def at_one_direct(node: Node, code: str) -> int:
+    """The dossier's status in the node's database (while it does not listen)."""
+    async with node.db.reader() as tx:
+        row = await tx.fetchone("SELECT status FROM dossiers WHERE code = ?", (code,))
+    assert row is not None
+    return int(row[0])
 
 
 async def test_a_dossier_worked_on_another_axis(axes: tuple[Node, Node]) -> None:
@@ -129,15 +153,28 @@ async def test_a_dossier_worked_on_another_axis(axes: tuple[Node, Node]) -> None
         assert paused["paused"] is True
         due_before = datetime.fromisoformat(paused["due_at"])
 
-        # Axis 1 goes away; the department resumes (5 -> 4) and finishes (9) meanwhile.
-        port = await unreachable(one)
+        # The department resumes (5 -> 4) while its own axis cannot spool the status message
+        # (the spool directory is gone): the move stands, its status message waits.
+        spool = two.config.spool_dir
+        spool.rename(spool.with_name("spool.away"))
+        spool.write_bytes(b"")
         await ok(s, two, "POST", events, SO, json={"status": 4, "note": "Đã bổ sung"})
+        assert await pending(two) == [4]
+        # Axis 1 goes away too; the department finishes (9): its message waits behind the 4.
+        port = await unreachable(one)
         done = await ok(s, two, "POST", events, SO, json={"status": 9, "note": "Đã cấp"})
         assert done["status"] == 9
+        assert await pending(two) == [4, 9]
         mine = await ok(s, two, "GET", f"/api/v1/dossiers/{code}", SO)
         assert [(e["from"], e["to"]) for e in mine["events"]] == [
             (None, 2), (2, 4), (4, 5), (5, 4), (4, 9)
         ]  # fmt: skip
+        # The spool back: the retries hand both to the exchange, in order, which keeps them
+        # for axis 1 (still unreachable: they wait in its delivery queue).
+        spool.unlink()
+        spool.with_name("spool.away").rename(spool)
+        await eventually(lambda: is_empty(pending(two)))
+        assert await at_one_direct(one, code) == 5
 
         await reachable(one, port)
         final = await eventually(lambda: at_one(9))
