@@ -5,10 +5,11 @@ commune sees those moves as events of its dossier, with each step's due date."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from axis_client import SO_TTTT, XA, Axis
+from axis_client import OUTSIDER, SO_TTTT, XA, Axis
 from test_api_dossiers import APPLICANT, FILES, form
 
 from edxml import parse
@@ -21,13 +22,15 @@ from storage.db import Database
 TWO_STEPS = "1.004227"
 
 
-async def store_two_steps(database: Database, first: str, second: str) -> None:
+async def store_two_steps(
+    database: Database, first: str, second: str, competent: str | None = None
+) -> None:
     """The procedure TWO_STEPS: 2 days at ``first`` (the commune), then 3 at ``second``, the
-    competent agency."""
+    competent agency unless ``competent`` names another."""
     procedure = {
         "code": TWO_STEPS,
         "name": "Đăng ký thường trú",
-        "agency": second,
+        "agency": competent or second,
         "days": 5,
         "components": [
             {"code": "TK", "name": "Tờ khai", "required": True},
@@ -126,3 +129,54 @@ async def test_transfer_to_another_agency_and_its_moves_come_back(axis: Axis) ->
     assert [(t["step"], t["status"]) for t in steps["transfers"]] == [(2, 9)]
     # The commune returns the result.
     await call(axis, "POST", f"/api/v1/dossiers/{code}/events", XA, 200, json={"status": 10})
+
+
+async def test_dossiers_transferred_in_are_in_the_agency_s_list(axis: Axis) -> None:
+    """The department is no party of the commune's dossiers (the commune is competent, the
+    department does step 2): those transferred to it join its own dossiers in its list, in
+    code order and pages, and the overdue list keeps the one whose step is late."""
+    await store_two_steps(axis.client.app[DATABASE], XA, SO_TTTT, competent=XA)
+    exchange = axis.client.app[EXCHANGE]
+
+    async def intake(unit: str, **extra: Any) -> str:
+        body = {"procedure": TWO_STEPS, "applicant": dict(APPLICANT), "channel": 1, **extra}
+        resp = await axis.client.post("/api/v1/dossiers", data=form(body), headers=axis.auth(unit))
+        answer = await resp.json()
+        assert resp.status == 201, answer
+        return str(answer["code"])
+
+    own = await intake(SO_TTTT)  # the department's own (it received it), before the commune's
+    ago = (datetime.now(UTC) - timedelta(days=29)).isoformat()  # overdue even across Tết
+    late, fresh = await intake(XA, received_at=ago), await intake(XA)
+    for code in (late, fresh):
+        path = f"/api/v1/dossiers/{code}/transfer"
+        await call(axis, "POST", path, XA, 201, json={"agency": SO_TTTT})
+    await exchange.settle()
+
+    async def codes(query: str, organ_id: str = SO_TTTT) -> list[tuple[str, bool]]:
+        page = await call(axis, "GET", f"/api/v1/dossiers{query}", organ_id, 200)
+        return [(i["code"], "transferred_in" in i) for i in page["items"]]
+
+    first = await call(axis, "GET", "/api/v1/dossiers?limit=2", SO_TTTT, 200)
+    assert [(i["code"], "transferred_in" in i) for i in first["items"]] == [
+        (own, False), (late, True)
+    ]  # fmt: skip
+    assert await codes(f"?limit=2&after={first['next']}") == [(fresh, True)]
+    assert await codes(f"?procedure={TWO_STEPS}&status=2") == [
+        (own, False), (late, True), (fresh, True)
+    ]  # fmt: skip
+    today = datetime.now(ZoneInfo(axis.config.dossiers.timezone)).date().isoformat()
+    assert await codes(f"?received_after={today}") == [(own, False), (fresh, True)]
+    assert await codes("?overdue=true") == [(late, True)]
+    assert await codes("", OUTSIDER) == []
+    await call(axis, "GET", f"/api/v1/dossiers/{late}", OUTSIDER, 404)
+
+    # The late step done, the overdue list is empty; the list shows the step's status.
+    shown = await call(axis, "GET", f"/api/v1/dossiers/{late}", SO_TTTT, 200)
+    tid = shown["transferred_in"]["id"]
+    assert shown["overdue"] is True and shown["status"] == 2
+    for status in (4, 9):
+        await call(axis, "POST", f"/api/v1/dossier-transfers/{tid}/events", SO_TTTT, 200,
+                   json={"status": status})  # fmt: skip
+    assert await codes("?overdue=true") == []
+    assert await codes("?status=9") == [(late, True)]
