@@ -27,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -388,15 +390,20 @@ class Transfers:
             due = await TransferRepo(tx).due_transfers(utcnow())
         return sum([await self.send_reports(transfer_id) for transfer_id in due])
 
-    async def retry_reports(self, interval: float) -> None:
-        """Retry pending status messages every ``interval`` seconds, until cancelled (also
-        those a crash left between the move's commit and the first attempt)."""
+    async def retry_reports(self, interval: float, catch_up_every: float = 60.0) -> None:
+        """Until cancelled: retry pending status messages every ``interval`` seconds (also
+        those a crash left between the move's commit and the first attempt), and every
+        ``catch_up_every`` seconds, from the start, apply the reports whose hook never ran."""
+        caught_up = -math.inf
         while True:
-            await asyncio.sleep(interval)
             try:
+                if time.monotonic() - caught_up >= catch_up_every:
+                    caught_up = time.monotonic()
+                    await self.catch_up()
                 await self.send_due_reports()
             except Exception:
                 log.exception("dossier status messages: a retry round failed")
+            await asyncio.sleep(interval)
 
     def _paused(
         self, before: int, status: int, row: TransferRow | DossierRow, at: datetime
@@ -416,28 +423,41 @@ class Transfers:
         return self._reported(accepted)
 
     async def _reported(self, accepted: AcceptedStatus) -> None:
-        mark = _MARK.match(accepted.message.description or "")
-        if mark is None:
-            return
-        status, at, seq, note = int(mark[1]), datetime.fromisoformat(mark[2]), mark[3], mark[4]
-        sender = accepted.package.sender
-        arrival = ArrivalRow(int(seq or 0), status, at, note, accepted.package.id)
+        arrival = _arrival(accepted.message.description, accepted.package.id)
+        if arrival is not None:
+            await self._arrive(accepted.about.id, accepted.package.sender, arrival)
+
+    async def _arrive(self, about: str, sender: str, arrival: ArrivalRow) -> None:
+        """A report of ``sender`` about the package ``about`` (ours, an 'out' end)."""
         async with self.database.transaction() as tx:
             transfers = TransferRepo(tx)
-            out = await transfers.by_package("out", accepted.about.id)
-            if out is None or out.agency != sender or status not in LABELS:
+            out = await transfers.by_package("out", about)
+            if out is None or out.agency != sender or arrival.status not in LABELS:
                 return
-            if seq is None:
+            if arrival.seq == 0:  # an older sender, without numbers: as it comes
                 await self._apply(tx, out, arrival)
                 return
             # Kept, then applied in the order of the moves: a message that overtook an
-            # earlier one waits for it.
+            # earlier one waits for it; a repeat is ignored.
             await transfers.add_arrival(out.id, arrival)
             while (following := await transfers.next_arrival(out.id)) is not None:
                 current = await transfers.get(out.id)
                 assert current is not None
                 await self._apply(tx, current, following)
                 await transfers.mark_applied(out.id, following.seq)
+
+    async def catch_up(self) -> int:
+        """Apply the reports whose status hook never ran (the process stopped between the
+        status's commit and its hook): how many were found."""
+        async with self.database.reader() as tx:
+            missed = await TransferRepo(tx).unapplied_statuses()
+        found = 0
+        for about, sender, description, package in missed:
+            arrival = _arrival(description, package)
+            if arrival is not None and arrival.seq > 0:
+                await self._arrive(about, sender, arrival)
+                found += 1
+        return found
 
     async def _apply(self, tx: Tx, out: TransferRow, arrival: ArrivalRow) -> None:
         """A move of the step's agency as an event of the dossier, with the supplement pause
@@ -544,6 +564,15 @@ def copied_files(row: TransferRow) -> list[DossierFileRow]:
         )
         for f in row.body.get("files") or []
     ]
+
+
+def _arrival(description: str | None, package: str) -> ArrivalRow | None:
+    """The report a status message's Description carries (``seq`` 0: not numbered), or None."""
+    mark = _MARK.match(description or "")
+    if mark is None:
+        return None
+    status, at, seq, note = int(mark[1]), datetime.fromisoformat(mark[2]), mark[3], mark[4]
+    return ArrivalRow(int(seq or 0), status, at, note, package)
 
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:

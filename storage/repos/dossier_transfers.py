@@ -301,3 +301,19 @@ class TransferRepo:
         await self.tx.execute(
             "UPDATE dossier_transfers SET applied = ? WHERE id = ?", (seq, transfer_id)
         )
+
+    async def unapplied_statuses(self) -> list[tuple[str, str, str, str]]:
+        """Statuses from the step's agency about this axis's open 'out' transfers that are not
+        among their arrivals (their hook did not run): (the transfer's package, the sender,
+        the description, the status package), oldest first."""
+        rows = await self.tx.fetchall(
+            "SELECT DISTINCT t.package, s.sender, s.description, s.package_id, s.received_at"
+            " FROM dossier_transfers t JOIN statuses s ON s.document_id = t.package"
+            " AND s.sender = t.agency"
+            " WHERE t.direction = 'out' AND t.status NOT IN (3, 7, 8, 9, 10)"
+            " AND s.package_id IS NOT NULL AND s.description LIKE '[ho-so %'"
+            " AND NOT EXISTS (SELECT 1 FROM dossier_transfer_arrivals a"
+            " WHERE a.transfer = t.id AND a.package = s.package_id)"
+            " ORDER BY s.received_at"
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
