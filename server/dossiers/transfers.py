@@ -63,7 +63,7 @@ from server.dossiers.lifecycle import (
     SUPPLEMENT,
     check_move,
 )
-from server.dossiers.moves import MAX_NOTE, dossier_of
+from server.dossiers.moves import MAX_NOTE, Move, dossier_of
 from server.dossiers.procedures import Procedure, procedure_json
 from server.exchange import Exchange
 from server.exchange.results import AcceptedDocument, AcceptedStatus
@@ -352,6 +352,22 @@ class Transfers:
         assert after is not None
         await self.send_reports(transfer_id)
         return after
+
+    async def advance_copy(self, move: Move) -> TransferRow:
+        """A move on ``POST /api/v1/dossiers/{code}/events`` of a dossier transferred to the
+        mover: its step moves (:meth:`advance_transfer`). Not with files nor a past ``at``:
+        the status message carries neither."""
+        async with self.database.reader() as tx:
+            copy = await TransferRepo(tx).copy(move.actor, move.code)
+        if copy is None:
+            raise DossierNotFound("No such dossier among this agency's.")
+        if move.files:
+            raise InvalidDossier(
+                move.files[0].component, "a transferred dossier's moves carry no files back"
+            )
+        if move.at is not None:
+            raise InvalidDossier("at", "a transferred dossier's moves are recorded as they happen")
+        return await self.advance_transfer(move.actor, copy.id, move.status, move.note)
 
     async def send_reports(self, transfer_id: int) -> bool:
         """Send the transfer's pending status messages to the exchange, oldest first, stopping

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import BodyPartReader, web
 
 from server.dossiers.apology import apologize, is_overdue, read_apology
-from server.dossiers.errors import DossierFileTooLarge, InvalidDossier
+from server.dossiers.errors import DossierFileTooLarge, DossierNotFound, InvalidDossier
 from server.dossiers.intake import (
     CHANNELS,
     Intake,
@@ -46,7 +46,7 @@ from server.dossiers.slip_source import SlipRequest, place_of, slip_data
 from server.dossiers.slips import KINDS, SlipSealer, render_slip
 from server.dossiers.transfers import dossier_view
 from server.http.appkeys import CALENDAR, CONFIG, DATABASE, OBJECTS, PRINCIPAL, SLIP_SEALER
-from server.http.dossier_transfers import transferred_file, transferred_in
+from server.http.dossier_transfers import TRANSFERS, transferred_file, transferred_in
 from server.http.errors import HttpProblem, readable_form
 from server.http.jsonresponse import json_response
 from server.http.openapi_parts import (
@@ -245,12 +245,13 @@ async def move(request: web.Request) -> web.Response:
     try:
         status, note, at = _move_fields(data)
         code = request.match_info["code"]
-        await advance(
-            request.app[DATABASE],
-            request.app[OBJECTS],
-            request.app[CALENDAR].clock,
-            Move(actor, code, status, note, at, files),
-        )
+        move = Move(actor, code, status, note, at, files)
+        try:
+            await advance(
+                request.app[DATABASE], request.app[OBJECTS], request.app[CALENDAR].clock, move
+            )
+        except DossierNotFound:  # perhaps one transferred to the caller: its step moves
+            await request.app[TRANSFERS].advance_copy(move)
     finally:
         _discard(files)
     return await _full(request, code, actor)

@@ -12,7 +12,7 @@ order, and the commune sees the whole history.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +141,11 @@ async def test_a_dossier_worked_on_another_axis(axes: tuple[Node, Node]) -> None
             assert (await call(s, two, "GET", f["url"], OTHER))[0] == 404
 
         # The department takes it up and asks for a supplement: both arrive at axis 1.
-        events = f"/api/v1/dossier-transfers/{item['transferred_in']['id']}/events"
+        # It moves the dossier as its own (its step, in fact); not with files or a past time.
+        events = f"/api/v1/dossiers/{code}/events"
+        at = datetime.now(UTC).isoformat()
+        await ok(s, two, "POST", events, SO, 422, json={"status": 4, "at": at})
+        await ok(s, two, "POST", events, OTHER, 404, json={"status": 4})
         await ok(s, two, "POST", events, SO, json={"status": 4, "note": "Đang thẩm định"})
         await ok(s, two, "POST", events, SO, json={"status": 5, "note": "Thiếu bản sao"})
 
