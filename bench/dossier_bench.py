@@ -57,7 +57,7 @@ from server.calendar.days import WorkingDays
 from server.calendar.hours import WorkingHours
 from server.calendar.shipped import shipped
 from storage.ids import to_db_time
-from storage.repos.dossiers import DossierFilter, page_query
+from storage.repos.dossiers import DossierFilter, page_query, transferred_query
 
 HERE = Path(__file__).resolve().parent
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -359,23 +359,26 @@ def seed(database: Path, count: int, units: list[str], seed_value: int) -> float
 
 
 def explain(database: Path, agency: str) -> None:
-    """The plan and the time of the overdue list query (DossierRepo.page's own SQL: the UNION
-    of the agency's three sides, migrations 0018 and 0019), straight on the database."""
+    """The plans and the time of the overdue list's queries (DossierRepo.page's own SQL: the
+    UNION of the agency's own two sides, migration 0018, then the dossiers transferred to it,
+    migration 0019), straight on the database."""
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    where = DossierFilter(agency, overdue_at=datetime.now(UTC))
+    queries = [page_query(where, None, 51), transferred_query(where, None, 51)]
     try:
-        where = DossierFilter(agency, overdue_at=datetime.now(UTC))
-        sql, params = page_query(where, None, 51)
-        plan = conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+        plans = [conn.execute("EXPLAIN QUERY PLAN " + q, p).fetchall() for q, p in queries]
         started = time.perf_counter()
         for _ in range(5):
-            conn.execute(sql, params).fetchall()
+            for sql, params in queries:
+                conn.execute(sql, params).fetchall()
         each = (time.perf_counter() - started) / 5
     finally:
         conn.close()
-    print("    plan of the overdue list query (storage/repos/dossiers.py DossierRepo.page):")
-    for row in plan:
-        print(f"      {row[-1]}")
-    print(f"    the query alone, in this process: {each * 1000:.1f} ms")
+    print("    plans of the overdue list queries (storage/repos/dossiers.py DossierRepo.page):")
+    for plan in plans:
+        for row in plan:
+            print(f"      {row[-1]}")
+    print(f"    the queries alone, in this process: {each * 1000:.1f} ms")
 
 
 def bench_reads(template: Path, tokens: dict[str, str], args: argparse.Namespace) -> None:

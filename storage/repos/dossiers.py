@@ -8,6 +8,7 @@ highest number of the day" a gapless, repeat-free sequence.
 
 from __future__ import annotations
 
+import heapq
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -112,9 +113,7 @@ def _dossier(row: sqlite3.Row, transfer: TransferredIn | None = None) -> Dossier
 
 
 def _listed(row: sqlite3.Row) -> DossierRow:
-    """A row of :meth:`DossierRepo.page`: the dossier, marked when it was transferred in."""
-    if row["transfer_id"] is None:
-        return _dossier(row)
+    """A row of :func:`transferred_query`: the dossier, marked as transferred in."""
     mark = TransferredIn(
         row["transfer_id"], row["transfer_step"], row["transfer_origin"], row["transfer_package"]
     )
@@ -130,9 +129,6 @@ _TRANSFERRED_COLUMNS = (
     " json_extract(t.body, '$.applicant') AS applicant, t.received_at AS received_at,"
     " t.due_at AS due_at, t.paused_at AS paused_at, NULL AS idempotency_key,"
     " t.created_at AS created_at, t.updated_at AS updated_at, 0 AS late"
-)
-_OWN_MARK = (
-    "NULL AS transfer_id, NULL AS transfer_step, NULL AS transfer_origin, NULL AS transfer_package"
 )
 _TRANSFER_MARK = (
     "t.id AS transfer_id, t.step AS transfer_step, t.origin AS transfer_origin,"
@@ -364,37 +360,49 @@ class DossierRepo:
     async def page(self, where: DossierFilter, after: str | None, limit: int) -> list[DossierRow]:
         """Up to ``limit`` dossiers the filter keeps with a code after ``after``, in code order.
 
-        Written as the UNION of the agency's three sides (received; to process; transferred to
-        it from another unit, marked), each walked in code order on its own index, so that
-        SQLite merges them and stops at the page instead of reading every dossier of the agency
-        and sorting them (migrations 0018, 0019). The final statuses are literals, so the
-        overdue list can use the partial indexes of the open dossiers."""
-        sql, params = page_query(where, after, limit)
-        rows = await self.tx.fetchall(sql, params)
-        return [_listed(r) for r in rows]
+        The agency's own dossiers are the UNION of its two sides (received; to process), each
+        walked in code order on its own index, so that SQLite merges them and stops at the page
+        instead of reading every dossier of the agency and sorting them (migration 0018). The
+        final statuses are literals, so the overdue list can use the partial indexes of the open
+        dossiers. The dossiers transferred to it from another unit (marked) are a second query
+        in code order on their own index (migration 0019), merged here: the UNION's plan stays
+        as it was, and an agency with no transfers pays one empty index search."""
+        own_sql, own_params = page_query(where, after, limit)
+        moved_sql, moved_params = transferred_query(where, after, limit)
+        own = [_dossier(r) for r in await self.tx.fetchall(own_sql, own_params)]
+        moved = [_listed(r) for r in await self.tx.fetchall(moved_sql, moved_params)]
+        if not moved:
+            return own
+        return list(heapq.merge(own, moved, key=lambda d: d.code))[:limit]
 
 
 def page_query(where: DossierFilter, after: str | None, limit: int) -> tuple[str, list[Any]]:
-    """The SQL of :meth:`DossierRepo.page` and its parameters (also explained by
-    bench/dossier_bench.py)."""
-    own, own_params = _conditions(where, after, "")
-    moved, moved_params = _conditions(where, after, "t.")
+    """The SQL of the agency's own dossiers in :meth:`DossierRepo.page`, and its parameters
+    (also explained by bench/dossier_bench.py)."""
+    own, params = _conditions(where, after, "")
     sql = (
-        f"SELECT {_COLUMNS}, {_OWN_MARK} FROM dossiers"  # noqa: S608
-        f" WHERE receiving_unit = ? AND {own}"
-        f" UNION SELECT {_COLUMNS}, {_OWN_MARK} FROM dossiers WHERE agency = ? AND {own}"
-        f" UNION SELECT {_TRANSFERRED_COLUMNS}, {_TRANSFER_MARK} FROM dossier_transfers t"
+        f"SELECT {_COLUMNS} FROM dossiers WHERE receiving_unit = ? AND {own}"  # noqa: S608
+        f" UNION SELECT {_COLUMNS} FROM dossiers WHERE agency = ? AND {own}"
+        " ORDER BY code LIMIT ?"
+    )
+    return sql, [where.agency, *params, where.agency, *params, limit]
+
+
+def transferred_query(where: DossierFilter, after: str | None, limit: int) -> tuple[str, list[Any]]:
+    """The SQL of the dossiers transferred to the agency in :meth:`DossierRepo.page`, and its
+    parameters: one row per dossier, its latest step at this agency, and none when the agency
+    is a party of the dossier itself (both on this axis: it sees the dossier)."""
+    moved, params = _conditions(where, after, "t.")
+    sql = (
+        f"SELECT {_TRANSFERRED_COLUMNS}, {_TRANSFER_MARK} FROM dossier_transfers t"  # noqa: S608
         f" WHERE t.direction = 'in' AND t.agency = ? AND {moved}"
-        # One row per dossier: its latest step at this agency, and none when the agency is a
-        # party of the dossier itself (both on this axis: it sees the dossier).
         " AND NOT EXISTS (SELECT 1 FROM dossier_transfers l WHERE l.direction = 'in'"
         " AND l.agency = t.agency AND l.dossier = t.dossier AND l.id > t.id)"
         " AND NOT EXISTS (SELECT 1 FROM dossiers d WHERE d.code = t.dossier"
         " AND (d.receiving_unit = t.agency OR d.agency = t.agency))"
-        " ORDER BY code LIMIT ?"
+        " ORDER BY t.dossier LIMIT ?"
     )
-    agency = where.agency
-    return sql, [agency, *own_params, agency, *own_params, agency, *moved_params, limit]
+    return sql, [where.agency, *params, limit]
 
 
 def _conditions(where: DossierFilter, after: str | None, t: str) -> tuple[str, list[Any]]:
