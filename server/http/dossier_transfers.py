@@ -61,6 +61,20 @@ def _transfer(row: TransferRow, zone: ZoneInfo) -> dict[str, Any]:
     }
 
 
+TRANSFERRED_IN_SCHEMA = {
+    "type": "object",
+    "description": "Only on a dossier of another unit transferred to the caller for one step "
+    "of its procedure: `status` and `due_at` are the step's; its files carry a `url`.",
+    "required": ["id", "step", "origin", "package"],
+    "properties": {
+        "id": {"type": "integer", "description": "the transfer (/api/v1/dossier-transfers/{id})"},
+        "step": {"type": "integer"},
+        "origin": {"type": "string", "description": "the unit that sent it"},
+        "package": {"type": "string", "description": "the edXML package it came in"},
+    },
+}
+
+
 def transferred_in(dossier: DossierRow) -> dict[str, Any]:
     """``transferred_in`` of a dossier transferred to the caller for a step (nothing for the
     axis's own dossiers): the transfer, the step, who sent it and the package it came in."""

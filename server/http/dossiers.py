@@ -46,7 +46,12 @@ from server.dossiers.slip_source import SlipRequest, place_of, slip_data
 from server.dossiers.slips import KINDS, SlipSealer, render_slip
 from server.dossiers.transfers import dossier_view
 from server.http.appkeys import CALENDAR, CONFIG, DATABASE, OBJECTS, PRINCIPAL, SLIP_SEALER
-from server.http.dossier_transfers import TRANSFERS, transferred_file, transferred_in
+from server.http.dossier_transfers import (
+    TRANSFERRED_IN_SCHEMA,
+    TRANSFERS,
+    transferred_file,
+    transferred_in,
+)
 from server.http.errors import HttpProblem, readable_form
 from server.http.jsonresponse import json_response
 from server.http.openapi_parts import (
@@ -604,6 +609,7 @@ def dossier_schemas() -> dict[str, Any]:
                 "files": {"type": "array", "items": {"type": "object"}},
                 "events": {"type": "array", "items": {"type": "object"}},
                 "apologies": {"type": "array", "items": {"type": "object"}},
+                "transferred_in": TRANSFERRED_IN_SCHEMA,
             },
         },
     }
