@@ -66,11 +66,14 @@ from server.dossiers.lifecycle import (
 from server.dossiers.moves import MAX_NOTE, Move, dossier_of
 from server.dossiers.procedures import Procedure, procedure_json
 from server.exchange import Exchange
+from server.exchange.meta import document_meta
 from server.exchange.results import AcceptedDocument, AcceptedStatus
 from server.runtime.audit import record
 from storage.db import Database, Tx
 from storage.ids import utcnow
 from storage.objects.base import ObjectStore
+from storage.repos.deliveries import DeliveryRepo
+from storage.repos.documents import DocumentRepo
 from storage.repos.dossier_transfers import (
     ArrivalRow,
     TransferEventRow,
@@ -278,7 +281,25 @@ class Transfers:
         """Arrival hook: a one-stop dossier for an agency hosted here joins its transfers."""
         return self._arrived(accepted)
 
-    async def _arrived(self, accepted: AcceptedDocument) -> None:
+    async def catch_up_arrivals(self, days: int = 7) -> int:
+        """Record the transfers of the last ``days`` whose arrival hook never ran (the process
+        stopped between the package's commit and its hook): how many were recorded."""
+        since = int((utcnow() - timedelta(days=days)).timestamp() * 1000)
+        async with self.database.reader() as tx:
+            ids = await TransferRepo(tx).unrecorded_packages(f"{since:012x}{0:020x}", SUBJECT)
+        recorded = 0
+        for package in ids:
+            async with self.database.reader() as tx:
+                doc = await DocumentRepo(tx).get(package)
+                recipients = await DeliveryRepo(tx).recipients(package)
+            if doc is not None:
+                recorded += await self._arrived(
+                    AcceptedDocument(doc, recipients, document_meta(doc))
+                )
+        return recorded
+
+    async def _arrived(self, accepted: AcceptedDocument) -> int:
+        """Record a one-stop dossier for each recipient hosted here; how many were new."""
         attachments = accepted.meta.get("attachments") or []
         index = next(
             (a.get("index", i) for i, a in enumerate(attachments) if a.get("name") == DOSSIER_FILE),
@@ -286,13 +307,14 @@ class Transfers:
         )
         doc = accepted.document
         if index is None or not (doc.subject or "").startswith(SUBJECT):
-            return
+            return 0
         async with self.database.reader() as tx:
             local = [
                 r
                 for r in accepted.recipients
                 if (await self.exchange.router.resolve(tx, r)).kind == "local"
             ]
+        recorded = 0
         for recipient in local:
             decoded = await self.exchange.decode_attachment(recipient, doc.id, int(index))
             try:
@@ -315,6 +337,8 @@ class Transfers:
                 await repo.add_event(transfer_id, recipient, now, None, ACCEPTED, "")
                 details = {"from": doc.sender, "package": doc.id, "step": row.step}
                 await record(tx, recipient, "dossier.transfer.received", [row.dossier], details)
+            recorded += 1
+        return recorded
 
     async def advance_transfer(
         self, actor: str, transfer_id: int, status: int, note: str = ""
@@ -407,10 +431,15 @@ class Transfers:
         return sum([await self.send_reports(transfer_id) for transfer_id in due])
 
     async def retry_reports(self, interval: float, catch_up_every: float = 60.0) -> None:
-        """Until cancelled: retry pending status messages every ``interval`` seconds (also
-        those a crash left between the move's commit and the first attempt), and every
-        ``catch_up_every`` seconds, from the start, apply the reports whose hook never ran."""
+        """Until cancelled: at the start record the transfers whose arrival hook never ran;
+        retry pending status messages every ``interval`` seconds (also those a crash left
+        between the move's commit and the first attempt), and every ``catch_up_every`` seconds,
+        from the start, apply the reports whose hook never ran."""
         caught_up = -math.inf
+        try:
+            await self.catch_up_arrivals()
+        except Exception:
+            log.exception("dossier transfers: the catch-up of arrivals failed")
         while True:
             try:
                 if time.monotonic() - caught_up >= catch_up_every:

@@ -317,3 +317,15 @@ class TransferRepo:
             " ORDER BY s.received_at"
         )
         return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    async def unrecorded_packages(self, since_id: str, subject_prefix: str) -> list[str]:
+        """Document packages from ``since_id`` on (ids grow with time) whose subject starts
+        with ``subject_prefix`` and that have no 'in' end here: a transfer whose arrival hook
+        did not run, or one this axis only forwarded."""
+        rows = await self.tx.fetchall(
+            "SELECT d.id FROM documents d WHERE d.id >= ? AND d.kind = 'document'"
+            " AND substr(d.subject, 1, ?) = ? AND NOT EXISTS (SELECT 1 FROM dossier_transfers t"
+            " WHERE t.direction = 'in' AND t.package = d.id) ORDER BY d.id",
+            (since_id, len(subject_prefix), subject_prefix),
+        )
+        return [str(r[0]) for r in rows]
