@@ -10,14 +10,20 @@ to an agency of this axis, or forwarded to another axis.
 **In** (the axis of the step's agency, this one or another): :meth:`Transfers.on_accepted` is
 an arrival hook (``Exchange.on_accepted``). Every axis a package passes through accepts it with
 ``accept_document`` and calls its hooks, so the one that hosts the recipient records the
-dossier there (``dossier_transfers``, direction ``in``), whichever axis it came from.
+dossier there (``dossier_transfers``, direction ``in``), whichever axis it came from. The
+agency then works it like its own dossier (:func:`dossier_view`, the lists in
+``DossierRepo.page``, :meth:`Transfers.advance_copy`).
 
-**Back**: the agency's moves on its copy (:func:`advance_transfer`, the lifecycle's moves of a
-competent agency) are edXML status messages about the package (``Exchange.accept_status``),
-routed back to the originating unit like any status. Their ``Description`` starts with
-``[ho-so N TIME]`` (the DVCQG status and the moment); at the originating axis
-:meth:`Transfers.on_status` (``Exchange.on_status``) makes each an event of the dossier, with
-the supplement pause applied as for local moves.
+**Back**: the agency's moves on its copy (:meth:`Transfers.advance_transfer`, the lifecycle's
+moves of a competent agency) are edXML status messages about the package
+(``Exchange.accept_status``), routed back to the originating unit like any status. Their
+``Description`` starts with ``[ho-so N TIME #K]`` (the DVCQG status, the moment, the move's
+number on the transfer). Each is written with its move and sent after it, retried until the
+exchange takes it (:meth:`Transfers.send_reports`); at the originating axis
+:meth:`Transfers.on_status` (``Exchange.on_status``) keeps each arrival and makes events of the
+dossier in the order of K, with the supplement pause applied as for local moves. A hook that
+never ran (a process stopped after the commit) is made up by :meth:`Transfers.catch_up` and
+:meth:`Transfers.catch_up_arrivals` (:meth:`Transfers.retry_reports` runs all three).
 
 Each step's due date follows the procedure's split of days (:func:`step_due_dates`).
 """
