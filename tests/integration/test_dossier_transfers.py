@@ -4,6 +4,7 @@ commune sees those moves as events of its dossier, with each step's due date."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from zoneinfo import ZoneInfo
 from axis_client import OUTSIDER, SO_TTTT, XA, Axis
 from test_api_dossiers import APPLICANT, FILES, form
 
-from edxml import parse
+from edxml import Organization, ResponseFor, StaffInfo, StatusCode, StatusMessage, parse
 from server.dossiers.catalogue import Located, store_procedures
 from server.dossiers.procedures import procedure_from_mapping
 from server.http.appkeys import CALENDAR, DATABASE, EXCHANGE
@@ -206,3 +207,47 @@ async def test_dossiers_transferred_in_are_in_the_agency_s_list(axis: Axis) -> N
     caught = await call(axis, "GET", f"/api/v1/dossiers/{late}", XA, 200)
     assert [(e["from"], e["to"]) for e in caught["events"]] == [(None, 2), (2, 4), (4, 9)]
     assert caught["status"] == 9
+
+
+async def test_moves_that_arrive_out_of_order_become_events_in_order(axis: Axis) -> None:
+    """Status messages numbered by their move (#K) reach the originating unit in another
+    order (as after an outage): the second waits for the first; a repeat is ignored."""
+    await seed(axis)
+    exchange = axis.client.app[EXCHANGE]
+    resp = await axis.client.post(
+        "/api/v1/dossiers",
+        data=form({"procedure": TWO_STEPS, "applicant": dict(APPLICANT), "channel": 1}),
+        headers=axis.auth(XA),
+    )
+    code = (await resp.json())["code"]
+    sent = await call(
+        axis, "POST", f"/api/v1/dossiers/{code}/transfer", XA, 201, json={"agency": SO_TTTT}
+    )
+    await exchange.settle()
+
+    def report(status: int, seq: int, minute: int) -> StatusMessage:
+        at = datetime(2026, 12, 7, 9, minute, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+        return StatusMessage(
+            from_=Organization(SO_TTTT),
+            response_for=ResponseFor(organ_id=XA, document_id=sent["document_id"]),
+            status_code=StatusCode.PROCESSING,
+            description=f"[ho-so {status} {at.isoformat()} #{seq}] bước {seq}",
+            timestamp=at,
+        )
+
+    async def events() -> list[tuple[int | None, int]]:
+        await exchange.settle()
+        full = await call(axis, "GET", f"/api/v1/dossiers/{code}", XA, 200)
+        return [(e["from"], e["to"]) for e in full["events"]]
+
+    second = report(5, 2, 10)
+    assert (await axis.send_status(SO_TTTT, second)).status == 201
+    assert await events() == [(None, 2)]  # waits for the first
+    assert (await axis.send_status(SO_TTTT, report(4, 1, 5))).status == 201
+    assert await events() == [(None, 2), (2, 4), (4, 5)]
+    # The second again, in other bytes (another officer named): a new status, no new event.
+    again = dataclasses.replace(second, staff_info=StaffInfo(staff="Nguyễn Văn A"))
+    assert (await axis.send_status(SO_TTTT, again)).status == 201
+    assert await events() == [(None, 2), (2, 4), (4, 5)]
+    steps = await call(axis, "GET", f"/api/v1/dossiers/{code}/steps", XA, 200)
+    assert [(t["status"], t["paused_at"] is not None) for t in steps["transfers"]] == [(5, True)]
