@@ -3,10 +3,11 @@
 The commune (the originating unit) lives on axis 1, the department (the agency of the
 procedure's second step) on axis 2, each axis linked to the other for the ids it hosts. The
 transfer package reaches axis 2, where the department works the dossier like its own (its list,
-the dossier with its files); its moves (a supplement pause and its resumption, done) come back
-to axis 1 as status messages and become events of the same dossier, with the due dates moved
-as for local moves. While axis 1 is unreachable the moves wait; once it is back they arrive, in
-order, and the commune sees the whole history.
+the dossier with its files, its moves); its moves (a supplement pause and its resumption, done)
+come back to axis 1 as status messages and become events of the same dossier, with the due
+dates moved as for local moves. While axis 2 cannot spool the status messages and axis 1 is
+unreachable the moves stand and their messages wait; once both are back they arrive, in order,
+and the commune sees the whole history.
 """
 
 from __future__ import annotations
@@ -169,6 +170,12 @@ async def test_a_dossier_worked_on_another_axis(axes: tuple[Node, Node]) -> None
         done = await ok(s, two, "POST", events, SO, json={"status": 9, "note": "Đã cấp"})
         assert done["status"] == 9
         assert await pending(two) == [4, 9]
+        async with two.db.reader() as tx:
+            failed = await tx.fetchone(
+                "SELECT attempts, last_error FROM dossier_transfer_reports"
+                " WHERE package IS NULL ORDER BY id LIMIT 1"
+            )
+        assert failed is not None and failed[0] >= 1 and "spool" in failed[1], failed
         mine = await ok(s, two, "GET", f"/api/v1/dossiers/{code}", SO)
         assert [(e["from"], e["to"]) for e in mine["events"]] == [
             (None, 2), (2, 4), (4, 5), (5, 4), (4, 9)
