@@ -450,6 +450,8 @@ def openapi_paths() -> dict[str, Any]:
             },
             "get": {
                 "summary": "The caller's dossiers (received or to process), by code",
+                "description": "With the dossiers of other units transferred to the caller "
+                "for a step (`transferred_in`; `status` and `due_at` are the step's).",
                 "parameters": [
                     query_param("status", {"type": "integer", "minimum": 1, "maximum": 10}),
                     query_param("procedure", description="A procedure's national code"),
