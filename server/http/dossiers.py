@@ -210,7 +210,6 @@ async def intake(request: web.Request) -> web.Response:
         "received_at": _time(dossier.received_at, zone),
         "due_at": _time(dossier.due_at, zone),
         "lookup_url": lookup_url(request, dossier.code),
-        **transferred_in(dossier),
     }
     location = f"/api/v1/dossiers/{quote(dossier.code, safe='')}"
     return json_response(
