@@ -87,8 +87,14 @@ class HttpsAxis:
     tokens: dict[str, str] = field(default_factory=dict)
 
     async def add(self, organ_id: str, name: str) -> str:
+        """Add an agency with a bearer token; return the token."""
         async with self.runner.app[DATABASE].transaction() as tx:
             await AgencyRepo(tx).add(organ_id, name)
+        return await self.add_token(organ_id)
+
+    async def add_token(self, organ_id: str) -> str:
+        """A new bearer token of an existing agency."""
+        async with self.runner.app[DATABASE].transaction() as tx:
             token, digest = new_token()
             await TokenRepo(tx).create(organ_id, digest, label="test")
         self.tokens[organ_id] = token
