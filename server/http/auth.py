@@ -13,7 +13,6 @@ from aiohttp import web
 
 from server.http import client_certs
 from server.http.appkeys import DATABASE, PRINCIPAL
-from server.http.client_certs import presented_certificate
 from server.http.errors import HttpProblem
 from server.runtime.tokens import bearer_token, hash_token
 from storage.repos.tokens import Principal, TokenRepo
@@ -62,7 +61,7 @@ async def auth_middleware(
     if is_public(request.path):
         return await handler(request)
     token = bearer_token(request.headers.get("Authorization"))
-    if token is None and presented_certificate(request) is None:
+    if token is None and client_certs.presented_certificate(request) is None:
         raise HttpProblem("unauthorized", "This API needs `Authorization: Bearer <token>`.")
     async with request.app[DATABASE].reader() as tx:
         principal = None if token is None else await TokenRepo(tx).find(hash_token(token))
