@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from fixtures_pki import free_port
 from tls_fixtures import VPCP, TlsFiles, tls_env, tls_files
 
 from server.cli import main as cli_main
@@ -28,14 +29,6 @@ __all__ = ["tls_files"]
 
 LIENTHONG = Path(sys.executable).with_name("lienthong")
 PASSWORD = "mật-khẩu-khoá-tls"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _encrypted_key(tls_files: TlsFiles, path: Path) -> Path:
@@ -89,7 +82,7 @@ def test_https_with_client_certificates_on_two_workers(tmp_path: Path, tls_files
     assert cli_main(["agency", "add", VPCP, "--name", "Văn phòng Chính phủ", *where]) == 0
     chain = str(tls_files.chains["tls-agency"])
     assert cli_main(["agency", "cert", "add", VPCP, chain, "--data-dir", str(data)]) == 0
-    port = _free_port()
+    port = free_port()
     url = f"https://127.0.0.1:{port}"
     env = _env(tls_files, _encrypted_key(tls_files, tmp_path / "server.key"), PASSWORD)
     agency = tls_files.client("tls-agency")
@@ -117,7 +110,7 @@ def test_https_with_client_certificates_on_two_workers(tmp_path: Path, tls_files
 
 def test_a_wrong_key_password_is_one_line(tmp_path: Path, tls_files: TlsFiles) -> None:
     env = _env(tls_files, _encrypted_key(tls_files, tmp_path / "server.key"), "wrong")
-    args = ["--data-dir", str(tmp_path / "data"), "--port", str(_free_port()), "--workers", "2"]
+    args = ["--data-dir", str(tmp_path / "data"), "--port", str(free_port()), "--workers", "2"]
     with _serving(args, env, tmp_path) as proc:
         assert proc.wait(timeout=60) == 1
     output = (tmp_path / "serve.log").read_text()
