@@ -269,9 +269,11 @@ class DeliveryWorker:
             url = f"{route.url}{path}"
             if route.token:
                 headers["Authorization"] = f"Bearer {route.token}"
+        # To another axis: this axis's client certificate (mTLS) when configured.
+        tls = True if route.kind == "local" else self.router.client_ssl
         try:
             async with self.session.post(
-                url, data=self._body(item), headers=headers, timeout=timeout
+                url, data=self._body(item), headers=headers, timeout=timeout, ssl=tls
             ) as resp:
                 text = (await resp.content.read(2000)).decode("utf-8", "replace")
                 if 200 <= resp.status < 300:
