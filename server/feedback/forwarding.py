@@ -15,7 +15,8 @@ arrival hook; the axis that hosts the recipient records the feedback there (``in
 
 **Back**: the agency's moves on its copy (:meth:`Forwarding.reply`: ``processing``,
 ``supplement`` with what is missing, ``answered`` with the answer) are edXML status messages
-about the package, routed back like any status. Their ``Description`` is
+about the package, accepted by the exchange before the copy's move is written, and routed back
+like any status. Their ``Description`` is
 ``[phan-anh STATUS TIME] TEXT``; at the receiving unit's axis :meth:`Forwarding.on_status`
 makes each the same move of the feedback, made by the agency (the answer becomes the
 feedback's answer).
@@ -197,7 +198,12 @@ class Forwarding:
 
     async def reply(self, actor: str, transfer_id: int, status: str, note: str) -> TransferRow:
         """The agency moves its copy (processing, supplement, answered); the move goes back
-        to the receiving unit as a status message."""
+        to the receiving unit as a status message.
+
+        The message is accepted by the exchange (stored, then delivered with retries) *before*
+        the copy's move is written: a move recorded here is never one the receiving unit
+        cannot get. Should the write fail after the send, the agency sends the move again and
+        the receiving unit, which has it already, refuses the repeat (logged)."""
         if status not in REPLIES:
             raise InvalidFeedback("status", f"must be one of {', '.join(REPLIES)}")
         note = note.strip()
@@ -205,20 +211,10 @@ class Forwarding:
             raise InvalidFeedback("note", f"must be at most {MAX_NOTE} characters")
         if status in NOTE_REQUIRED and not note:
             raise InvalidFeedback("note", f"is required: {NOTE_REQUIRED[status]}")
+        database = self.services.database
+        async with database.reader() as tx:
+            current = await self._copy(FeedbackTransferRepo(tx), actor, transfer_id, status)
         now = utcnow()
-        async with self.services.database.transaction() as tx:
-            repo = FeedbackTransferRepo(tx)
-            current = await repo.get(transfer_id)
-            if current is None or current.direction != "in" or current.agency != actor:
-                raise FeedbackNotFound("No such feedback forwarded to this agency.")
-            allowed = sorted(set(MOVES.get(current.status, {})) & set(REPLIES))
-            if status not in allowed:
-                raise MoveRefused(f"From {current.status}, cannot move to {status}.", allowed)
-            await repo.move(transfer_id, status, note if status == ANSWERED else "", now)
-            details = {"from": current.status, "to": status, "note": note}
-            await record(tx, actor, "feedback.transfer.move", [current.feedback], details)
-            after = await repo.get(transfer_id)
-        assert after is not None
         moment = now.astimezone(self.services.zone)
         reply = Reply(
             actor,
@@ -229,7 +225,28 @@ class Forwarding:
             moment,
         )
         await send_reply(self.exchange, reply)
+        async with database.transaction() as tx:
+            repo = FeedbackTransferRepo(tx)
+            current = await self._copy(repo, actor, transfer_id, status)
+            await repo.move(transfer_id, status, note if status == ANSWERED else "", now)
+            details = {"from": current.status, "to": status, "note": note}
+            await record(tx, actor, "feedback.transfer.move", [current.feedback], details)
+            after = await repo.get(transfer_id)
+        assert after is not None
         return after
+
+    @staticmethod
+    async def _copy(
+        repo: FeedbackTransferRepo, actor: str, transfer_id: int, status: str
+    ) -> TransferRow:
+        """The agency's copy, if the move to ``status`` is allowed from its status."""
+        current = await repo.get(transfer_id)
+        if current is None or current.direction != "in" or current.agency != actor:
+            raise FeedbackNotFound("No such feedback forwarded to this agency.")
+        allowed = sorted(set(MOVES.get(current.status, {})) & set(REPLIES))
+        if status not in allowed:
+            raise MoveRefused(f"From {current.status}, cannot move to {status}.", allowed)
+        return current
 
     # -- back --------------------------------------------------------------------------------
 
