@@ -37,6 +37,7 @@ COMMAND_MODULES = [
     "server.cli.calendar_cmd",
     "server.cli.dossier_cmd",
     "server.cli.feedback_cmd",
+    "server.cli.open311_cmd",
 ]
 
 

@@ -361,6 +361,28 @@ def _minute_of_day(text: str) -> int:
 
 
 @dataclass(frozen=True)
+class Open311Settings:
+    """[open311]: Open311 GeoReport v2 at ``/open311/v2/`` (server/http/open311.py,
+    docs/open311.md).
+
+    ``jurisdiction_id``: the one jurisdiction served (the spec suggests the website's domain
+    without www); a request naming another gets 404, an empty or missing one is ours.
+    ``posts_per_minute``: service requests one API key may post a minute, in bursts of as many
+    (an app posts for many citizens from one address, so the limit is per key, not per address);
+    with ``serve --workers N`` each worker allows its share. ``contact`` and ``key_service``:
+    the discovery document's words on whom to ask and how to get a key.
+    """
+
+    jurisdiction_id: str = "lienthong.local"
+    posts_per_minute: int = 60
+    contact: str = "Liên hệ quản trị trục liên thông / contact the axis administrators"
+    key_service: str = (
+        "Xin khóa API tại cơ quan quản trị; họ cấp bằng `lienthong open311 key create --name APP`"
+        " / ask the administrators for an API key"
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one axis instance (immutable once loaded)."""
 
@@ -382,6 +404,7 @@ class Config:
     feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
     dvcqg: DvcqgSettings = field(default_factory=DvcqgSettings)
     vdxp: VdxpSettings = field(default_factory=VdxpSettings)
+    open311: Open311Settings = field(default_factory=Open311Settings)
 
     @property
     def db_path(self) -> Path:
@@ -427,6 +450,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "feedback": FeedbackSettings,
     "dvcqg": DvcqgSettings,
     "vdxp": VdxpSettings,
+    "open311": Open311Settings,
 }
 
 
@@ -592,6 +616,11 @@ def load_config(
     tls = TlsSettings(**values["server.tls"])
     _check_tls(tls)
     vdxp = VdxpSettings(**values["vdxp"])
+    open311 = Open311Settings(**values["open311"])
+    if open311.posts_per_minute < 1:
+        raise ConfigError("setting open311.posts_per_minute: must be at least 1")
+    if not open311.jurisdiction_id.strip():
+        raise ConfigError("setting open311.jurisdiction_id: must not be empty")
     return Config(
         server=server,
         tls=tls,
@@ -611,6 +640,7 @@ def load_config(
         feedback=feedback,
         dvcqg=dvcqg,
         vdxp=vdxp,
+        open311=open311,
     )
 
 

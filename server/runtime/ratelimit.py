@@ -59,3 +59,19 @@ class TokenBuckets:
             del self._buckets[key]
         while len(self._buckets) >= self.max_keys:  # dicts keep insertion order: oldest first
             del self._buckets[next(iter(self._buckets))]
+
+
+class SharedBudget:
+    """A budget of ``per_minute`` requests per key (a client address, an app's API key),
+    divided among the ``workers`` server processes of ``serve --workers N``: each process keeps
+    its own share in :class:`TokenBuckets`, in bursts of as many."""
+
+    def __init__(self, per_minute: int, workers: int = 1) -> None:
+        self.per_minute = per_minute
+        self.workers = max(1, workers)
+        share = max(1.0, per_minute / self.workers)
+        self.buckets = TokenBuckets(share, burst=share)
+
+    def wait(self, key: str, now: float | None = None) -> int:
+        """Take one request of ``key``'s budget: 0, else the whole seconds to wait."""
+        return self.buckets.take(key, now)

@@ -1,0 +1,74 @@
+"""``lienthong open311 key create|revoke|list`` on a temporary data directory: the key printed
+once alone on its stdout line, only its hash stored, one active key per app, revocation, and
+bad input as one line (real SQLite, the real command parser in process)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from server.cli import main
+from server.runtime.tokens import hash_token
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lienthong: error: "), err
+    return lines[0]
+
+
+def test_key_create_revoke_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(tmp_path / "data")
+    assert run(capsys, "init", "--data-dir", data)[0] == 0
+    code, out, err = run(
+        capsys, "open311", "key", "create", "--name", "hanoi-app", "--data-dir", data
+    )
+    assert code == 0
+    key = out.strip()
+    assert out == key + "\n" and key.startswith("o311_") and len(key) > 40  # alone on its line
+    assert "shown only this once" in err and key not in err
+    with sqlite3.connect(tmp_path / "data" / "lienthong.sqlite3") as conn:
+        stored = conn.execute("SELECT name, key_hash, revoked_at FROM open311_keys").fetchall()
+        dump = "\n".join(conn.iterdump())
+    assert stored == [("hanoi-app", hash_token(key), None)]
+    assert key not in dump  # only the hash is stored
+
+    # one active key per app
+    code, out, err = run(
+        capsys, "open311", "key", "create", "--name", "hanoi-app", "--data-dir", data
+    )
+    assert code == 1 and out == ""
+    assert "already has an active key" in one_error_line(err)
+
+    code, out, _ = run(capsys, "open311", "key", "list", "--data-dir", data)
+    assert code == 0 and "hanoi-app" in out and key not in out
+
+    code, out, _ = run(capsys, "open311", "key", "revoke", "hanoi-app", "--data-dir", data)
+    assert code == 0 and "Revoked" in out
+    code, _, err = run(capsys, "open311", "key", "revoke", "hanoi-app", "--data-dir", data)
+    assert code == 1 and "no active Open311 key" in one_error_line(err)
+    # a new key after revocation
+    code, out, _ = run(
+        capsys, "open311", "key", "create", "--name", "hanoi-app", "--data-dir", data
+    )
+    assert code == 0 and out.strip() != key
+
+
+def test_key_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(tmp_path / "data")
+    assert run(capsys, "init", "--data-dir", data)[0] == 0
+    code, out, err = run(
+        capsys, "open311", "key", "create", "--name", "bad name!", "--data-dir", data
+    )
+    assert code == 1 and out == "" and "app name" in one_error_line(err)
+    missing = str(tmp_path / "nowhere")
+    code, out, err = run(capsys, "open311", "key", "create", "--name", "x", "--data-dir", missing)
+    assert code == 1 and out == "" and "no database" in one_error_line(err)
