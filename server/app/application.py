@@ -35,6 +35,7 @@ from server.http import dossier_transfers as transfers_http
 from server.http import dossiers as dossiers_http
 from server.http import feedback as feedback_http
 from server.http import metrics as metrics_http
+from server.http import open311 as open311_http
 from server.http import procedures as procedures_http
 from server.http import public_dossiers as public_dossiers_http
 from server.http import public_feedback as public_feedback_http
@@ -45,12 +46,14 @@ from server.http import verify as verify_http
 from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, PRINCIPAL, REQUEST_ID
 from server.http.auth import auth_middleware
 from server.http.errors import problem_middleware
+from server.http.open311_feedback import FeedbackBackend
 from server.runtime.config import Config
 from server.runtime.datadir import prepare_data_dir
 from server.runtime.logs import request_fields_var, request_id_var
 from server.runtime.objectstore import close_object_store, open_object_store
 from server.runtime.tls import server_context
 from storage.db import Database
+from storage.ids import utcnow
 
 log = logging.getLogger("lienthong.access")
 
@@ -203,6 +206,9 @@ def build_app(config: Config, *, role: WorkerRole | None = None) -> web.Applicat
     # citizen feedback: intake, officers' routes, forwarding hooks; the public side (issue 17)
     feedback_http.setup(app, workers=app[ROLE].workers)
     public_feedback_http.setup(app, workers=app[ROLE].workers)
+    # Open311 GeoReport v2 over the feedback domain (issue 17)
+    backend = FeedbackBackend(lambda: feedback_http.services_of(app), utcnow())
+    open311_http.setup(app, backend, workers=app[ROLE].workers)
     metrics_http.setup(app)  # /metrics (Prometheus); the contexts above find it at start-up
     return app
 

@@ -45,6 +45,8 @@ PUBLIC_PREFIXES = (
     "/vdxp/",
     "/api/v1/signing-files/",
     "/api/v1/public/dossiers/",
+    # Open311 checks its apps' api_key itself (server/http/open311.py, docs/open311.md)
+    "/open311/",
     # citizen feedback: published items, the sender's private link (token in the query) and
     # rating, the categories (server/http/public_feedback.py, docs/feedback.md)
     "/api/v1/public/feedback",

@@ -315,14 +315,15 @@ def created_document(
     service_notice: str | None = None,
     account_id: str | None = None,
 ) -> list[dict[str, Value]]:
-    """``service_requests`` answering a POST: the request id **or** the token, never both."""
-    if (service_request_id is None) == (token is None):
-        raise ValueError("a created request answers with its id or a token, exactly one")
-    first: dict[str, Value] = (
-        {"service_request_id": service_request_id}
-        if service_request_id is not None
-        else {"token": token}
-    )
+    """``service_requests`` answering a POST: the request id (realtime) **or** the token
+    (batch), never both; neither for a blackbox service."""
+    if service_request_id is not None and token is not None:
+        raise ValueError("a created request answers with its id or a token, not both")
+    first: dict[str, Value] = {}
+    if service_request_id is not None:
+        first["service_request_id"] = service_request_id
+    if token is not None:
+        first["token"] = token
     return [{**first, "service_notice": service_notice, "account_id": account_id}]
 
 

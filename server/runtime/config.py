@@ -365,15 +365,13 @@ class Open311Settings:
     """[open311]: Open311 GeoReport v2 at ``/open311/v2/`` (server/http/open311.py,
     docs/open311.md).
 
-    ``jurisdiction_id``: the one jurisdiction served (the spec suggests the website's domain
-    without www); a request naming another gets 404, an empty or missing one is ours.
-    ``posts_per_minute``: service requests one API key may post a minute, in bursts of as many
-    (an app posts for many citizens from one address, so the limit is per key, not per address);
-    with ``serve --workers N`` each worker allows its share. ``contact`` and ``key_service``:
+    The jurisdiction is ``[feedback] jurisdiction_id``. ``posts_per_minute``: service requests
+    one API key may post a minute, in bursts of as many (an app posts for many citizens from one
+    address, so the limit is per key, not per address); with ``serve --workers N`` each worker
+    allows its share. ``contact`` and ``key_service``:
     the discovery document's words on whom to ask and how to get a key.
     """
 
-    jurisdiction_id: str = "lienthong.local"
     posts_per_minute: int = 60
     contact: str = "Liên hệ quản trị trục liên thông / contact the axis administrators"
     key_service: str = (
@@ -619,8 +617,6 @@ def load_config(
     open311 = Open311Settings(**values["open311"])
     if open311.posts_per_minute < 1:
         raise ConfigError("setting open311.posts_per_minute: must be at least 1")
-    if not open311.jurisdiction_id.strip():
-        raise ConfigError("setting open311.jurisdiction_id: must not be empty")
     return Config(
         server=server,
         tls=tls,

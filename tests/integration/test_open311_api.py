@@ -1,0 +1,339 @@
+"""Open311 GeoReport v2 on the real app over the feedback domain (issue 17): every resource in
+XML and JSON with the elements of the specification's examples (tests/corpus/open311), a
+request posted by an app and read back without the sender's name or contacts, its status,
+notes, deadline and agency following the lifecycle, hidden feedback gone, and the spec's
+errors (403 api_key, 404 unknown service/request/token/jurisdiction, 400 naming the missing
+parameter, 429 per key)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from axis_client import SO_TTTT, Axis
+from lxml import etree
+
+from server.feedback.categories import add_category, read_category
+from server.http.appkeys import DATABASE
+from server.runtime.audit import ADMIN
+from server.runtime.config import Config
+from server.runtime.tokens import hash_token
+from storage.repos.open311_keys import Open311KeyRepo
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "open311"
+V2 = "/open311/v2/"
+FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+JURISDICTION = "phananh.nghean.gov.vn"
+PER_MINUTE = 12
+ROAD = "DUONG-HU-HONG"
+LIGHT = "CHIEU-SANG"  # batch: answers with a token
+SEVERITY = {
+    "attributes": [
+        {
+            "code": "muc-do",
+            "datatype": "singlevaluelist",
+            "required": True,
+            "description": "Mức độ hư hỏng",
+            "values": [{"key": "nhe", "name": "Nhẹ"}, {"key": "nang", "name": "Nặng"}],
+        }
+    ]
+}
+SENDER = {
+    "first_name": "An",
+    "last_name": "Nguyễn Văn",
+    "phone": "0912345678",
+    "email": "an.nguyen@example.vn",
+}
+POST = {
+    "service_code": ROAD,
+    "lat": "18.6796",
+    "long": "105.6813",
+    "address_string": "12 Lê Lợi, Vinh",
+    "description": "Ổ gà sâu trước số 12 <script>alert(1)</script>",
+    "media_url": "http://127.0.0.1:9/anh/o-ga.jpg",
+    "device_id": "tt222111",
+    "account_id": "acc-7",
+    "attribute[muc-do]": "nang",
+    **SENDER,
+}
+
+
+@pytest.fixture
+def axis_config(axis_config: Config) -> Config:
+    """Our jurisdiction, 12 posts a minute per API key."""
+    feedback = dataclasses.replace(axis_config.feedback, jurisdiction_id=JURISDICTION)
+    open311 = dataclasses.replace(axis_config.open311, posts_per_minute=PER_MINUTE)
+    return dataclasses.replace(axis_config, feedback=feedback, open311=open311)
+
+
+async def seed(axis: Axis) -> dict[str, str]:
+    """Two categories and two apps' keys."""
+    categories = [
+        {"code": ROAD, "name": "Đường hư hỏng", "agency": SO_TTTT, "group": "Hạ tầng",
+         "keywords": "đường, ổ gà", "description": "Đường, vỉa hè hư hỏng", "attributes": SEVERITY},
+        {"code": LIGHT, "name": "Chiếu sáng công cộng", "agency": SO_TTTT, "type": "batch"},
+    ]  # fmt: skip
+    keys = {"app-a": "o311_key-of-app-a", "app-b": "o311_key-of-app-b"}
+    async with axis.client.app[DATABASE].transaction() as tx:
+        for data in categories:
+            await add_category(tx, read_category(data), ADMIN)
+        for name, key in keys.items():
+            await Open311KeyRepo(tx).create(name, hash_token(key))
+    return keys
+
+
+def xml_tree(body: bytes) -> Any:
+    """(tag, children or stripped text), recursively."""
+
+    def walk(e: Any) -> Any:
+        return [(c.tag, walk(c)) for c in e] if len(e) else (e.text or "").strip()
+
+    root = etree.fromstring(body)
+    return root.tag, walk(root)
+
+
+def shape(tree: Any) -> Any:
+    """The element names only, each element's children as a set of names (lists: per item)."""
+    tag, value = tree
+    if isinstance(value, list):
+        return tag, frozenset(shape(child) for child in value)
+    return tag
+
+
+def spec_shape(name: str) -> Any:
+    return shape(xml_tree((CORPUS / name).read_bytes()))
+
+
+async def get(axis: Axis, path: str, expect: int = 200) -> Any:
+    resp = await axis.client.get(V2 + path)
+    body = await resp.read()
+    assert resp.status == expect, body
+    if path.split("?")[0].endswith(".json"):
+        assert resp.headers["Content-Type"] == "application/json; charset=utf-8"
+        return json.loads(body)
+    assert resp.headers["Content-Type"] == "text/xml; charset=utf-8"
+    assert body.startswith(b'<?xml version="1.0" encoding="utf-8"?>')
+    return xml_tree(body)
+
+
+async def post(axis: Axis, form: dict[str, str], fmt: str = "xml", **headers: str) -> Any:
+    resp = await axis.client.post(V2 + f"requests.{fmt}", data=form, headers={**FORM, **headers})
+    return resp.status, resp.headers, await resp.read()
+
+
+def errors_of(body: bytes) -> list[tuple[str, str]]:
+    tag, errors = xml_tree(body)
+    assert tag == "errors"
+    return [(dict(e)["code"], dict(e)["description"]) for _, e in errors]
+
+
+async def test_discovery_services_and_definitions_as_the_spec(axis: Axis) -> None:
+    await seed(axis)
+    discovery = await get(axis, "discovery.xml")
+    assert shape(discovery) == spec_shape("discovery.xml")
+    endpoint = dict(dict(dict(discovery[1])["endpoints"])["endpoint"])
+    assert endpoint["url"] == axis.config.base_url + "/open311/v2"
+    assert endpoint["specification"] == "http://wiki.open311.org/GeoReport_v2"
+    as_json = await get(axis, "discovery.json")
+    assert list(as_json) == ["changeset", "contact", "key_service", "endpoints"]
+    assert as_json["endpoints"][0]["formats"] == ["text/xml", "application/json"]
+
+    services = await get(axis, "services.xml")
+    assert shape(services) == spec_shape("services.xml")
+    road = dict(next(s for _, s in services[1] if dict(s)["service_code"] == ROAD))
+    assert road["service_name"] == "Đường hư hỏng" and road["metadata"] == "true"
+    assert road["keywords"] == "đường, ổ gà" and road["group"] == "Hạ tầng"
+    listed = await get(axis, "services.json")
+    assert [s["service_code"] for s in listed] == [LIGHT, ROAD]  # strings, by code
+    light = listed[0]
+    assert light["metadata"] is False and light["type"] == "batch" and light["group"] is None
+
+    definition = await get(axis, f"services/{ROAD}.xml")
+    assert shape(definition) == spec_shape("service_definition.xml")
+    as_json = await get(axis, f"services/{ROAD}.json")
+    attribute = as_json["attributes"][0]
+    assert attribute["code"] == "muc-do" and attribute["required"] is True
+    assert attribute["values"] == [{"key": "nhe", "name": "Nhẹ"}, {"key": "nang", "name": "Nặng"}]
+    assert attribute["datatype_description"] is None
+
+    # the jurisdiction: ours, empty or missing is fine; another is 404
+    assert (await get(axis, f"services.xml?jurisdiction_id={JURISDICTION}"))[0] == "services"
+    assert (await get(axis, "services.json?jurisdiction_id="))[0]["service_code"] == LIGHT
+    other = await axis.client.get(V2 + "services.xml?jurisdiction_id=sfgov.org")
+    assert other.status == 404 and "sfgov.org" in errors_of(await other.read())[0][1]
+    unknown = await axis.client.get(V2 + "services/NOPE.json")
+    assert unknown.status == 404
+    assert await unknown.json() == [
+        {"code": 404, "description": "service_code 'NOPE' was not found"}
+    ]
+    for path in ("nothing.xml", "services.html", "requests/x/y.json"):
+        resp = await axis.client.get(V2 + path)
+        assert resp.status == 404 and resp.content_type in {"text/xml", "application/json"}
+
+
+async def test_post_then_read_back_through_the_lifecycle(axis: Axis) -> None:
+    keys = await seed(axis)
+    status, headers, body = await post(axis, {**POST, "api_key": keys["app-a"]})
+    assert status == 200, body
+    assert headers["Content-Type"] == "text/xml; charset=utf-8"
+    created = xml_tree(body)
+    assert shape(created) == spec_shape("post_response.xml")
+    fields = dict(dict(created[1])["request"])
+    code = fields["service_request_id"]
+    assert code.startswith("PA-") and code in fields["service_notice"]
+    assert fields["account_id"] == "acc-7"
+
+    # GET it back, XML and JSON: the spec's elements, never the sender
+    one = await get(axis, f"requests/{code}.xml")
+    assert shape(one) == shape(("service_requests", [spec_request()]))
+    raw = await (await axis.client.get(V2 + f"requests/{code}.json")).text()
+    for private in ("0912345678", "an.nguyen", "Nguyễn Văn", "tt222111", "acc-7"):
+        assert private not in raw
+    [request] = json.loads(raw)
+    assert request["service_request_id"] == code and request["status"] == "open"
+    assert request["service_code"] == ROAD and request["service_name"] == "Đường hư hỏng"
+    assert request["description"] == POST["description"]  # stored as text, as given
+    assert request["agency_responsible"] == "Sở Thông tin và Truyền thông Nghệ An"
+    assert request["media_url"] == POST["media_url"]  # recorded, never fetched
+    assert (request["lat"], request["long"]) == (18.6796, 105.6813)
+    assert request["address"] == "12 Lê Lợi, Vinh"
+    assert request["status_notes"] is None and request["expected_datetime"] is not None
+    assert request["requested_datetime"].endswith("+07:00")
+
+    # the lifecycle: classified, answered (closed), published (the answer becomes the notes)
+    answer = "Đã vá ổ gà ngày 05/12."
+    for move, note in (("classified", ""), ("answered", answer), ("published", "")):
+        resp = await axis.client.post(
+            f"/api/v1/feedback/{code}/events",
+            json={"status": move, "note": note},
+            headers=axis.auth(SO_TTTT),
+        )
+        assert resp.status == 200, await resp.text()
+        [request] = await get(axis, f"requests/{code}.json")
+        assert request["status"] == ("open" if move == "classified" else "closed")
+        assert request["status_notes"] == (answer if move == "published" else None)
+    assert request["expected_datetime"] is None  # nothing left due
+    listed = await get(axis, "requests.json?status=closed")
+    assert [r["service_request_id"] for r in listed] == [code]
+    assert await get(axis, "requests.json?status=open") == []
+
+    # an officer hides it: gone from every Open311 read
+    resp = await axis.client.post(
+        f"/api/v1/feedback/{code}/moderation",
+        json={"hidden": True, "reason": "personal data in the text"},
+        headers=axis.auth(SO_TTTT),
+    )
+    assert resp.status == 200, await resp.text()
+    assert await get(axis, "requests.json") == []
+    assert await get(axis, f"requests.json?service_request_id={code}") == []
+    await get(axis, f"requests/{code}.xml", 404)
+
+
+def spec_request() -> Any:
+    """The first request of the spec's GET requests example."""
+    _, requests = xml_tree((CORPUS / "requests.xml").read_bytes())
+    return requests[0]
+
+
+async def test_queries_tokens_and_the_window(axis: Axis) -> None:
+    keys = await seed(axis)
+    codes = []
+    for text in ("Một", "Hai"):
+        status, _, body = await post(axis, {**POST, "description": text, "api_key": keys["app-b"]})
+        assert status == 200, body
+        codes.append(dict(dict(xml_tree(body)[1])["request"])["service_request_id"])
+    # a batch service answers with a token, which gives the id
+    form = {**POST, "service_code": LIGHT, "api_key": keys["app-b"]}
+    del form["attribute[muc-do]"]
+    status, _, body = await post(axis, form, "json")
+    assert status == 200, body
+    [created] = json.loads(body)
+    assert "service_request_id" not in created and created["token"]
+    [resolved] = await get(axis, f"tokens/{created['token']}.json")
+    assert resolved["token"] == created["token"]
+    codes.append(resolved["service_request_id"])
+    tree = await get(axis, f"tokens/{created['token']}.xml")
+    assert shape(tree) == spec_shape("token.xml")
+    await get(axis, "tokens/nope.xml", 404)
+
+    listed = await get(axis, "requests.xml")
+    assert shape(listed) == spec_shape("requests.xml")
+    assert [dict(r)["service_request_id"] for _, r in listed[1]] == codes  # oldest first
+    only_road = await get(axis, f"requests.json?service_code={ROAD}")
+    assert [r["service_request_id"] for r in only_road] == codes[:2]
+    by_ids = await get(axis, f"requests.json?service_request_id={codes[2]},{codes[0]}&status=x")
+    assert sorted(r["service_request_id"] for r in by_ids) == sorted([codes[0], codes[2]])
+    assert await get(axis, "requests.json?end_date=2020-01-01T00:00:00Z") == []
+    bad = await axis.client.get(V2 + "requests.json?start_date=2026-01-01")
+    assert bad.status == 200  # a bare date is midnight UTC
+    for query, says in (
+        ("start_date=yesterday", "start_date must be a W3C date-time"),
+        ("status=pending", "status must be open or closed"),
+        ("start_date=2020-01-01T00:00:00Z&end_date=2021-01-01T00:00:00Z", "90 days"),
+    ):
+        resp = await axis.client.get(V2 + f"requests.json?{query}")
+        assert resp.status == 400
+        [error] = await resp.json()
+        assert error["code"] == 400 and says in error["description"]
+    await get(axis, "requests/PA-000101-9999.json", 404)
+
+
+async def test_post_refusals_in_the_spec_shape(axis: Axis) -> None:
+    keys = await seed(axis)
+    good = {**POST, "api_key": keys["app-a"]}
+    # 403: no key, a wrong key (the spec's example error, in both formats)
+    status, _, body = await post(axis, {**POST})
+    assert status == 403 and errors_of(body)[0][0] == "403"
+    assert xml_tree(body)[0] == "errors" and shape(xml_tree(body)) == spec_shape("errors.xml")
+    status, _, body = await post(axis, {**POST, "api_key": "o311_wrong"}, "json")
+    assert status == 403 and json.loads(body)[0]["code"] == 403
+    # 404: unknown service, another jurisdiction
+    status, _, body = await post(axis, {**good, "service_code": "NOPE"})
+    assert status == 404 and "NOPE" in errors_of(body)[0][1]
+    status, _, body = await post(axis, {**good, "jurisdiction_id": "sfgov.org"})
+    assert status == 404
+    # 400, naming each missing parameter: the contact, the attribute, a location
+    form = {k: v for k, v in good.items() if k not in SENDER and k != "attribute[muc-do]"}
+    form = {k: v for k, v in form.items() if k not in ("lat", "long", "address_string")}
+    status, _, body = await post(axis, form, "json")
+    assert status == 400
+    said = " | ".join(e["description"] for e in json.loads(body))
+    for name in ("a location", "first_name or last_name", "email or phone", "attribute[muc-do]"):
+        assert name in said
+    status, _, body = await post(axis, {**good, "service_code": ""})
+    assert status == 400 and "service_code was not provided" in errors_of(body)[0][1]
+    status, _, body = await post(axis, {**good, "phone": "111111111", "email": ""})
+    assert status == 400 and "phone" in errors_of(body)[0][1]  # the domain's own check
+    status, _, body = await post(axis, {**good, "attribute[muc-do]": "rat-nang"})
+    assert status == 400 and "'rat-nang' is not one of its values" in errors_of(body)[0][1]
+    # form-encoded UTF-8 only
+    resp = await axis.client.post(
+        V2 + "requests.xml", data=b"api_key=x&description=\xff", headers=FORM
+    )
+    assert resp.status == 400 and "not UTF-8" in errors_of(await resp.read())[0][1]
+    resp = await axis.client.post(V2 + "requests.json", json={"api_key": keys["app-a"]})
+    assert resp.status == 400
+    # nothing was stored by any refusal
+    assert await get(axis, "requests.json") == []
+
+
+async def test_rate_limit_per_key_and_revocation(axis: Axis) -> None:
+    keys = await seed(axis)
+    for _ in range(PER_MINUTE):  # in a burst of as many
+        status, _, body = await post(axis, {**POST, "api_key": keys["app-a"]})
+        assert status == 200, body
+    status, headers, body = await post(axis, {**POST, "api_key": keys["app-a"]})
+    assert status == 429 and int(headers["Retry-After"]) >= 1
+    assert errors_of(body)[0][0] == "429"
+    # another app, from the same address, is not slowed
+    status, _, body = await post(axis, {**POST, "api_key": keys["app-b"]}, "json")
+    assert status == 200, body
+    assert len(await get(axis, "requests.json")) == PER_MINUTE + 1
+
+    async with axis.client.app[DATABASE].transaction() as tx:
+        assert await Open311KeyRepo(tx).revoke("app-b")
+    status, _, body = await post(axis, {**POST, "api_key": keys["app-b"]})
+    assert status == 403 and "unknown or revoked" in errors_of(body)[0][1]
