@@ -34,6 +34,7 @@ from server.http import audit as audit_http
 from server.http import dossier_transfers as transfers_http
 from server.http import dossiers as dossiers_http
 from server.http import feedback as feedback_http
+from server.http import feedback_pages as feedback_pages_http
 from server.http import metrics as metrics_http
 from server.http import open311 as open311_http
 from server.http import procedures as procedures_http
@@ -206,9 +207,10 @@ def build_app(config: Config, *, role: WorkerRole | None = None) -> web.Applicat
     # citizen feedback: intake, officers' routes, forwarding hooks; the public side (issue 17)
     feedback_http.setup(app, workers=app[ROLE].workers)
     public_feedback_http.setup(app, workers=app[ROLE].workers)
-    # Open311 GeoReport v2 over the feedback domain (issue 17)
+    # Open311 GeoReport v2 over the feedback domain, and the citizens' pages (issue 17)
     backend = FeedbackBackend(lambda: feedback_http.services_of(app), utcnow())
     open311_http.setup(app, backend, workers=app[ROLE].workers)
+    feedback_pages_http.setup(app)
     metrics_http.setup(app)  # /metrics (Prometheus); the contexts above find it at start-up
     return app
 

@@ -33,6 +33,8 @@ PUBLIC_PATHS = frozenset(
         # the public lookup of a dossier by its code, rate-limited per client address
         # (server/http/public_dossiers.py, docs/dossiers.md "Public lookup")
         "/tra-cuu",
+        # the citizens' feedback form (server/http/feedback_pages.py, docs/open311.md)
+        "/phan-anh",
         # Prometheus: checks its own access ([metrics] public, else an admin token) and
         # answers 404, not 401, to others (server/runtime/metrics.py)
         "/metrics",
@@ -45,8 +47,10 @@ PUBLIC_PREFIXES = (
     "/vdxp/",
     "/api/v1/signing-files/",
     "/api/v1/public/dossiers/",
-    # Open311 checks its apps' api_key itself (server/http/open311.py, docs/open311.md)
+    # Open311 checks its apps' api_key itself; the feedback pages are for citizens (the private
+    # page checks its token) (server/http/open311.py, feedback_pages.py, docs/open311.md)
     "/open311/",
+    "/phan-anh/",
     # citizen feedback: published items, the sender's private link (token in the query) and
     # rating, the categories (server/http/public_feedback.py, docs/feedback.md)
     "/api/v1/public/feedback",

@@ -1,0 +1,188 @@
+"""The citizens' feedback pages in real headless Chromium (Debian chromium driven by Playwright,
+as tests/integration/test_lookup_browser.py does), on a phone-sized screen, against the real
+app: a feedback sent from /phan-anh with two photos and a refusal naming the field, the code
+and the private link; the officer answers, publishes and approves one photo over the REST
+API; the private page shows the progress and takes one rating; /phan-anh/da-tra-loi shows
+the answer with the name masked, no contact, the text escaped and only the approved photo,
+its GPS metadata gone."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from aiohttp.test_utils import TestClient
+from PIL import Image
+
+from server.app.application import build_app
+from server.feedback.categories import add_category, read_category
+from server.http.appkeys import DATABASE
+from server.runtime.audit import ADMIN
+from server.runtime.config import load_config
+from server.runtime.tokens import new_token
+from storage.repos.agencies import AgencyRepo
+from storage.repos.tokens import TokenRepo
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright_api = pytest.importorskip("playwright.async_api")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")
+
+SO = "000.01.00.H41"  # Sở Thông tin và Truyền thông Nghệ An: receives and answers
+PHONE = {"width": 375, "height": 740}
+
+
+class Site:
+    def __init__(self, client: TestClient, token: str) -> None:
+        self.client = client
+        self.token = token
+
+    def url(self, path: str) -> str:
+        return str(self.client.make_url(path))
+
+    async def officer(self, path: str, body: dict[str, Any]) -> None:
+        resp = await self.client.post(
+            path, json=body, headers={"Authorization": f"Bearer {self.token}"}
+        )
+        assert resp.status == 200, await resp.text()
+
+
+@pytest.fixture
+async def site(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[Site]:
+    """The app on 127.0.0.1 with one agency, its officer's token and two categories."""
+    config = load_config(env={"LIENTHONG_SERVER_LOG_JSON": "0"}, data_dir=tmp_path / "data")
+    app = build_app(config)
+    client = await aiohttp_client(app)
+    token, token_hash = new_token()
+    async with app[DATABASE].transaction() as tx:
+        await AgencyRepo(tx).add(SO, "Sở Thông tin và Truyền thông Nghệ An")
+        await TokenRepo(tx).create(SO, token_hash, label="test")
+        for code, name in (("DUONG", "Đường hư hỏng"), ("RAC", "Vệ sinh môi trường")):
+            data = {"code": code, "name": name, "agency": SO, "group": "Hạ tầng"}
+            await add_category(tx, read_category(data), ADMIN)
+    yield Site(client, token)
+
+
+def photo_with_gps(colour: tuple[int, int, int]) -> bytes:
+    image = Image.new("RGB", (80, 60), colour)
+    exif = Image.Exif()
+    exif[0x0110] = "Camera X"
+    exif[0x8825] = {1: "N", 2: (18.0, 40.0, 0.0), 3: "E", 4: (105.0, 40.0, 0.0)}
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+async def fill(page: Any, **values: str) -> None:
+    for field, value in values.items():
+        await page.fill(f"#{field}", value)
+
+
+async def test_send_follow_rate_and_read_published(site: Site) -> None:
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        try:
+            page = await browser.new_page(viewport=PHONE)  # a citizen's phone, no token
+            await page.goto(site.url("/phan-anh"))
+            assert "Gửi phản ánh" in await page.title()
+            assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+            await page.select_option("#category", "DUONG")
+            content = "Ổ gà sâu <b>nguy hiểm</b> & trơn"
+            await fill(
+                page,
+                title="Ổ gà trên đường Lê Lợi",
+                content=content,
+                address="12 Lê Lợi, Vinh",
+                lat="18.6796",
+                long="105.6813",
+                name="Nguyễn Văn An",
+                phone="",
+                email="",
+            )
+            photos = [
+                {"name": f"anh{i}.jpg", "mimeType": "image/jpeg", "buffer": photo_with_gps(c)}
+                for i, c in enumerate([(200, 30, 30), (30, 30, 200)], 1)
+            ]
+            await page.set_input_files("#photo", photos)
+            # no phone nor e-mail: refused, the field named, what was typed kept
+            await page.click("#send")
+            await page.locator("#error").wait_for(timeout=15000)
+            assert "Điện thoại" in await page.inner_text("#error")
+            assert await page.input_value("#title") == "Ổ gà trên đường Lê Lợi"
+            assert await page.input_value("#content") == content
+            assert await page.input_value("#category") == "DUONG"
+
+            await page.fill("#phone", "0912 345 678")
+            await page.set_input_files("#photo", photos)
+            await page.click("#send")
+            await page.locator("#code").wait_for(timeout=15000)
+            code = await page.inner_text("#code")
+            assert re.fullmatch(r"PA-\d{6}-\d{4}", code)
+            link = await page.get_attribute("#private-link", "href")
+            assert link is not None and f"/phan-anh/{code}?token=" in link
+            assert link.startswith("http://127.0.0.1:8080/")  # [server] public_url's base
+            parts = urlsplit(link)
+            link = site.url(f"{parts.path}?{parts.query}")  # the test server's port
+
+            # the private page: received, no answer yet, nothing to rate
+            await page.goto(link)
+            assert await page.inner_text("#status-label") == "Đã tiếp nhận"
+            assert await page.locator("#rate-hai-long").count() == 0
+            assert "Chưa có câu trả lời" in await page.inner_text("#answer")
+
+            # the officer classifies, answers, publishes and approves the second photo
+            answer = "Đã vá ổ gà <i>ngày</i> 05/12."
+            for move, note in (("classified", ""), ("answered", answer), ("published", "")):
+                await site.officer(
+                    f"/api/v1/feedback/{code}/events", {"status": move, "note": note}
+                )
+            moderation = {"approved_photos": [2]}
+            await site.officer(f"/api/v1/feedback/{code}/moderation", moderation)
+
+            await page.goto(link)
+            assert await page.inner_text("#status-label") == "Đã công khai"
+            assert await page.inner_text("#answer") == answer  # escaped, shown as text
+            await page.click("#rate-hai-long")
+            await page.locator("#rating").wait_for(timeout=15000)
+            assert "Hài lòng" in await page.inner_text("#rating")
+            assert await page.locator("#rate-hai-long").count() == 0  # once only
+
+            # a wrong token is not found
+            await page.goto(site.url(f"/phan-anh/{code}?token=wrong"))
+            assert "Không tìm thấy" in await page.inner_text("h1")
+
+            # the published list
+            await page.goto(site.url("/phan-anh/da-tra-loi"))
+            article = page.locator(f"#fb-{code}")
+            text = await article.inner_text()
+            assert content in text and answer in text  # markup shown as text
+            assert await article.locator("b, i").count() == 0
+            assert await page.inner_text(f"#sender-{code}") == "Nguyễn V. A."
+            assert "0912" not in await page.inner_text("body")
+            assert (
+                await page.inner_text(f"#agency-{code}") == "Sở Thông tin và Truyền thông Nghệ An"
+            )
+            images = article.locator("img")
+            assert await images.count() == 1  # the approved photo only
+            await page.wait_for_function(
+                f"document.querySelector('#fb-{code} img').naturalWidth === 80"
+            )
+            src = await images.first.get_attribute("src")
+            assert src == f"/phan-anh/anh/{code}/2"
+        finally:
+            await browser.close()
+
+    published = await site.client.get(f"/phan-anh/anh/{code}/2")
+    assert published.status == 200
+    image = Image.open(io.BytesIO(await published.read()))
+    assert image.size == (80, 60) and not image.getexif().get_ifd(0x8825)
+    assert "exif" not in image.info
+    hidden = await site.client.get(f"/phan-anh/anh/{code}/1")  # not approved
+    assert hidden.status == 404
