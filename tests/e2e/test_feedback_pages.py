@@ -186,3 +186,23 @@ async def test_send_follow_rate_and_read_published(site: Site) -> None:
     assert "exif" not in image.info
     hidden = await site.client.get(f"/phan-anh/anh/{code}/1")  # not approved
     assert hidden.status == 404
+
+
+async def test_form_echo_is_escaped_and_flood_is_slowed(site: Site) -> None:
+    """Without a browser: what the form echoes back is escaped, and a flood from one address
+    gets 429 with Retry-After ([feedback] submit_per_minute, 10 by default) on the page too."""
+    hostile = '"><script>alert(1)</script>'
+    form = {"category": "DUONG", "title": hostile, "content": "x", "address": "y", "name": "Z"}
+    statuses = []
+    for _ in range(12):
+        resp = await site.client.post("/phan-anh", data=form)  # no contact: refused
+        statuses.append(resp.status)
+        html = await resp.text()
+        assert "<script>alert(1)</script>" not in html
+        if resp.status == 422:  # the domain's invalid-feedback
+            assert "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in html
+            assert "Điện thoại" in html
+    assert statuses[0] == 422 and statuses[-1] == 429
+    assert "Retry-After" in resp.headers and "quá nhiều lần" in html
+    listing = await site.client.get("/phan-anh/da-tra-loi")
+    assert listing.status == 200 and 'id="empty"' in await listing.text()
