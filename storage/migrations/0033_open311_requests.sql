@@ -12,5 +12,5 @@ CREATE TABLE open311_requests (
     created_at  TEXT NOT NULL
 );
 -- GET /open311/v2/requests reads a window of received_at (the last 90 days by default), in
--- order, visible feedback only.
-CREATE INDEX feedback_open311_window ON feedback (received_at) WHERE hidden = 0;
+-- order (ties by code), visible feedback only.
+CREATE INDEX feedback_open311_window ON feedback (received_at, code) WHERE hidden = 0;
