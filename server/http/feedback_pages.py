@@ -91,6 +91,14 @@ document.getElementById('locate').addEventListener('click', function () {
     say.textContent = '';
   }, function () { say.textContent = 'Không lấy được vị trí.'; });
 });
+function showAttributes() {
+  var chosen = document.getElementById('category').value;
+  document.querySelectorAll('fieldset.attrs').forEach(function (set) {
+    set.hidden = set.dataset.category !== chosen;
+  });
+}
+document.getElementById('category').addEventListener('change', showAttributes);
+showAttributes();
 document.getElementById('form').addEventListener('submit', function (e) {
   var files = document.getElementById('photo').files;
   if (files.length > MAX) {
@@ -140,6 +148,46 @@ def _options(categories: list[CategoryRow], chosen: str) -> str:
     return "".join(out)
 
 
+def _attribute(category: str, a: Mapping[str, Any], given: Mapping[str, str]) -> str:
+    """One Open311 attribute of a category as a form control, named
+    ``attributes[CATEGORY][CODE]`` (only the chosen category's are read)."""
+    name = escape(f"attributes[{category}][{a['code']}]")
+    ident = escape(f"attr-{category}-{a['code']}")
+    value = escape(given.get(f"attributes[{category}][{a['code']}]", ""))
+    required = " *" if a.get("required") else ""
+    label = f'<label for="{ident}">{escape(a["description"])}{required}</label>'
+    if not a.get("variable", True):
+        return f'<p class="muted">{escape(a["description"])}</p>'
+    datatype = a["datatype"]
+    if datatype in ("singlevaluelist", "multivaluelist"):
+        multiple = " multiple" if datatype == "multivaluelist" else ""
+        first = "" if multiple else '<option value="">— Chọn —</option>'
+        chosen = given.get(f"attributes[{category}][{a['code']}]")
+        options = "".join(
+            f'<option value="{escape(v["key"])}"{" selected" if v["key"] == chosen else ""}>'
+            f"{escape(v['name'])}</option>"
+            for v in a.get("values", ())
+        )
+        return f'{label}<select id="{ident}" name="{name}"{multiple}>{first}{options}</select>'
+    if datatype == "text":
+        return f'{label}<textarea id="{ident}" name="{name}" rows="3">{value}</textarea>'
+    kind = {"number": 'number" step="any', "datetime": "datetime-local"}.get(datatype, "text")
+    return f'{label}<input type="{kind}" id="{ident}" name="{name}" value="{value}">'
+
+
+def _attributes(categories: list[CategoryRow], given: Mapping[str, str]) -> str:
+    """A fieldset per category with attributes; the script shows the chosen category's only
+    (without it, all are shown and only the chosen category's are read)."""
+    return "".join(
+        f'<fieldset class="attrs" data-category="{escape(c.code)}"><legend>Thông tin thêm: '
+        f"{escape(c.name)}</legend>"
+        + "".join(_attribute(c.code, a, given) for a in c.attributes)
+        + "</fieldset>"
+        for c in categories
+        if c.attributes
+    )
+
+
 def _input(name: str, given: Mapping[str, str], kind: str = "text", extra: str = "") -> str:
     value = escape(given.get(name, ""))
     return (
@@ -166,6 +214,7 @@ có thẩm quyền sẽ trả lời; câu trả lời được công khai tại
 <label for="category">{LABELS["category"]}</label>
 <select id="category" name="category" required>{_options(categories, given.get("category", ""))}
 </select>
+{_attributes(categories, given)}
 {_input("title", given, extra='maxlength="200" required')}
 <label for="content">{LABELS["content"]}</label>
 <textarea id="content" name="content" rows="6" maxlength="4000" required>{content}</textarea>
@@ -196,22 +245,24 @@ async def form_page(request: web.Request) -> web.Response:
 
 
 async def _posted(request: web.Request) -> tuple[dict[str, Any], list[IO[bytes]]]:
-    """The form's fields and its chosen photos (an empty file input sends a nameless empty
-    part: skipped)."""
+    """The form's fields, the chosen category's attributes and the chosen photos (an empty
+    file input sends a nameless empty part: skipped)."""
     posted = await request.post()
+    category = str(posted.get("category", ""))
+    prefix = f"attributes[{category}]["
     fields: dict[str, Any] = {}
-    attributes: dict[str, Any] = {}
+    attributes: dict[str, list[str]] = {}
     photos: list[IO[bytes]] = []
     for name, value in posted.items():
         if isinstance(value, web.FileField):
             if name == "photo" and value.filename:
                 photos.append(value.file)
-        elif name.startswith("attributes[") and name.endswith("]"):
-            attributes[name[len("attributes[") : -1]] = value
+        elif name.startswith(prefix) and name.endswith("]"):
+            attributes.setdefault(name[len(prefix) : -1], []).append(str(value))
         elif name in _FIELDS:
             fields[name] = value
     if attributes:
-        fields["attributes"] = attributes
+        fields["attributes"] = {k: v[0] if len(v) == 1 else v for k, v in attributes.items()}
     return fields, photos
 
 
@@ -235,6 +286,9 @@ async def send(request: web.Request) -> web.Response:
         response.headers.update(exc.headers)
         return response
     given = {k: v for k, v in fields.items() if isinstance(v, str)}
+    for code, value in fields.get("attributes", {}).items():
+        if isinstance(value, str):
+            given[f"attributes[{fields.get('category', '')}][{code}]"] = value
     if len(photos) > MAX_PHOTOS:
         return await _form(
             request, given, f"Ảnh: chỉ gửi được tối đa {MAX_PHOTOS} ảnh.", status=400

@@ -35,6 +35,18 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not
 
 SO = "000.01.00.H41"  # Sở Thông tin và Truyền thông Nghệ An: receives and answers
 PHONE = {"width": 375, "height": 740}
+SEVERITY = {  # an Open311 service definition: a required list
+    "attributes": [
+        {
+            "code": "muc-do",
+            "datatype": "singlevaluelist",
+            "required": True,
+            "description": "Mức độ hư hỏng",
+            "values": [{"key": "nhe", "name": "Nhẹ"}, {"key": "nang", "name": "Nặng"}],
+        }
+    ]
+}
+NOTE = {"attributes": [{"code": "ghi-chu", "datatype": "text", "description": "Ghi chú"}]}
 
 
 class Site:
@@ -62,9 +74,12 @@ async def site(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[Site]:
     async with app[DATABASE].transaction() as tx:
         await AgencyRepo(tx).add(SO, "Sở Thông tin và Truyền thông Nghệ An")
         await TokenRepo(tx).create(SO, token_hash, label="test")
-        for code, name in (("DUONG", "Đường hư hỏng"), ("RAC", "Vệ sinh môi trường")):
+        for code, name, attributes in (
+            ("DUONG", "Đường hư hỏng", SEVERITY),
+            ("RAC", "Vệ sinh môi trường", NOTE),
+        ):
             data = {"code": code, "name": name, "agency": SO, "group": "Hạ tầng"}
-            await add_category(tx, read_category(data), ADMIN)
+            await add_category(tx, read_category({**data, "attributes": attributes}), ADMIN)
     yield Site(client, token)
 
 
@@ -93,7 +108,13 @@ async def test_send_follow_rate_and_read_published(site: Site) -> None:
             await page.goto(site.url("/phan-anh"))
             assert "Gửi phản ánh" in await page.title()
             assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+            # the chosen category's attributes only
+            assert await page.locator("fieldset.attrs:visible").count() == 0
+            await page.select_option("#category", "RAC")
+            assert await page.locator("#attr-RAC-ghi-chu").is_visible()
             await page.select_option("#category", "DUONG")
+            assert await page.locator("#attr-RAC-ghi-chu").is_hidden()
+            await page.select_option("#attr-DUONG-muc-do", "nang")
             content = "Ổ gà sâu <b>nguy hiểm</b> & trơn"
             await fill(
                 page,
@@ -118,6 +139,7 @@ async def test_send_follow_rate_and_read_published(site: Site) -> None:
             assert await page.input_value("#title") == "Ổ gà trên đường Lê Lợi"
             assert await page.input_value("#content") == content
             assert await page.input_value("#category") == "DUONG"
+            assert await page.input_value("#attr-DUONG-muc-do") == "nang"
 
             await page.fill("#phone", "0912 345 678")
             await page.set_input_files("#photo", photos)
@@ -206,3 +228,28 @@ async def test_form_echo_is_escaped_and_flood_is_slowed(site: Site) -> None:
     assert "Retry-After" in resp.headers and "quá nhiều lần" in html
     listing = await site.client.get("/phan-anh/da-tra-loi")
     assert listing.status == 200 and 'id="empty"' in await listing.text()
+
+
+async def test_attributes_of_the_chosen_category_are_read(site: Site) -> None:
+    """Without a browser (all fieldsets sent): only the chosen category's attributes count, a
+    missing required one is named, and the feedback keeps the value given."""
+    form = {
+        "category": "DUONG",
+        "title": "Ổ gà",
+        "content": "Sâu",
+        "address": "12 Lê Lợi",
+        "name": "Nguyễn Văn An",
+        "phone": "0912345678",
+        "attributes[RAC][ghi-chu]": "of another category: ignored",
+    }
+    refused = await site.client.post("/phan-anh", data=form)
+    assert refused.status == 422 and "attribute[muc-do]" in await refused.text()
+    sent = await site.client.post("/phan-anh", data={**form, "attributes[DUONG][muc-do]": "nhe"})
+    html = await sent.text()
+    assert sent.status == 200, html
+    code = re.search(r'id="code">([^<]+)<', html)
+    assert code is not None
+    resp = await site.client.get(
+        f"/api/v1/feedback/{code.group(1)}", headers={"Authorization": f"Bearer {site.token}"}
+    )
+    assert (await resp.json())["attributes"] == {"muc-do": "nhe"}
