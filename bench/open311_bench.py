@@ -122,13 +122,16 @@ def main() -> None:
                 ("GET /open311/v2/requests/{id}.json", V2 + f"requests/PA-{one_day()}-0001.json"),
             ):
                 paths.write_text(path + "\n", encoding="utf-8")
+                time.sleep(SETTLE)
                 result = wrk(server.url, "dossier_read.lua", args.connections, args.seconds, env)
                 figures[name] = describe(result)
                 print(f"{name}: {figures[name]}", flush=True)
             post_env = {"OPEN311_KEY": key, "OPEN311_SERVICE": SERVICE}
+            time.sleep(SETTLE)
             result = wrk(server.url, "open311_post.lua", args.connections, args.seconds, post_env)
             print(f"POST /open311/v2/requests.json: {describe(result)}", flush=True)
             paths.write_text("/healthz\n", encoding="utf-8")
+            time.sleep(SETTLE)
             after = wrk(server.url, "dossier_read.lua", args.connections, args.seconds, env)
             print(f"GET /healthz (after the posts): {describe(after)}")
         finally:
@@ -139,6 +142,7 @@ def main() -> None:
 
 
 V2 = "/open311/v2/"
+SETTLE = 5  # seconds between runs: the requests a run leaves queued are served before the next
 
 
 def one_day() -> str:

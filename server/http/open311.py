@@ -17,6 +17,7 @@ the feedback domain), which never shows the sender's name or contacts, nor hidde
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Protocol
@@ -28,11 +29,17 @@ from server.http.appkeys import CONFIG, DATABASE
 from server.runtime.problems import DomainError
 from server.runtime.ratelimit import SharedBudget
 from server.runtime.tokens import hash_token
+from storage.errors import StorageError
 from storage.repos.open311_keys import Open311KeyRepo
+
+log = logging.getLogger("lienthong.open311")
 
 PREFIX = "/open311/v2/"
 MAX_BODY = 256 * 1024  # a POST body: 4,000 characters of description and a few fields
 _FMT = "{fmt:(?:xml|json)}"
+_STORAGE_FAILED = o311.Open311Error(
+    503, "the axis's storage failed; nothing was stored: retry later", headers={"Retry-After": "30"}
+)
 
 
 class Open311Backend(Protocol):
@@ -120,6 +127,9 @@ def resource(method: str, path: str) -> Callable[[Handler], Handler]:
                 return refusal(fmt, exc)
             except DomainError as exc:
                 return refusal(fmt, _from_domain(exc))
+            except StorageError as exc:  # full disk, database down: nothing was stored
+                log.error("open311: storage failure", exc_info=exc)
+                return refusal(fmt, _STORAGE_FAILED)
             if isinstance(answer, web.Response):
                 return answer
             return _answer(fmt, *answer)
