@@ -13,7 +13,10 @@ The per-key post budget is lifted: this measures the server, not the limit.
     .venv/bin/python bench/open311_bench.py [--seed 1000000] [--seconds 15] [--connections 10]
         [--keep DIR]
 
-Figures: docs/open311.md, "Benchmarks".
+Figures: docs/open311.md, "Benchmarks". Measured on 2 shared, busy cores (±50 %), 10
+connections, over 1M feedback: GET /healthz 3,221/s p99 58 ms; GET requests.json (1,000 a
+page) 8/s p99 1,675 ms (CPU-bound, ~125 ms an answer); GET requests/{id}.json 3,065/s p99
+29 ms; POST requests.json 388/s p99 743 ms; GET /healthz after the posts 2,823/s p99 11 ms.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from dossier_bench import ENV, describe, run, serve, wrk
 
 from storage.ids import to_db_time
 
+V2 = "/open311/v2/"
+SETTLE = 5  # seconds between runs: the requests a run leaves queued are served before the next
 AGENCY = "000.00.12.H41"  # a demo agency
 SERVICE = "DUONG-HU-HONG"
 STATUSES = ("received", "classified", "transferred", "processing", "answered", "published")
@@ -139,10 +144,6 @@ def main() -> None:
     finally:
         if args.keep is None:
             shutil.rmtree(data, ignore_errors=True)
-
-
-V2 = "/open311/v2/"
-SETTLE = 5  # seconds between runs: the requests a run leaves queued are served before the next
 
 
 def one_day() -> str:
