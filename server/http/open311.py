@@ -62,7 +62,7 @@ class Open311Backend(Protocol):
         ...
 
     async def requests(self, query: o311.RequestQuery) -> list[o311.ServiceRequest]:
-        """The visible requests the query selects, oldest first (at most 1,000)."""
+        """The visible requests the query selects, newest first (at most 1,000)."""
         ...
 
     async def request(self, service_request_id: str) -> o311.ServiceRequest | None:

@@ -125,12 +125,12 @@ class Open311Repo:
         return None if row is None else str(row["feedback"])
 
     async def by_codes(self, codes: Sequence[str]) -> list[Open311Row]:
-        """The visible feedback among ``codes``, in the order received."""
+        """The visible feedback among ``codes``, the newest first."""
         if not codes:
             return []
         rows = await self.tx.fetchall(
             f"{_SELECT} WHERE f.code IN ({_marks(codes)}) AND f.hidden = 0"
-            " ORDER BY f.received_at, f.code",
+            " ORDER BY f.received_at DESC, f.code DESC",
             list(codes),
         )
         return [_row(r) for r in rows]
@@ -144,7 +144,8 @@ class Open311Repo:
         limit: int,
     ) -> list[Open311Row]:
         """Up to ``limit`` visible feedback received in ``[start, end]``, of those categories and
-        statuses (none given: all), the earliest first."""
+        statuses (none given: all), the newest first: a client polling
+        the default window sees what is new even past 1,000."""
         conditions = ["f.hidden = 0", "f.received_at >= ?", "f.received_at <= ?"]
         params: list[object] = [to_db_time(start), to_db_time(end)]
         if categories:
@@ -154,7 +155,8 @@ class Open311Repo:
             conditions.append(f"f.status IN ({_marks(statuses)})")
             params.extend(statuses)
         rows = await self.tx.fetchall(
-            f"{_SELECT} WHERE {' AND '.join(conditions)} ORDER BY f.received_at, f.code LIMIT ?",
+            f"{_SELECT} WHERE {' AND '.join(conditions)}"
+            " ORDER BY f.received_at DESC, f.code DESC LIMIT ?",
             [*params, limit],
         )
         return [_row(r) for r in rows]

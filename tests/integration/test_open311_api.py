@@ -261,9 +261,9 @@ async def test_queries_tokens_and_the_window(axis: Axis) -> None:
 
     listed = await get(axis, "requests.xml")
     assert shape(listed) == spec_shape("requests.xml")
-    assert [dict(r)["service_request_id"] for _, r in listed[1]] == codes  # oldest first
+    assert [dict(r)["service_request_id"] for _, r in listed[1]] == codes[::-1]  # newest first
     only_road = await get(axis, f"requests.json?service_code={ROAD}")
-    assert [r["service_request_id"] for r in only_road] == codes[:2]
+    assert [r["service_request_id"] for r in only_road] == codes[1::-1]
     by_ids = await get(axis, f"requests.json?service_request_id={codes[2]},{codes[0]}&status=x")
     assert sorted(r["service_request_id"] for r in by_ids) == sorted([codes[0], codes[2]])
     assert await get(axis, "requests.json?end_date=2020-01-01T00:00:00Z") == []
