@@ -4,7 +4,8 @@ the service requests (docs/open311.md, "How feedback maps").
 * A posted request goes through the domain's own intake (``read_submission`` and ``submit``:
   the same checks, code, limits and audit as the page and the REST API); what Open311 adds
   (the app, ``media_url``, ``device_id``, ``account_id``, a batch token) is recorded beside it
-  in ``open311_requests``. ``media_url`` is stored as text and never fetched.
+  in ``open311_requests``; its channel is ``app``. ``media_url`` is stored as text and never
+  fetched.
 * A request as shown: ``status`` ``closed`` once answered, published or not accepted, else
   ``open``; ``status_notes`` the published answer; ``expected_datetime`` the deadline the
   feedback runs against now (classify, transfer, answer, publish); ``agency_responsible`` the
@@ -159,7 +160,7 @@ class FeedbackBackend:
         service = await self.service(new.service_code)
         if service is None:
             raise o311.Open311Error(404, f"service_code {new.service_code!r} was not found")
-        submission = read_submission(submission_fields(new, service))
+        submission = read_submission(submission_fields(new, service), channel="app")
         received = await submit(self.services(), submission)
         code = received.feedback.code
         token = secrets.token_urlsafe(12) if service.type == "batch" else None

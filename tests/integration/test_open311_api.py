@@ -202,6 +202,10 @@ async def test_post_then_read_back_through_the_lifecycle(axis: Axis) -> None:
     assert request["address"] == "12 Lê Lợi, Vinh"
     assert request["status_notes"] is None and request["expected_datetime"] is not None
     assert request["requested_datetime"].endswith("+07:00")
+    officers = await axis.client.get(f"/api/v1/feedback/{code}", headers=axis.auth(SO_TTTT))
+    stored = await officers.json()
+    assert stored["channel"] == "app" and stored["sender"]["name"] == "Nguyễn Văn An"
+    assert stored["attributes"] == {"muc-do": "nang"}
 
     # the lifecycle: classified, answered (closed), published (the answer becomes the notes)
     answer = "Đã vá ổ gà ngày 05/12."
