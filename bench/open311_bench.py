@@ -13,10 +13,10 @@ The per-key post budget is lifted: this measures the server, not the limit.
     .venv/bin/python bench/open311_bench.py [--seed 1000000] [--seconds 15] [--connections 10]
         [--keep DIR]
 
-Figures: docs/open311.md, "Benchmarks". Measured on 2 shared, busy cores (±50 %), 10
-connections, over 1M feedback: GET /healthz 3,221/s p99 58 ms; GET requests.json (1,000 a
-page) 8/s p99 1,675 ms (CPU-bound, ~125 ms an answer); GET requests/{id}.json 3,065/s p99
-29 ms; POST requests.json 388/s p99 743 ms; GET /healthz after the posts 2,823/s p99 11 ms.
+Figures: docs/open311.md, "Benchmarks" (two runs). Measured on 2 shared, busy cores (±50 %),
+10 connections, over 1M feedback: GET /healthz 3,221/s p99 58 ms; GET requests.json (1,000 a
+page) 6-8/s, p99 1.7-3.3 s (CPU-bound in Python, ~30 ms of CPU an answer before aiohttp);
+GET requests/{id}.json 2,047-3,065/s p99 29-32 ms; POST requests.json 204-388/s p99 0.7-1.8 s.
 """
 
 from __future__ import annotations
