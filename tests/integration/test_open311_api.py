@@ -30,6 +30,7 @@ JURISDICTION = "phananh.nghean.gov.vn"
 PER_MINUTE = 12
 ROAD = "DUONG-HU-HONG"
 LIGHT = "CHIEU-SANG"  # batch: answers with a token
+HOTLINE = "DUONG-DAY-NONG"  # blackbox: answers neither an id nor a token
 SEVERITY = {
     "attributes": [
         {
@@ -75,6 +76,7 @@ async def seed(axis: Axis) -> dict[str, str]:
         {"code": ROAD, "name": "Đường hư hỏng", "agency": SO_TTTT, "group": "Hạ tầng",
          "keywords": "đường, ổ gà", "description": "Đường, vỉa hè hư hỏng", "attributes": SEVERITY},
         {"code": LIGHT, "name": "Chiếu sáng công cộng", "agency": SO_TTTT, "type": "batch"},
+        {"code": HOTLINE, "name": "Đường dây nóng", "agency": SO_TTTT, "type": "blackbox"},
     ]  # fmt: skip
     keys = {"app-a": "o311_key-of-app-a", "app-b": "o311_key-of-app-b"}
     async with axis.client.app[DATABASE].transaction() as tx:
@@ -147,7 +149,7 @@ async def test_discovery_services_and_definitions_as_the_spec(axis: Axis) -> Non
     assert road["service_name"] == "Đường hư hỏng" and road["metadata"] == "true"
     assert road["keywords"] == "đường, ổ gà" and road["group"] == "Hạ tầng"
     listed = await get(axis, "services.json")
-    assert [s["service_code"] for s in listed] == [LIGHT, ROAD]  # strings, by code
+    assert [s["service_code"] for s in listed] == [LIGHT, HOTLINE, ROAD]  # strings, by code
     light = listed[0]
     assert light["metadata"] is False and light["type"] == "batch" and light["group"] is None
 
@@ -161,7 +163,7 @@ async def test_discovery_services_and_definitions_as_the_spec(axis: Axis) -> Non
 
     # the jurisdiction: ours, empty or missing is fine; another is 404
     assert (await get(axis, f"services.xml?jurisdiction_id={JURISDICTION}"))[0] == "services"
-    assert (await get(axis, "services.json?jurisdiction_id="))[0]["service_code"] == LIGHT
+    assert len(await get(axis, "services.json?jurisdiction_id=")) == 3
     other = await axis.client.get(V2 + "services.xml?jurisdiction_id=sfgov.org")
     assert other.status == 404 and "sfgov.org" in errors_of(await other.read())[0][1]
     unknown = await axis.client.get(V2 + "services/NOPE.json")
@@ -259,13 +261,20 @@ async def test_queries_tokens_and_the_window(axis: Axis) -> None:
     [resolved] = await get(axis, f"tokens/{created['token']}.json")
     assert resolved["token"] == created["token"]
     codes.append(resolved["service_request_id"])
+    # a blackbox service answers neither, but the feedback is received and listed
+    form = {**form, "service_code": HOTLINE, "description": "Ba"}
+    status, _, body = await post(axis, form, "json")
+    assert status == 200, body
+    [created_blind] = json.loads(body)
+    assert set(created_blind) == {"service_notice", "account_id"}
     tree = await get(axis, f"tokens/{created['token']}.xml")
     assert shape(tree) == spec_shape("token.xml")
     await get(axis, "tokens/nope.xml", 404)
 
     listed = await get(axis, "requests.xml")
     assert shape(listed) == spec_shape("requests.xml")
-    assert [dict(r)["service_request_id"] for _, r in listed[1]] == codes[::-1]  # newest first
+    listed_codes = [dict(r)["service_request_id"] for _, r in listed[1]]
+    assert len(listed_codes) == 4 and listed_codes[1:] == codes[::-1]  # newest first
     only_road = await get(axis, f"requests.json?service_code={ROAD}")
     assert [r["service_request_id"] for r in only_road] == codes[1::-1]
     by_ids = await get(axis, f"requests.json?service_request_id={codes[2]},{codes[0]}&status=x")
