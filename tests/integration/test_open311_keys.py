@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from server.cli import main
+from server.runtime.config import ConfigError, load_config
 from server.runtime.tokens import hash_token
 
 
@@ -72,3 +73,10 @@ def test_key_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     missing = str(tmp_path / "nowhere")
     code, out, err = run(capsys, "open311", "key", "create", "--name", "x", "--data-dir", missing)
     assert code == 1 and out == "" and "no database" in one_error_line(err)
+
+
+def test_open311_settings(tmp_path: Path) -> None:
+    config = load_config(env={"LIENTHONG_OPEN311_POSTS_PER_MINUTE": "5"}, data_dir=tmp_path)
+    assert config.open311.posts_per_minute == 5 and config.open311.contact
+    with pytest.raises(ConfigError, match=r"open311\.posts_per_minute"):
+        load_config(env={"LIENTHONG_OPEN311_POSTS_PER_MINUTE": "0"}, data_dir=tmp_path)
