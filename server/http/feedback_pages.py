@@ -48,7 +48,7 @@ LABELS = {
     "category": "Lĩnh vực",
     "title": "Tiêu đề",
     "content": "Nội dung",
-    "address": "Địa điểm",
+    "address": "Địa chỉ",
     "lat": "Vĩ độ",
     "long": "Kinh độ",
     "name": "Họ và tên",
