@@ -144,8 +144,11 @@ class FeedbackBackend:
     started: datetime
 
     async def changeset(self) -> str:
-        """When this process started: categories change with a restart or a CLI edit."""
-        return self.started.strftime("%Y-%m-%d %H:%M")
+        """When a category last changed (``YYYY-MM-DD HH:MM:SS.ffffff`` UTC, sortable); when this
+        process started while there is none."""
+        async with self.services().database.reader() as tx:
+            changed = await Open311Repo(tx).services_changed()
+        return (changed or self.started).strftime("%Y-%m-%d %H:%M:%S.%f")
 
     async def service_list(self) -> list[o311.Service]:
         async with self.services().database.reader() as tx:

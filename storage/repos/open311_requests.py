@@ -117,6 +117,12 @@ class Open311Repo:
             (code, app, media_url, device_id, account_id, token, to_db_time(utcnow())),
         )
 
+    async def services_changed(self) -> datetime | None:
+        """When a category (a service, its definition) was last added or changed; None if
+        there is none."""
+        row = await self.tx.fetchone("SELECT max(updated_at) AS at FROM feedback_categories", ())
+        return None if row is None or row["at"] is None else _time(row["at"])
+
     async def code_of_token(self, token: str) -> str | None:
         """The feedback a batch token stands for, or None."""
         row = await self.tx.fetchone(

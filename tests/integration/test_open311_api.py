@@ -141,6 +141,12 @@ async def test_discovery_services_and_definitions_as_the_spec(axis: Axis) -> Non
     assert endpoint["specification"] == "http://wiki.open311.org/GeoReport_v2"
     as_json = await get(axis, "discovery.json")
     assert list(as_json) == ["changeset", "contact", "key_service", "endpoints"]
+    # a category added later moves the changeset on (clients refresh their cached services)
+    async with axis.client.app[DATABASE].transaction() as tx:
+        data = {"code": "RAC", "name": "Vệ sinh môi trường", "agency": SO_TTTT}
+        await add_category(tx, read_category(data), ADMIN)
+    later = await get(axis, "discovery.json")
+    assert later["changeset"] > as_json["changeset"] == as_json["endpoints"][0]["changeset"]
     assert as_json["endpoints"][0]["formats"] == ["text/xml", "application/json"]
 
     services = await get(axis, "services.xml")
@@ -149,7 +155,7 @@ async def test_discovery_services_and_definitions_as_the_spec(axis: Axis) -> Non
     assert road["service_name"] == "Đường hư hỏng" and road["metadata"] == "true"
     assert road["keywords"] == "đường, ổ gà" and road["group"] == "Hạ tầng"
     listed = await get(axis, "services.json")
-    assert [s["service_code"] for s in listed] == [LIGHT, HOTLINE, ROAD]  # strings, by code
+    assert [s["service_code"] for s in listed] == [LIGHT, HOTLINE, ROAD, "RAC"]  # by code
     light = listed[0]
     assert light["metadata"] is False and light["type"] == "batch" and light["group"] is None
 
@@ -163,7 +169,7 @@ async def test_discovery_services_and_definitions_as_the_spec(axis: Axis) -> Non
 
     # the jurisdiction: ours, empty or missing is fine; another is 404
     assert (await get(axis, f"services.xml?jurisdiction_id={JURISDICTION}"))[0] == "services"
-    assert len(await get(axis, "services.json?jurisdiction_id=")) == 3
+    assert len(await get(axis, "services.json?jurisdiction_id=")) == 4
     other = await axis.client.get(V2 + "services.xml?jurisdiction_id=sfgov.org")
     assert other.status == 404 and "sfgov.org" in errors_of(await other.read())[0][1]
     unknown = await axis.client.get(V2 + "services/NOPE.json")
