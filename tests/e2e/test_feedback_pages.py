@@ -253,3 +253,35 @@ async def test_attributes_of_the_chosen_category_are_read(site: Site) -> None:
         f"/api/v1/feedback/{code.group(1)}", headers={"Authorization": f"Bearer {site.token}"}
     )
     assert (await resp.json())["attributes"] == {"muc-do": "nhe"}
+
+
+async def test_published_list_pages(site: Site) -> None:
+    """21 published feedback: 20 on the first page, newest first, the last on the next one
+    (``?sau=``); hidden ones are left out."""
+    auth = {"Authorization": f"Bearer {site.token}"}
+    codes = []
+    for n in range(22):
+        body = {
+            "category": "RAC",
+            "title": f"Rác số {n}",
+            "content": "Rác chưa thu gom.",
+            "address": "Vinh",
+            "name": "Trần Thị Bình",
+            "phone": "0912345678",
+            "channel": "phone",  # entered by the officer: not limited per address
+        }
+        resp = await site.client.post("/api/v1/feedback", json=body, headers=auth)
+        assert resp.status == 201, await resp.text()
+        code = (await resp.json())["code"]
+        codes.append(code)
+        for move, note in (("classified", ""), ("answered", f"Đã thu gom {n}."), ("published", "")):
+            await site.officer(f"/api/v1/feedback/{code}/events", {"status": move, "note": note})
+    await site.officer(f"/api/v1/feedback/{codes[5]}/moderation", {"hidden": True, "reason": "x"})
+    shown = [c for c in reversed(codes) if c != codes[5]]
+    first = await (await site.client.get("/phan-anh/da-tra-loi")).text()
+    assert re.findall(r'<article id="fb-([^"]+)"', first) == shown[:20]
+    more = re.search(r'<a id="more" href="([^"]+)"', first)
+    assert more is not None
+    second = await (await site.client.get(more.group(1))).text()
+    assert re.findall(r'<article id="fb-([^"]+)"', second) == shown[20:]
+    assert 'id="more"' not in second and "Trần T. B." in second and "0912" not in second
