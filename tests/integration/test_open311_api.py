@@ -335,6 +335,11 @@ async def test_post_refusals_in_the_spec_shape(axis: Axis) -> None:
     assert resp.status == 400 and "not UTF-8" in errors_of(await resp.read())[0][1]
     resp = await axis.client.post(V2 + "requests.json", json={"api_key": keys["app-a"]})
     assert resp.status == 400
+    huge = {**good, "description": "x" * 300_000}  # past the 256 KiB a post may take
+    status, _, body = await post(axis, huge)
+    assert status == 400 and errors_of(body)[0][0] == "413"
+    status, _, body = await post(axis, {**good, "description": "x" * 4001})
+    assert status == 400 and "description is longer than 4000" in errors_of(body)[0][1]
     # nothing was stored by any refusal
     assert await get(axis, "requests.json") == []
 
