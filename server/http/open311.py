@@ -211,15 +211,25 @@ async def _app_of(request: web.Request, api_key: str | None) -> str:
     return app
 
 
+async def _body(request: web.Request) -> bytes:
+    """The POST body, whole (``read(n)`` may return less than there is), at most MAX_BODY."""
+    too_large = o311.Open311Error(400, (413, f"the body is larger than {MAX_BODY} bytes"))
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 @resource("POST", "requests." + _FMT)
 async def post_request(request: web.Request, fmt: str) -> tuple[str, o311.Value]:
     """A new request from an app (form-encoded UTF-8, its ``api_key``), rate-limited per key."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise o311.Open311Error(400, (413, f"the body is larger than {MAX_BODY} bytes"))
-    body = await request.content.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY:
-        raise o311.Open311Error(400, (413, f"the body is larger than {MAX_BODY} bytes"))
-    pairs = o311.read_form(body, request.headers.get("Content-Type"))
+    pairs = o311.read_form(await _body(request), request.headers.get("Content-Type"))
     plain, attributes = o311.form_fields(pairs)
     app = await _app_of(request, plain.get("api_key"))
     o311.check_jurisdiction(
