@@ -4,11 +4,14 @@ bad input as one line (real SQLite, the real command parser in process)."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from server.app.application import build_app
 from server.cli import main
 from server.runtime.config import ConfigError, load_config
 from server.runtime.tokens import hash_token
@@ -80,3 +83,38 @@ def test_open311_settings(tmp_path: Path) -> None:
     assert config.open311.posts_per_minute == 5 and config.open311.contact
     with pytest.raises(ConfigError, match=r"open311\.posts_per_minute"):
         load_config(env={"LIENTHONG_OPEN311_POSTS_PER_MINUTE": "0"}, data_dir=tmp_path)
+
+
+async def test_a_key_made_by_the_cli_posts_until_revoked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], aiohttp_client: Any
+) -> None:
+    """The commands and the running app agree: an agency, a category and a key made with
+    ``lienthong`` on a data directory; the app on it takes posts with that key, and refuses
+    them once ``key revoke`` ran (while it runs)."""
+    data = str(tmp_path / "data")
+    setup = [
+        ("init",),
+        ("agency", "add", "000.01.00.H41", "--name", "Sở Xây dựng"),
+        ("feedback", "category", "add", "duong", "--name", "Đường", "--agency", "000.01.00.H41"),
+    ]
+
+    async def cli(*argv: str) -> tuple[int, str, str]:  # the CLI runs its own event loop
+        return await asyncio.to_thread(run, capsys, *argv, "--data-dir", data)
+
+    for argv in setup:
+        assert (await cli(*argv))[0] == 0
+    key = (await cli("open311", "key", "create", "--name", "app"))[1].strip()
+    config = load_config(env={"LIENTHONG_SERVER_LOG_JSON": "0"}, data_dir=Path(data))
+    client = await aiohttp_client(build_app(config))
+    form = {
+        "service_code": "duong",
+        "address_string": "Vinh",
+        "last_name": "Lê",
+        "email": "le@example.vn",
+        "description": "Ổ gà",
+    }
+    resp = await client.post("/open311/v2/requests.json", data={**form, "api_key": key})
+    assert resp.status == 200, await resp.text()
+    assert (await cli("open311", "key", "revoke", "app"))[0] == 0
+    resp = await client.post("/open311/v2/requests.json", data={**form, "api_key": key})
+    assert resp.status == 403
