@@ -380,3 +380,43 @@ async def test_rate_limit_per_key_and_revocation(axis: Axis) -> None:
         assert await Open311KeyRepo(tx).revoke("app-b")
     status, _, body = await post(axis, {**POST, "api_key": keys["app-b"]})
     assert status == 403 and "unknown or revoked" in errors_of(body)[0][1]
+
+
+async def test_garbage_gets_the_spec_errors_never_a_traceback(axis: Axis) -> None:
+    keys = await seed(axis)
+    paths = [
+        "requests/%00.xml",
+        "requests/..%2F..%2Fetc.json",
+        "tokens/%FF%FE.xml",
+        "services/%3Cscript%3E.json",
+        "requests.json?start_date=%00",
+        "requests.xml?status=open,,closed,%FF",
+        "requests.json?service_request_id=" + ",".join(f"A{i}" for i in range(1200)),
+        "requests.xml?end_date=9999-12-31T23:59:59Z",
+    ]
+    for path in paths:
+        resp = await axis.client.get(V2 + path)
+        body = await resp.read()
+        assert resp.status in {200, 400, 404}, (path, body)
+        if path.split("?")[0].endswith(".json"):
+            assert isinstance(json.loads(body), list)
+        else:
+            assert etree.fromstring(body).tag in {
+                "service_requests",
+                "errors",
+                "service_definition",
+            }
+    bodies = [
+        (b"\x00\x01\x02", FORM["Content-Type"]),
+        (b"=&=&&==", FORM["Content-Type"]),
+        (f"api_key={keys['app-a']}&attribute[=1&attribute]]=2".encode(), FORM["Content-Type"]),
+        (f"api_key={keys['app-a']}&service_code=%FF".encode(), FORM["Content-Type"]),
+        (f"api_key={keys['app-a']}&lat=1e999&long=-1e999&service_code={ROAD}".encode(), None),
+        (b"--x\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--x--", "multipart/form-data"),
+    ]
+    for raw, content_type in bodies:
+        headers = {"Content-Type": content_type} if content_type else {}
+        resp = await axis.client.post(V2 + "requests.xml", data=raw, headers=headers)
+        body = await resp.read()
+        assert resp.status in {400, 403, 404}, (raw, body)
+        assert etree.fromstring(body).tag == "errors"
