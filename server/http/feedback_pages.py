@@ -31,12 +31,15 @@ from server.feedback.moves import RATINGS, rate
 from server.feedback.photos import MAX_PHOTOS
 from server.feedback.views import private_view, public_view
 from server.http.appkeys import DATABASE
+from server.http.errors import HttpProblem, readable_form
 from server.http.feedback import check_rate, photo_number, photo_response, private_link, services_of
 from server.runtime.problems import DomainError
 from storage.repos.agencies import AgencyRepo
 from storage.repos.feedback import CategoryRepo, CategoryRow, FeedbackRepo
 
 routes = web.RouteTableDef()
+
+_UNREADABLE = "Không đọc được biểu mẫu đã gửi; vui lòng tải lại trang và gửi lại."
 
 PAGE = "/phan-anh"
 PUBLISHED = "/phan-anh/da-tra-loi"
@@ -280,11 +283,14 @@ async def send(request: web.Request) -> web.Response:
     """Receive the form: the code and the private link, or the form again with the refusal."""
     try:
         check_rate(request)
-        fields, photos = await _posted(request)
+        with readable_form():
+            fields, photos = await _posted(request)
     except TooManyRequests as exc:
         response = await _form(request, {}, _refusal(exc), status=429)
         response.headers.update(exc.headers)
         return response
+    except HttpProblem:
+        return await _form(request, {}, _UNREADABLE, status=400)
     given = {k: v for k, v in fields.items() if isinstance(v, str)}
     for code, value in fields.get("attributes", {}).items():
         if isinstance(value, str):
@@ -464,7 +470,12 @@ async def private_page(request: web.Request) -> web.Response:
 async def rate_answer(request: web.Request) -> web.Response:
     """Rate the answer once; back to the private page (303), or the page with the refusal."""
     code = request.match_info["code"]
-    posted = await request.post()
+    try:
+        with readable_form():
+            posted = await request.post()
+    except HttpProblem:
+        body = f'<h1>Không đọc được</h1><p class="error" id="error">{_UNREADABLE}</p>'
+        return _page("Không đọc được", body, status=400, private=True)
     token, rating = str(posted.get("token", "")), str(posted.get("rating", ""))
     try:
         await rate(request.app[DATABASE], code, token, rating)

@@ -285,3 +285,24 @@ async def test_published_list_pages(site: Site) -> None:
     second = await (await site.client.get(more.group(1))).text()
     assert re.findall(r'<article id="fb-([^"]+)"', second) == shown[20:]
     assert 'id="more"' not in second and "Trần T. B." in second and "0912" not in second
+
+
+async def test_garbage_to_the_pages_is_a_4xx_page(site: Site) -> None:
+    """Broken bodies to the form and the rating, and odd codes, answer 4xx, never a 500."""
+    cases = [
+        ("/phan-anh", b"--x\r\nContent-Disposition: form-data\r\n\r\n", "multipart/form-data"),
+        ("/phan-anh", b"--x\r\nbroken", "multipart/form-data; boundary=x"),
+        ("/phan-anh", b"\xff\xfe=\xff", "application/x-www-form-urlencoded"),
+        (
+            "/phan-anh/PA-000000-0001",
+            b"token=&rating=hai-long",
+            "application/x-www-form-urlencoded",
+        ),
+        ("/phan-anh/PA-000000-0001", b"--x\r\nbroken", "multipart/form-data; boundary=x"),
+    ]
+    for path, body, content_type in cases:
+        resp = await site.client.post(path, data=body, headers={"Content-Type": content_type})
+        assert 400 <= resp.status < 500, (path, body, resp.status, await resp.text())
+    for path in ("/phan-anh/PA-1-1?token=%FF", "/phan-anh/anh/PA-1-1/x", "/phan-anh/anh/PA-1-1/99"):
+        resp = await site.client.get(path)
+        assert resp.status == 404, (path, await resp.text())
