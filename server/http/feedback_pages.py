@@ -273,6 +273,8 @@ def _refusal(exc: DomainError) -> str:
     field = getattr(exc, "field", None)
     if isinstance(exc, TooManyRequests):
         return "Bạn gửi quá nhiều lần trong thời gian ngắn; vui lòng thử lại sau ít phút."
+    if isinstance(field, str) and field.startswith("photos["):  # photos[2]: the second photo
+        return f"Vui lòng kiểm tra ảnh thứ {field[7:-1]}: tệp phải là ảnh ({exc.detail})."
     if field in LABELS:
         return f"Vui lòng kiểm tra mục «{LABELS[field]}» ({exc.detail})."
     return exc.detail

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from PIL import Image
@@ -285,6 +286,18 @@ async def test_published_list_pages(site: Site) -> None:
     second = await (await site.client.get(more.group(1))).text()
     assert re.findall(r'<article id="fb-([^"]+)"', second) == shown[20:]
     assert 'id="more"' not in second and "Trần T. B." in second and "0912" not in second
+
+
+async def test_a_file_that_is_not_an_image_is_named(site: Site) -> None:
+    form = aiohttp.FormData()
+    fields = {"category": "RAC", "title": "Rác", "content": "Rác", "address": "Vinh"}
+    for name, value in {**fields, "name": "Lê Văn C", "phone": "0912345678"}.items():
+        form.add_field(name, value)
+    form.add_field("photo", photo_with_gps((0, 0, 0)), filename="a.jpg", content_type="image/jpeg")
+    form.add_field("photo", b"MZ\x90\x00 not an image", filename="b.jpg", content_type="image/jpeg")
+    resp = await site.client.post("/phan-anh", data=form)
+    html = await resp.text()
+    assert resp.status == 422 and "ảnh thứ 2" in html, html
 
 
 async def test_garbage_to_the_pages_is_a_4xx_page(site: Site) -> None:
