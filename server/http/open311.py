@@ -134,7 +134,10 @@ def resource(method: str, path: str) -> Callable[[Handler], Handler]:
                 return answer
             return _answer(fmt, *answer)
 
-        routes.route(method, PREFIX + path)(handle)
+        if method == "GET":
+            routes.get(PREFIX + path)(handle)  # HEAD too
+        else:
+            routes.route(method, PREFIX + path)(handle)
         return handler
 
     return register

@@ -179,6 +179,8 @@ async def test_discovery_services_and_definitions_as_the_spec(axis: Axis) -> Non
     assert await unknown.json() == [
         {"code": 404, "description": "service_code 'NOPE' was not found"}
     ]
+    head = await axis.client.head(V2 + "services.xml")
+    assert head.status == 200 and head.headers["Content-Type"] == "text/xml; charset=utf-8"
     for path in ("nothing.xml", "services.html", "requests/x/y.json"):
         resp = await axis.client.get(V2 + path)
         assert resp.status == 404 and resp.content_type in {"text/xml", "application/json"}
