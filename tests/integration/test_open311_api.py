@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -302,6 +303,24 @@ async def test_queries_tokens_and_the_window(axis: Axis) -> None:
         [error] = await resp.json()
         assert error["code"] == 400 and says in error["description"]
     await get(axis, "requests/PA-000101-9999.json", 404)
+
+    # not accepted (with its reason): closed, the reason not shown, nothing more due
+    resp = await axis.client.post(
+        f"/api/v1/feedback/{codes[0]}/events",
+        json={"status": "not_accepted", "note": "Không thuộc phạm vi"},
+        headers=axis.auth(SO_TTTT),
+    )
+    assert resp.status == 200, await resp.text()
+    [refused] = await get(axis, f"requests/{codes[0]}.json")
+    assert refused["status"] == "closed" and refused["status_notes"] is None
+    assert refused["expected_datetime"] is None
+    [still] = await get(axis, f"requests/{codes[1]}.json")  # received: the classify deadline
+    assert still["status"] == "open" and still["expected_datetime"] is not None
+    officers = await axis.client.get(f"/api/v1/feedback/{codes[1]}", headers=axis.auth(SO_TTTT))
+    classify_due = datetime.fromisoformat((await officers.json())["due"]["classify"])
+    assert datetime.fromisoformat(still["expected_datetime"]) == classify_due.replace(microsecond=0)
+    closed = await get(axis, "requests.json?status=closed")
+    assert [r["service_request_id"] for r in closed] == [codes[0]]
 
 
 async def test_post_refusals_in_the_spec_shape(axis: Axis) -> None:
