@@ -50,7 +50,8 @@ problem_type(
     "role-not-allowed",
     403,
     "Not allowed for this token's role",
-    "An archivist token may only read documents and the archive of its agency.",
+    "The token's role does not reach this operation: an archivist token only reads documents "
+    "and the archive of its agency, an admin token only `/metrics` and `/api/v1/audit`.",
 )
 problem_type(
     "method-not-allowed",
