@@ -26,6 +26,7 @@ from server.app.lifetimes import (
     evidence_context,
     renewal_context,
 )
+from server.app.protocol import AxisRunner
 from server.app.roles import ROLE, WorkerRole, role_of
 from server.exchange import Exchange
 from server.http import agencies, documents, health, inbox, me, openapi, pages, sent, statuses, vdxp
@@ -214,7 +215,7 @@ async def serve_app(
     Not ``web.run_app``: it cancels its main task on a signal, and its cleanup then cancels
     the handlers still running instead of letting them finish.
     """
-    runner = web.AppRunner(
+    runner = AxisRunner(  # malformed requests refused without echoing them (protocol.py)
         build_app(config, role=role),
         access_log=None,  # request_context_middleware logs one structured line per request
         shutdown_timeout=shutdown_timeout,
