@@ -62,7 +62,15 @@ async def verifier_context(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     settings = config.verification
     online = settings.online and os.environ.get(ONLINE_ENV, "1") != "0"
-    policy = VerificationPolicy.from_trust_store(online=online)
+    # Anyone may upload a PDF here, and its certificates name what to fetch: never follow a
+    # CA-issuers URL (named before the chain is known to reach a trusted root), and fetch
+    # OCSP/CRL from public addresses only, or the configured networks (issue 18, finding 2).
+    allow = settings.fetch_allow
+    if config.devpki.dir is not None:
+        allow = (*allow, "127.0.0.1", "::1")  # the demo PKI's OCSP/CRL, served on loopback
+    policy = VerificationPolicy.from_trust_store(
+        online=online, fetch_issuers=False, fetch_allow=allow
+    )
     pool = VerifierPool(size=settings.workers, preload=PROCESS_SETUP)
     exchange = app.get(EXCHANGE)
     verifier = Verifier(

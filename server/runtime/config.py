@@ -9,6 +9,7 @@ from the environment only and are never logged.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -116,6 +117,8 @@ class DeliverySettings:
     lease: int = 300  # seconds a worker holds a delivery (longer than timeout)
     poll_ms: int = 1000  # how often the queue is checked when nothing woke the worker
     orphan_grace: int = 3600  # seconds before an unfinished send's object is swept
+    # networks a webhook may reach although loopback or link-local (server/exchange/webhooks.py)
+    webhook_allow: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,10 @@ class VerificationSettings:
     ``POST /api/v1/verify``; ``online``: fetch OCSP/CRL (LIENTHONG_VERIFY_ONLINE=0 also turns
     it off); ``refresh_min_interval``: seconds after a stored report during which
     ``?refresh=1`` answers a new report without storing it (stored reports are locked for
-    years on S3, so a loop of refreshes must not pile them up).
+    years on S3, so a loop of refreshes must not pile them up); ``fetch_allow``: networks
+    (``10.1.2.3``, ``10.0.0.0/8``) the verifier may fetch OCSP/CRL from although they are
+    loopback, link-local or private (none by default: a PDF anyone uploads names those URLs;
+    signing/netguard.py). CA-issuers URLs are never followed by the server.
     """
 
     workers: int = 2
@@ -189,6 +195,7 @@ class VerificationSettings:
     upload_max_bytes: int = 50 * 1024 * 1024
     online: bool = True
     refresh_min_interval: int = 3600
+    fetch_allow: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -488,6 +495,15 @@ def load_config(
             raise ConfigError(f"setting verification.{key}: must be at least 1")
     if verification.retry_after < 1 or verification.refresh_min_interval < 0:
         raise ConfigError("settings verification.retry_after (>= 1), refresh_min_interval (>= 0)")
+    for name, networks in (
+        ("verification.fetch_allow", verification.fetch_allow),
+        ("delivery.webhook_allow", values["delivery"].get("webhook_allow", ())),
+    ):
+        try:
+            for network in networks:
+                ipaddress.ip_network(network.strip(), strict=False)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"setting {name}: {exc}") from None
     dossiers = DossierSettings(**values["dossiers"])
     dossiers.periods()
     if dossiers.max_file_bytes < 1:
