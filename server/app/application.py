@@ -44,6 +44,7 @@ from server.http import verify as verify_http
 from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, PRINCIPAL, REQUEST_ID
 from server.http.auth import auth_middleware
 from server.http.errors import problem_middleware
+from server.http.headers import add_security_headers
 from server.runtime.config import Config
 from server.runtime.datadir import prepare_data_dir
 from server.runtime.logs import request_fields_var, request_id_var
@@ -184,6 +185,7 @@ def build_app(config: Config, *, role: WorkerRole | None = None) -> web.Applicat
     )
     app[CONFIG] = config
     app[IN_FLIGHT] = [0]
+    app.on_response_prepare.append(add_security_headers)  # CSP, nosniff... (http/headers.py)
     app[ROLE] = role or WorkerRole()
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(evidence_context)  # seal, receipts, audit anchors (issue 9)

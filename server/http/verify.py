@@ -34,6 +34,7 @@ from aiohttp import BodyPartReader, web
 from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, VERIFIER
 from server.http.auth import principal_of
 from server.http.errors import HttpProblem, readable_form
+from server.http.headers import html_page
 from server.http.metrics import metrics_of
 from server.runtime.audit import record_verification_request
 from server.runtime.config import VerificationSettings
@@ -249,7 +250,7 @@ async def document_verification(request: web.Request) -> web.Response:
 async def verify_page(request: web.Request) -> web.Response:
     """The Vietnamese verification page (plain HTML and a little JS, no CDN)."""
     html = await asyncio.to_thread(PAGE_PATH.read_text, encoding="utf-8")
-    return web.Response(text=html, content_type="text/html", charset="utf-8")
+    return html_page(request, html)  # its script and style get the request's nonce
 
 
 def setup(app: web.Application) -> None:
