@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import io
 import socket
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -20,7 +21,7 @@ import fixtures_pki
 import pytest
 from aiohttp import web
 from asn1crypto import x509 as asn1_x509
-from axis_client import NGHE_AN, Axis
+from axis_client import NGHE_AN, VPCP, Axis, document
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -37,14 +38,17 @@ from signing.revcache import RevocationCache, caching_fetchers, close_fetchers
 
 
 class Listener:
-    """An HTTP server on 127.0.0.1 that answers 404 to everything and remembers the paths."""
+    """An HTTP server on 127.0.0.1 that answers 404 (or a redirect) and remembers the paths."""
 
     def __init__(self) -> None:
         self.seen: list[str] = []
         self.port = 0
+        self.redirect_to: str | None = None  # answer 302 to there instead of 404
 
     async def handle(self, request: web.Request) -> web.Response:
         self.seen.append(request.path)
+        if self.redirect_to is not None:
+            return web.Response(status=302, headers={"Location": self.redirect_to})
         return web.Response(status=404)
 
 
@@ -257,3 +261,29 @@ async def test_pushes_connect_to_loopback_only_when_allowed(
             with pytest.raises(OSError):
                 await itself.post(url, data=b"x")
     assert listener.seen == (["/hook"] if allowed else [])
+
+
+async def test_a_push_follows_no_redirect(axis: Axis, listener: Listener) -> None:
+    # The receiver answers 302 to elsewhere on its own server: the push fails, elsewhere is
+    # never asked (the test config lets webhooks reach 127.0.0.1).
+    listener.redirect_to = f"http://127.0.0.1:{listener.port}/elsewhere"
+    resp = await axis.client.put(
+        "/api/v1/webhook",
+        json={"url": f"http://127.0.0.1:{listener.port}/hook", "secret": "0123456789abcdef0"},
+        headers=axis.auth(NGHE_AN),
+    )
+    assert resp.status == 200, await resp.text()
+    await axis.send_ok(VPCP, document(VPCP, [NGHE_AN]))
+    error = None
+    for _ in range(1000):  # until the first attempt is recorded
+        conn = sqlite3.connect(axis.config.db_path)
+        try:
+            row = conn.execute("SELECT last_error FROM deliveries WHERE attempts > 0").fetchone()
+        finally:
+            conn.close()
+        if row is not None:
+            error = row[0]
+            break
+        await asyncio.sleep(0.02)
+    assert error is not None and error.startswith("HTTP 302"), error
+    assert listener.seen and set(listener.seen) == {"/hook"}
