@@ -200,3 +200,11 @@ async def test_a_broken_chunk_mid_body_is_a_400(
     assert b"application/problem+json" in answer
     line = await _access_line(caplog, "/api/v1/documents")
     assert vars(line)["status"] == 400
+
+
+def test_text_lines_escape_every_control_character() -> None:
+    formatter = TextFormatter("%(levelname)s %(message)s")
+    record = logging.LogRecord("lienthong", logging.INFO, "", 0, "a\rb\x1b[31mc\u2028d", None, None)
+    record.path = "/x\ny\x00"
+    line = formatter.format(record)
+    assert line == "INFO a\\rb\\x1b[31mc\\u2028d path=/x\\ny\\x00"
