@@ -57,6 +57,7 @@ from server.calendar.days import WorkingDays
 from server.calendar.hours import WorkingHours
 from server.calendar.shipped import shipped
 from storage.ids import to_db_time
+from storage.repos.dossiers import DossierFilter, page_query, transferred_query
 
 HERE = Path(__file__).resolve().parent
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -357,33 +358,27 @@ def seed(database: Path, count: int, units: list[str], seed_value: int) -> float
     return time.perf_counter() - started
 
 
-# The list query as storage/repos/dossiers.py DossierRepo.page builds it with overdue=true: the
-# UNION of the agency's two sides, each on its own index (migration 0018).
-_OVERDUE = "code > ? AND due_at < ? AND paused_at IS NULL AND status NOT IN (3, 7, 8, 9, 10)"
-LIST_SQL = (
-    f"SELECT code FROM dossiers WHERE receiving_unit = ? AND {_OVERDUE}"  # noqa: S608
-    f" UNION SELECT code FROM dossiers WHERE agency = ? AND {_OVERDUE}"
-    " ORDER BY code LIMIT ?"
-)
-
-
 def explain(database: Path, agency: str) -> None:
-    """The plan and the time of the overdue list query, straight on the database."""
+    """The plans and the time of the overdue list's queries (DossierRepo.page's own SQL: the
+    UNION of the agency's own two sides, migration 0018, then the dossiers transferred to it,
+    migration 0019), straight on the database."""
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    where = DossierFilter(agency, overdue_at=datetime.now(UTC))
+    queries = [page_query(where, None, 51), transferred_query(where, None, 51)]
     try:
-        now = to_db_time(datetime.now(UTC))
-        params = (agency, "", now, agency, "", now, 51)
-        plan = conn.execute("EXPLAIN QUERY PLAN " + LIST_SQL, params).fetchall()
+        plans = [conn.execute("EXPLAIN QUERY PLAN " + q, p).fetchall() for q, p in queries]
         started = time.perf_counter()
         for _ in range(5):
-            conn.execute(LIST_SQL, params).fetchall()
+            for sql, params in queries:
+                conn.execute(sql, params).fetchall()
         each = (time.perf_counter() - started) / 5
     finally:
         conn.close()
-    print("    plan of the overdue list query (storage/repos/dossiers.py DossierRepo.page):")
-    for row in plan:
-        print(f"      {row[-1]}")
-    print(f"    the query alone, in this process: {each * 1000:.1f} ms")
+    print("    plans of the overdue list queries (storage/repos/dossiers.py DossierRepo.page):")
+    for plan in plans:
+        for row in plan:
+            print(f"      {row[-1]}")
+    print(f"    the queries alone, in this process: {each * 1000:.1f} ms")
 
 
 def bench_reads(template: Path, tokens: dict[str, str], args: argparse.Namespace) -> None:

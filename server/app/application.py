@@ -49,6 +49,7 @@ from server.runtime.config import Config
 from server.runtime.datadir import prepare_data_dir
 from server.runtime.logs import request_fields_var, request_id_var
 from server.runtime.objectstore import close_object_store, open_object_store
+from server.runtime.tls import server_context
 from storage.db import Database
 
 log = logging.getLogger("lienthong.access")
@@ -217,6 +218,8 @@ async def serve_app(
     Not ``web.run_app``: it cancels its main task on a signal, and its cleanup then cancels
     the handlers still running instead of letting them finish.
     """
+    # [server.tls]: HTTPS (and client certificates) on the standard library's ssl.
+    ssl_context = server_context(config)
     runner = AxisRunner(  # malformed requests refused without echoing them (protocol.py)
         build_app(config, role=role),
         access_log=None,  # request_context_middleware logs one structured line per request
@@ -226,9 +229,9 @@ async def serve_app(
     try:
         # A worker of `serve --workers N` accepts on the socket its parent bound.
         site: web.BaseSite = (
-            web.TCPSite(runner, config.server.host, config.server.port)
+            web.TCPSite(runner, config.server.host, config.server.port, ssl_context=ssl_context)
             if sock is None
-            else web.SockSite(runner, sock)
+            else web.SockSite(runner, sock, ssl_context=ssl_context)
         )
         await site.start()
         stop = asyncio.Event()

@@ -286,6 +286,12 @@ def run(config: Config) -> None:
             "data_dir": str(config.storage.data_dir),
         },
     )
+    # [server.tls] and [federation]'s client certificate checked before anything starts: a
+    # missing file or a wrong key password is one line here, not a traceback in each worker.
+    from server.runtime.tls import client_context, server_context
+
+    server_context(config)
+    client_context(config.federation)
     if config.server.workers > 1:
         status = serve(config)
         if status:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from edxml import OrganId
 from edxml.model import VN_TZ
-from server.cli import CliError, vdxp_cmd
+from server.cli import CliError, agency_cert_cmd, vdxp_cmd
 from server.cli.database import with_database as _with_database
 from server.cli.options import add_local_options, local_config
 from server.cli.table import render_table
@@ -62,6 +62,7 @@ def register(sub: Any) -> None:
     add_local_options(grant)
     grant.set_defaults(func=cmd_token_create)
     vdxp_cmd.register_agency(agency_cmds)  # agency secret create|rotate (VDXP, issue 5)
+    agency_cert_cmd.register_agency(agency_cmds)  # agency cert add|list|remove|require (mTLS)
 
     token = sub.add_parser("token", help="bearer tokens of agency systems")
     token_cmds = token.add_subparsers(dest="token_command", metavar="SUBCOMMAND")

@@ -9,7 +9,7 @@ from typing import Any
 from server.app.devservices import DevServicesError, dev_services
 from server.cli import CliError
 from server.cli.options import add_local_options, local_config
-from server.runtime.config import with_overrides
+from server.runtime.config import ConfigError, with_overrides
 from storage.private import private_umask
 
 
@@ -51,7 +51,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 )
             print(
                 f"lienthong: serving {config.storage.data_dir.resolve()} on "
-                f"http://{config.server.host}:{config.server.port} (Ctrl+C to stop)",
+                f"{'https' if config.tls.certificate else 'http'}://"
+                f"{config.server.host}:{config.server.port} (Ctrl+C to stop)",
                 file=sys.stderr,
                 flush=True,
             )
@@ -59,6 +60,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # create there (metric files, spool files) too. Workers inherit the umask.
             with private_umask():
                 run(config)
-    except DevServicesError as exc:
+    except (DevServicesError, ConfigError) as exc:  # ConfigError: e.g. an unusable TLS key
         raise CliError(str(exc)) from None
     return 0

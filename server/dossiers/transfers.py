@@ -10,26 +10,35 @@ to an agency of this axis, or forwarded to another axis.
 **In** (the axis of the step's agency, this one or another): :meth:`Transfers.on_accepted` is
 an arrival hook (``Exchange.on_accepted``). Every axis a package passes through accepts it with
 ``accept_document`` and calls its hooks, so the one that hosts the recipient records the
-dossier there (``dossier_transfers``, direction ``in``), whichever axis it came from.
+dossier there (``dossier_transfers``, direction ``in``), whichever axis it came from. The
+agency then works it like its own dossier (:func:`dossier_view`, the lists in
+``DossierRepo.page``, :meth:`Transfers.advance_copy`).
 
-**Back**: the agency's moves on its copy (:func:`advance_transfer`, the lifecycle's moves of a
-competent agency) are edXML status messages about the package (``Exchange.accept_status``),
-routed back to the originating unit like any status. Their ``Description`` starts with
-``[ho-so N TIME]`` (the DVCQG status and the moment); at the originating axis
-:meth:`Transfers.on_status` (``Exchange.on_status``) makes each an event of the dossier, with
-the supplement pause applied as for local moves.
+**Back**: the agency's moves on its copy (:meth:`Transfers.advance_transfer`, the lifecycle's
+moves of a competent agency) are edXML status messages about the package
+(``Exchange.accept_status``), routed back to the originating unit like any status. Their
+``Description`` starts with ``[ho-so N TIME #K]`` (the DVCQG status, the moment, the move's
+number on the transfer). Each is written with its move and sent after it, retried until the
+exchange takes it (:meth:`Transfers.send_reports`); at the originating axis
+:meth:`Transfers.on_status` (``Exchange.on_status``) keeps each arrival and makes events of the
+dossier in the order of K, with the supplement pause applied as for local moves. A hook that
+never ran (a process stopped after the commit) is made up by :meth:`Transfers.catch_up` and
+:meth:`Transfers.catch_up_arrivals` (:meth:`Transfers.retry_reports` runs all three).
 
 Each step's due date follows the procedure's split of days (:func:`step_due_dates`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import math
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -60,16 +69,31 @@ from server.dossiers.lifecycle import (
     SUPPLEMENT,
     check_move,
 )
-from server.dossiers.moves import MAX_NOTE, dossier_of
+from server.dossiers.moves import MAX_NOTE, Move, dossier_of
 from server.dossiers.procedures import Procedure, procedure_json
 from server.exchange import Exchange
+from server.exchange.meta import document_meta
 from server.exchange.results import AcceptedDocument, AcceptedStatus
 from server.runtime.audit import record
-from storage.db import Database
+from storage.db import Database, Tx
 from storage.ids import utcnow
 from storage.objects.base import ObjectStore
-from storage.repos.dossier_transfers import TransferEventRow, TransferRepo, TransferRow
-from storage.repos.dossiers import DossierRepo, DossierRow
+from storage.repos.deliveries import DeliveryRepo
+from storage.repos.documents import DocumentRepo
+from storage.repos.dossier_transfers import (
+    ArrivalRow,
+    TransferEventRow,
+    TransferRepo,
+    TransferRow,
+)
+from storage.repos.dossiers import (
+    ApologyRow,
+    DossierEventRow,
+    DossierFileRow,
+    DossierRepo,
+    DossierRow,
+    TransferredIn,
+)
 
 log = logging.getLogger("lienthong.dossiers")
 
@@ -77,8 +101,9 @@ DOSSIER_FILE = "ho-so.json"  # the attachment that carries the dossier
 APPLICATION_TYPE = "MCDT_LT"  # one-stop (một cửa) liên thông
 CODE_NOTATION = "HSMC-LT"
 SUBJECT = "Hồ sơ một cửa liên thông"
-# The Description of a status message about a transfer: "[ho-so 9 2026-03-09T10:00:00+07:00] note"
-_MARK = re.compile(r"^\[ho-so (\d{1,2}) ([^\]\s]+)\] ?(.*)$", re.DOTALL)
+# The Description of a status message about a transfer, with the move's number on the
+# transfer: "[ho-so 9 2026-03-09T10:00:00+07:00 #3] note" (without "#K": applied as it comes).
+_MARK = re.compile(r"^\[ho-so (\d{1,2}) ([^\]\s]+)(?: #(\d{1,9}))?\] ?(.*)$", re.DOTALL)
 
 # How a DVCQG status of the step's agency reads as an edXML status code.
 EDXML_CODES = {
@@ -134,6 +159,8 @@ class Transfers:
     exchange: Exchange
     clock: WorkingClock
     zone: ZoneInfo
+    base_delay: float = 2.0  # seconds before the second attempt at a status message, doubled
+    max_delay: float = 3600.0  # ... up to this
 
     # -- out ---------------------------------------------------------------------------------
 
@@ -198,6 +225,7 @@ class Transfers:
         row = TransferRow(
             0, "out", code, actor, agency, step.number, receipt.document.id,
             document_id, ACCEPTED, step.due_at, None, body, now, now,
+            dossier.procedure, dossier.received_at,
         )  # fmt: skip
         async with self.database.transaction() as tx:
             transfer_id = await TransferRepo(tx).insert(row)
@@ -259,7 +287,25 @@ class Transfers:
         """Arrival hook: a one-stop dossier for an agency hosted here joins its transfers."""
         return self._arrived(accepted)
 
-    async def _arrived(self, accepted: AcceptedDocument) -> None:
+    async def catch_up_arrivals(self, days: int = 7) -> int:
+        """Record the transfers of the last ``days`` whose arrival hook never ran (the process
+        stopped between the package's commit and its hook): how many were recorded."""
+        since = int((utcnow() - timedelta(days=days)).timestamp() * 1000)
+        async with self.database.reader() as tx:
+            ids = await TransferRepo(tx).unrecorded_packages(f"{since:012x}{0:020x}", SUBJECT)
+        recorded = 0
+        for package in ids:
+            async with self.database.reader() as tx:
+                doc = await DocumentRepo(tx).get(package)
+                recipients = await DeliveryRepo(tx).recipients(package)
+            if doc is not None:
+                recorded += await self._arrived(
+                    AcceptedDocument(doc, recipients, document_meta(doc))
+                )
+        return recorded
+
+    async def _arrived(self, accepted: AcceptedDocument) -> int:
+        """Record a one-stop dossier for each recipient hosted here; how many were new."""
         attachments = accepted.meta.get("attachments") or []
         index = next(
             (a.get("index", i) for i, a in enumerate(attachments) if a.get("name") == DOSSIER_FILE),
@@ -267,13 +313,14 @@ class Transfers:
         )
         doc = accepted.document
         if index is None or not (doc.subject or "").startswith(SUBJECT):
-            return
+            return 0
         async with self.database.reader() as tx:
             local = [
                 r
                 for r in accepted.recipients
                 if (await self.exchange.router.resolve(tx, r)).kind == "local"
             ]
+        recorded = 0
         for recipient in local:
             decoded = await self.exchange.decode_attachment(recipient, doc.id, int(index))
             try:
@@ -285,7 +332,8 @@ class Transfers:
             row = TransferRow(
                 0, "in", str(body["code"]), doc.sender, recipient, int(step.get("number", 1)),
                 doc.id, doc.document_id, ACCEPTED, datetime.fromisoformat(step["due_at"]),
-                None, body, now, now,
+                None, body, now, now, str((body.get("procedure") or {}).get("code", "")),
+                datetime.fromisoformat(body["received_at"]),
             )  # fmt: skip
             async with self.database.transaction() as tx:
                 repo = TransferRepo(tx)
@@ -295,6 +343,8 @@ class Transfers:
                 await repo.add_event(transfer_id, recipient, now, None, ACCEPTED, "")
                 details = {"from": doc.sender, "package": doc.id, "step": row.step}
                 await record(tx, recipient, "dossier.transfer.received", [row.dossier], details)
+            recorded += 1
+        return recorded
 
     async def advance_transfer(
         self, actor: str, transfer_id: int, status: int, note: str = ""
@@ -312,23 +362,99 @@ class Transfers:
                 raise DossierNotFound("No such dossier transferred to this agency.")
             check_move(current.status, status, receiving=False, competent=True)
             due_at, paused_at = self._paused(current.status, status, current, now)
+            seq = len(await repo.events(transfer_id))  # the arrival's event, then the moves
             await repo.add_event(transfer_id, actor, now, current.status, status, note)
             await repo.move(transfer_id, status, due_at, paused_at, now)
+            # The status message goes with the move, in its transaction: sent just after, and
+            # again until the exchange accepts it (send_reports), so the move is never lost.
+            message = StatusMessage(
+                from_=Organization(actor),
+                response_for=ResponseFor(organ_id=current.origin, document_id=current.document_id),
+                status_code=EDXML_CODES.get(status, StatusCode.PROCESSING),
+                description=f"[ho-so {status} {now.astimezone(self.zone).isoformat()} #{seq}] "
+                f"{note}"[:2000],
+                timestamp=now.astimezone(self.zone),
+            )
+            await repo.add_report(transfer_id, actor, edxml.serialize(message), now)
             details = {"from": current.status, "to": status, "note": note, "transfer": transfer_id}
             await record(tx, actor, "dossier.transfer.move", [current.dossier], details)
             after = await repo.get(transfer_id)
         assert after is not None
-        message = StatusMessage(
-            from_=Organization(actor),
-            response_for=ResponseFor(organ_id=current.origin, document_id=current.document_id),
-            status_code=EDXML_CODES.get(status, StatusCode.PROCESSING),
-            description=f"[ho-so {status} {now.astimezone(self.zone).isoformat()}] {note}"[:2000],
-            timestamp=now.astimezone(self.zone),
-        )
-        await self.exchange.accept_status(
-            actor, await self.exchange.receive(_chunks(edxml.serialize(message)))
-        )
+        await self.send_reports(transfer_id)
         return after
+
+    async def advance_copy(self, move: Move) -> TransferRow:
+        """A move on ``POST /api/v1/dossiers/{code}/events`` of a dossier transferred to the
+        mover: its step moves (:meth:`advance_transfer`). Not with files nor a past ``at``:
+        the status message carries neither."""
+        async with self.database.reader() as tx:
+            copy = await TransferRepo(tx).copy(move.actor, move.code)
+        if copy is None:
+            raise DossierNotFound("No such dossier among this agency's.")
+        if move.files:
+            raise InvalidDossier(
+                move.files[0].component, "a transferred dossier's moves carry no files back"
+            )
+        if move.at is not None:
+            raise InvalidDossier("at", "a transferred dossier's moves are recorded as they happen")
+        return await self.advance_transfer(move.actor, copy.id, move.status, move.note)
+
+    async def send_reports(self, transfer_id: int) -> bool:
+        """Send the transfer's pending status messages to the exchange, oldest first, stopping
+        at the first that fails (the next attempt after a back-off); True when none is left.
+
+        Any failure (a full disk, an exception of the exchange) leaves the message pending: the
+        move has committed, and the message must still reach the originating unit."""
+        async with self.database.reader() as tx:
+            pending = await TransferRepo(tx).pending_reports(transfer_id)
+        for report in pending:
+            try:
+                receipt = await self.exchange.accept_status(
+                    report.actor, await self.exchange.receive(_chunks(report.message))
+                )
+            except Exception as exc:
+                attempts = report.attempts + 1
+                wait = min(self.base_delay * 2 ** (attempts - 1), self.max_delay)
+                error = f"{type(exc).__name__}: {exc}"[:500]
+                log.warning(
+                    "dossier status message not sent",
+                    extra={"transfer": transfer_id, "report": report.id, "error": error},
+                )
+                async with self.database.transaction() as tx:
+                    await TransferRepo(tx).report_failed(
+                        report.id, utcnow() + timedelta(seconds=wait), error
+                    )
+                return False
+            async with self.database.transaction() as tx:
+                await TransferRepo(tx).report_sent(report.id, receipt.document.id, utcnow())
+        return True
+
+    async def send_due_reports(self) -> int:
+        """One round of retries: every transfer whose oldest pending status message is due;
+        how many transfers were left with none pending."""
+        async with self.database.reader() as tx:
+            due = await TransferRepo(tx).due_transfers(utcnow())
+        return sum([await self.send_reports(transfer_id) for transfer_id in due])
+
+    async def retry_reports(self, interval: float, catch_up_every: float = 60.0) -> None:
+        """Until cancelled: at the start record the transfers whose arrival hook never ran;
+        retry pending status messages every ``interval`` seconds (also those a crash left
+        between the move's commit and the first attempt), and every ``catch_up_every`` seconds,
+        from the start, apply the reports whose hook never ran."""
+        caught_up = -math.inf
+        try:
+            await self.catch_up_arrivals()
+        except Exception:
+            log.exception("dossier transfers: the catch-up of arrivals failed")
+        while True:
+            try:
+                if time.monotonic() - caught_up >= catch_up_every:
+                    caught_up = time.monotonic()
+                    await self.catch_up()
+                await self.send_due_reports()
+            except Exception:
+                log.exception("dossier status messages: a retry round failed")
+            await asyncio.sleep(interval)
 
     def _paused(
         self, before: int, status: int, row: TransferRow | DossierRow, at: datetime
@@ -348,35 +474,65 @@ class Transfers:
         return self._reported(accepted)
 
     async def _reported(self, accepted: AcceptedStatus) -> None:
-        mark = _MARK.match(accepted.message.description or "")
-        if mark is None:
-            return
-        status, at, note = int(mark[1]), datetime.fromisoformat(mark[2]), mark[3]
-        sender = accepted.package.sender
+        arrival = _arrival(accepted.message.description, accepted.package.id)
+        if arrival is not None:
+            await self._arrive(accepted.about.id, accepted.package.sender, arrival)
+
+    async def _arrive(self, about: str, sender: str, arrival: ArrivalRow) -> None:
+        """A report of ``sender`` about the package ``about`` (ours, an 'out' end)."""
         async with self.database.transaction() as tx:
             transfers = TransferRepo(tx)
-            out = await transfers.by_package("out", accepted.about.id)
-            if out is None or out.agency != sender or status not in LABELS:
+            out = await transfers.by_package("out", about)
+            if out is None or out.agency != sender or arrival.status not in LABELS:
                 return
-            dossiers = DossierRepo(tx)
-            dossier = await dossiers.get(out.dossier)
-            if dossier is None:
+            if arrival.seq == 0:  # an older sender, without numbers: as it comes
+                await self._apply(tx, out, arrival)
                 return
-            due_at, paused_at = self._paused(dossier.status, status, dossier, at)
-            step_due, step_paused = self._paused(out.status, status, out, at)
-            text = f"Bước {out.step} ({sender}): {LABELS[status]}" + (f". {note}" if note else "")
-            await dossiers.add_event(dossier.code, sender, at, dossier.status, status, text)
-            await dossiers.move(dossier.code, status, due_at, paused_at, utcnow())
-            await transfers.move(out.id, status, step_due, step_paused, utcnow())
-            details = {
-                "from": dossier.status,
-                "to": status,
-                "note": note,
-                "at": at.isoformat(),
-                "step": out.step,
-                "status_package": accepted.package.id,
-            }
-            await record(tx, sender, "dossier.move", [dossier.code], details)
+            # Kept, then applied in the order of the moves: a message that overtook an
+            # earlier one waits for it; a repeat is ignored.
+            await transfers.add_arrival(out.id, arrival)
+            while (following := await transfers.next_arrival(out.id)) is not None:
+                current = await transfers.get(out.id)
+                assert current is not None
+                await self._apply(tx, current, following)
+                await transfers.mark_applied(out.id, following.seq)
+
+    async def catch_up(self) -> int:
+        """Apply the reports whose status hook never ran (the process stopped between the
+        status's commit and its hook): how many were found."""
+        async with self.database.reader() as tx:
+            missed = await TransferRepo(tx).unapplied_statuses()
+        found = 0
+        for about, sender, description, package in missed:
+            arrival = _arrival(description, package)
+            if arrival is not None and arrival.seq > 0:
+                await self._arrive(about, sender, arrival)
+                found += 1
+        return found
+
+    async def _apply(self, tx: Tx, out: TransferRow, arrival: ArrivalRow) -> None:
+        """A move of the step's agency as an event of the dossier, with the supplement pause
+        applied to the dossier's and the step's due dates as for a local move."""
+        dossiers, transfers = DossierRepo(tx), TransferRepo(tx)
+        dossier = await dossiers.get(out.dossier)
+        if dossier is None:
+            return
+        status, at, note, sender = arrival.status, arrival.at, arrival.note, out.agency
+        due_at, paused_at = self._paused(dossier.status, status, dossier, at)
+        step_due, step_paused = self._paused(out.status, status, out, at)
+        text = f"Bước {out.step} ({sender}): {LABELS[status]}" + (f". {note}" if note else "")
+        await dossiers.add_event(dossier.code, sender, at, dossier.status, status, text)
+        await dossiers.move(dossier.code, status, due_at, paused_at, utcnow())
+        await transfers.move(out.id, status, step_due, step_paused, utcnow())
+        details = {
+            "from": dossier.status,
+            "to": status,
+            "note": note,
+            "at": at.isoformat(),
+            "step": out.step,
+            "status_package": arrival.package,
+        }
+        await record(tx, sender, "dossier.move", [dossier.code], details)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -403,6 +559,71 @@ class Transfers:
             if row is None or row.direction != "in" or row.agency != agency:
                 raise DossierNotFound("No such dossier transferred to this agency.")
             return row, await repo.events(transfer_id)
+
+
+@dataclass(frozen=True)
+class DossierView:
+    """A dossier as one agency sees it, with its files, events and apologies."""
+
+    dossier: DossierRow
+    files: list[DossierFileRow]
+    events: list[DossierEventRow]
+    apologies: list[ApologyRow]
+
+
+async def dossier_view(tx: Tx, code: str, organ_id: str) -> DossierView:
+    """The dossier ``code`` as ``organ_id`` sees it: its own (received or to process), else its
+    copy of a dossier transferred to it (marked; the step's status, due date and moves; the
+    files of the package); :class:`DossierNotFound` for any other agency."""
+    repo = DossierRepo(tx)
+    own = await repo.get(code)
+    if own is not None and organ_id in (own.receiving_unit, own.agency):
+        return DossierView(
+            own, await repo.files(code), await repo.events(code), await repo.apologies(code)
+        )
+    transfers = TransferRepo(tx)
+    copy = await transfers.copy(organ_id, code)
+    if copy is None:
+        raise DossierNotFound("No such dossier among this agency's.")
+    return DossierView(copied(copy), copied_files(copy), await transfers.events(copy.id), [])
+
+
+def copied(row: TransferRow) -> DossierRow:
+    """An 'in' transfer as a dossier of its agency: what ho-so.json says, with the step's
+    status, due date and pause."""
+    body = row.body
+    mark = TransferredIn(row.id, row.step, row.origin, row.package)
+    return DossierRow(
+        row.dossier, str(body.get("receiving_unit", row.origin)), "", 0, row.procedure,
+        row.agency, int(body.get("channel", 1)), row.status, dict(body.get("applicant") or {}),
+        row.received_at or datetime.fromisoformat(body["received_at"]), row.due_at,
+        row.paused_at, None, row.created_at, row.updated_at, False, mark,
+    )  # fmt: skip
+
+
+def copied_files(row: TransferRow) -> list[DossierFileRow]:
+    """The files of a dossier transferred in: the package's attachments, as ho-so.json lists
+    them (``attachment``: the index in the package)."""
+    return [
+        DossierFileRow(
+            component=str(f["component"]),
+            name=str(f["name"]),
+            content_type=str(f["content_type"]),
+            sha256=str(f["sha256"]),
+            size=int(f["size"]),
+            attachment=int(f["attachment"]),
+        )
+        for f in row.body.get("files") or []
+    ]
+
+
+def _arrival(description: str | None, package: str) -> ArrivalRow | None:
+    """The report a status message's Description carries (``seq`` 0: not numbered), or None."""
+    mark = _MARK.match(description or "")
+    if mark is None:
+        return None
+    status, at, seq, note = int(mark[1]), datetime.fromisoformat(mark[2]), mark[3], mark[4]
+    return ArrivalRow(int(seq or 0), status, at, note, package)
 
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:

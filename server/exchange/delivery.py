@@ -279,10 +279,17 @@ class DeliveryWorker:
             url = f"{route.url}{path}"
             if route.token:
                 headers["Authorization"] = f"Bearer {route.token}"
+        # To another axis: this axis's client certificate (mTLS) when configured.
+        tls = True if route.kind == "local" else self.router.client_ssl
         try:
             # No redirect is followed: a 3xx is a failed push, never a request elsewhere.
             async with session.post(
-                url, data=self._body(item), headers=headers, timeout=timeout, allow_redirects=False
+                url,
+                data=self._body(item),
+                headers=headers,
+                timeout=timeout,
+                ssl=tls,
+                allow_redirects=False,
             ) as resp:
                 text = (await resp.content.read(2000)).decode("utf-8", "replace")
                 if 200 <= resp.status < 300:

@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import functools
 import logging
+import ssl
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +35,7 @@ import aiohttp
 from edxml import InvalidOrganIdError, OrganId
 from server.runtime.config import Config, ConfigError, FederationSettings, optional_secret
 from server.runtime.secretbox import SecretBox
+from server.runtime.tls import client_context
 from storage.db import Database, Tx
 from storage.errors import StorageError
 from storage.repos.agencies import AgencyRepo
@@ -110,6 +113,15 @@ class Router:
         self.secrets = SecretBox(config.storage.data_dir)
         self._parent_token: str | None = None
         self._parent_token_read = False
+
+    @functools.cached_property
+    def client_ssl(self) -> ssl.SSLContext | bool:
+        """The TLS settings of requests to other axes (forwards, directory sync): this axis's
+        client certificate presented and their certificates checked against ``server_ca``
+        ([federation], server/runtime/tls.py); True (aiohttp's default checks) when neither is
+        configured. ConfigError when the files are unusable."""
+        context = client_context(self.settings)
+        return True if context is None else context
 
     @property
     def has_parent(self) -> bool:
@@ -202,7 +214,7 @@ async def sync_directory(
     headers = {"Authorization": f"Bearer {route.token}"} if route.token else {}
     timeout = aiohttp.ClientTimeout(total=config.delivery.timeout)
     async with session.get(
-        f"{route.url}/api/v1/agencies", headers=headers, timeout=timeout
+        f"{route.url}/api/v1/agencies", headers=headers, timeout=timeout, ssl=router.client_ssl
     ) as resp:
         if resp.status != 200:
             raise FederationError(f"the parent answered {resp.status} to GET /api/v1/agencies")

@@ -1,4 +1,5 @@
-"""Bearer-token authentication of agency systems (the tokens themselves: server/runtime/tokens.py).
+"""Bearer-token authentication of agency systems (the tokens themselves: server/runtime/tokens.py),
+and client certificates beside them (server/http/client_certs.py).
 
 A token is ``lt_`` + 32 random bytes (URL-safe base64); only its SHA-256 hex is stored, so a
 leaked database does not leak usable tokens. Tokens are never logged.
@@ -10,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from server.http import client_certs
 from server.http.appkeys import DATABASE, PRINCIPAL
 from server.http.errors import HttpProblem
 from server.runtime.tokens import bearer_token, hash_token
@@ -59,12 +61,16 @@ async def auth_middleware(
     if is_public(request.path):
         return await handler(request)
     token = bearer_token(request.headers.get("Authorization"))
-    if token is None:
+    if token is None and client_certs.presented_certificate(request) is None:
         raise HttpProblem("unauthorized", "This API needs `Authorization: Bearer <token>`.")
     async with request.app[DATABASE].reader() as tx:
-        principal = await TokenRepo(tx).find(hash_token(token))
+        principal = None if token is None else await TokenRepo(tx).find(hash_token(token))
+        if principal is None and token is not None:
+            raise HttpProblem("unauthorized", "The bearer token is unknown or was revoked.")
+        # A client certificate (mTLS) speaks for its bound agency (server/http/client_certs.py).
+        principal = await client_certs.authenticate(tx, request, principal)
     if principal is None:
-        raise HttpProblem("unauthorized", "The bearer token is unknown or was revoked.")
+        raise HttpProblem("unauthorized", "This API needs `Authorization: Bearer <token>`.")
     refusal = role_refusal(principal, request.method, request.path)
     if refusal is not None:
         raise HttpProblem("role-not-allowed", refusal)

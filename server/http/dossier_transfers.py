@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +34,7 @@ from server.http.openapi_parts import (
     problem,
 )
 from storage.repos.dossier_transfers import TransferEventRow, TransferRow
+from storage.repos.dossiers import DossierFileRow, DossierRow
 
 routes = web.RouteTableDef()
 TRANSFERS: web.AppKey[Transfers] = web.AppKey("dossier_transfers", Transfers)
@@ -56,6 +59,43 @@ def _transfer(row: TransferRow, zone: ZoneInfo) -> dict[str, Any]:
         "paused_at": None if row.paused_at is None else row.paused_at.astimezone(zone).isoformat(),
         "created_at": row.created_at.astimezone(zone).isoformat(),
     }
+
+
+TRANSFERRED_IN_SCHEMA = {
+    "type": "object",
+    "description": "Only on a dossier of another unit transferred to the caller for one step "
+    "of its procedure: `status` and `due_at` are the step's; its files carry a `url`.",
+    "required": ["id", "step", "origin", "package"],
+    "properties": {
+        "id": {"type": "integer", "description": "the transfer (/api/v1/dossier-transfers/{id})"},
+        "step": {"type": "integer"},
+        "origin": {"type": "string", "description": "the unit that sent it"},
+        "package": {"type": "string", "description": "the edXML package it came in"},
+    },
+}
+
+
+def transferred_in(dossier: DossierRow) -> dict[str, Any]:
+    """``transferred_in`` of a dossier transferred to the caller for a step (nothing for the
+    axis's own dossiers): the transfer, the step, who sent it and the package it came in."""
+    mark = dossier.transfer
+    if mark is None:
+        return {}
+    return {
+        "transferred_in": {
+            "id": mark.id,
+            "step": mark.step,
+            "origin": mark.origin,
+            "package": mark.package,
+        }
+    }
+
+
+def transferred_file(dossier: DossierRow, f: DossierFileRow) -> dict[str, Any]:
+    """``url`` of a file of a dossier transferred in: its attachment in the package."""
+    if dossier.transfer is None or f.attachment is None:
+        return {}
+    return {"url": f"/api/v1/documents/{dossier.transfer.package}/attachments/{f.attachment}"}
 
 
 def _step(step: StepDue, zone: ZoneInfo) -> dict[str, Any]:
@@ -167,19 +207,28 @@ async def move(request: web.Request) -> web.Response:
 
 async def _context(app: web.Application) -> AsyncIterator[None]:
     exchange = app[EXCHANGE]
+    delivery = app[CONFIG].delivery
     transfers = Transfers(
         app[DATABASE],
         app[OBJECTS],
         exchange,
         app[CALENDAR].clock,
         ZoneInfo(app[CONFIG].dossiers.timezone),
+        base_delay=delivery.base_delay_ms / 1000,
+        max_delay=delivery.max_delay,
     )
     app[TRANSFERS] = transfers
     exchange.on_accepted.append(transfers.on_accepted)
     exchange.on_status.append(transfers.on_status)
+    # Status messages not sent at a move are retried at the delivery worker's pace. Every
+    # process may run this: the exchange keeps one status for the same bytes.
+    retries = asyncio.create_task(transfers.retry_reports(delivery.poll_ms / 1000))
     try:
         yield
     finally:
+        retries.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await retries
         exchange.on_accepted.remove(transfers.on_accepted)
         exchange.on_status.remove(transfers.on_status)
 

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import BodyPartReader, web
 
 from server.dossiers.apology import apologize, is_overdue, read_apology
-from server.dossiers.errors import DossierFileTooLarge, InvalidDossier
+from server.dossiers.errors import DossierFileTooLarge, DossierNotFound, InvalidDossier
 from server.dossiers.intake import (
     CHANNELS,
     Intake,
@@ -41,10 +41,17 @@ from server.dossiers.intake import (
     receive,
 )
 from server.dossiers.lifecycle import LABELS, SUPPLEMENT
-from server.dossiers.moves import Move, advance, dossier_of
+from server.dossiers.moves import Move, advance
 from server.dossiers.slip_source import SlipRequest, place_of, slip_data
 from server.dossiers.slips import KINDS, SlipSealer, render_slip
+from server.dossiers.transfers import dossier_view
 from server.http.appkeys import CALENDAR, CONFIG, DATABASE, OBJECTS, PRINCIPAL, SLIP_SEALER
+from server.http.dossier_transfers import (
+    TRANSFERRED_IN_SCHEMA,
+    TRANSFERS,
+    transferred_file,
+    transferred_in,
+)
 from server.http.errors import HttpProblem, readable_form
 from server.http.jsonresponse import json_response
 from server.http.openapi_parts import (
@@ -103,6 +110,7 @@ def summary(request: web.Request, dossier: DossierRow, now: datetime) -> dict[st
         "overdue": is_overdue(dossier, now),
         "late": dossier.late,
         "lookup_url": lookup_url(request, dossier.code),
+        **transferred_in(dossier),
     }
 
 
@@ -241,12 +249,13 @@ async def move(request: web.Request) -> web.Response:
     try:
         status, note, at = _move_fields(data)
         code = request.match_info["code"]
-        await advance(
-            request.app[DATABASE],
-            request.app[OBJECTS],
-            request.app[CALENDAR].clock,
-            Move(actor, code, status, note, at, files),
-        )
+        move = Move(actor, code, status, note, at, files)
+        try:
+            await advance(
+                request.app[DATABASE], request.app[OBJECTS], request.app[CALENDAR].clock, move
+            )
+        except DossierNotFound:  # perhaps one transferred to the caller: its step moves
+            await request.app[TRANSFERS].advance_copy(move)
     finally:
         _discard(files)
     return await _full(request, code, actor)
@@ -255,11 +264,8 @@ async def move(request: web.Request) -> web.Response:
 async def _full(request: web.Request, code: str, organ_id: str) -> web.Response:
     zone = _zone(request)
     async with request.app[DATABASE].reader() as tx:
-        dossier = await dossier_of(tx, code, organ_id)
-        repo = DossierRepo(tx)
-        files = await repo.files(code)
-        events = await repo.events(code)
-        apologies = await repo.apologies(code)
+        view = await dossier_view(tx, code, organ_id)
+    dossier, files, events, apologies = view.dossier, view.files, view.events, view.apologies
     body = summary(request, dossier, utcnow())
     body["applicant"] = dossier.applicant
     body["channel_name"] = CHANNELS[dossier.channel]
@@ -272,6 +278,7 @@ async def _full(request: web.Request, code: str, organ_id: str) -> web.Response:
             "sha256": f.sha256,
             "size": f.size,
             "event": f.event,
+            **transferred_file(dossier, f),
         }
         for f in files
     ]
@@ -442,6 +449,8 @@ def openapi_paths() -> dict[str, Any]:
             },
             "get": {
                 "summary": "The caller's dossiers (received or to process), by code",
+                "description": "With the dossiers of other units transferred to the caller "
+                "for a step (`transferred_in`; `status` and `due_at` are the step's).",
                 "parameters": [
                     query_param("status", {"type": "integer", "minimum": 1, "maximum": 10}),
                     query_param("procedure", description="A procedure's national code"),
@@ -601,6 +610,7 @@ def dossier_schemas() -> dict[str, Any]:
                 "files": {"type": "array", "items": {"type": "object"}},
                 "events": {"type": "array", "items": {"type": "object"}},
                 "apologies": {"type": "array", "items": {"type": "object"}},
+                "transferred_in": TRANSFERRED_IN_SCHEMA,
             },
         },
     }

@@ -92,7 +92,8 @@ def openapi_document() -> dict[str, Any]:
             ),
         },
         "servers": [{"url": "/"}],
-        "security": [{"bearer": []}],
+        # a bearer token, or a client certificate bound to the agency (server/http/client_certs.py)
+        "security": [{"bearer": []}, {"clientCertificate": []}],
         "paths": _paths(),
         "components": {
             "securitySchemes": {
@@ -100,7 +101,14 @@ def openapi_document() -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "`lienthong token create ORGANID`",
-                }
+                },
+                "clientCertificate": {
+                    "type": "mutualTLS",
+                    "description": (
+                        "HTTPS with `[server.tls] client_ca`: a client certificate bound with "
+                        "`lienthong agency cert add ORGANID FILE.pem`"
+                    ),
+                },
             },
             "schemas": _schemas(),
         },

@@ -25,7 +25,7 @@ import edxml
 from server.exchange import ExchangeError
 from server.http.appkeys import CONFIG, EXCHANGE
 from server.runtime.spool import BodyTooLarge
-from server.vdxp import protocol
+from server.vdxp import protocol, replay
 from server.vdxp.credentials import Caller
 from server.vdxp.errors import ErrorCode, RequestError, VdxpError
 from server.vdxp.service import VdxpService, error_of
@@ -274,6 +274,14 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             raise RequestError(f"unknown operation {name}", ErrorCode.UNKNOWN_OPERATION)
         service = request.app[VDXP_SERVICE]
         caller, params = await service.authenticate(request.headers.items())
+        # The signature is verified: refuse an old or replayed one (server/vdxp/replay.py).
+        await replay.check_replay(
+            service.database,
+            request.app[CONFIG].vdxp,
+            name,
+            params,
+            request.headers.get(protocol.H_HASH_HEADER, ""),
+        )
         return await operation(request, service, caller, params)
     except VdxpError as exc:
         code, desc = exc.code, exc.desc

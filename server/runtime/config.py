@@ -48,6 +48,27 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class TlsSettings:
+    """[server.tls]: HTTPS served by the axis itself (server/runtime/tls.py,
+    docs/operations.md "TLS and client certificates"). No ``certificate``: plain HTTP (behind a
+    reverse proxy that terminates TLS).
+
+    ``certificate``: PEM, the server certificate followed by its intermediates; ``key``: its
+    PEM private key, encrypted or not: the password comes only from
+    LIENTHONG_SERVER_TLS_KEY_PASSWORD or ``key_password_file``. ``client_ca``: PEM of the CAs
+    whose client certificates are accepted (agency systems, other axes), asked for on every
+    connection; ``client_certificates``: ``optional`` (a client may present one, or use a
+    bearer token) or ``require`` (no connection without a trusted certificate).
+    """
+
+    certificate: Path | None = None
+    key: Path | None = None
+    key_password_file: Path | None = None
+    client_ca: Path | None = None
+    client_certificates: str = "optional"
+
+
+@dataclass(frozen=True)
 class StorageSettings:
     """[storage]: where metadata and objects live (SQLite + filesystem by default)."""
 
@@ -135,6 +156,27 @@ class FederationSettings:
     parent_id: str | None = None  # the parent axis's own id (its TraceHeader and account here)
     parent_token_file: Path | None = None
     sync_interval: int = 600  # seconds between directory syncs from the parent (0: start only)
+    # mTLS towards the parent and linked axes (server/runtime/tls.py): the client certificate
+    # (PEM, with its intermediates) and key presented on every forward and directory sync, its
+    # password from LIENTHONG_FEDERATION_CLIENT_KEY_PASSWORD only; ``server_ca``: the CAs their
+    # server certificates must chain to (default: the system's trust store).
+    client_certificate: Path | None = None
+    client_key: Path | None = None
+    server_ca: Path | None = None
+
+
+@dataclass(frozen=True)
+class VdxpSettings:
+    """[vdxp]: the national axis protocol at /vdxp (docs/vdxp.md "Replayed requests").
+
+    ``timestamp_window``: seconds a request's signed ``timestamp`` may be away from the axis's
+    clock (either way); farther: refused (ErrorCode 1008). A signed registerAgency or
+    deleteAgency seen again within the window is refused (ErrorCode 1009). 0 turns both checks
+    off. The SDK takes its timestamp once per client object, so the window must outlast the
+    agency software's client objects (a day).
+    """
+
+    timestamp_window: int = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -306,6 +348,7 @@ class Config:
     """The whole configuration of one axis instance (immutable once loaded)."""
 
     server: ServerSettings = field(default_factory=ServerSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)  # [server.tls]
     storage: StorageSettings = field(default_factory=StorageSettings)
     s3: S3Section = field(default_factory=S3Section)
     tsa: TsaSettings = field(default_factory=TsaSettings)
@@ -320,6 +363,7 @@ class Config:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     dossiers: DossierSettings = field(default_factory=DossierSettings)
     dvcqg: DvcqgSettings = field(default_factory=DvcqgSettings)
+    vdxp: VdxpSettings = field(default_factory=VdxpSettings)
 
     @property
     def db_path(self) -> Path:
@@ -341,11 +385,14 @@ class Config:
         """The public base URL of the axis, without a trailing slash."""
         if self.server.public_url:
             return self.server.public_url.rstrip("/")
-        return f"http://{self.server.host}:{self.server.port}"
+        scheme = "https" if self.tls.certificate else "http"
+        return f"{scheme}://{self.server.host}:{self.server.port}"
 
 
 _SECTIONS: dict[str, type[Any]] = {
     "server": ServerSettings,
+    # the table [server.tls] (LIENTHONG_SERVER_TLS_<KEY>), read as a section of its own
+    "server.tls": TlsSettings,
     "storage": StorageSettings,
     "s3": S3Section,
     "tsa": TsaSettings,
@@ -360,6 +407,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "metrics": MetricsSettings,
     "dossiers": DossierSettings,
     "dvcqg": DvcqgSettings,
+    "vdxp": VdxpSettings,
 }
 
 
@@ -453,6 +501,7 @@ def load_config(
         raw = _read_toml(DEFAULT_CONFIG_PATH)
 
     values: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    raw = _nested_tables(raw)
     for section, content in raw.items():
         if section not in _SECTIONS:
             raise ConfigError(f"unknown config section [{section}]")
@@ -467,7 +516,7 @@ def load_config(
     for section, cls in _SECTIONS.items():
         hints = _field_types(cls)
         for key, tp in hints.items():
-            var = f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+            var = f"{ENV_PREFIX}{section.upper().replace('.', '_')}_{key.upper()}"
             if var in env:
                 values[section][key] = _convert(section, key, tp, env[var], from_env=True)
 
@@ -524,8 +573,12 @@ def load_config(
             raise ConfigError(f"setting dvcqg.{key}: must be at least 1")
     if dvcqg.max_delay < dvcqg.base_delay:
         raise ConfigError("setting dvcqg.max_delay: must not be less than dvcqg.base_delay")
+    tls = TlsSettings(**values["server.tls"])
+    _check_tls(tls)
+    vdxp = VdxpSettings(**values["vdxp"])
     return Config(
         server=server,
+        tls=tls,
         storage=storage,
         s3=s3,
         tsa=TsaSettings(**values["tsa"]),
@@ -540,7 +593,32 @@ def load_config(
         metrics=MetricsSettings(**values["metrics"]),
         dossiers=dossiers,
         dvcqg=dvcqg,
+        vdxp=vdxp,
     )
+
+
+def _nested_tables(raw: dict[str, Any]) -> dict[str, Any]:
+    """``[server.tls]`` arrives as ``raw["server"]["tls"]``: read it as the section
+    ``server.tls`` of its own, so the [server] keys stay flat."""
+    server = raw.get("server")
+    if not isinstance(server, dict) or "tls" not in server:
+        return raw
+    nested = dict(raw)
+    nested["server"] = {k: v for k, v in server.items() if k != "tls"}
+    nested["server.tls"] = server["tls"]
+    return nested
+
+
+def _check_tls(tls: TlsSettings) -> None:
+    if tls.client_certificates not in {"optional", "require"}:
+        raise ConfigError(
+            "setting server.tls.client_certificates: "
+            f"{tls.client_certificates!r} is not 'optional' or 'require'"
+        )
+    if (tls.certificate is None) != (tls.key is None):
+        raise ConfigError("settings server.tls.certificate and server.tls.key go together")
+    if tls.client_ca is not None and tls.certificate is None:
+        raise ConfigError("setting server.tls.client_ca: needs server.tls.certificate and key")
 
 
 def optional_secret(

@@ -22,6 +22,8 @@ class ErrorCode(StrEnum):
     MANGLED_HEADER = "1005"
     NOT_SIGNED = "1006"
     AMBIGUOUS_HEADER = "1007"
+    STALE_TIMESTAMP = "1008"  # the signed timestamp is outside [vdxp] timestamp_window
+    REPLAYED = "1009"  # the same signed request that changes state, seen within the window
     # The request itself.
     BAD_PARAMETER = "2001"
     HASH_FILE_MISMATCH = "2002"

@@ -94,8 +94,8 @@ def format_timestamp(moment: datetime) -> str:
 def parse_timestamp(value: str) -> datetime | None:
     """Read a VDXP timestamp as an aware datetime (Vietnam time), or None when malformed.
 
-    The server never refuses an old timestamp (the SDK takes it once per client object and
-    repeats it for hours); it is read only for logs.
+    The SDK takes it once per client object and repeats it for hours: the axis refuses it only
+    outside ``[vdxp] timestamp_window`` (a day by default, server/vdxp/replay.py).
     """
     m = _TIMESTAMP_RE.match(value.strip())
     if not m:

@@ -19,7 +19,7 @@ Direction = Literal["out", "in"]
 
 _COLUMNS = (
     "id, direction, dossier, origin, agency, step, package, document_id, status, due_at,"
-    " paused_at, body, created_at, updated_at"
+    " paused_at, body, created_at, updated_at, procedure, received_at"
 )
 
 
@@ -41,10 +41,36 @@ class TransferRow:
     body: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    # The dossier's procedure and reception, as the lists filter them (migration 0019).
+    procedure: str = ""
+    received_at: datetime | None = None
 
 
 # One move the step's agency made on its copy: the same shape as a dossier's own event.
 TransferEventRow = DossierEventRow
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """A status message about a move of an 'in' end, not accepted by the exchange yet."""
+
+    id: int
+    transfer: int
+    actor: str
+    message: bytes  # the edXML status message, the same bytes at every attempt
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class ArrivalRow:
+    """A report of the step's agency as it arrived at the originating axis."""
+
+    seq: int  # the move's number on the transfer, from 1
+    status: int
+    at: datetime
+    note: str
+    package: str  # the status package it came in
 
 
 def _row(row: sqlite3.Row) -> TransferRow:
@@ -63,6 +89,8 @@ def _row(row: sqlite3.Row) -> TransferRow:
         body=json.loads(row["body"]),
         created_at=from_db_time(row["created_at"]),
         updated_at=from_db_time(row["updated_at"]),
+        procedure=row["procedure"],
+        received_at=from_db_time(row["received_at"]) if row["received_at"] else None,
     )
 
 
@@ -76,8 +104,8 @@ class TransferRepo:
         """Store one end of a transfer; its id (an existing row's, for the same package)."""
         await self.tx.execute(
             "INSERT INTO dossier_transfers (direction, dossier, origin, agency, step, package,"
-            " document_id, status, due_at, paused_at, body, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " document_id, status, due_at, paused_at, body, created_at, updated_at, procedure,"
+            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (direction, package) DO NOTHING",
             (
                 t.direction,
@@ -93,6 +121,8 @@ class TransferRepo:
                 json.dumps(t.body, ensure_ascii=False, sort_keys=True),
                 to_db_time(t.created_at),
                 to_db_time(t.updated_at),
+                t.procedure,
+                "" if t.received_at is None else to_db_time(t.received_at),
             ),
         )
         row = await self.tx.fetchone(
@@ -126,6 +156,15 @@ class TransferRepo:
             (code, direction),
         )
         return [_row(r) for r in rows]
+
+    async def copy(self, agency: str, code: str) -> TransferRow | None:
+        """The latest 'in' end of the dossier ``code`` at ``agency`` (its copy there), or None."""
+        row = await self.tx.fetchone(
+            f"SELECT {_COLUMNS} FROM dossier_transfers"  # noqa: S608
+            " WHERE direction = 'in' AND agency = ? AND dossier = ? ORDER BY id DESC LIMIT 1",
+            (agency, code),
+        )
+        return None if row is None else _row(row)
 
     async def incoming(self, agency: str, after: int, limit: int) -> list[TransferRow]:
         """The dossiers transferred to ``agency``, by id after ``after``."""
@@ -181,3 +220,112 @@ class TransferRepo:
             (transfer_id,),
         )
         return [TransferEventRow(r[0], r[1], from_db_time(r[2]), r[3], r[4], r[5]) for r in rows]
+
+    # -- reports: the status messages of an 'in' end's moves, until accepted (migration 0020) --
+
+    async def add_report(self, transfer_id: int, actor: str, message: bytes, at: datetime) -> int:
+        """Keep a status message to send about a move of ``transfer_id``; its id."""
+        await self.tx.execute(
+            "INSERT INTO dossier_transfer_reports (transfer, actor, message, created_at,"
+            " next_attempt_at) VALUES (?, ?, ?, ?, ?)",
+            (transfer_id, actor, message, to_db_time(at), to_db_time(at)),
+        )
+        row = await self.tx.fetchone("SELECT last_insert_rowid()")
+        return int(row[0]) if row else 0
+
+    async def pending_reports(self, transfer_id: int) -> list[ReportRow]:
+        """The reports of ``transfer_id`` not accepted yet, oldest first."""
+        rows = await self.tx.fetchall(
+            "SELECT id, transfer, actor, message, attempts, last_error"
+            " FROM dossier_transfer_reports WHERE transfer = ? AND package IS NULL ORDER BY id",
+            (transfer_id,),
+        )
+        return [ReportRow(r[0], r[1], r[2], bytes(r[3]), r[4], r[5]) for r in rows]
+
+    async def due_transfers(self, now: datetime) -> list[int]:
+        """The transfers whose oldest pending report is due at ``now``."""
+        rows = await self.tx.fetchall(
+            "SELECT r.transfer FROM dossier_transfer_reports r"
+            " WHERE r.package IS NULL AND r.next_attempt_at <= ? AND NOT EXISTS"
+            " (SELECT 1 FROM dossier_transfer_reports e WHERE e.transfer = r.transfer"
+            " AND e.package IS NULL AND e.id < r.id) ORDER BY r.id",
+            (to_db_time(now),),
+        )
+        return [int(r[0]) for r in rows]
+
+    async def report_sent(self, report_id: int, package: str, at: datetime) -> None:
+        """The exchange accepted the report as the status package ``package``."""
+        await self.tx.execute(
+            "UPDATE dossier_transfer_reports SET package = ?, sent_at = ?,"
+            " attempts = attempts + 1, last_error = NULL WHERE id = ?",
+            (package, to_db_time(at), report_id),
+        )
+
+    async def report_failed(self, report_id: int, next_at: datetime, error: str) -> None:
+        """An attempt failed: count it, and try again at ``next_at``."""
+        await self.tx.execute(
+            "UPDATE dossier_transfer_reports SET attempts = attempts + 1, next_attempt_at = ?,"
+            " last_error = ? WHERE id = ?",
+            (to_db_time(next_at), error, report_id),
+        )
+
+    # -- arrivals: those reports at the originating axis, applied in order (migration 0020) --
+
+    async def add_arrival(self, transfer_id: int, arrival: ArrivalRow) -> None:
+        """Keep a report that arrived (a repeat of the same number is ignored)."""
+        await self.tx.execute(
+            "INSERT INTO dossier_transfer_arrivals (transfer, seq, status, at, note, package)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (transfer, seq) DO NOTHING",
+            (
+                transfer_id,
+                arrival.seq,
+                arrival.status,
+                to_db_time(arrival.at),
+                arrival.note,
+                arrival.package,
+            ),
+        )
+
+    async def next_arrival(self, transfer_id: int) -> ArrivalRow | None:
+        """The report that comes next on the 'out' end ``transfer_id``, if it has arrived."""
+        row = await self.tx.fetchone(
+            "SELECT a.seq, a.status, a.at, a.note, a.package FROM dossier_transfer_arrivals a"
+            " JOIN dossier_transfers t ON t.id = a.transfer"
+            " WHERE a.transfer = ? AND a.seq = t.applied + 1",
+            (transfer_id,),
+        )
+        return None if row is None else ArrivalRow(row[0], row[1], from_db_time(row[2]), *row[3:])
+
+    async def mark_applied(self, transfer_id: int, seq: int) -> None:
+        """The report number ``seq`` is an event of the dossier now."""
+        await self.tx.execute(
+            "UPDATE dossier_transfers SET applied = ? WHERE id = ?", (seq, transfer_id)
+        )
+
+    async def unapplied_statuses(self) -> list[tuple[str, str, str, str]]:
+        """Statuses from the step's agency about this axis's open 'out' transfers that are not
+        among their arrivals (their hook did not run): (the transfer's package, the sender,
+        the description, the status package), oldest first."""
+        rows = await self.tx.fetchall(
+            "SELECT DISTINCT t.package, s.sender, s.description, s.package_id, s.received_at"
+            " FROM dossier_transfers t JOIN statuses s ON s.document_id = t.package"
+            " AND s.sender = t.agency"
+            " WHERE t.direction = 'out' AND t.status NOT IN (3, 7, 8, 9, 10)"
+            " AND s.package_id IS NOT NULL AND s.description LIKE '[ho-so %'"
+            " AND NOT EXISTS (SELECT 1 FROM dossier_transfer_arrivals a"
+            " WHERE a.transfer = t.id AND a.package = s.package_id)"
+            " ORDER BY s.received_at"
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    async def unrecorded_packages(self, since_id: str, subject_prefix: str) -> list[str]:
+        """Document packages from ``since_id`` on (ids grow with time) whose subject starts
+        with ``subject_prefix`` and that have no 'in' end here: a transfer whose arrival hook
+        did not run, or one this axis only forwarded."""
+        rows = await self.tx.fetchall(
+            "SELECT d.id FROM documents d WHERE d.id >= ? AND d.kind = 'document'"
+            " AND substr(d.subject, 1, ?) = ? AND NOT EXISTS (SELECT 1 FROM dossier_transfers t"
+            " WHERE t.direction = 'in' AND t.package = d.id) ORDER BY d.id",
+            (since_id, len(subject_prefix), subject_prefix),
+        )
+        return [str(r[0]) for r in rows]

@@ -8,6 +8,7 @@ highest number of the day" a gapless, repeat-free sequence.
 
 from __future__ import annotations
 
+import heapq
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -31,8 +32,19 @@ _MARKS = ", ".join("?" * 16)
 
 
 @dataclass(frozen=True)
+class TransferredIn:
+    """What marks a dossier of another unit transferred to this agency for one of its steps
+    (its ``dossier_transfers`` 'in' row): the dossier's status and due date are the step's."""
+
+    id: int  # the transfer's id at this axis
+    step: int
+    origin: str  # who sent it (the originating unit)
+    package: str  # the edXML package it came in (documents.id): its attachments are the files
+
+
+@dataclass(frozen=True)
 class DossierRow:
-    """One stored dossier."""
+    """One stored dossier (or, with ``transfer``, one transferred to this agency)."""
 
     code: str
     receiving_unit: str
@@ -50,6 +62,7 @@ class DossierRow:
     created_at: datetime
     updated_at: datetime
     late: bool = False  # an apology was issued: counted late in the KPIs, for good
+    transfer: TransferredIn | None = None  # transferred in: not this axis's own dossier
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,7 @@ class DossierFileRow:
     sha256: str
     size: int
     event: int | None = None
+    attachment: int | None = None  # of a dossier transferred in: its index in the package
 
 
 @dataclass(frozen=True)
@@ -76,7 +90,7 @@ class DossierEventRow:
     note: str
 
 
-def _dossier(row: sqlite3.Row) -> DossierRow:
+def _dossier(row: sqlite3.Row, transfer: TransferredIn | None = None) -> DossierRow:
     return DossierRow(
         code=row["code"],
         receiving_unit=row["receiving_unit"],
@@ -94,7 +108,32 @@ def _dossier(row: sqlite3.Row) -> DossierRow:
         created_at=from_db_time(row["created_at"]),
         updated_at=from_db_time(row["updated_at"]),
         late=bool(row["late"]),
+        transfer=transfer,
     )
+
+
+def _listed(row: sqlite3.Row) -> DossierRow:
+    """A row of :func:`transferred_query`: the dossier, marked as transferred in."""
+    mark = TransferredIn(
+        row["transfer_id"], row["transfer_step"], row["transfer_origin"], row["transfer_package"]
+    )
+    return _dossier(row, mark)
+
+
+# A dossier transferred to an agency (an 'in' row of dossier_transfers, migration 0019) in the
+# shape of a dossier row: its status and due date are the step's, the rest is its ho-so.json.
+_TRANSFERRED_COLUMNS = (
+    "t.dossier AS code, json_extract(t.body, '$.receiving_unit') AS receiving_unit, '' AS day,"
+    " 0 AS seq, t.procedure AS procedure, t.agency AS agency,"
+    " json_extract(t.body, '$.channel') AS channel, t.status AS status,"
+    " json_extract(t.body, '$.applicant') AS applicant, t.received_at AS received_at,"
+    " t.due_at AS due_at, t.paused_at AS paused_at, NULL AS idempotency_key,"
+    " t.created_at AS created_at, t.updated_at AS updated_at, 0 AS late"
+)
+_TRANSFER_MARK = (
+    "t.id AS transfer_id, t.step AS transfer_step, t.origin AS transfer_origin,"
+    " t.package AS transfer_package"
+)
 
 
 @dataclass(frozen=True)
@@ -321,33 +360,70 @@ class DossierRepo:
     async def page(self, where: DossierFilter, after: str | None, limit: int) -> list[DossierRow]:
         """Up to ``limit`` dossiers the filter keeps with a code after ``after``, in code order.
 
-        Written as the UNION of the agency's two sides (received; to process), each walked in
-        code order on its own index, so that SQLite merges them and stops at the page instead
-        of reading every dossier of the agency and sorting them (migration 0018). The final
-        statuses are literals, so the overdue list can use the partial indexes of the open
-        dossiers."""
-        conditions = ["code > ?"]
-        params: list[Any] = [after or ""]
-        if where.status is not None:
-            conditions.append("status = ?")
-            params.append(where.status)
-        if where.procedure is not None:
-            conditions.append("procedure = ?")
-            params.append(where.procedure)
-        if where.competent is not None:
-            conditions.append("agency = ?")
-            params.append(where.competent)
-        if where.received_after is not None:
-            conditions.append("received_at >= ?")
-            params.append(to_db_time(where.received_after))
-        if where.overdue_at is not None:
-            conditions.append(f"due_at < ? AND paused_at IS NULL AND status NOT IN ({_FINAL})")
-            params.append(to_db_time(where.overdue_at))
-        rest = " AND ".join(conditions)
-        sql = (
-            f"SELECT {_COLUMNS} FROM dossiers WHERE receiving_unit = ? AND {rest} "  # noqa: S608
-            f"UNION SELECT {_COLUMNS} FROM dossiers WHERE agency = ? AND {rest} "
-            "ORDER BY code LIMIT ?"
-        )
-        rows = await self.tx.fetchall(sql, [where.agency, *params, where.agency, *params, limit])
-        return [_dossier(r) for r in rows]
+        The agency's own dossiers are the UNION of its two sides (received; to process), each
+        walked in code order on its own index, so that SQLite merges them and stops at the page
+        instead of reading every dossier of the agency and sorting them (migration 0018). The
+        final statuses are literals, so the overdue list can use the partial indexes of the open
+        dossiers. The dossiers transferred to it from another unit (marked) are a second query
+        in code order on their own index (migration 0019), merged here: the UNION's plan stays
+        as it was, and an agency with no transfers pays one empty index search."""
+        own_sql, own_params = page_query(where, after, limit)
+        moved_sql, moved_params = transferred_query(where, after, limit)
+        own = [_dossier(r) for r in await self.tx.fetchall(own_sql, own_params)]
+        moved = [_listed(r) for r in await self.tx.fetchall(moved_sql, moved_params)]
+        if not moved:
+            return own
+        return list(heapq.merge(own, moved, key=lambda d: d.code))[:limit]
+
+
+def page_query(where: DossierFilter, after: str | None, limit: int) -> tuple[str, list[Any]]:
+    """The SQL of the agency's own dossiers in :meth:`DossierRepo.page`, and its parameters
+    (also explained by bench/dossier_bench.py)."""
+    own, params = _conditions(where, after, "")
+    sql = (
+        f"SELECT {_COLUMNS} FROM dossiers WHERE receiving_unit = ? AND {own}"  # noqa: S608
+        f" UNION SELECT {_COLUMNS} FROM dossiers WHERE agency = ? AND {own}"
+        " ORDER BY code LIMIT ?"
+    )
+    return sql, [where.agency, *params, where.agency, *params, limit]
+
+
+def transferred_query(where: DossierFilter, after: str | None, limit: int) -> tuple[str, list[Any]]:
+    """The SQL of the dossiers transferred to the agency in :meth:`DossierRepo.page`, and its
+    parameters: one row per dossier, its latest step at this agency, and none when the agency
+    is a party of the dossier itself (both on this axis: it sees the dossier)."""
+    moved, params = _conditions(where, after, "t.")
+    sql = (
+        f"SELECT {_TRANSFERRED_COLUMNS}, {_TRANSFER_MARK} FROM dossier_transfers t"  # noqa: S608
+        f" WHERE t.direction = 'in' AND t.agency = ? AND {moved}"
+        " AND NOT EXISTS (SELECT 1 FROM dossier_transfers l WHERE l.direction = 'in'"
+        " AND l.agency = t.agency AND l.dossier = t.dossier AND l.id > t.id)"
+        " AND NOT EXISTS (SELECT 1 FROM dossiers d WHERE d.code = t.dossier"
+        " AND (d.receiving_unit = t.agency OR d.agency = t.agency))"
+        " ORDER BY t.dossier LIMIT ?"
+    )
+    return sql, [where.agency, *params, limit]
+
+
+def _conditions(where: DossierFilter, after: str | None, t: str) -> tuple[str, list[Any]]:
+    """The filter's conditions on one side of the list; ``t`` prefixes the columns of a
+    transfer ('t.'), whose code column is ``dossier``."""
+    code = "t.dossier" if t else "code"
+    conditions = [f"{code} > ?"]
+    params: list[Any] = [after or ""]
+    if where.status is not None:
+        conditions.append(f"{t}status = ?")
+        params.append(where.status)
+    if where.procedure is not None:
+        conditions.append(f"{t}procedure = ?")
+        params.append(where.procedure)
+    if where.competent is not None:
+        conditions.append(f"{t}agency = ?")
+        params.append(where.competent)
+    if where.received_after is not None:
+        conditions.append(f"{t}received_at >= ?")
+        params.append(to_db_time(where.received_after))
+    if where.overdue_at is not None:
+        conditions.append(f"{t}due_at < ? AND {t}paused_at IS NULL AND {t}status NOT IN ({_FINAL})")
+        params.append(to_db_time(where.overdue_at))
+    return " AND ".join(conditions), params

@@ -155,13 +155,11 @@ def test_make_run_demo_guide_end_to_end(tmp_path: Path) -> None:
         script = guide_script(out)
         assert script.count(DEFAULT_AXIS) == 1  # AXIS=...; everything else goes through $AXIS
         script = script.replace(DEFAULT_AXIS, axis)
-        started = time.monotonic()
         result = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", script],
             cwd=work, env={**clean_env(), **tokens}, capture_output=True, text=True,
             encoding="utf-8", timeout=120, check=False,
         )  # fmt: skip
-        guide_seconds = time.monotonic() - started
         assert result.returncode == 0, result.stderr + result.stdout
         output = result.stdout
 
@@ -208,7 +206,6 @@ def test_make_run_demo_guide_end_to_end(tmp_path: Path) -> None:
             text=True, encoding="utf-8", timeout=60, check=False,
         )  # fmt: skip
         assert vdxp.returncode == 0, vdxp.stderr
-        assert guide_seconds < 30, guide_seconds
     finally:
         process.send_signal(signal.SIGINT)
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from axis_client import NGHE_AN, OUTSIDER, VPCP, document
@@ -232,12 +232,13 @@ async def test_bad_status_value(vdxp: Vdxp) -> None:
 
 
 async def test_old_timestamp_and_accumulated_headers_are_accepted(vdxp: Vdxp) -> None:
-    """The SDK keeps its first timestamp for hours and carries old parameters along."""
+    """The SDK keeps its first timestamp for hours (within [vdxp] timestamp_window, a day by
+    default: tests/integration/test_tls_vdxp_replay.py) and carries old parameters along."""
     old = VdxpClient(
         vdxp.endpoint,
         vdxp.system_id(NGHE_AN),
         vdxp.secrets[NGHE_AN],
-        timestamp=datetime(2020, 1, 1, 8, 0, tzinfo=protocol.VN_TZ),
+        timestamp=datetime.now(protocol.VN_TZ) - timedelta(hours=5),
     )
     try:
         stale = {

@@ -115,8 +115,8 @@ async def test_agency_directory_operations(vdxp: Vdxp) -> None:
         edxml.serialize(document(VPCP, ["002.01.00.H41"])), sender=VPCP, to="002.01.00.H41"
     )
     assert doc_id
-    with pytest.raises(VdxpFailure) as info:
-        await vdxp[NGHE_AN].register_agency(unit)
+    with pytest.raises(VdxpFailure) as info:  # a new request (a repeated one is a replay)
+        await vdxp.fresh(NGHE_AN).register_agency(unit)
     assert info.value.code == ErrorCode.CONFLICT
     with pytest.raises(VdxpFailure) as info:  # only under oneself
         await vdxp[VPCP].register_agency({**unit, "code": "003.01.00.H41", "pid": NGHE_AN})
@@ -128,8 +128,8 @@ async def test_agency_directory_operations(vdxp: Vdxp) -> None:
     assert "002.01.00.H41" not in {a["code"] for a in await vdxp[VPCP].get_agencies_list()}
     units = {u["code"]: u for u in await vdxp[VPCP].get_synchronize_unit()}
     assert units["002.01.00.H41"]["deleted"] is True
-    # registering it again restores it
-    await vdxp[NGHE_AN].register_agency(unit)
+    # registering it again (a new request) restores it
+    await vdxp.fresh(NGHE_AN).register_agency(unit)
     assert "002.01.00.H41" in {a["code"] for a in await vdxp[VPCP].get_agencies_list()}
 
 

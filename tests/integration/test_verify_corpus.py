@@ -70,7 +70,8 @@ def test_corpus_file(
     row: dict[str, str], reports: dict[str, tuple[ValidationReport, float]]
 ) -> None:
     report, elapsed = reports[row["path"]]
-    assert elapsed < 5.5, f"took {elapsed:.1f} s"
+    # The 5 s budget ends a hang; the bound is generous so load cannot fail it (figures: bench/).
+    assert elapsed < 30, f"took {elapsed:.1f} s"
     assert not any("took longer" in e or "worker died" in e for e in report.errors), report.errors
     kind = category(row)
     if kind == "attack":

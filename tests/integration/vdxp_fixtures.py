@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import pytest
 from axis_client import NGHE_AN, OUTSIDER, SO_TTTT, VPCP, Axis
@@ -12,6 +13,7 @@ from axis_client import NGHE_AN, OUTSIDER, SO_TTTT, VPCP, Axis
 from server.http.appkeys import DATABASE
 from server.vdxp.client import VdxpClient
 from server.vdxp.credentials import create_credentials, load_key
+from server.vdxp.protocol import VN_TZ
 
 
 @dataclass
@@ -22,12 +24,26 @@ class Vdxp:
     endpoint: str
     clients: dict[str, VdxpClient]
     secrets: dict[str, str]
+    extra: list[VdxpClient] = field(default_factory=list)
+    _made: int = 0
 
     def system_id(self, organ_id: str) -> str:
         return "sys-" + organ_id.replace(".", "")
 
     def __getitem__(self, organ_id: str) -> VdxpClient:
         return self.clients[organ_id]
+
+    def fresh(self, organ_id: str) -> VdxpClient:
+        """A new client object of ``organ_id`` with a timestamp no other client has: its
+        signed requests differ from the earlier ones (a registerAgency or deleteAgency
+        repeated with the same signature is refused as a replay, server/vdxp/replay.py)."""
+        self._made += 1
+        moment = datetime.now(VN_TZ) - timedelta(seconds=self._made)
+        client = VdxpClient(
+            self.endpoint, self.system_id(organ_id), self.secrets[organ_id], timestamp=moment
+        )
+        self.extra.append(client)
+        return client
 
 
 @pytest.fixture(name="vdxp")
@@ -42,7 +58,7 @@ async def vdxp_fixture(axis: Axis) -> AsyncIterator[Vdxp]:
         result.secrets[organ_id] = secret
         result.clients[organ_id] = VdxpClient(endpoint, system_id, secret)
     yield result
-    for client in result.clients.values():
+    for client in [*result.clients.values(), *result.extra]:
         await client.close()
 
 

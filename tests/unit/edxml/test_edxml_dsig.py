@@ -521,7 +521,7 @@ def test_billion_laughs_is_quick_and_harmless() -> None:
     data = f'<!DOCTYPE edXML [{lol}]><edXML xmlns="{EDXML_NS}">&l9;</edXML>'.encode()
     start = time.monotonic()
     check = verify_signature(data)
-    assert time.monotonic() - start < 1
+    assert time.monotonic() - start < 10  # generous: an expansion would take minutes or memory
     assert check.result == "invalid"
 
 
