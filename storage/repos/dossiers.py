@@ -235,16 +235,20 @@ class DossierRepo:
         due_at: datetime,
         paused_at: datetime | None,
         now: datetime,
+        *,
+        late: bool = False,
     ) -> None:
-        """Set a dossier's status, due date and pause mark."""
+        """Set a dossier's status, due date and pause mark; ``late`` marks it late (a mark
+        never cleared: False leaves it as it is)."""
         await self.tx.execute(
-            "UPDATE dossiers SET status = ?, due_at = ?, paused_at = ?, updated_at = ?"
-            " WHERE code = ?",
+            "UPDATE dossiers SET status = ?, due_at = ?, paused_at = ?, updated_at = ?,"
+            " late = MAX(late, ?) WHERE code = ?",
             (
                 status,
                 to_db_time(due_at),
                 None if paused_at is None else to_db_time(paused_at),
                 to_db_time(now),
+                int(late),
                 code,
             ),
         )
