@@ -104,7 +104,7 @@ async def advance(
             paused_at = None
         late = finishes_late(current.status, move.status, at, due_at)
         event = await repo.add_event(
-            current.code, move.actor, at, current.status, move.status, move.note
+            current.code, move.actor, at, current.status, move.status, move.note, due_at=due_at
         )
         await repo.move(current.code, move.status, due_at, paused_at, now, late=late)
         await repo.add_files(current.code, [f.row(event) for f in move.files], now)
