@@ -35,6 +35,7 @@ from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, VERIFIER
 from server.http.auth import principal_of
 from server.http.errors import HttpProblem, readable_form
 from server.http.metrics import metrics_of
+from server.http.openapi_parts import path_param
 from server.runtime.audit import record_verification_request
 from server.runtime.config import VerificationSettings
 from server.signatures.verdicts import PDF_TYPES, looks_pdf, verdict_of
@@ -141,6 +142,19 @@ async def _uploaded_pdf(request: web.Request, limit: int) -> tuple[bytes, str | 
     return await _read_limited(request.content, limit), None
 
 
+def _readable_name(name: str | None) -> str | None:
+    """The file name as text that can be written out: aiohttp keeps the bytes of invalid
+    UTF-8 as lone surrogates, which no JSON or PDF answer can encode (issue 18, finding 9);
+    they become U+FFFD."""
+    if name is None or name.isascii():
+        return name
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that stands for no received byte
+        raw = name.encode("utf-8", "replace")
+    return raw.decode("utf-8", "replace")
+
+
 def _wants_pdf(request: web.Request) -> bool:
     accept = request.headers.get("Accept", "")
     return "application/pdf" in accept and "application/json" not in accept
@@ -184,7 +198,7 @@ async def _verify_request(
     data, name = await _uploaded_pdf(request, limit)
     if not data:
         raise HttpProblem("empty-body", "The request carried no PDF.")
-    name = name or request.query.get("name") or None
+    name = _readable_name(name or request.query.get("name") or None)
     verifier = request.app[VERIFIER]
     report = (await verifier.verify(data, name)).to_json()
     if caller is not None:
@@ -288,6 +302,7 @@ def openapi_paths() -> dict[str, Any]:
         "/api/v1/documents/{id}/attachments/{n}/verification": {
             "get": {
                 "summary": "Verification report of a received PDF attachment",
+                "parameters": [path_param("id"), path_param("n", {"type": "integer"})],
                 "responses": {
                     "200": {"description": "The report"},
                     "401": no_token,
@@ -299,6 +314,7 @@ def openapi_paths() -> dict[str, Any]:
         "/api/v1/documents/{id}/verification": {
             "get": {
                 "summary": "Verification reports of all PDF attachments",
+                "parameters": [path_param("id")],
                 "responses": {
                     "200": {"description": "One entry per PDF attachment"},
                     "401": no_token,
