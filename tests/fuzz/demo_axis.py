@@ -112,7 +112,11 @@ def _populate(axis: DemoAxis) -> None:
                "certificate": ("officer.pem", cert, "application/x-pem-file")},
     )  # fmt: skip
     assert session.status_code == 201, session.text
-    axis.ids["signing_session"] = session.json()["session_id"]
+    opened = session.json()
+    axis.ids["signing_session"] = opened["session_id"]
+    # the VGCA plugin's JWTs: its download URL's ?token= and its upload token
+    axis.ids["download_token"] = opened["download_url"].split("?token=", 1)[1]
+    axis.ids["upload_token"] = opened["upload_token"]
 
 
 @pytest.fixture(scope="session")
