@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from server.app.connections import ConnectionLimits, GuardedAppRunner, raise_open_files_limit
 from server.app.lifetimes import (
     calendar_context,
     delivery_context,
@@ -214,11 +215,18 @@ async def serve_app(
 
     Not ``web.run_app``: it cancels its main task on a signal, and its cleanup then cancels
     the handlers still running instead of letting them finish.
+
+    Connections are served under the ``[server]`` timeouts and cap per client address
+    (server/app/connections.py), with the soft open-file limit raised to the hard one.
     """
     # [server.tls]: HTTPS (and client certificates) on the standard library's ssl.
     ssl_context = server_context(config)
-    runner = web.AppRunner(
-        build_app(config, role=role),
+    raise_open_files_limit()
+    app = build_app(config, role=role)
+    runner = GuardedAppRunner(
+        app,
+        limits=ConnectionLimits.of(config.server),
+        metrics=metrics_http.metrics_of(app),
         access_log=None,  # request_context_middleware logs one structured line per request
         shutdown_timeout=shutdown_timeout,
     )

@@ -44,6 +44,18 @@ class ServerSettings:
     # Server processes sharing the listening socket (`lienthong serve --workers N`); background
     # jobs (anchoring, directory sync, start-up sweep) run once, see server/app/workers.py.
     workers: int = 1
+    # Hostile or broken clients (docs/operations.md, "Connections"; server/app/connections.py),
+    # in seconds: a connection gets ``keepalive_timeout`` to send a complete request head after
+    # it opens or after its last answer; once a head has begun it must end within
+    # ``header_timeout``; a request body awaited with no byte arriving for ``body_idle_timeout``
+    # is answered 408 and the connection closed.
+    header_timeout: int = 20
+    keepalive_timeout: int = 30
+    body_idle_timeout: int = 30
+    # Open connections one client address may hold (a process of `--workers N` holds its share);
+    # over it a new connection gets 503 and is closed. 0: no cap (behind a reverse proxy, where
+    # every client has the proxy's address, the proxy must limit per client instead).
+    max_connections_per_address: int = 128
 
 
 @dataclass(frozen=True)
@@ -523,6 +535,9 @@ def load_config(
         raise ConfigError("setting server.max_body_bytes: must be at least 1024")
     if not 1 <= server.workers <= 64:
         raise ConfigError(f"setting server.workers: {server.workers} is not between 1 and 64")
+    for key in ("header_timeout", "keepalive_timeout", "body_idle_timeout"):
+        if getattr(server, key) < 1:
+            raise ConfigError(f"setting server.{key}: must be at least 1 (seconds)")
     storage = StorageSettings(**values["storage"])
     if storage.backend not in {"fs", "s3"}:
         raise ConfigError(f"setting storage.backend: {storage.backend!r} is not 'fs' or 's3'")
