@@ -17,7 +17,7 @@ What runs where (:class:`WorkerRole`):
   wasted TSA tokens and requests).
 - in every worker: the delivery worker (deliveries are claimed under a lease in a write
   transaction, so two claimers never push the same delivery at once; a worker that just
-  accepted a send wakes its own), and the verifier pool, whose size and public slots
+  accepted a send wakes its own), and the verifier pool, whose size, public and upload slots
   are the configured totals shared between the workers, as is the cap of connections per
   client address (server/app/connections.py; the kernel spreads an address's connections).
   The soft open-file limit is raised in the parent (the workers inherit it) and again in
@@ -71,7 +71,7 @@ def share_of(total: int, workers: int) -> int:
 
 
 def worker_config(config: Config, workers: int) -> Config:
-    """``config`` for one of ``workers`` processes: the verifier pool, the public upload slots
+    """``config`` for one of ``workers`` processes: the verifier pool, the verify upload slots
     and the cap of connections per client address are shares of the configured totals, not N
     times them (the kernel spreads one address's connections over the workers)."""
     if workers == 1:
@@ -80,6 +80,7 @@ def worker_config(config: Config, workers: int) -> Config:
         config.verification,
         workers=share_of(config.verification.workers, workers),
         public_slots=share_of(config.verification.public_slots, workers),
+        upload_slots=share_of(config.verification.upload_slots, workers),
     )
     cap = config.server.max_connections_per_address
     server = dataclasses.replace(

@@ -228,10 +228,12 @@ class VerificationSettings:
     """[verification]: signature verification (docs/verification.md).
 
     ``workers``: isolated verifier processes; ``public_max_bytes`` / ``public_slots``: the
-    public upload of ``/xac-minh`` (largest PDF, uploads read or verified at once, beyond which
-    503 with ``Retry-After: retry_after`` seconds); ``upload_max_bytes``: the agencies'
-    ``POST /api/v1/verify``; ``online``: fetch OCSP/CRL (LIENTHONG_VERIFY_ONLINE=0 also turns
-    it off); ``refresh_min_interval``: seconds after a stored report during which
+    public upload of ``/xac-minh`` (largest PDF, public uploads verified at once once their
+    body has arrived, beyond which 503 with ``Retry-After: retry_after`` seconds);
+    ``upload_slots``: uploads of either verify route in progress at once (received to the
+    spool, then verified); ``upload_max_bytes``: the agencies' ``POST /api/v1/verify``;
+    ``online``: fetch OCSP/CRL (LIENTHONG_VERIFY_ONLINE=0 also turns it off);
+    ``refresh_min_interval``: seconds after a stored report during which
     ``?refresh=1`` answers a new report without storing it (stored reports are locked for
     years on S3, so a loop of refreshes must not pile them up).
     """
@@ -239,6 +241,8 @@ class VerificationSettings:
     workers: int = 2
     public_max_bytes: int = 50 * 1024 * 1024
     public_slots: int = 4
+    # Verify uploads (either route) in progress at once, receiving included (503 beyond).
+    upload_slots: int = 16
     retry_after: int = 5
     upload_max_bytes: int = 50 * 1024 * 1024
     online: bool = True
@@ -547,7 +551,7 @@ def load_config(
     if s3.part_size < 5 * 1024 * 1024:
         raise ConfigError("setting s3.part_size: S3 needs parts of at least 5 MiB (5242880)")
     verification = VerificationSettings(**values["verification"])
-    for key in ("workers", "public_max_bytes", "public_slots", "upload_max_bytes"):
+    for key in ("workers", "public_max_bytes", "public_slots", "upload_slots", "upload_max_bytes"):
         if getattr(verification, key) < 1:
             raise ConfigError(f"setting verification.{key}: must be at least 1")
     if verification.retry_after < 1 or verification.refresh_min_interval < 0:
