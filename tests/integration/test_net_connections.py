@@ -134,3 +134,16 @@ def test_a_stalled_request_body_is_answered_408_and_the_connection_closed(
     log = axis.log.read_text()
     assert '"status": 408' in log  # the access line of that request
     assert "Traceback" not in log and '"level": "error"' not in log
+
+
+def test_the_settings_are_checked_and_each_worker_allows_its_share() -> None:
+    from server.app.workers import worker_config
+    from server.runtime.config import ConfigError, load_config
+
+    config = load_config(env={"LIENTHONG_SERVER_MAX_CONNECTIONS_PER_ADDRESS": "41"})
+    assert worker_config(config, 2).server.max_connections_per_address == 21
+    unlimited = load_config(env={"LIENTHONG_SERVER_MAX_CONNECTIONS_PER_ADDRESS": "0"})
+    assert worker_config(unlimited, 4).server.max_connections_per_address == 0
+    for key in ("HEADER_TIMEOUT", "KEEPALIVE_TIMEOUT", "BODY_IDLE_TIMEOUT"):
+        with pytest.raises(ConfigError, match=key.lower()):
+            load_config(env={f"LIENTHONG_SERVER_{key}": "0"})
