@@ -298,6 +298,10 @@ def openapi_paths() -> dict[str, Any]:
                     "401": no_token,
                     "413": {"description": "Larger than verification.upload_max_bytes (50 MB)"},
                     "415": not_pdf,
+                    "503": {
+                        "description": "verification.upload_slots uploads (of either verify "
+                        "route) in progress; see Retry-After"
+                    },
                 },
             }
         },
@@ -305,7 +309,9 @@ def openapi_paths() -> dict[str, Any]:
             "post": {
                 "summary": "Verify the signatures of a PDF without a token (the /xac-minh page)",
                 "description": "Public and bounded: at most verification.public_max_bytes (50 MB), "
-                "nothing is stored, a few uploads at once; beyond that 503 with Retry-After "
+                "nothing is stored, a few uploads at once (verification.upload_slots, shared "
+                "with /api/v1/verify) and fewer verified at once once arrived "
+                "(verification.public_slots); beyond that 503 with Retry-After "
                 "(docs/verification.md).",
                 "security": [],
                 "responses": {
