@@ -217,7 +217,10 @@ class GuardedRequestHandler(RequestHandler):
         # payload is marked complete so that aiohttp does not linger reading the rest of it.
         self.close()
         payload.set_exception(
-            BodyIdleTimeout(f"No byte of the request body arrived for {timeout:g} seconds.")
+            BodyIdleTimeout(
+                f"No byte of the request body arrived for {timeout:g} seconds.",
+                headers={"Connection": "close"},
+            )
         )
         payload.feed_eof()
 
@@ -257,7 +260,10 @@ class GuardedServer(web.Server):
         address = peer[0] if isinstance(peer, tuple) else None
         if not self.guard.admit(address):
             transport.write(_refusal())
-            handler.force_close()  # closes once the answer is written; nothing is read
+            # Closed (once the answer is written; nothing is read) right after aiohttp has
+            # started the handler's task: closed now, the connection would be lost before the
+            # task starts, which aiohttp does not expect.
+            self._loop.call_soon(handler.force_close)
             return
         if isinstance(handler, GuardedRequestHandler):
             handler.address = address
