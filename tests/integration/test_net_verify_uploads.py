@@ -91,8 +91,13 @@ def test_the_agencies_verify_is_bounded_and_freed_when_stalled_clients_go(axis: 
         for _ in range(UPLOAD_SLOTS)
     ]
     try:
-        _settle(axis)
-        status, headers, body = _verify(axis, "/api/v1/verify", axis.token)
+        # Until every stalled upload holds its slot (each waits for its token check first): a
+        # verification is then refused, and it never is while the route is unbounded.
+        deadline = time.monotonic() + WAIT
+        while (answer := _verify(axis, "/api/v1/verify", axis.token))[0] == 200:
+            assert time.monotonic() < deadline, "the uploads in progress are not bounded"
+            time.sleep(0.2)
+        status, headers, body = answer
         assert status == 503, body
         assert json.loads(body)["type"] == "/problems/verification-busy"
         assert int(headers["Retry-After"]) >= 1
