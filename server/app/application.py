@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from server.app.connections import ConnectionLimits, GuardedAppRunner, raise_open_files_limit
 from server.app.lifetimes import (
     calendar_context,
     delivery_context,
@@ -26,7 +27,6 @@ from server.app.lifetimes import (
     evidence_context,
     renewal_context,
 )
-from server.app.protocol import AxisRunner
 from server.app.roles import ROLE, WorkerRole, role_of
 from server.exchange import Exchange
 from server.http import agencies, documents, health, inbox, me, openapi, pages, sent, statuses, vdxp
@@ -217,11 +217,18 @@ async def serve_app(
 
     Not ``web.run_app``: it cancels its main task on a signal, and its cleanup then cancels
     the handlers still running instead of letting them finish.
+
+    Connections are served under the ``[server]`` timeouts and cap per client address
+    (server/app/connections.py), with the soft open-file limit raised to the hard one.
     """
     # [server.tls]: HTTPS (and client certificates) on the standard library's ssl.
     ssl_context = server_context(config)
-    runner = AxisRunner(  # malformed requests refused without echoing them (protocol.py)
-        build_app(config, role=role),
+    raise_open_files_limit()
+    app = build_app(config, role=role)
+    runner = GuardedAppRunner(
+        app,
+        limits=ConnectionLimits.of(config.server),
+        metrics=metrics_http.metrics_of(app),
         access_log=None,  # request_context_middleware logs one structured line per request
         shutdown_timeout=shutdown_timeout,
     )

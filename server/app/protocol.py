@@ -4,8 +4,9 @@ aiohttp answers a request its parser refuses (a control byte in a header, a head
 8,190 bytes, a broken request line) itself, before any middleware runs: by default it logs the
 parser's message at ERROR with a traceback and sends that message back as the 400 body. The
 message quotes the offending line, so an ``Authorization: Bearer <token>`` header that a client
-broke ended up in the log and in the answer (issue 18, finding 5). :class:`AxisRunner` serves
-the application with connections that log such a refusal at WARNING, naming only the kind of
+broke ended up in the log and in the answer (issue 18, finding 5). :class:`QuietRequestHandler`
+is the base of the connections ``serve`` makes (``server/app/connections.py``,
+``GuardedAppRunner``): they log such a refusal at WARNING, naming only the kind of
 error, and answer a problem+json without the request's bytes; a body whose chunk framing breaks
 mid-way fails the handler reading it (a 400), instead of leaving it waiting for more.
 
@@ -27,7 +28,7 @@ from server.http.errors import problem_response
 log = logging.getLogger("lienthong.http")
 
 
-class _QuietRequestHandler(web.RequestHandler):
+class QuietRequestHandler(web.RequestHandler):
     """A connection that answers parser refusals without echoing (or logging) the request, and
     hands a body's framing error to the handler reading that body."""
 
@@ -70,19 +71,3 @@ class _QuietRequestHandler(web.RequestHandler):
         )
         response.force_close()
         return response
-
-
-class _QuietServer(web.Server):
-    """aiohttp's low-level server, making :class:`_QuietRequestHandler` connections."""
-
-    def __call__(self) -> web.RequestHandler:
-        return _QuietRequestHandler(self, loop=self._loop, **self._kwargs)
-
-
-class AxisRunner(web.AppRunner):
-    """``web.AppRunner`` whose connections refuse malformed requests quietly (see above)."""
-
-    async def _make_server(self) -> web.Server:
-        server = await super()._make_server()
-        server.__class__ = _QuietServer  # the same server; only how it makes connections
-        return server

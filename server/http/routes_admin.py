@@ -7,7 +7,6 @@ every waiting package of the caller is then pushed there. ``GET`` shows it (neve
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +16,7 @@ from server.exchange import webhooks
 from server.http.appkeys import CONFIG, DATABASE, EXCHANGE
 from server.http.auth import principal_of
 from server.http.errors import HttpProblem
+from server.http.jsonbody import read_json_object
 from server.http.jsonresponse import json_response
 from server.http.openapi_parts import UNAUTHORIZED, json_body, problem, ref
 from server.runtime.config import Config
@@ -70,12 +70,7 @@ def check_webhook(url: object, secret: object, config: Config) -> tuple[str, str
 @routes.put("/api/v1/webhook")
 async def put_webhook(request: web.Request) -> web.Response:
     """Register the caller's webhook and schedule its waiting packages for pushing."""
-    try:
-        body = await request.json(loads=json.loads)
-    except ValueError:
-        raise HttpProblem("bad-request", "The body is not JSON.") from None
-    if not isinstance(body, dict):
-        raise HttpProblem("bad-request", 'Send {"url": "...", "secret": "..."} as JSON.')
+    body = await read_json_object(request, '{"url": "...", "secret": "..."}')
     url, secret = check_webhook(body.get("url"), body.get("secret"), request.app[CONFIG])
     organ_id = principal_of(request).organ_id
     async with request.app[DATABASE].transaction() as tx:

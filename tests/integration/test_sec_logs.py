@@ -3,7 +3,7 @@
 A malformed Authorization header (a control byte, a line over 8,190 bytes) is refused 400
 without its value in the log or the answer; a ``%0a`` in a path does not forge a text log line;
 a client gone mid-upload is logged and counted as 499; a broken chunked body answers 400.
-These run the server as ``lienthong serve`` does (:class:`AxisRunner`), over raw sockets.
+These run the server as ``lienthong serve`` does (:class:`GuardedAppRunner`), over raw sockets.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from aiohttp import web
 from axis_client import AGENCIES, VPCP
 
 from server.app.application import build_app
-from server.app.protocol import AxisRunner
+from server.app.connections import ConnectionLimits, GuardedAppRunner
 from server.http.appkeys import CONFIG, DATABASE
 from server.http.metrics import METRICS
 from server.runtime.config import load_config
@@ -32,7 +32,7 @@ SECRET = "lt_SECRETxTOKENxVALUE"  # looks like a token; must never show up anywh
 
 
 class Served:
-    def __init__(self, runner: AxisRunner, port: int, token: str) -> None:
+    def __init__(self, runner: GuardedAppRunner, port: int, token: str) -> None:
         self.runner, self.port, self.token = runner, port, token
 
     async def exchange(self, raw: bytes, then: bytes | None = None) -> bytes:
@@ -68,7 +68,9 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     # tells the tests that the handler is reading the body.
     env = {"LIENTHONG_SERVER_MAX_BODY_BYTES": str(4 << 20), "LIENTHONG_SERVER_LOG_JSON": "0"}
     config = load_config(env=env, data_dir=tmp_path / "data")
-    runner = AxisRunner(build_app(config), access_log=None)
+    runner = GuardedAppRunner(
+        build_app(config), limits=ConnectionLimits.of(config.server), metrics=None, access_log=None
+    )
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
