@@ -90,7 +90,8 @@ def start_axis(data: Path, env: dict[str, str] | None = None, *, workers: int = 
         ],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
+        # Every load client connects from 127.0.0.1: no cap of connections per address.
+        env={**os.environ, "LIENTHONG_SERVER_MAX_CONNECTIONS_PER_ADDRESS": "0", **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     wait_healthy(url, process, log)

@@ -20,6 +20,11 @@ server needs.
 
     .venv/bin/python bench/dossier_bench.py [--only intake|reads] [--seconds 20] [--clerks 50]
         [--workers 1 2] [--seed 1000000] [--read-connections 1 10] [--keep DIR]
+        [--reads overdue dossier public] [--read-workers 1 2] [--reuse DIR/reads]
+
+(2) runs against ``serve --workers N`` for each N of ``--read-workers``. ``--reuse DIR/reads``
+runs (2) on the database a ``--keep DIR`` run seeded (seeding takes minutes) with a new token
+of the busiest unit. Where a list page's CPU goes: bench/dossier_list_profile.py.
 
 Due-date computation is benched by bench/calendar_bench.py. Figures: docs/dossiers.md,
 "Benchmarks". Measured on 2 shared, busy cores (±50 %): intake 262/s p99 487 ms (--workers 1),
@@ -61,11 +66,13 @@ from storage.repos.dossiers import DossierFilter, page_query, transferred_query
 
 HERE = Path(__file__).resolve().parent
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
-# The public lookup's per-address budget is lifted: every wrk connection comes from 127.0.0.1.
+# The public lookup's per-address budget and the cap of connections per address are lifted:
+# every wrk connection comes from 127.0.0.1.
 ENV = {
     "LIENTHONG_SERVER_LOG_JSON": "1",
     "LIENTHONG_VERIFY_ONLINE": "0",
     "LIENTHONG_DOSSIERS_LOOKUP_PER_MINUTE": "100000000",
+    "LIENTHONG_SERVER_MAX_CONNECTIONS_PER_ADDRESS": "0",
 }
 # Five units besides the demo's five (the demo's 000.00.31.H41 district is their parent).
 EXTRA_UNITS = ["000.01.31.H41", "000.02.31.H41", "000.03.31.H41", "000.04.31.H41", "000.06.31.H41"]
@@ -73,6 +80,7 @@ FINAL = (3, 7, 8, 9, 10)
 # The demo catalogue: code -> (days, calendar days?), and how often each is filed.
 PROCEDURES = {"1.001193": (1, False), "2.000806": (15, False), "2.001263": (30, True)}
 PROCEDURE_WEIGHTS = (0.6, 0.25, 0.15)
+BUSIEST = "000.05.31.H41"  # the unit with the most dossiers in the seeded database
 
 
 # --- the axis ----------------------------------------------------------------------------------
@@ -112,8 +120,7 @@ def prepare(data: Path) -> dict[str, str]:
             "--data-dir",
             str(data),
         )
-        created = run("token", "create", unit, "--data-dir", str(data))
-        tokens[unit] = next(ln for ln in created.splitlines() if ln.startswith("lt_"))
+        tokens[unit] = new_token(data, unit)
     return tokens
 
 
@@ -381,14 +388,24 @@ def explain(database: Path, agency: str) -> None:
     print(f"    the queries alone, in this process: {each * 1000:.1f} ms")
 
 
+def new_token(data: Path, unit: str) -> str:
+    created = run("token", "create", unit, "--data-dir", str(data))
+    return next(ln for ln in created.splitlines() if ln.startswith("lt_"))
+
+
 def bench_reads(template: Path, tokens: dict[str, str], args: argparse.Namespace) -> None:
-    data = template.parent / "reads"
-    shutil.copytree(template, data)
-    database = data / "lienthong.sqlite3"
-    # Communes first: the busiest units are the one-stop sections of communes and wards.
-    units = [u for u in tokens if u.endswith(".31.H41") and u != "000.00.31.H41"]
-    units += [u for u in tokens if u not in units]
-    took = seed(database, args.seed, units, args.random_seed)
+    if args.reuse is not None:  # a directory an earlier run seeded and kept (DIR/reads)
+        data, units = args.reuse, [BUSIEST]
+        tokens = {BUSIEST: new_token(data, BUSIEST)}
+        database, took = data / "lienthong.sqlite3", 0.0
+    else:
+        data = template.parent / "reads"
+        shutil.copytree(template, data)
+        database = data / "lienthong.sqlite3"
+        # Communes first: the busiest units are the one-stop sections of communes and wards.
+        units = [u for u in tokens if u.endswith(".31.H41") and u != "000.00.31.H41"]
+        units += [u for u in tokens if u not in units]
+        took = seed(database, args.seed, units, args.random_seed)
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
         now = to_db_time(datetime.now(UTC))
@@ -416,8 +433,9 @@ def bench_reads(template: Path, tokens: dict[str, str], args: argparse.Namespace
     finally:
         conn.close()
     size = database.stat().st_size / 1e6
+    seeded = f"seeded in {took:.0f} s" if args.reuse is None else f"reused from {data}"
     print(
-        f"(2) {total:,} dossiers seeded in {took:.0f} s ({size:,.0f} MB), {overdue:,} overdue; "
+        f"(2) {total:,} dossiers {seeded} ({size:,.0f} MB), {overdue:,} overdue; "
         f"agency {agency}: {mine:,} dossiers (received or to process), {mine_overdue:,} "
         f"overdue"
     )
@@ -428,30 +446,32 @@ def bench_reads(template: Path, tokens: dict[str, str], args: argparse.Namespace
     lookups.write_text("".join(f"/api/v1/dossiers/{quote(c, safe='')}\n" for c in sample))
     public = data / "public-paths.txt"
     public.write_text("".join(f"/api/v1/public/dossiers/{quote(c, safe='')}\n" for c in sample))
-    axis = serve(data, 1)
-    try:
-        reads = (
-            ("overdue list, first page", lists),
-            ("GET one dossier", lookups),
-            ("public lookup", public),
-        )
-        for name, paths in reads:
-            for connections in args.read_connections:
-                figures = wrk(
-                    axis.url,
-                    "dossier_read.lua",
-                    connections,
-                    args.read_seconds,
-                    {"DOSSIER_PATHS": str(paths), "DOSSIER_TOKEN": tokens[agency]},
-                )
-                p99 = figures["p99_us"] / 1000
-                print(
-                    f"    {name}, {connections} connection(s): {describe(figures)}; "
-                    f"p99 goal 20 ms: {'met' if p99 < 20 else 'MISSED'}"
-                )
-    finally:
-        axis.stop()
-    if not args.keep:
+    reads = {
+        "overdue": ("overdue list, first page", lists),
+        "dossier": ("GET one dossier", lookups),
+        "public": ("public lookup", public),
+    }
+    for workers in args.read_workers:
+        axis = serve(data, workers)
+        try:
+            for read in args.reads:
+                name, paths = reads[read]
+                for connections in args.read_connections:
+                    figures = wrk(
+                        axis.url,
+                        "dossier_read.lua",
+                        connections,
+                        args.read_seconds,
+                        {"DOSSIER_PATHS": str(paths), "DOSSIER_TOKEN": tokens[agency]},
+                    )
+                    p99 = figures["p99_us"] / 1000
+                    print(
+                        f"    {name}, --workers {workers}, {connections} connection(s): "
+                        f"{describe(figures)}; p99 goal 20 ms: {'met' if p99 < 20 else 'MISSED'}"
+                    )
+        finally:
+            axis.stop()
+    if not args.keep and args.reuse is None:
         shutil.rmtree(data)
 
 
@@ -466,7 +486,23 @@ def main() -> int:
     parser.add_argument("--random-seed", type=int, default=16)
     parser.add_argument("--read-connections", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--read-seconds", type=int, default=10)
+    parser.add_argument(
+        "--reads",
+        nargs="+",
+        choices=["overdue", "dossier", "public"],
+        default=["overdue", "dossier", "public"],
+        help="which reads of (2)",
+    )
+    parser.add_argument(
+        "--read-workers", type=int, nargs="+", default=[1, 2], help="serve --workers for (2)"
+    )
     parser.add_argument("--keep", type=Path, help="keep the data directories under DIR")
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        metavar="DIR/reads",
+        help="(2) on the database an earlier --keep run seeded, instead of seeding again",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is required: apt-get install -y wrk", file=sys.stderr)
@@ -476,6 +512,9 @@ def main() -> int:
     root.mkdir(parents=True, exist_ok=True)
     try:
         template = root / "template"
+        if args.reuse is not None:
+            bench_reads(template, {}, args)
+            return 0
         tokens = prepare(template)
         if args.only in (None, "intake"):
             bench_intake(template, tokens, args)

@@ -14,14 +14,23 @@ answer is fetched again, and if that fails the signer is not PASSED.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
-from pyhanko_certvalidator.fetchers.api import CRLFetcher, Fetchers, OCSPFetcher
+from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
+from pyhanko_certvalidator.fetchers.api import (
+    CertificateFetcher,
+    CRLFetcher,
+    FetcherBackend,
+    Fetchers,
+    OCSPFetcher,
+)
+
+from signing.netguard import guarded_socket_factory, parse_networks
 
 # Do not hand out an answer that expires within this margin.
 SAFETY_MARGIN = timedelta(seconds=30)
@@ -183,16 +192,91 @@ async def close_fetchers(fetchers: Fetchers) -> None:
         await session.close()
 
 
-def caching_fetchers(cache: RevocationCache, timeout: float = 5.0) -> Fetchers:
-    """Fetchers sharing one lazily opened aiohttp session (bound to the running event loop)."""
+class _NoIssuerFetcher(CertificateFetcher):
+    """Fetches no CA-issuers certificate: a chain is built from the PDF and the trust store
+    only. An AIA URL is named by a certificate not known yet to reach a trusted root, so
+    following it would let anyone who uploads a PDF choose what the server fetches."""
+
+    async def fetch_cert_issuers(self, cert: Any) -> AsyncGenerator[Any, None]:
+        return
+        yield  # an async generator that yields nothing
+
+    async def fetch_crl_issuers(self, certificate_list: Any) -> AsyncGenerator[Any, None]:
+        return
+        yield
+
+    def fetched_certs(self) -> Iterable[Any]:
+        return ()
+
+
+class _GuardedSession(LazySession):
+    """An aiohttp session opened on first use whose connections reach only the addresses
+    :mod:`signing.netguard` allows (``allow``: None for any address)."""
+
+    def __init__(self, allow: tuple[str, ...] | None) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._allow = None if allow is None else parse_networks(allow)
+        self._session: Any = None
+
+    def get_session(self) -> Any:
+        if self._session is None:
+            import ssl
+
+            import aiohttp
+            import certifi
+
+            factory = None if self._allow is None else guarded_socket_factory(self._allow)
+            connector = aiohttp.TCPConnector(
+                ssl=ssl.create_default_context(cafile=certifi.where()), socket_factory=factory
+            )
+            self._session = aiohttp.ClientSession(connector=connector)
+        return self._session
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
+def caching_fetchers(
+    cache: RevocationCache,
+    timeout: float = 5.0,
+    *,
+    issuers: bool = True,
+    allow: tuple[str, ...] | None = None,
+) -> Fetchers:
+    """Fetchers sharing one lazily opened aiohttp session (bound to the running event loop).
+
+    ``issuers``: follow certificates' CA-issuers (AIA) URLs to complete a chain; ``allow``:
+    None reaches any address, else only public ones and these networks (signing/netguard.py).
+    """
     from pyhanko_certvalidator.fetchers.aiohttp_fetchers.cert_fetch_client import (
         AIOHttpCertificateFetcher,
     )
-    from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
 
-    session = LazySession()  # type: ignore[no-untyped-call]
+    session = _GuardedSession(allow)
+    cert_fetcher: CertificateFetcher = (
+        AIOHttpCertificateFetcher(session, per_request_timeout=timeout)
+        if issuers
+        else _NoIssuerFetcher()
+    )
     return Fetchers(
         ocsp_fetcher=CachingOCSPFetcher(cache, session, timeout),
         crl_fetcher=CachingCRLFetcher(cache, session, timeout),
-        cert_fetcher=AIOHttpCertificateFetcher(session, per_request_timeout=timeout),
+        cert_fetcher=cert_fetcher,
     )
+
+
+class SharedFetcherBackend(FetcherBackend):
+    """A pyHanko fetcher backend handing out fetchers that outlive it (the process's shared,
+    guarded ones): AdES validation provisions fetchers through a backend, and its default one
+    would reach any address."""
+
+    def __init__(self, fetchers: Fetchers) -> None:
+        self.fetchers = fetchers
+
+    def get_fetchers(self) -> Fetchers:
+        return self.fetchers
+
+    async def close(self) -> None:
+        """Nothing: the fetchers belong to the process (:func:`close_fetchers`)."""

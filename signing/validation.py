@@ -42,7 +42,12 @@ from signing.report import (
     ValidationReport,
     to_vn_time,
 )
-from signing.revcache import RevocationCache, caching_fetchers, close_fetchers
+from signing.revcache import (
+    RevocationCache,
+    SharedFetcherBackend,
+    caching_fetchers,
+    close_fetchers,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +75,10 @@ class VerificationPolicy:
     and ``require`` for stricter use (never ``soft-fail``: trap 1); ``key_usage``: key usages
     the signer certificate needs (any of them; configurable because real government
     certificates differ, trap 12); ``at_time``: validate as of that moment instead of now;
-    ``timeout``/``max_bytes``: the per-file budget of the isolated path.
+    ``timeout``/``max_bytes``: the per-file budget of the isolated path; ``fetch_issuers``:
+    follow CA-issuers (AIA) URLs to complete a chain (the server does not: such a URL comes
+    from a certificate not yet known to reach a trusted root); ``fetch_allow``: None fetches
+    from any address, else only public ones and these networks (signing/netguard.py).
     """
 
     trust_roots: tuple[bytes, ...] = ()
@@ -81,6 +89,8 @@ class VerificationPolicy:
     timeout: float = DEFAULT_TIMEOUT
     max_bytes: int = DEFAULT_MAX_BYTES
     context_ttl: float = 60.0
+    fetch_issuers: bool = True
+    fetch_allow: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.revocation_mode not in ("hard-fail", "require"):
@@ -112,6 +122,7 @@ class _ContextCache:
     roots: list[x509.Certificate] = field(default_factory=list)
     revocation: RevocationCache = field(default_factory=RevocationCache)
     fetchers: Any = None
+    fetchers_reach: tuple[bool, tuple[str, ...] | None] = (True, None)
 
     def get(self, policy: VerificationPolicy) -> Any:
         now = time.monotonic()
@@ -137,8 +148,17 @@ class _ContextCache:
         """The process's caching OCSP/CRL fetchers (None when offline)."""
         if not policy.online:
             return None
+        reach = (policy.fetch_issuers, policy.fetch_allow)
+        if self.fetchers is not None and self.fetchers_reach != reach:
+            self.close()  # another policy: fetchers that reach what it allows
         if self.fetchers is None:
-            self.fetchers = caching_fetchers(self.revocation, timeout=max(1.0, policy.timeout))
+            self.fetchers = caching_fetchers(
+                self.revocation,
+                timeout=max(1.0, policy.timeout),
+                issuers=policy.fetch_issuers,
+                allow=policy.fetch_allow,
+            )
+            self.fetchers_reach = reach
         return self.fetchers
 
 
@@ -338,6 +358,7 @@ async def _archive_verdict(sig: SignatureReport, embedded: Any, policy: Verifica
         return
     from pyhanko.sign.validation.ades import ades_lta_validation
     from pyhanko.sign.validation.policy_decl import (
+        CertificateFetchingRule,
         PdfSignatureValidationSpec,
         RevinfoOnlineFetchingRule,
         RevocationInfoGatheringSpec,
@@ -369,10 +390,20 @@ async def _archive_verdict(sig: SignatureReport, embedded: Any, policy: Verifica
         if policy.online
         else RevinfoOnlineFetchingRule.LOCAL_ONLY
     )
+    shared = _CACHE.shared_fetchers(policy)
+    gathering = RevocationInfoGatheringSpec(
+        online_fetching_rule=fetching,
+        fetcher_backend=SharedFetcherBackend(shared) if shared is not None else None,
+        certificate_fetching_rule=(
+            CertificateFetchingRule.FOLLOW_ONLINE_RULE
+            if policy.fetch_issuers
+            else CertificateFetchingRule.NEVER_FETCH
+        ),
+    )
     spec = PdfSignatureValidationSpec(
         SignatureValidationSpec(
             cert_validation_policy=cert_policy,
-            revinfo_gathering_policy=RevocationInfoGatheringSpec(online_fetching_rule=fetching),
+            revinfo_gathering_policy=gathering,
             key_usage_settings=_key_usage(policy),
         ),
         diff_policy=build_diff_policy(),

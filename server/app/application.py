@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from server.app.connections import ConnectionLimits, GuardedAppRunner, raise_open_files_limit
 from server.app.lifetimes import (
     calendar_context,
     delivery_context,
@@ -47,6 +48,7 @@ from server.http import verify as verify_http
 from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, PRINCIPAL, REQUEST_ID
 from server.http.auth import auth_middleware
 from server.http.errors import problem_middleware
+from server.http.headers import add_security_headers
 from server.http.open311_feedback import FeedbackBackend
 from server.runtime.config import Config
 from server.runtime.datadir import prepare_data_dir
@@ -190,6 +192,7 @@ def build_app(config: Config, *, role: WorkerRole | None = None) -> web.Applicat
     )
     app[CONFIG] = config
     app[IN_FLIGHT] = [0]
+    app.on_response_prepare.append(add_security_headers)  # CSP, nosniff... (http/headers.py)
     app[ROLE] = role or WorkerRole()
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(evidence_context)  # seal, receipts, audit anchors (issue 9)
@@ -227,11 +230,18 @@ async def serve_app(
 
     Not ``web.run_app``: it cancels its main task on a signal, and its cleanup then cancels
     the handlers still running instead of letting them finish.
+
+    Connections are served under the ``[server]`` timeouts and cap per client address
+    (server/app/connections.py), with the soft open-file limit raised to the hard one.
     """
     # [server.tls]: HTTPS (and client certificates) on the standard library's ssl.
     ssl_context = server_context(config)
-    runner = web.AppRunner(
-        build_app(config, role=role),
+    raise_open_files_limit()
+    app = build_app(config, role=role)
+    runner = GuardedAppRunner(
+        app,
+        limits=ConnectionLimits.of(config.server),
+        metrics=metrics_http.metrics_of(app),
         access_log=None,  # request_context_middleware logs one structured line per request
         shutdown_timeout=shutdown_timeout,
     )

@@ -17,8 +17,11 @@ What runs where (:class:`WorkerRole`):
   wasted TSA tokens and requests).
 - in every worker: the delivery worker (deliveries are claimed under a lease in a write
   transaction, so two claimers never push the same delivery at once; a worker that just
-  accepted a send wakes its own), and the verifier pool, whose size and public slots are the
-  configured totals shared between the workers.
+  accepted a send wakes its own), and the verifier pool, whose size, public and upload slots
+  are the configured totals shared between the workers, as is the cap of connections per
+  client address (server/app/connections.py; the kernel spreads an address's connections).
+  The soft open-file limit is raised in the parent (the workers inherit it) and again in
+  each worker.
 - after every worker has stopped, in the parent: the audit head is anchored once (a worker
   that stops first would miss the others' last entries).
 
@@ -68,16 +71,22 @@ def share_of(total: int, workers: int) -> int:
 
 
 def worker_config(config: Config, workers: int) -> Config:
-    """``config`` for one of ``workers`` processes: the verifier pool and the public upload
-    slots are shares of the configured totals, not N times them."""
+    """``config`` for one of ``workers`` processes: the verifier pool, the verify upload slots
+    and the cap of connections per client address are shares of the configured totals, not N
+    times them (the kernel spreads one address's connections over the workers)."""
     if workers == 1:
         return config
     verification = dataclasses.replace(
         config.verification,
         workers=share_of(config.verification.workers, workers),
         public_slots=share_of(config.verification.public_slots, workers),
+        upload_slots=share_of(config.verification.upload_slots, workers),
     )
-    return dataclasses.replace(config, verification=verification)
+    cap = config.server.max_connections_per_address
+    server = dataclasses.replace(
+        config.server, max_connections_per_address=cap and share_of(cap, workers)
+    )
+    return dataclasses.replace(config, server=server, verification=verification)
 
 
 def _bound(family: int, address: Any, *, shared: bool) -> socket.socket:
@@ -165,7 +174,8 @@ async def _after_workers(config: Config) -> None:
 
 
 def _worker_main(config: Config, role: WorkerRole, sock: socket.socket) -> None:
-    """A spawned worker: serve on the inherited socket until SIGTERM/SIGINT."""
+    """A spawned worker: serve on the inherited socket until SIGTERM/SIGINT (serve_app raises
+    its soft open-file limit, which it inherited raised already from the parent)."""
     from server.app.application import serve_app
     from server.runtime.logs import setup_logging
 
@@ -275,15 +285,19 @@ def serve(config: Config) -> int:
 
 def run(config: Config) -> None:
     """Serve the axis until interrupted (``lienthong serve``)."""
+    from server.app.connections import raise_open_files_limit
     from server.runtime.logs import setup_logging
 
     setup_logging(json_lines=config.server.log_json)
+    # Before the workers are spawned: they inherit it (and raise their own again).
+    open_files = raise_open_files_limit()
     logging.getLogger("lienthong").info(
         "starting",
         extra={
             "host": config.server.host,
             "port": config.server.port,
             "data_dir": str(config.storage.data_dir),
+            "open_files": open_files,
         },
     )
     # [server.tls] and [federation]'s client certificate checked before anything starts: a

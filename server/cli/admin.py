@@ -70,7 +70,11 @@ def register(sub: Any) -> None:
     create = token_cmds.add_parser("create", help="create a token and print it once")
     create.add_argument("organ_id", metavar="ORGANID")
     create.add_argument("--label", help="what the token is for, e.g. 'QLVB production'")
-    create.add_argument("--role", choices=["agency", "admin"], help="admin: reads the audit log")
+    create.add_argument(
+        "--role",
+        choices=["agency", "admin"],
+        help="admin: reads /metrics and the audit log, nothing else",
+    )
     add_local_options(create)
     create.set_defaults(func=cmd_token_create)
     revoke = token_cmds.add_parser("revoke", help="revoke a token by its id")

@@ -1,15 +1,18 @@
-"""``lienthong dossier intake | list | show | advance``: one-stop dossiers, as a client of a
-running axis (``--server``/``--token`` as for ``lienthong send``; docs/dossiers.md)."""
+"""``lienthong dossier intake | list | show | advance | apology | slip | transfer | steps``:
+one-stop dossiers, as a client of a running axis (``--server``/``--token`` as for
+``lienthong send``; docs/dossiers.md, "CLI")."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import mimetypes
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
+from edxml.model import VN_TZ
 from server.cli import CliError, dvcqg_cmd
 from server.cli.client import _local_time
 from server.cli.http_client import AxisClient, FormPart
@@ -28,6 +31,9 @@ STATUS_NAMES = {
     9: "Đã xử lý xong",
     10: "Đã trả kết quả",
 }
+
+SLIP_KINDS = ("receipt", "supplement", "refusal", "apology")
+_LOCAL_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%d/%m/%Y %H:%M")
 
 
 def register(sub: Any) -> None:
@@ -64,11 +70,8 @@ def register(sub: Any) -> None:
     add_client_options(listing)
     listing.set_defaults(func=cmd_list)
 
-    show = cmds.add_parser("show", help="one dossier with its files and events")
-    show.add_argument("code", metavar="CODE")
+    show = _about_one(cmds, "show", "one dossier with its files and events", cmd_show)
     show.add_argument("--json", action="store_true", help="print the dossier as JSON")
-    add_client_options(show)
-    show.set_defaults(func=cmd_show)
 
     advance = cmds.add_parser("advance", help="move a dossier to another status (1-10)")
     advance.add_argument("code", metavar="CODE")
@@ -79,7 +82,41 @@ def register(sub: Any) -> None:
     add_client_options(advance)
     advance.set_defaults(func=cmd_advance)
 
+    apology = _about_one(
+        cmds, "apology", "apologise for an overdue dossier, set a new due date", cmd_apology
+    )
+    apology.add_argument(
+        "--new-due",
+        required=True,
+        metavar="TIME",
+        help="the new appointment: 'YYYY-MM-DD HH:MM' or 'DD/MM/YYYY HH:MM' in Vietnam time "
+        "(+07:00), or ISO 8601 with its offset",
+    )
+    apology.add_argument("--reason", required=True, help="the reason of the delay")
+
+    slip = _about_one(cmds, "slip", "save a slip (phiếu) of a dossier as PDF", cmd_slip)
+    slip.add_argument("kind", choices=SLIP_KINDS, metavar="KIND", help=", ".join(SLIP_KINDS))
+    slip.add_argument("-o", "--output", required=True, type=Path, metavar="FILE.pdf")
+    slip.add_argument("--officer", metavar="NAME", help="the officer's name under the signature")
+
+    transfer = _about_one(
+        cmds, "transfer", "send a dossier to the agency of one of its steps", cmd_transfer
+    )
+    transfer.add_argument("--agency", required=True, metavar="ORGANID")
+
+    steps = _about_one(cmds, "steps", "a dossier's steps, due dates, transfers", cmd_steps)
+    steps.add_argument("--json", action="store_true", help="print the answer as JSON")
+
     dvcqg_cmd.register(cmds)  # export-dvcqg, dvcqg-dead, dvcqg-retry (local commands)
+
+
+def _about_one(cmds: Any, name: str, text: str, func: Any) -> argparse.ArgumentParser:
+    """A subcommand about one dossier: ``CODE``, the client options, its handler."""
+    parser: argparse.ArgumentParser = cmds.add_parser(name, help=text)
+    parser.add_argument("code", metavar="CODE")
+    add_client_options(parser)
+    parser.set_defaults(func=func)
+    return parser
 
 
 def _file_option(parser: argparse.ArgumentParser, what: str = "a component's file") -> None:
@@ -119,6 +156,11 @@ def _json_part(name: str, value: dict[str, Any]) -> FormPart:
 
 def _path(code: str) -> str:
     return f"/api/v1/dossiers/{quote(code, safe='')}"
+
+
+def _post(args: argparse.Namespace, action: str, body: dict[str, Any]) -> Any:
+    """POST a JSON ``body`` to the dossier's ``action`` (``events``, ``apology``...)."""
+    return _client(args).request("POST", f"{_path(args.code)}/{action}", json_body=body).body
 
 
 def cmd_intake(args: argparse.Namespace) -> int:
@@ -227,4 +269,78 @@ def cmd_advance(args: argparse.Namespace) -> int:
         f"{body['code']}: now {body['status']} ({body['status_label']}), "
         f"due {_local_time(body['due_at'])}"
     )
+    return 0
+
+
+def read_new_due(text: str) -> str:
+    """``--new-due`` as ISO 8601 with an offset: a local time (no offset) is Vietnam time."""
+    value = text.strip()
+    for fmt in _LOCAL_FORMATS:
+        try:
+            return datetime.strptime(value, fmt).replace(tzinfo=VN_TZ).isoformat()
+        except ValueError:
+            pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise CliError(
+            f"--new-due: {text!r} is not a time: 'YYYY-MM-DD HH:MM' (Vietnam time) "
+            "or ISO 8601 with its offset"
+        )
+    return moment.isoformat()
+
+
+def cmd_apology(args: argparse.Namespace) -> int:
+    """Issue the apology and new appointment of an overdue dossier; print its new due date."""
+    new_due = read_new_due(args.new_due)
+    after = _post(args, "apology", {"new_due_at": new_due, "reason": args.reason})
+    missed = _local_time(after["apologies"][-1]["old_due_at"])
+    due = _local_time(after["due_at"])
+    print(f"{after['code']}: apology issued, due {due} (was {missed}); counted late")
+    print(f"slip: lienthong dossier slip {after['code']} apology -o FILE.pdf")
+    return 0
+
+
+def cmd_slip(args: argparse.Namespace) -> int:
+    """Save a slip of the dossier as PDF (written whole or not at all)."""
+    path = f"{_path(args.code)}/slips/{args.kind}.pdf"
+    officer = (args.officer or "").strip()
+    if officer:
+        path += "?" + urlencode({"officer": officer})
+    size, _ = _client(args).download_to(path, args.output, label=f"slip {args.output.name}")
+    print(f"Saved {args.output} ({args.kind}, {size} bytes)")
+    return 0
+
+
+def cmd_transfer(args: argparse.Namespace) -> int:
+    """Send the dossier to the agency of one of its steps; print the step and the package."""
+    sent = _post(args, "transfer", {"agency": args.agency})
+    print(
+        f"{sent['dossier']}: step {sent['step']} sent to {sent['agency']}, "
+        f"due {_local_time(sent['due_at'])}"
+    )
+    print(f"package {sent['package']} ({sent['document_id']})")
+    return 0
+
+
+def cmd_steps(args: argparse.Namespace) -> int:
+    """The procedure's steps with their due dates, and the transfers made of the dossier."""
+    body = _client(args).request("GET", _path(args.code) + "/steps").body
+    if args.json:
+        print(json.dumps(body, ensure_ascii=False, indent=2))
+        return 0
+    if not body["steps"]:
+        print(f"{args.code}: its procedure has no steps across agencies.")
+        return 0
+    sent = {t["step"]: t for t in body["transfers"]}
+    rows = []
+    for step in body["steps"]:
+        transfer = sent.get(step["number"])
+        state = "" if transfer is None else f"sent: {transfer['status']} {transfer['status_label']}"
+        rows.append(
+            (step["number"], step["agency"], step["days"], _local_time(step["due_at"]), state)
+        )
+    print(render_table(("STEP", "AGENCY", "DAYS", "DUE (+07)", "TRANSFER"), rows))
     return 0

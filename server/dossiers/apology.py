@@ -78,8 +78,9 @@ async def apologize(database: Database, apology: Apology) -> DossierRow:
         _check(dossier, apology, now)
         at = now  # never before the latest event: no move is dated in the future
         event = await repo.add_event(
-            dossier.code, apology.actor, at, dossier.status, dossier.status, apology.reason
-        )
+            dossier.code, apology.actor, at, dossier.status, dossier.status, apology.reason,
+            due_at=apology.new_due_at,
+        )  # fmt: skip
         await repo.add_apology(
             dossier.code, event, apology.actor, at, dossier.due_at, apology.new_due_at,
             apology.reason,

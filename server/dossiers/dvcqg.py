@@ -26,6 +26,7 @@ from server.dossiers.catalogue import from_row
 from server.dossiers.lifecycle import (
     DONE,
     LABELS,
+    NEW,
     REFUSED,
     RETURNED,
     STOPPED,
@@ -38,7 +39,13 @@ from server.runtime.config import ConfigError, DvcqgSettings, optional_secret
 from storage.db import Database, Tx
 from storage.ids import utcnow
 from storage.repos.agencies import AgencyRepo
-from storage.repos.dossiers import DossierEventRow, DossierFileRow, DossierRepo, DossierRow
+from storage.repos.dossiers import (
+    ApologyRow,
+    DossierEventRow,
+    DossierFileRow,
+    DossierRepo,
+    DossierRow,
+)
 from storage.repos.dvcqg import DvcqgRepo, SyncState
 from storage.repos.procedures import ProcedureRepo
 
@@ -67,6 +74,7 @@ class DossierView:
     files: Sequence[DossierFileRow]
     events: Sequence[DossierEventRow]
     names: Mapping[str, str]  # organ id -> agency name
+    apologies: Sequence[ApologyRow] = ()
 
     def name(self, organ_id: str) -> str:
         return self.names.get(organ_id, organ_id)
@@ -86,12 +94,37 @@ async def read_view(tx: Tx, code: str) -> DossierView | None:
         if agency is not None:
             names[organ_id] = agency.name
     return DossierView(
-        dossier, None if row is None else from_row(row), await repo.files(code), events, names
+        dossier,
+        None if row is None else from_row(row),
+        await repo.files(code),
+        events,
+        names,
+        await repo.apologies(code),
     )
 
 
 def _first_at(events: Sequence[DossierEventRow], statuses: set[int]) -> datetime | None:
     return next((e.at for e in events if e.to_status in statuses), None)
+
+
+def appointment(view: DossierView) -> datetime:
+    """``NgayHenTra``: the due date the portal judges the dossier by (QĐ 766 KPI 2.1: on time
+    when it ends by this date). The supplement pauses are in it; an apology's new date is not:
+    the date sent is the one the first apology missed, so that a dossier late by an apology is
+    late at the portal too, as it is here."""
+    return view.apologies[0].old_due_at if view.apologies else view.dossier.due_at
+
+
+def ended_at(events: Sequence[DossierEventRow]) -> datetime | None:
+    """``NgayKetThucXuLy``: when processing ended, the first move to 9 (done), 10 (returned),
+    8 (stopped), 3 (refused), or 7 (withdrawn) of a dossier that had been accepted (QĐ 766
+    KPI 2.1: a withdrawal ends only an accepted dossier); None while it goes on."""
+    for e in events:
+        if e.to_status in (DONE, RETURNED, STOPPED, REFUSED):
+            return e.at
+        if e.to_status == WITHDRAWN and e.from_status not in (None, NEW):
+            return e.at
+    return None
 
 
 def render_dossier(view: DossierView) -> dict[str, Any]:
@@ -118,12 +151,12 @@ def render_dossier(view: DossierView) -> dict[str, Any]:
         "SoDienThoai": str(applicant.get("phone", "")),
         "TrichYeuHoSo": "" if procedure is None else procedure.name,
         "NgayTiepNhan": dvcqg_date(d.received_at),
-        "NgayHenTra": dvcqg_date(d.due_at),
+        "NgayHenTra": dvcqg_date(appointment(view)),
         "TrangThaiHoSo": str(d.status),
         "NgayTra": dvcqg_date(_first_at(events, {RETURNED})),
         "ThongTinTra": "",
         "HinhThuc": "1" if d.channel == 3 else "0",
-        "NgayKetThucXuLy": dvcqg_date(_first_at(events, {DONE, STOPPED, REFUSED, WITHDRAWN})),
+        "NgayKetThucXuLy": dvcqg_date(ended_at(events)),
         "DonViXuLy": view.name(d.agency),
         "GhiChu": "",
         "TaiLieuNop": [_file(f) for f in files_of.get(None, [])],
@@ -182,8 +215,9 @@ def _supplements(
                 if answer is None
                 else [_file(f) for f in files_of.get(answer.id, [])],
                 "DanhSachLePhiBoSung": [],
-                "NgayHenTraTruoc": "",
-                "NgayHenTraMoi": "",
+                # the due date when the pause began, and after the supplement moved it
+                "NgayHenTraTruoc": dvcqg_date(event.due_at),
+                "NgayHenTraMoi": "" if answer is None else dvcqg_date(answer.due_at),
             }
         )
     return items
@@ -206,7 +240,7 @@ def render_steps(view: DossierView, only: set[int] | None = None) -> list[dict[s
                     "NoiDungXuLy": event.note or LABELS.get(event.to_status, ""),
                     "TrangThai": str(event.to_status),
                     "NgayBatDau": dvcqg_date(start),
-                    "NgayKetThucTheoQuyDinh": dvcqg_date(d.due_at),
+                    "NgayKetThucTheoQuyDinh": dvcqg_date(event.due_at or d.due_at),
                 }
             )
         start = event.at

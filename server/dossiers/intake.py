@@ -282,7 +282,9 @@ async def receive(
             updated_at=now,
         )
         await repo.insert(dossier)
-        await repo.add_event(dossier.code, intake.unit, received_at, None, status, "")
+        await repo.add_event(
+            dossier.code, intake.unit, received_at, None, status, "", due_at=dossier.due_at
+        )
         await repo.add_files(dossier.code, [f.row() for f in intake.files], now)
         await settle_objects(tx, intake.files)
         await record(

@@ -3,6 +3,12 @@
 A move is checked against the state machine (server/dossiers/lifecycle.py), then written with
 its event and audit entry in one transaction. Status 5 (supplement requested) pauses the clock;
 the 5→4 move resumes it and pushes the due date by the working time the pause took.
+
+**Late without an apology** (QĐ 766/QĐ-TTg, KPI 2.1, shared/ONE-STOP.md §5.1): a dossier is on
+time when it ends by its due date, the end being the first move to 9 (done), or to 10 when it
+never was 9; the supplement pauses are already in the due date (the 5→4 move put them there).
+The move that ends it after that date marks it ``late`` for the KPIs, as an apology does, for
+good (:func:`finishes_late`).
 """
 
 from __future__ import annotations
@@ -52,6 +58,15 @@ async def dossier_of(tx: Tx, code: str, organ_id: str) -> DossierRow:
     return visible(await DossierRepo(tx).get(code), organ_id)
 
 
+def finishes_late(from_status: int | None, to_status: int, at: datetime, due_at: datetime) -> bool:
+    """Whether the move from ``from_status`` to ``to_status`` at ``at`` ends the dossier after
+    ``due_at`` (its due date with the supplement pauses in it): the move to 9, or to 10 from
+    anything but 9 (a result returned without a recorded 9), later than the due date. A
+    refusal, withdrawal or stop is no late result; a move after the end (9→10) is not the end."""
+    ends = to_status == DONE or (to_status == RETURNED and from_status != DONE)
+    return ends and at > due_at
+
+
 def check_request(move: Move, now: datetime) -> None:
     """The fields of a move: a known status, a short note, a time not in the future."""
     if isinstance(move.status, bool) or move.status not in LABELS:
@@ -88,10 +103,11 @@ async def advance(
             paused = clock.working_time_between(current.paused_at, at)
             due_at = clock.add_working_time(current.due_at, paused)
             paused_at = None
+        late = finishes_late(current.status, move.status, at, due_at)
         event = await repo.add_event(
-            current.code, move.actor, at, current.status, move.status, move.note
+            current.code, move.actor, at, current.status, move.status, move.note, due_at=due_at
         )
-        await repo.move(current.code, move.status, due_at, paused_at, now)
+        await repo.move(current.code, move.status, due_at, paused_at, now, late=late)
         await repo.add_files(current.code, [f.row(event) for f in move.files], now)
         await settle_objects(tx, move.files)
         details: dict[str, object] = {
@@ -103,6 +119,8 @@ async def advance(
         if paused is not None:
             details["paused_seconds"] = int(paused.total_seconds())
             details["due_at"] = due_at.isoformat()
+        if late and not current.late:
+            details["late"] = True  # marked late now: done after its due date
         if move.files:
             details["files"] = [f.sha256 for f in move.files]
         await record(tx, move.actor, "dossier.move", [current.code], details)

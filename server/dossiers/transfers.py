@@ -65,7 +65,7 @@ from server.dossiers.lifecycle import (
     SUPPLEMENT,
     check_move,
 )
-from server.dossiers.moves import MAX_NOTE, Move, dossier_of
+from server.dossiers.moves import MAX_NOTE, Move, dossier_of, finishes_late
 from server.dossiers.procedures import Procedure, procedure_json
 from server.exchange import Exchange
 from server.exchange.carried import Carried, carried_json, send_carried
@@ -493,8 +493,11 @@ class Transfers:
         due_at, paused_at = self._paused(dossier.status, status, dossier, at)
         step_due, step_paused = self._paused(out.status, status, out, at)
         text = f"Bước {out.step} ({sender}): {LABELS[status]}" + (f". {note}" if note else "")
-        await dossiers.add_event(dossier.code, sender, at, dossier.status, status, text)
-        await dossiers.move(dossier.code, status, due_at, paused_at, utcnow())
+        late = finishes_late(dossier.status, status, at, due_at)
+        await dossiers.add_event(
+            dossier.code, sender, at, dossier.status, status, text, due_at=due_at
+        )
+        await dossiers.move(dossier.code, status, due_at, paused_at, utcnow(), late=late)
         await transfers.move(out.id, status, step_due, step_paused, utcnow())
         details = {
             "from": dossier.status,
@@ -504,6 +507,8 @@ class Transfers:
             "step": out.step,
             "status_package": arrival.package,
         }
+        if late and not dossier.late:
+            details["late"] = True  # marked late now: done after its due date
         await record(tx, sender, "dossier.move", [dossier.code], details)
 
     # -- reading -----------------------------------------------------------------------------

@@ -5,7 +5,6 @@ national SDK zipped), without holding the package or the other attachments in me
 from __future__ import annotations
 
 import asyncio
-import mimetypes
 import shutil
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from edxml import DiscardSink
 from edxml.attachments import AttachmentMeta, Writable, unzip
 from server.exchange.core import ExchangeCore
 from server.exchange.errors import DocumentNotFound
+from server.exchange.mediatypes import attachment_type, guess_type
 from server.exchange.meta import document_meta
 from server.exchange.results import DecodedAttachment
 from server.runtime.spool import temp_path
@@ -82,14 +82,14 @@ class Attachments(ExchangeCore):
         if not sink.written:
             raise DocumentNotFound(f"Attachment {index} is missing from the stored package.")
         name = entry.get("name")
-        content_type = (entry.get("content_type") or "").split(";")[0].strip().lower()
+        content_type = attachment_type(entry.get("content_type")) or ""
         with raw.open("rb") as fh:
             zipped = content_type in {"application/zip", "application/x-zip-compressed"} or (
                 fh.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
             )
         if not zipped:
             return DecodedAttachment(
-                raw, name, content_type or _guess_type(name), raw.stat().st_size
+                raw, name, content_type or guess_type(name), raw.stat().st_size
             )
         inner_path = temp_path(self.config.spool_dir, ".bin")
         try:
@@ -106,13 +106,8 @@ class Attachments(ExchangeCore):
         name = name or inner.name
         inner_type = content_type if content_type not in _ZIP_TYPES else ""
         return DecodedAttachment(
-            inner_path, name, inner_type or _guess_type(name), inner_path.stat().st_size
+            inner_path, name, inner_type or guess_type(name), inner_path.stat().st_size
         )
 
 
 _ZIP_TYPES = frozenset({"application/zip", "application/x-zip-compressed"})
-
-
-def _guess_type(name: str | None) -> str:
-    guessed = mimetypes.guess_type(name or "")[0]
-    return guessed or "application/octet-stream"

@@ -104,6 +104,9 @@ class DeliveryWorker:
         self._task: asyncio.Task[None] | None = None
         self.pushed = 0
         self.failed = 0
+        # Webhooks go through their own session, which refuses loopback, link-local and the
+        # axis's own port (webhooks.webhook_session); other axes through ``session``.
+        self._webhook_session: aiohttp.ClientSession | None = None
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -130,6 +133,9 @@ class DeliveryWorker:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
+        if self._webhook_session is not None:
+            await self._webhook_session.close()
+            self._webhook_session = None
 
     async def _run(self) -> None:
         poll = self.settings.poll_ms / 1000
@@ -243,9 +249,13 @@ class DeliveryWorker:
             "Content-Length": str(item.size),
             webhooks.IDEMPOTENCY_HEADER: item.delivery_id,
         }
+        session = self.session
         if route.kind == "local":
             assert route.webhook_url is not None and route.webhook_secret is not None
             url = route.webhook_url
+            if self._webhook_session is None:
+                self._webhook_session = webhooks.webhook_session(self.config)
+            session = self._webhook_session
             timestamp = int(time.time())
             mac = webhooks.signer(route.webhook_secret, timestamp)
             async for chunk in self.objects.open(item.sha256):
@@ -272,8 +282,14 @@ class DeliveryWorker:
         # To another axis: this axis's client certificate (mTLS) when configured.
         tls = True if route.kind == "local" else self.router.client_ssl
         try:
-            async with self.session.post(
-                url, data=self._body(item), headers=headers, timeout=timeout, ssl=tls
+            # No redirect is followed: a 3xx is a failed push, never a request elsewhere.
+            async with session.post(
+                url,
+                data=self._body(item),
+                headers=headers,
+                timeout=timeout,
+                ssl=tls,
+                allow_redirects=False,
             ) as resp:
                 text = (await resp.content.read(2000)).decode("utf-8", "replace")
                 if 200 <= resp.status < 300:

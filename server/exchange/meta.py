@@ -14,6 +14,7 @@ from typing import Any
 
 import edxml
 from edxml import BusinessDocType, Envelope, StatusMessage
+from server.exchange.mediatypes import attachment_type
 from server.runtime.spool import SpooledPackage
 from storage.repos.documents import Document
 
@@ -142,7 +143,7 @@ def summarize(
                     "index": i,
                     "content_id": a.content_id,
                     "name": a.name,
-                    "content_type": a.content_type,
+                    "content_type": attachment_type(a.content_type),
                     "description": a.description,
                     "size": a.size,
                     "sha256": a.sha256,

@@ -16,15 +16,29 @@ Each push is ``POST <url>`` with the package as the body and these headers:
 
 A receiver checks the signature with :func:`verify` (constant-time comparison, and a bounded
 clock skew so that a captured request cannot be replayed later) before trusting any header.
+
+Where a webhook may point (issue 18, finding 2): an agency registers the URL, so the axis would
+otherwise POST wherever an agency's token says, from inside the axis's network. A webhook may
+not reach this host (loopback), its link (link-local: 169.254.169.254, the cloud metadata
+service), an unspecified or multicast address, unless the address is in ``[delivery]
+webhook_allow``, and never the axis's own listening port. :func:`target_refusal` checks the URL
+when it is registered; :func:`webhook_session` checks every address a push connects to (after
+DNS, so a name that resolves to loopback later is caught), and pushes follow no redirect.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import time
 from collections.abc import Mapping
 from urllib.parse import quote, unquote
+
+import aiohttp
+
+from server.runtime.config import Config
+from signing.netguard import guarded_socket_factory, is_host_local, parse_networks
 
 TIMESTAMP_HEADER = "X-Lienthong-Timestamp"
 SIGNATURE_HEADER = "X-Lienthong-Signature"
@@ -98,3 +112,43 @@ def verify(
     if not any(hmac.compare_digest(expected, part) for part in offered):
         raise BadSignature("the signature does not match")
     return timestamp
+
+
+def _own_sockets(config: Config) -> frozenset[tuple[str, int]]:
+    """The (address, port) pairs the axis listens on, as far as its config tells."""
+    port = config.server.port
+    own = {("127.0.0.1", port), ("::1", port), ("0.0.0.0", port), ("::", port)}  # noqa: S104
+    try:
+        own.add((str(ipaddress.ip_address(config.server.host)), port))
+    except ValueError:
+        pass  # a host name: its loopback forms are above
+    return frozenset(own)
+
+
+def target_refusal(url_host: str, url_port: int, config: Config) -> str | None:
+    """Why a webhook may not point at ``url_host:url_port`` (None: it may, as far as can be
+    told before connecting; a name is checked again at every connection)."""
+    host = url_host.strip("[]").lower()
+    allow = parse_networks(config.delivery.webhook_allow)
+    if host == "localhost" or host.endswith(".localhost"):
+        host = "127.0.0.1"
+    try:
+        ip = str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+    if (ip, url_port) in _own_sockets(config):
+        return "it is this axis itself"
+    if is_host_local(ip) and not any(ipaddress.ip_address(ip) in n for n in allow):
+        return "it is a loopback, link-local, unspecified or multicast address"
+    return None
+
+
+def webhook_session(config: Config) -> aiohttp.ClientSession:
+    """The HTTP session of webhook pushes: it connects only where :func:`target_refusal`
+    allows, checked on the address actually connected to."""
+    factory = guarded_socket_factory(
+        parse_networks(config.delivery.webhook_allow),
+        private_ok=True,
+        refused=_own_sockets(config),
+    )
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(socket_factory=factory))

@@ -25,7 +25,7 @@ from server.http.openapi_parts import (
     problem,
     query_param,
 )
-from server.http.paging import page_params
+from server.http.paging import page_params, seq_number
 from server.runtime import audit
 from storage.audit import AuditRepo
 
@@ -113,9 +113,7 @@ async def audit_log(request: web.Request) -> web.Response:
     if ADMIN_ROLE not in principal.roles:
         raise HttpProblem("not-found", "No such resource for this token.")
     after_text, limit = page_params(request)
-    if after_text is not None and not after_text.isdigit():
-        raise HttpProblem("invalid-query", "`after` must be a seq returned as `next`.")
-    after = int(after_text) if after_text is not None else None
+    after = seq_number(after_text, "after")
     async with request.app[DATABASE].reader() as tx:
         repo = AuditRepo(tx)
         entries = await repo.page(after, limit + 1)

@@ -87,25 +87,41 @@ async def auth_middleware(
         principal = await client_certs.authenticate(tx, request, principal)
     if principal is None:
         raise HttpProblem("unauthorized", "This API needs `Authorization: Bearer <token>`.")
-    if not archivist_may(principal, request.method, request.path):
-        raise HttpProblem(
-            "role-not-allowed",
-            "An archivist token may only read: GET /api/v1/archive/... and /api/v1/documents/...",
-        )
+    refusal = role_refusal(principal, request.method, request.path)
+    if refusal is not None:
+        raise HttpProblem("role-not-allowed", refusal)
     request[PRINCIPAL] = principal
     return await handler(request)
 
 
-# Archivists (role "archivist" without "agency", granted by `lienthong agency grant ORGANID
-# archivist`) read their agency's documents and archive; they never send or acknowledge.
+# Roles are separate: only an "agency" token acts as its agency (reads the inbox, sends, sets
+# the webhook...). Archivists (role "archivist", granted by `lienthong agency grant ORGANID
+# archivist`) read their agency's documents and archive; they never send or acknowledge. An
+# admin token (`lienthong token create ORGANID --role admin`, the Prometheus scrape token of
+# docs/operations.md) reads the audit log (and /metrics, which checks its own access) and the
+# admin pages to come, nothing of the agency's (issue 18, finding 4).
 _ARCHIVIST_PREFIXES = ("/api/v1/archive/", "/api/v1/documents/")
+_ADMIN_PATHS = frozenset({"/api/v1/audit"})
+_ADMIN_PREFIXES = ("/api/v1/admin/",)
 
 
-def archivist_may(principal: Principal, method: str, path: str) -> bool:
-    """False when an archivist-only token asks for anything but a read of the archive."""
-    if "archivist" not in principal.roles or "agency" in principal.roles:
-        return True
-    return method in {"GET", "HEAD"} and path.startswith(_ARCHIVIST_PREFIXES)
+def role_refusal(principal: Principal, method: str, path: str) -> str | None:
+    """Why the token's roles do not reach ``method path`` (the problem's detail), or None."""
+    roles = principal.roles
+    if "agency" in roles:
+        return None
+    if "archivist" in roles and method in {"GET", "HEAD"} and path.startswith(_ARCHIVIST_PREFIXES):
+        return None
+    if "admin" in roles and (path in _ADMIN_PATHS or path.startswith(_ADMIN_PREFIXES)):
+        return None
+    reasons = []
+    if "archivist" in roles:
+        reasons.append(
+            "An archivist token may only read: GET /api/v1/archive/... and /api/v1/documents/..."
+        )
+    if "admin" in roles:
+        reasons.append("An admin token may only read /metrics and /api/v1/audit.")
+    return " ".join(reasons) or "This token has no role that acts as its agency."
 
 
 def principal_of(request: web.Request) -> Principal:

@@ -24,7 +24,7 @@ from server.dossiers.errors import DossierNotFound, InvalidDossier
 from server.dossiers.lifecycle import LABELS
 from server.dossiers.transfers import StepDue, Transfers
 from server.http.appkeys import CALENDAR, CONFIG, DATABASE, EXCHANGE, OBJECTS, PRINCIPAL
-from server.http.errors import HttpProblem
+from server.http.jsonbody import read_json_object
 from server.http.jsonresponse import json_response
 from server.http.openapi_parts import (
     NOT_FOUND,
@@ -33,6 +33,7 @@ from server.http.openapi_parts import (
     path_param,
     problem,
 )
+from server.http.paging import seq_number
 from storage.repos.dossier_transfers import TransferEventRow, TransferRow
 from storage.repos.dossiers import DossierFileRow, DossierRow
 
@@ -118,18 +119,12 @@ def _event(e: TransferEventRow, zone: ZoneInfo) -> dict[str, Any]:
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise HttpProblem("bad-request", "The body must be JSON.") from None
-    if not isinstance(body, dict):
-        raise HttpProblem("bad-request", "The body must be a JSON object.")
-    return body
+    return await read_json_object(request)
 
 
 def _id(request: web.Request) -> int:
     raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
         raise DossierNotFound("No such dossier transferred to this agency.")
     return int(raw)
 
@@ -163,10 +158,8 @@ async def steps(request: web.Request) -> web.Response:
 @routes.get("/api/v1/dossier-transfers")
 async def incoming(request: web.Request) -> web.Response:
     zone = _zone(request)
-    after = request.query.get("after", "0")
-    if not after.isdigit():
-        raise HttpProblem("invalid-query", "`after` must be a transfer id.")
-    rows = await request.app[TRANSFERS].incoming(request[PRINCIPAL].organ_id, int(after), 100)
+    after = seq_number(request.query.get("after"), "after") or 0
+    rows = await request.app[TRANSFERS].incoming(request[PRINCIPAL].organ_id, after, 100)
     return json_response(
         {
             "items": [

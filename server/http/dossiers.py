@@ -584,7 +584,8 @@ def dossier_schemas() -> dict[str, Any]:
                 "overdue": {"type": "boolean"},
                 "late": {
                     "type": "boolean",
-                    "description": "an apology was issued: late in the KPIs, for good",
+                    "description": "late in the KPIs, for good: an apology was issued, or the "
+                    "dossier was done (9) after its due date",
                 },
                 "lookup_url": s,
                 "applicant": {"type": "object", "description": "one dossier only"},

@@ -50,7 +50,8 @@ problem_type(
     "role-not-allowed",
     403,
     "Not allowed for this token's role",
-    "An archivist token may only read documents and the archive of its agency.",
+    "The token's role does not reach this operation: an archivist token only reads documents "
+    "and the archive of its agency, an admin token only `/metrics` and `/api/v1/audit`.",
 )
 problem_type(
     "method-not-allowed",
@@ -131,6 +132,10 @@ _LIBRARY_SLUGS: list[tuple[type[BaseException], str]] = [
     (storage_errors.StorageError, "storage-unavailable"),
 ]
 LIBRARY_SLUGS = frozenset(slug for _, slug in _LIBRARY_SLUGS)
+
+# The status logged and counted for a request whose client went away before the answer
+# (nginx's 499): not the axis's failure.
+CLIENT_GONE = 499
 
 _HTTP_STATUS_SLUGS = {
     400: "bad-request",
@@ -252,4 +257,15 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             slug, exc.reason or exc.text or "", request=request, headers=headers
         )
     except Exception as exc:
+        if request.transport is None or request.transport.is_closing():
+            # The client hung up (e.g. mid-upload): whatever failed after, nobody hears the
+            # answer, and it is the client's doing, not the axis's (issue 18, finding 10).
+            return web.Response(status=CLIENT_GONE, reason="Client Closed Request")
+        if isinstance(exc, HttpProcessingError):
+            # The body's HTTP framing broke mid-way (server/app/protocol.py hands it over).
+            return problem_response(
+                "bad-request",
+                "The request body is malformed HTTP (e.g. a broken chunk); nothing was stored.",
+                request=request,
+            )
         return response_for_exception(request, exc)

@@ -33,6 +33,7 @@ from server.feedback.views import private_view, public_view
 from server.http.appkeys import DATABASE
 from server.http.errors import HttpProblem, readable_form
 from server.http.feedback import check_rate, photo_number, photo_response, private_link, services_of
+from server.http.headers import with_nonces
 from server.runtime.problems import DomainError
 from storage.repos.agencies import AgencyRepo
 from storage.repos.feedback import CategoryRepo, CategoryRow, FeedbackRepo
@@ -113,18 +114,23 @@ document.getElementById('form').addEventListener('submit', function (e) {
 """.replace("MAX", str(MAX_PHOTOS))
 
 
-def _page(title: str, body: str, *, status: int = 200, private: bool = False) -> web.Response:
-    html = (
+def _page(
+    request: web.Request, title: str, body: str, *, status: int = 200, script: str = ""
+) -> web.Response:
+    """A page: ``body`` (escaped data in the axis's markup) between the head and ``script``,
+    the axis's own style and script carrying the request's CSP nonce (server/http/headers.py)."""
+    head = (
         '<!doctype html><html lang="vi"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)} — Liên Thông</title><style>{_STYLE}</style></head>"
-        f"<body>{body}</body></html>"
+        f"<title>{escape(title)} — Liên Thông</title><style>{_STYLE}</style></head><body>"
     )
-    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-    if private:
-        headers["Referrer-Policy"] = "no-referrer"
+    html = with_nonces(request, head) + body + with_nonces(request, script) + "</body></html>"
     return web.Response(
-        text=html, status=status, content_type="text/html", charset="utf-8", headers=headers
+        text=html,
+        status=status,
+        content_type="text/html",
+        charset="utf-8",
+        headers={"Cache-Control": "no-store"},
     )
 
 
@@ -236,9 +242,8 @@ có thẩm quyền sẽ trả lời; câu trả lời được công khai tại
 <p class="muted">Cần số điện thoại hoặc thư điện tử để cơ quan liên hệ khi cần.</p>
 </fieldset>
 <button type="submit" id="send">Gửi phản ánh</button>
-</form>
-{_LOCATE}"""
-    return _page("Gửi phản ánh, kiến nghị", body, status=status)
+</form>"""
+    return _page(request, "Gửi phản ánh, kiến nghị", body, status=status, script=_LOCATE)
 
 
 @routes.get(PAGE)
@@ -320,7 +325,7 @@ async def send(request: web.Request) -> web.Response:
 <p><a id="private-link" href="{escape(link)}">{escape(link)}</a></p>
 <p class="muted">Hạn phân loại: {_local(received.feedback.classify_due, zone)}.
 <a href="{PAGE}">Gửi phản ánh khác</a></p>"""
-    return _page("Đã nhận phản ánh", body, private=True)
+    return _page(request, "Đã nhận phản ánh", body)
 
 
 def _dl(pairs: list[tuple[str, str, str]]) -> str:
@@ -384,7 +389,7 @@ async def published(request: web.Request) -> web.Response:
         f'<h1>Phản ánh, kiến nghị đã trả lời</h1><p class="muted"><a href="{PAGE}">Gửi phản ánh'
         f"</a></p>{listing}{more}"
     )
-    return _page("Phản ánh đã trả lời", body)
+    return _page(request, "Phản ánh đã trả lời", body)
 
 
 @routes.get("/phan-anh/anh/" + _CODE + "/{n}")
@@ -414,7 +419,7 @@ async def _private(request: web.Request, code: str, token: str, note: str = "") 
             '<h1>Không tìm thấy phản ánh</h1><p id="error" class="error">Mã hoặc đường dẫn '
             f'riêng không đúng.</p><p><a href="{PAGE}">Gửi phản ánh</a></p>'
         )
-        return _page("Không tìm thấy", body, status=404, private=True)
+        return _page(request, "Không tìm thấy", body, status=404)
     async with request.app[DATABASE].reader() as tx:
         events = await FeedbackRepo(tx).events(code)
     v = private_view(row, events, zone)
@@ -459,7 +464,7 @@ async def _private(request: web.Request, code: str, token: str, note: str = "") 
         f'<p class="content">{escape(v["content"])}</p>'
         f'<h2>Tiến độ</h2><table id="steps"><tbody>{steps}</tbody></table>{answer}{rating}'
     )
-    return _page("Theo dõi phản ánh", body, private=True)
+    return _page(request, "Theo dõi phản ánh", body)
 
 
 @routes.get("/phan-anh/" + _CODE)
@@ -477,7 +482,7 @@ async def rate_answer(request: web.Request) -> web.Response:
             posted = await request.post()
     except HttpProblem:
         body = f'<h1>Không đọc được</h1><p class="error" id="error">{_UNREADABLE}</p>'
-        return _page("Không đọc được", body, status=400, private=True)
+        return _page(request, "Không đọc được", body, status=400)
     token, rating = str(posted.get("token", "")), str(posted.get("rating", ""))
     try:
         await rate(request.app[DATABASE], code, token, rating)

@@ -39,7 +39,7 @@ from server.http import (
 )
 from server.http.errors import PROBLEM_TYPES
 from server.http.jsonresponse import json_response
-from server.http.openapi_parts import json_body, ref
+from server.http.openapi_parts import json_body, problem, ref
 
 routes = web.RouteTableDef()
 
@@ -129,7 +129,17 @@ def _paths() -> dict[str, Any]:
             if twice:
                 raise ValueError(f"{path} {sorted(twice)} is described twice")
             merged.update(item)
+    # Every operation that takes a token refuses the roles that do not reach it: an admin or
+    # archivist token outside its few routes (server/http/auth.py, role_refusal).
+    for item in paths.values():
+        for operation in item.values():
+            responses = operation.get("responses", {})
+            if "401" in responses:
+                responses.setdefault("403", _ROLE_NOT_ALLOWED)
     return paths
+
+
+_ROLE_NOT_ALLOWED = problem("The token's role does not reach this operation (`role-not-allowed`).")
 
 
 def _schemas() -> dict[str, Any]:

@@ -13,6 +13,7 @@ from aiohttp import web
 from server import __version__
 from server.http.appkeys import CONFIG
 from server.http.errors import PROBLEM_TYPES
+from server.http.headers import page_nonce
 
 routes = web.RouteTableDef()
 
@@ -25,11 +26,13 @@ td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left}
 """
 
 
-def _page(title: str, body: str) -> web.Response:
+def _page(request: web.Request, title: str, body: str) -> web.Response:
+    # The style carries the request's nonce: the page's CSP runs no other (server/http/headers.py).
     html = (
         '<!doctype html><html lang="vi"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>{body}</body></html>"
+        f'<title>{escape(title)}</title><style nonce="{page_nonce(request)}">{_STYLE}</style>'
+        f"</head><body>{body}</body></html>"
     )
     return web.Response(text=html, content_type="text/html", charset="utf-8")
 
@@ -58,7 +61,7 @@ updates and replacements.</em></p>
      --data-binary @vanban.edxml {base}/api/v1/documents</code></pre>
 <p class="en">Phiên bản / version {escape(__version__)}</p>
 """
-    return _page("Liên Thông", body)
+    return _page(request, "Liên Thông", body)
 
 
 @routes.get("/problems/{slug}")
@@ -71,4 +74,4 @@ async def problem_page(request: web.Request) -> web.Response:
         f"<h1>{escape(ptype.title)}</h1><p>HTTP {ptype.status} · <code>{escape(ptype.uri)}</code>"
         f'</p><p>{escape(ptype.description)}</p><p><a href="/">Liên Thông</a></p>'
     )
-    return _page(ptype.title, body)
+    return _page(request, ptype.title, body)

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from server.dossiers.lookup import LookupLimiter, look_up
 from server.http.appkeys import CONFIG, DATABASE
+from server.http.headers import html_page
 from server.http.jsonresponse import json_response
 from server.http.openapi_parts import (
     STATUS,
@@ -55,7 +56,7 @@ async def public_dossier(request: web.Request) -> web.Response:
 async def lookup_page(request: web.Request) -> web.Response:
     """The Vietnamese lookup page (plain HTML and a little JS, no CDN)."""
     html = await asyncio.to_thread(PAGE_PATH.read_text, encoding="utf-8")
-    return web.Response(text=html, content_type="text/html", charset="utf-8")
+    return html_page(request, html)  # its script and style get the request's nonce
 
 
 def setup(app: web.Application, workers: int = 1) -> None:

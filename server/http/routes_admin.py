@@ -7,17 +7,19 @@ every waiting package of the caller is then pushed there. ``GET`` shows it (neve
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from server.http.appkeys import DATABASE, EXCHANGE
+from server.exchange import webhooks
+from server.http.appkeys import CONFIG, DATABASE, EXCHANGE
 from server.http.auth import principal_of
 from server.http.errors import HttpProblem
+from server.http.jsonbody import read_json_object
 from server.http.jsonresponse import json_response
 from server.http.openapi_parts import UNAUTHORIZED, json_body, problem, ref
+from server.runtime.config import Config
 from storage.db import Tx
 from storage.ids import utcnow
 from storage.repos.routes import PushRepo, RouteRepo, Webhook
@@ -42,8 +44,9 @@ def webhook_json(hook: Webhook) -> dict[str, Any]:
     }
 
 
-def check_webhook(url: object, secret: object) -> tuple[str, str]:
-    """The URL and secret if usable, else a ``bad-request`` problem saying why."""
+def check_webhook(url: object, secret: object, config: Config) -> tuple[str, str]:
+    """The URL and secret if usable, else a ``bad-request`` problem saying why (a target the
+    axis must not push to included: server/exchange/webhooks.py)."""
     if not isinstance(url, str) or not isinstance(secret, str):
         raise HttpProblem("bad-request", 'Send {"url": "https://...", "secret": "..."} as JSON.')
     try:
@@ -53,6 +56,10 @@ def check_webhook(url: object, secret: object) -> tuple[str, str]:
         raise HttpProblem("bad-request", f"The webhook URL {url!r} cannot be parsed.") from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise HttpProblem("bad-request", f"The webhook URL {url!r} is not an http(s) URL.")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    refusal = webhooks.target_refusal(parts.hostname, port, config)
+    if refusal is not None:
+        raise HttpProblem("bad-request", f"The webhook URL {url!r} is refused: {refusal}.")
     if len(secret) < MIN_SECRET_LENGTH:
         raise HttpProblem(
             "bad-request", f"The webhook secret must be at least {MIN_SECRET_LENGTH} characters."
@@ -63,13 +70,8 @@ def check_webhook(url: object, secret: object) -> tuple[str, str]:
 @routes.put("/api/v1/webhook")
 async def put_webhook(request: web.Request) -> web.Response:
     """Register the caller's webhook and schedule its waiting packages for pushing."""
-    try:
-        body = await request.json(loads=json.loads)
-    except ValueError:
-        raise HttpProblem("bad-request", "The body is not JSON.") from None
-    if not isinstance(body, dict):
-        raise HttpProblem("bad-request", 'Send {"url": "...", "secret": "..."} as JSON.')
-    url, secret = check_webhook(body.get("url"), body.get("secret"))
+    body = await read_json_object(request, '{"url": "...", "secret": "..."}')
+    url, secret = check_webhook(body.get("url"), body.get("secret"), request.app[CONFIG])
     organ_id = principal_of(request).organ_id
     async with request.app[DATABASE].transaction() as tx:
         hook = await _routes(request, tx).set_webhook(organ_id, url, secret)

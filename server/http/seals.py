@@ -11,13 +11,13 @@ The signing desk (and its lifetime) is :mod:`server.http.signing`'s; the rules a
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from server.http.appkeys import CONFIG
 from server.http.auth import principal_of
+from server.http.jsonbody import JsonBodyError, read_json
 from server.http.openapi_parts import json_body, path_param, problem
 from server.http.signing import (
     DESK,
@@ -61,9 +61,9 @@ async def seal_attachment(request: web.Request) -> web.Response:
     fields: dict[str, Any] = {}
     if request.can_read_body and request.content_type == "application/json":
         try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BadSigningRequest("the body is not valid JSON") from exc
+            body = await read_json(request)
+        except JsonBodyError as exc:
+            raise BadSigningRequest(str(exc)) from exc
         if not isinstance(body, dict):
             raise BadSigningRequest("the body must be a JSON object")
         fields = body

@@ -30,6 +30,8 @@ from aiohttp import BodyPartReader, web
 from server.http.appkeys import CONFIG, EXCHANGE, OBJECTS
 from server.http.auth import principal_of
 from server.http.errors import HttpProblem, readable_form
+from server.http.jsonbody import JsonBodyError, read_json
+from server.http.jsonbody import loads as json_loads
 from server.http.metrics import metrics_of
 from server.http.openapi_parts import json_body, path_param, problem, query_param
 from server.runtime.spool import temp_path
@@ -174,9 +176,9 @@ async def _form(request: web.Request) -> tuple[dict[str, Any], Path | None]:
             f"The body is {request.content_type}; send application/json or multipart/form-data.",
         )
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadSigningRequest(f"the body is not valid JSON: {exc}") from exc
+        body = await read_json(request)
+    except JsonBodyError as exc:
+        raise BadSigningRequest(str(exc)) from exc
     if not isinstance(body, dict):
         raise BadSigningRequest("the body must be a JSON object")
     if "pdf" in body:
@@ -376,9 +378,9 @@ async def put_signature(request: web.Request) -> web.Response:
         raise HttpProblem("empty-body", "Send the raw signature of the digest.")
     if request.content_type == "application/json":
         try:
-            body = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BadSigningRequest("the body is not valid JSON") from exc
+            body = json_loads(data)
+        except JsonBodyError as exc:
+            raise BadSigningRequest(str(exc)) from exc
         raw = _b64(body.get("signature") if isinstance(body, dict) else None, "signature")
     elif request.content_type == "text/plain":
         raw = _b64(data.decode("ascii", "replace").strip(), "signature")

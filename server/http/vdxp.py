@@ -14,7 +14,6 @@ matches, before any middleware or handler runs (the SDK otherwise waits ~3 s per
 from __future__ import annotations
 
 import base64
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -24,6 +23,8 @@ from aiohttp import web
 import edxml
 from server.exchange import ExchangeError
 from server.http.appkeys import CONFIG, EXCHANGE
+from server.http.jsonbody import JsonBodyError
+from server.http.jsonbody import loads as json_loads
 from server.runtime.spool import BodyTooLarge
 from server.vdxp import protocol, replay
 from server.vdxp.credentials import Caller
@@ -214,14 +215,11 @@ async def register_agency(
     if len(raw) > _MAX_JSON_BODY:
         raise RequestError("the unit description is too large", ErrorCode.TOO_LARGE)
     try:
-        unit = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise RequestError("the body must be a JSON object describing the unit") from None
-    if isinstance(unit, str):  # the SDK passes "a JSON string": accept it double-encoded too
-        try:
-            unit = json.loads(unit)
-        except ValueError:
-            raise RequestError("the body must be a JSON object describing the unit") from None
+        unit = json_loads(raw)
+        if isinstance(unit, str):  # the SDK passes "a JSON string": accept it double-encoded
+            unit = json_loads(unit)
+    except JsonBodyError as exc:
+        raise RequestError(f"the body must be a JSON object describing the unit: {exc}") from None
     if not isinstance(unit, dict):
         raise RequestError("the body must be a JSON object describing the unit")
     agency = await service.register_agency(caller, unit)

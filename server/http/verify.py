@@ -5,7 +5,12 @@
   PDF report with ``Accept: application/pdf``. For agency systems (bearer token).
 * ``POST /api/v1/public/verify``: the same without a token, for the public page: bounded
   (``[verification] public_max_bytes``, 50 MB by default; nothing stored; at most
-  ``public_slots`` uploads at once, else 503 + Retry-After).
+  ``public_slots`` verified at once once their body has arrived, else 503 + Retry-After).
+
+Uploads of both routes are received into the spool directory (never whole in memory; read once
+a verifier worker is free) and hold one of ``upload_slots`` from their first byte to their
+answer (503 + Retry-After beyond); a client that stops sending is cut off by
+``server.body_idle_timeout`` (server/app/connections.py).
 * ``GET /api/v1/documents/{id}/attachments/{n}/verification``: the report of a received PDF
   attachment: the latest stored, the one made at arrival until a ``?refresh=1`` verifies again
   and stores a new one beside it.
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
+import errno
 import json
 import os
 from collections.abc import AsyncIterator
@@ -34,11 +39,15 @@ from aiohttp import BodyPartReader, web
 from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, VERIFIER
 from server.http.auth import principal_of
 from server.http.errors import HttpProblem, readable_form
+from server.http.headers import html_page
 from server.http.metrics import metrics_of
+from server.http.openapi_parts import path_param
 from server.runtime.audit import record_verification_request
 from server.runtime.config import VerificationSettings
+from server.runtime.spool import BodyTooLarge, SpooledFile, receive_file, spool_file
 from server.signatures.verdicts import PDF_TYPES, looks_pdf, verdict_of
 from server.signatures.verification import Verifier
+from storage.errors import StorageFull
 
 # The defaults of the [verification] settings (server/runtime/config.py), which the app uses.
 MAX_VERIFY_BYTES = VerificationSettings.public_max_bytes
@@ -62,7 +71,15 @@ async def verifier_context(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     settings = config.verification
     online = settings.online and os.environ.get(ONLINE_ENV, "1") != "0"
-    policy = VerificationPolicy.from_trust_store(online=online)
+    # Anyone may upload a PDF here, and its certificates name what to fetch: never follow a
+    # CA-issuers URL (named before the chain is known to reach a trusted root), and fetch
+    # OCSP/CRL from public addresses only, or the configured networks (issue 18, finding 2).
+    allow = settings.fetch_allow
+    if config.devpki.dir is not None:
+        allow = (*allow, "127.0.0.1", "::1")  # the demo PKI's OCSP/CRL, served on loopback
+    policy = VerificationPolicy.from_trust_store(
+        online=online, fetch_issuers=False, fetch_allow=allow
+    )
     pool = VerifierPool(size=settings.workers, preload=PROCESS_SETUP)
     exchange = app.get(EXCHANGE)
     verifier = Verifier(
@@ -72,6 +89,7 @@ async def verifier_context(app: web.Application) -> AsyncIterator[None]:
         objects=app[OBJECTS],
         exchange=exchange,
         public_slots=settings.public_slots,
+        upload_slots=settings.upload_slots,
         retry_after=settings.retry_after,
         public_max_bytes=settings.public_max_bytes,
         upload_max_bytes=settings.upload_max_bytes,
@@ -97,20 +115,25 @@ async def verifier_context(app: web.Application) -> AsyncIterator[None]:
         await asyncio.to_thread(pool.close)
 
 
-async def _read_limited(stream: Any, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        # StreamReader.read(n) for a body, BodyPartReader.read_chunk(n) for a form part
-        reader = getattr(stream, "read_chunk", None) or stream.read
-        chunk = await reader(1024 * 1024)
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+async def _chunks(stream: Any) -> AsyncIterator[bytes]:
+    # StreamReader.read(n) for a body, BodyPartReader.read_chunk(n) for a form part
+    reader = getattr(stream, "read_chunk", None) or stream.read
+    while chunk := await reader(1024 * 1024):
+        yield chunk
+
+
+async def _spooled(request: web.Request, stream: Any, limit: int) -> SpooledFile:
+    """The uploaded file, received into the spool directory (never whole in memory)."""
+    try:
+        return await receive_file(
+            _chunks(stream), request.app[CONFIG].spool_dir, limit=limit, suffix=".pdf"
+        )
+    except BodyTooLarge:
+        raise _too_large(limit) from None
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull("the spool directory is full") from exc
+        raise
 
 
 def _too_large(limit: int) -> HttpProblem:
@@ -118,7 +141,9 @@ def _too_large(limit: int) -> HttpProblem:
     return HttpProblem("payload-too-large", f"The PDF is larger than {size}.")
 
 
-async def _uploaded_pdf(request: web.Request, limit: int) -> tuple[bytes, str | None]:
+async def _uploaded_pdf(request: web.Request, limit: int) -> tuple[SpooledFile, str | None]:
+    """The uploaded PDF spooled to a file the caller must remove (``spool_file``), and the
+    file name the form gave."""
     declared = request.content_length
     if declared is not None and declared > limit + 64 * 1024:  # room for a form
         raise _too_large(limit)
@@ -131,14 +156,26 @@ async def _uploaded_pdf(request: web.Request, limit: int) -> tuple[bytes, str | 
                 if part is None:
                     raise HttpProblem("empty-body", "The form carries no file (field 'file').")
                 if isinstance(part, BodyPartReader) and (part.name == "file" or part.filename):
-                    data = await _read_limited(part, limit)
-                    return data, part.filename
+                    return await _spooled(request, part, limit), part.filename
     if ctype not in PDF_TYPES | {"application/octet-stream"}:
         raise HttpProblem(
             "unsupported-media-type",
             "Send a PDF as application/pdf, or as the 'file' field of multipart/form-data.",
         )
-    return await _read_limited(request.content, limit), None
+    return await _spooled(request, request.content, limit), None
+
+
+def _readable_name(name: str | None) -> str | None:
+    """The file name as text that can be written out: aiohttp keeps the bytes of invalid
+    UTF-8 as lone surrogates, which no JSON or PDF answer can encode (issue 18, finding 9);
+    they become U+FFFD."""
+    if name is None or name.isascii():
+        return name
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that stands for no received byte
+        raw = name.encode("utf-8", "replace")
+    return raw.decode("utf-8", "replace")
 
 
 def _wants_pdf(request: web.Request) -> bool:
@@ -162,37 +199,41 @@ async def _render(request: web.Request, report: dict[str, Any]) -> web.StreamRes
 
 @routes.post("/api/v1/verify")
 async def verify_upload(request: web.Request) -> web.StreamResponse:
-    """Verify an uploaded PDF: JSON report, or the PDF report with ``Accept: application/pdf``."""
-    # authenticated callers only (the middleware has checked the token)
-    caller = principal_of(request).organ_id
-    return await _verify_request(request, request.app[VERIFIER].upload_max_bytes, caller)
+    """Verify an uploaded PDF: JSON report, or the PDF report with ``Accept: application/pdf``.
+
+    For an authenticated caller (not the anonymous endpoint, which would let anyone flood the
+    chain) a ``verification.request`` is recorded."""
+    caller = principal_of(request).organ_id  # the middleware has checked the token
+    verifier = request.app[VERIFIER]
+    async with verifier.upload_slot():
+        upload, name = await _uploaded_pdf(request, verifier.upload_max_bytes)
+        with spool_file(upload):
+            report = await _verify(request, upload, name)
+            await record_verification_request(
+                verifier.database, caller, upload.sha256, upload.size, verdict_of(report)
+            )
+        return await _render(request, report)
 
 
 @routes.post(PUBLIC_VERIFY_PATH)
 async def verify_public(request: web.Request) -> web.StreamResponse:
     """``/api/v1/verify`` for anyone (the public page): nothing stored, bounded; 503 when busy."""
     verifier = request.app[VERIFIER]
-    async with verifier.public_slot():
-        return await _verify_request(request, verifier.public_max_bytes)
+    async with verifier.upload_slot():
+        upload, name = await _uploaded_pdf(request, verifier.public_max_bytes)
+        with spool_file(upload):
+            # Only once the body is here: a client that stalls its upload holds no public slot.
+            async with verifier.public_slot():
+                report = await _verify(request, upload, name)
+        return await _render(request, report)
 
 
-async def _verify_request(
-    request: web.Request, limit: int, caller: str | None = None
-) -> web.StreamResponse:
-    """Verify the uploaded PDF; for an authenticated ``caller`` (not the anonymous public
-    endpoint, which would let anyone flood the chain) record a ``verification.request``."""
-    data, name = await _uploaded_pdf(request, limit)
-    if not data:
+async def _verify(request: web.Request, upload: SpooledFile, name: str | None) -> dict[str, Any]:
+    """The report on the spooled upload (read into memory once a verifier worker is free)."""
+    if not upload.size:
         raise HttpProblem("empty-body", "The request carried no PDF.")
-    name = name or request.query.get("name") or None
-    verifier = request.app[VERIFIER]
-    report = (await verifier.verify(data, name)).to_json()
-    if caller is not None:
-        digest = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
-        await record_verification_request(
-            verifier.database, caller, digest, len(data), verdict_of(report)
-        )
-    return await _render(request, report)
+    name = _readable_name(name or request.query.get("name") or None)
+    return (await request.app[VERIFIER].verify(upload.path, name)).to_json()
 
 
 @routes.get(r"/api/v1/documents/{id}/attachments/{n:\d+}/verification")
@@ -241,7 +282,7 @@ async def document_verification(request: web.Request) -> web.Response:
 async def verify_page(request: web.Request) -> web.Response:
     """The Vietnamese verification page (plain HTML and a little JS, no CDN)."""
     html = await asyncio.to_thread(PAGE_PATH.read_text, encoding="utf-8")
-    return web.Response(text=html, content_type="text/html", charset="utf-8")
+    return html_page(request, html)  # its script and style get the request's nonce
 
 
 def setup(app: web.Application) -> None:
@@ -266,6 +307,10 @@ def openapi_paths() -> dict[str, Any]:
                     "401": no_token,
                     "413": {"description": "Larger than verification.upload_max_bytes (50 MB)"},
                     "415": not_pdf,
+                    "503": {
+                        "description": "verification.upload_slots uploads (of either verify "
+                        "route) in progress; see Retry-After"
+                    },
                 },
             }
         },
@@ -273,7 +318,9 @@ def openapi_paths() -> dict[str, Any]:
             "post": {
                 "summary": "Verify the signatures of a PDF without a token (the /xac-minh page)",
                 "description": "Public and bounded: at most verification.public_max_bytes (50 MB), "
-                "nothing is stored, a few uploads at once; beyond that 503 with Retry-After "
+                "nothing is stored, a few uploads at once (verification.upload_slots, shared "
+                "with /api/v1/verify) and fewer verified at once once arrived "
+                "(verification.public_slots); beyond that 503 with Retry-After "
                 "(docs/verification.md).",
                 "security": [],
                 "responses": {
@@ -288,6 +335,7 @@ def openapi_paths() -> dict[str, Any]:
         "/api/v1/documents/{id}/attachments/{n}/verification": {
             "get": {
                 "summary": "Verification report of a received PDF attachment",
+                "parameters": [path_param("id"), path_param("n", {"type": "integer"})],
                 "responses": {
                     "200": {"description": "The report"},
                     "401": no_token,
@@ -299,6 +347,7 @@ def openapi_paths() -> dict[str, Any]:
         "/api/v1/documents/{id}/verification": {
             "get": {
                 "summary": "Verification reports of all PDF attachments",
+                "parameters": [path_param("id")],
                 "responses": {
                     "200": {"description": "One entry per PDF attachment"},
                     "401": no_token,

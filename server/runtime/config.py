@@ -9,6 +9,7 @@ from the environment only and are never logged.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -45,6 +46,18 @@ class ServerSettings:
     # Server processes sharing the listening socket (`lienthong serve --workers N`); background
     # jobs (anchoring, directory sync, start-up sweep) run once, see server/app/workers.py.
     workers: int = 1
+    # Hostile or broken clients (docs/operations.md, "Connections"; server/app/connections.py),
+    # in seconds: a connection gets ``keepalive_timeout`` to send a complete request head after
+    # it opens or after its last answer; once a head has begun it must end within
+    # ``header_timeout``; a request body awaited with no byte arriving for ``body_idle_timeout``
+    # is answered 408 and the connection closed.
+    header_timeout: int = 20
+    keepalive_timeout: int = 30
+    body_idle_timeout: int = 30
+    # Open connections one client address may hold (a process of `--workers N` holds its share);
+    # over it a new connection gets 503 and is closed. 0: no cap (behind a reverse proxy, where
+    # every client has the proxy's address, the proxy must limit per client instead).
+    max_connections_per_address: int = 128
 
 
 @dataclass(frozen=True)
@@ -138,6 +151,8 @@ class DeliverySettings:
     lease: int = 300  # seconds a worker holds a delivery (longer than timeout)
     poll_ms: int = 1000  # how often the queue is checked when nothing woke the worker
     orphan_grace: int = 3600  # seconds before an unfinished send's object is swept
+    # networks a webhook may reach although loopback or link-local (server/exchange/webhooks.py)
+    webhook_allow: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -217,21 +232,29 @@ class VerificationSettings:
     """[verification]: signature verification (docs/verification.md).
 
     ``workers``: isolated verifier processes; ``public_max_bytes`` / ``public_slots``: the
-    public upload of ``/xac-minh`` (largest PDF, uploads read or verified at once, beyond which
-    503 with ``Retry-After: retry_after`` seconds); ``upload_max_bytes``: the agencies'
-    ``POST /api/v1/verify``; ``online``: fetch OCSP/CRL (LIENTHONG_VERIFY_ONLINE=0 also turns
-    it off); ``refresh_min_interval``: seconds after a stored report during which
+    public upload of ``/xac-minh`` (largest PDF, public uploads verified at once once their
+    body has arrived, beyond which 503 with ``Retry-After: retry_after`` seconds);
+    ``upload_slots``: uploads of either verify route in progress at once (received to the
+    spool, then verified); ``upload_max_bytes``: the agencies' ``POST /api/v1/verify``;
+    ``online``: fetch OCSP/CRL (LIENTHONG_VERIFY_ONLINE=0 also turns it off);
+    ``refresh_min_interval``: seconds after a stored report during which
     ``?refresh=1`` answers a new report without storing it (stored reports are locked for
-    years on S3, so a loop of refreshes must not pile them up).
+    years on S3, so a loop of refreshes must not pile them up); ``fetch_allow``: networks
+    (``10.1.2.3``, ``10.0.0.0/8``) the verifier may fetch OCSP/CRL from although they are
+    loopback, link-local or private (none by default: a PDF anyone uploads names those URLs;
+    signing/netguard.py). CA-issuers URLs are never followed by the server.
     """
 
     workers: int = 2
     public_max_bytes: int = 50 * 1024 * 1024
     public_slots: int = 4
+    # Verify uploads (either route) in progress at once, receiving included (503 beyond).
+    upload_slots: int = 16
     retry_after: int = 5
     upload_max_bytes: int = 50 * 1024 * 1024
     online: bool = True
     refresh_min_interval: int = 3600
+    fetch_allow: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -571,6 +594,9 @@ def load_config(
         raise ConfigError("setting server.max_body_bytes: must be at least 1024")
     if not 1 <= server.workers <= 64:
         raise ConfigError(f"setting server.workers: {server.workers} is not between 1 and 64")
+    for key in ("header_timeout", "keepalive_timeout", "body_idle_timeout"):
+        if getattr(server, key) < 1:
+            raise ConfigError(f"setting server.{key}: must be at least 1 (seconds)")
     storage = StorageSettings(**values["storage"])
     if storage.backend not in {"fs", "s3"}:
         raise ConfigError(f"setting storage.backend: {storage.backend!r} is not 'fs' or 's3'")
@@ -580,11 +606,20 @@ def load_config(
     if s3.part_size < 5 * 1024 * 1024:
         raise ConfigError("setting s3.part_size: S3 needs parts of at least 5 MiB (5242880)")
     verification = VerificationSettings(**values["verification"])
-    for key in ("workers", "public_max_bytes", "public_slots", "upload_max_bytes"):
+    for key in ("workers", "public_max_bytes", "public_slots", "upload_slots", "upload_max_bytes"):
         if getattr(verification, key) < 1:
             raise ConfigError(f"setting verification.{key}: must be at least 1")
     if verification.retry_after < 1 or verification.refresh_min_interval < 0:
         raise ConfigError("settings verification.retry_after (>= 1), refresh_min_interval (>= 0)")
+    for name, networks in (
+        ("verification.fetch_allow", verification.fetch_allow),
+        ("delivery.webhook_allow", values["delivery"].get("webhook_allow", ())),
+    ):
+        try:
+            for network in networks:
+                ipaddress.ip_network(network.strip(), strict=False)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"setting {name}: {exc}") from None
     dossiers = DossierSettings(**values["dossiers"])
     dossiers.periods()
     if dossiers.max_file_bytes < 1:

@@ -77,15 +77,36 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+# Control characters (C0, DEL, C1) and Unicode line and paragraph separators, written as
+# escapes in text lines: a ``%0a`` in a request path must not start a forged line.
+_ESCAPES = {
+    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    for code in [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]
+}
+_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as an escape (``\\n``, ``\\x1b``)."""
+    return text.translate(_ESCAPES)
+
+
 class TextFormatter(logging.Formatter):
-    """Plain text for a terminal, with the request id and extras appended."""
+    """Plain text for a terminal, with the request id and extras appended. Control characters
+    of the message and the extras are escaped, so one record is one line (a traceback that
+    follows keeps its lines)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().formatMessage(record))
 
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
-        extras = " ".join(
-            f"{k}={v}"
-            for k, v in vars(record).items()
-            if k not in _STANDARD_ATTRS and not k.startswith("_")
+        extras = escape_controls(
+            " ".join(
+                f"{k}={v}"
+                for k, v in vars(record).items()
+                if k not in _STANDARD_ATTRS and not k.startswith("_")
+            )
         )
         request_id = request_id_var.get()
         prefix = f"[{request_id}] " if request_id else ""

@@ -7,6 +7,8 @@ What is measured (docs/operations.md lists the names and what to alert on):
   ids in label values would make one time series per document);
 - signing (an officer's session finished with the token's signature, an agency seal) and
   signature verification (each run of the verifier pool): latency histograms;
+- connections closed on hostile or broken clients (over the cap of their address, idle, a
+  request head or body that stalls), a counter by reason (server/app/connections.py);
 - object integrity alarms: S3 keys whose latest version is not the axis's own (a counter by
   kind, storage/objects/s3.py);
 - the delivery queue, read from the database at scrape time: deliveries by state, those
@@ -134,6 +136,16 @@ class Metrics:
             "delete-marker, missing, forged): someone with the bucket's credentials put or "
             "deleted there. The axis keeps reading its own version; alert on any increase.",
             ("kind",),
+            registry=where,
+        )
+        self.connections_closed = Counter(
+            "lienthong_connections_closed",
+            "Connections the axis closed on a hostile or broken client, by reason: "
+            "per-address-limit (over server.max_connections_per_address, answered 503), "
+            "idle-timeout (no request within server.keepalive_timeout), header-timeout (a "
+            "request head not finished within server.header_timeout), body-idle-timeout (no "
+            "byte of an awaited body within server.body_idle_timeout, answered 408).",
+            ("reason",),
             registry=where,
         )
         self._snapshot: QueueSnapshot | None = None

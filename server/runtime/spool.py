@@ -12,6 +12,8 @@ attachments): after the last ``TraceHeader`` of ``TraceHeaderList`` (or into a n
 same. The splice is checked afterwards by parsing the stored bytes: the last TraceHeader the
 parser sees must be exactly ours (see :meth:`Exchange._check_trace`). Nothing else changes: all
 other bytes are the sender's, in order.
+
+:func:`receive_file` spools other uploads (a PDF to verify) the same way, as they came.
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ import hashlib
 import os
 import re
 import uuid
-from collections.abc import AsyncIterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 from xml.sax.saxutils import escape
 
 from edxml import VN_TZ
@@ -205,6 +207,24 @@ class _SpoolWriter:
         self.path.unlink(missing_ok=True)
 
 
+class _Intake:
+    """The bytes of a body as they arrive: counted against ``limit`` and hashed."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.hasher = hashlib.sha256()
+
+    async def chunks(self, source: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+        """``source``'s chunks; :class:`BodyTooLarge` once more than ``limit`` bytes came."""
+        async for chunk in source:
+            self.size += len(chunk)
+            if self.size > self.limit:
+                raise BodyTooLarge(self.limit)
+            self.hasher.update(chunk)
+            yield chunk
+
+
 async def receive(
     chunks: AsyncIterable[bytes],
     spool_dir: Path,
@@ -220,19 +240,14 @@ async def receive(
     """
     timestamp = format_trace_time(moment)
     splicer = _Splicer(organ_id, timestamp)
-    hasher = hashlib.sha256()
+    intake = _Intake(limit)
     stored = hashlib.sha256()
-    size = 0
     path = spool_dir / f"{uuid.uuid4().hex}.edxml"
     out = _SpoolWriter(path)
     pending: list[bytes] = []
     buffered = 0
     try:
-        async for chunk in chunks:
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge(limit)
-            hasher.update(chunk)
+        async for chunk in intake.chunks(chunks):
             data = splicer.feed(chunk)
             if data:
                 stored.update(data)
@@ -250,8 +265,8 @@ async def receive(
         raise
     return SpooledPackage(
         path=path,
-        received_sha256=hasher.hexdigest(),
-        received_size=size,
+        received_sha256=intake.hasher.hexdigest(),
+        received_size=intake.size,
         sha256=stored.hexdigest(),
         trace_organ_id=organ_id,
         trace_timestamp=timestamp,
@@ -259,8 +274,45 @@ async def receive(
     )
 
 
+@dataclass
+class SpooledFile:
+    """An uploaded file received whole on disk, as it came (no splice)."""
+
+    path: Path
+    size: int
+    sha256: str
+
+
+_Spooled = TypeVar("_Spooled", SpooledPackage, SpooledFile)
+
+
+async def receive_file(
+    chunks: AsyncIterable[bytes], spool_dir: Path, *, limit: int, suffix: str = ".upload"
+) -> SpooledFile:
+    """Write an uploaded file (a PDF to verify) to a new spool file while hashing it, holding
+    at most about 1 MiB of it in memory however slowly it arrives.
+
+    Raises :class:`BodyTooLarge` as soon as more than ``limit`` bytes arrived. On any failure
+    the file is removed; on success the caller owns it (remove it with :func:`spool_file`).
+    """
+    intake = _Intake(limit)
+    out = _SpoolWriter(temp_path(spool_dir, suffix))
+    pending = bytearray()
+    try:
+        async for chunk in intake.chunks(chunks):
+            pending += chunk
+            if len(pending) >= _FLUSH_BYTES:
+                await out.write(bytes(pending))
+                pending.clear()
+        await out.write(bytes(pending), last=True)
+    except BaseException:
+        await out.discard()
+        raise
+    return SpooledFile(path=out.path, size=intake.size, sha256=intake.hasher.hexdigest())
+
+
 @contextlib.contextmanager
-def spool_file(package: SpooledPackage) -> Iterator[SpooledPackage]:
+def spool_file(package: _Spooled) -> Iterator[_Spooled]:
     """Remove the spool file when the block ends, unless the object store took it already."""
     try:
         yield package

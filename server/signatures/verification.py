@@ -15,8 +15,11 @@
   was verified) is scheduled again by whoever looks, and shown as ``pending`` meanwhile. One
   whose stored bytes cannot be decoded (a zip bomb) gets a final ``unreadable`` report saying
   why, stored once like any other, so it is never scheduled again.
-* **For anyone** (the public ``/xac-minh`` page): :meth:`Verifier.public_slot` bounds the
-  uploads in progress; past the bound the caller gets :class:`VerifierBusy` (503, Retry-After).
+* **For uploads** (``POST /api/v1/verify`` and the public ``/xac-minh`` page): :meth:`Verifier.
+  upload_slot` bounds the uploads in progress on either route, :meth:`Verifier.public_slot` the
+  public ones being verified once their body has arrived; past a bound the caller gets
+  :class:`VerifierBusy` (503, Retry-After). An upload waits for a worker as a spooled file: its
+  bytes are read only once a worker is free (:meth:`Verifier.verify` of a path).
 
 Every verification runs in :class:`signing.isolation.VerifierPool` worker processes reached
 through a thread; at most ``pool.size`` threads wait on workers at once (the rest wait on an
@@ -31,7 +34,7 @@ import hashlib
 import json
 import logging
 import re
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -109,8 +112,9 @@ class Verifier:
     """The axis's verification service: a worker pool, a policy, and where reports are kept.
 
     Reports are objects of ``objects`` named by ``verification_reports`` rows of ``database``.
-    ``public_slots`` bounds public uploads being read or verified at once (each holds up to
-    ``public_max_bytes`` in memory); ``exchange`` is what arrival verification reads
+    ``upload_slots`` bounds the verify uploads of either route in progress (received to the
+    spool, then verified); ``public_slots`` the public ones being verified at once;
+    ``exchange`` is what arrival verification reads
     attachments from; ``refresh_min_interval``: see :meth:`attachment`.
     """
 
@@ -120,6 +124,7 @@ class Verifier:
     objects: ObjectStore
     exchange: Exchange | None = None
     public_slots: int = 4
+    upload_slots: int = 16
     retry_after: int = 5
     public_max_bytes: int = 50 * 1024 * 1024
     upload_max_bytes: int = 50 * 1024 * 1024
@@ -132,7 +137,8 @@ class Verifier:
     # One slot per worker process: one waiting thread per worker at most; more would only
     # block inside the pool, holding threads of the loop's shared executor that file I/O needs.
     workers: asyncio.Semaphore = field(init=False)
-    public_in_use: int = 0
+    # "public", "upload" -> how many of those slots are held
+    in_use: Counter[str] = field(default_factory=Counter)
     # report object digest -> its summary (objects never change, so entries never go stale)
     _cache: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
     policy_name: str = field(init=False)
@@ -143,29 +149,47 @@ class Verifier:
 
     # -- verifying ------------------------------------------------------------------------------
 
-    async def verify(self, data: bytes, name: str | None) -> ValidationReport:
-        """The report on ``data`` (a verdict even for hostile input; never raises for it)."""
+    async def verify(self, data: bytes | Path, name: str | None) -> ValidationReport:
+        """The report on ``data`` (a verdict even for hostile input; never raises for it).
+
+        ``data`` may be a file (a spooled upload): it is read only once a worker is free, so
+        uploads waiting for one cost disk, not memory."""
         async with self.workers:
+            if isinstance(data, Path):
+                data = await asyncio.to_thread(data.read_bytes)
             timed = self.metrics.time_verification() if self.metrics else contextlib.nullcontext()
             with timed:
                 return await self.pool.averify(data, self.policy, file_name=name)
 
-    @asynccontextmanager
-    async def public_slot(self) -> AsyncIterator[None]:
+    @property
+    def public_in_use(self) -> int:
+        """Public uploads being verified now."""
+        return self.in_use["public"]
+
+    def public_slot(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Hold one of the ``public_slots`` for an anonymous upload, or raise VerifierBusy.
 
-        Taken before the body is read, so a flood is refused before it costs memory or CPU.
-        """
-        if self.public_in_use >= self.public_slots:
+        Taken once the body has arrived (server/http/verify.py): a client that stalls its
+        upload holds an upload slot only, never one of the few public verifications."""
+        return self._slot("public", self.public_slots)
+
+    def upload_slot(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold one of the ``upload_slots`` for a verify upload of either route, from its
+        first byte to its answer, or raise VerifierBusy."""
+        return self._slot("upload", self.upload_slots)
+
+    @asynccontextmanager
+    async def _slot(self, kind: str, size: int) -> AsyncIterator[None]:
+        if self.in_use[kind] >= size:
             raise VerifierBusy(
-                f"{self.public_in_use} verifications are in progress; retry in a few seconds.",
+                f"{self.in_use[kind]} verifications are in progress; retry in a few seconds.",
                 self.retry_after,
             )
-        self.public_in_use += 1
+        self.in_use[kind] += 1
         try:
             yield
         finally:
-            self.public_in_use -= 1
+            self.in_use[kind] -= 1
 
     # -- the store --------------------------------------------------------------------------------
 

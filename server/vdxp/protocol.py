@@ -133,6 +133,8 @@ def parse_to(value: str) -> list[str]:
     items: list[Any]
     try:
         decoded = json.loads(text)
+    except RecursionError:  # thousands of brackets: no client's list of recipients
+        raise RequestError("header XroadVnpt-to is nested too deeply") from None
     except ValueError:
         # Not JSON: tolerate a bare id or a comma-separated list from hand-written clients.
         items = [part.strip() for part in text.split(",")]
@@ -301,13 +303,17 @@ def read_auth_headers(headers: Iterable[tuple[str, str]]) -> AuthHeaders:
     )
 
 
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object's members in their order (told apart from a JSON array)."""
+
+
 def _pairs_from_json(sign_header: str) -> list[tuple[str, str]] | None:
     """The (header, value) pairs of a JSON sign-header, None when it is not a JSON object."""
     try:
-        decoded = json.loads(sign_header, object_pairs_hook=lambda pairs: pairs)
-    except ValueError:
+        decoded = json.loads(sign_header, object_pairs_hook=_Pairs)
+    except (ValueError, RecursionError):
         return None
-    if not isinstance(decoded, list):
+    if not isinstance(decoded, _Pairs):  # a JSON array or scalar is no map of headers
         return None
     result: list[tuple[str, str]] = []
     for key, value in decoded:

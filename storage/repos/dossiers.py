@@ -88,6 +88,7 @@ class DossierEventRow:
     from_status: int | None
     to_status: int
     note: str
+    due_at: datetime | None = None  # the dossier's due date after it (None: not recorded)
 
 
 def _dossier(row: sqlite3.Row, transfer: TransferredIn | None = None) -> DossierRow:
@@ -235,16 +236,20 @@ class DossierRepo:
         due_at: datetime,
         paused_at: datetime | None,
         now: datetime,
+        *,
+        late: bool = False,
     ) -> None:
-        """Set a dossier's status, due date and pause mark."""
+        """Set a dossier's status, due date and pause mark; ``late`` marks it late (a mark
+        never cleared: False leaves it as it is)."""
         await self.tx.execute(
-            "UPDATE dossiers SET status = ?, due_at = ?, paused_at = ?, updated_at = ?"
-            " WHERE code = ?",
+            "UPDATE dossiers SET status = ?, due_at = ?, paused_at = ?, updated_at = ?,"
+            " late = MAX(late, ?) WHERE code = ?",
             (
                 status,
                 to_db_time(due_at),
                 None if paused_at is None else to_db_time(paused_at),
                 to_db_time(now),
+                int(late),
                 code,
             ),
         )
@@ -257,12 +262,23 @@ class DossierRepo:
         from_status: int | None,
         to_status: int,
         note: str,
+        *,
+        due_at: datetime | None = None,
     ) -> int:
-        """Append an event; its id."""
+        """Append an event (``due_at``: the dossier's due date after it); its id."""
         await self.tx.execute(
-            "INSERT INTO dossier_events (dossier, actor, at, from_status, to_status, note)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (code, actor, to_db_time(at), from_status, to_status, note),
+            "INSERT INTO dossier_events"
+            " (dossier, actor, at, from_status, to_status, note, due_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                code,
+                actor,
+                to_db_time(at),
+                from_status,
+                to_status,
+                note,
+                None if due_at is None else to_db_time(due_at),
+            ),
         )
         row = await self.tx.fetchone("SELECT last_insert_rowid()")
         return int(row[0]) if row else 0
@@ -344,11 +360,16 @@ class DossierRepo:
     async def events(self, code: str) -> list[DossierEventRow]:
         """The dossier's events, oldest first."""
         rows = await self.tx.fetchall(
-            "SELECT id, actor, at, from_status, to_status, note FROM dossier_events"
+            "SELECT id, actor, at, from_status, to_status, note, due_at FROM dossier_events"
             " WHERE dossier = ? ORDER BY id",
             (code,),
         )
-        return [DossierEventRow(r[0], r[1], from_db_time(r[2]), r[3], r[4], r[5]) for r in rows]
+        return [
+            DossierEventRow(
+                r[0], r[1], from_db_time(r[2]), r[3], r[4], r[5], from_db_time_opt(r[6])
+            )
+            for r in rows
+        ]
 
     async def last_event_at(self, code: str) -> datetime | None:
         """When the dossier's latest event happened (its ``at``), or None."""

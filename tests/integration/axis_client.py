@@ -184,9 +184,19 @@ def offline_verification(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def axis_config(tmp_path: Path) -> Config:
-    """Defaults with the data directory in tmp_path and a small body limit (1 MiB)."""
+    """Defaults with the data directory in tmp_path, a small body limit (1 MiB), and OCSP/CRL
+    fetching allowed from 127.0.0.1 (the test PKI)."""
     config = load_config(
-        env={"LIENTHONG_SERVER_MAX_BODY_BYTES": str(1024 * 1024), "LIENTHONG_SERVER_LOG_JSON": "0"},
+        env={
+            "LIENTHONG_SERVER_MAX_BODY_BYTES": str(1024 * 1024),
+            "LIENTHONG_SERVER_LOG_JSON": "0",
+            # the session's test PKI answers OCSP/CRL on loopback, which the axis refuses to
+            # fetch from unless allowed (signing/netguard.py)
+            "LIENTHONG_VERIFICATION_FETCH_ALLOW": "127.0.0.1",
+            # test webhook receivers listen on loopback, which webhooks may not reach unless
+            # allowed (server/exchange/webhooks.py)
+            "LIENTHONG_DELIVERY_WEBHOOK_ALLOW": "127.0.0.1",
+        },
         data_dir=tmp_path / "data",
     )
     return config

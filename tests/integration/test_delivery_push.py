@@ -40,6 +40,7 @@ def axis_config(tmp_path: Path) -> Config:
             "LIENTHONG_DELIVERY_MAX_AGE": "3",
             "LIENTHONG_DELIVERY_POLL_MS": "50",
             "LIENTHONG_DELIVERY_TIMEOUT": "5",
+            "LIENTHONG_DELIVERY_WEBHOOK_ALLOW": "127.0.0.1",  # the receivers listen there
         },
         data_dir=tmp_path / "data",
     )

@@ -207,6 +207,8 @@ async def test_dossiers_transferred_in_are_in_the_agency_s_list(axis: Axis) -> N
     caught = await call(axis, "GET", f"/api/v1/dossiers/{late}", XA, 200)
     assert [(e["from"], e["to"]) for e in caught["events"]] == [(None, 2), (2, 4), (4, 9)]
     assert caught["status"] == 9
+    # Done by the step's agency after the dossier's due date: late for the KPIs, as a local 9.
+    assert missed["late"] is False and caught["late"] is True
 
 
 async def test_moves_that_arrive_out_of_order_become_events_in_order(axis: Axis) -> None:

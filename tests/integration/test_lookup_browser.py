@@ -51,9 +51,8 @@ async def test_lookup_page_in_chromium(axis: Axis) -> None:
 
             await page.fill("#code", "000.00.01.H40-260105-0999")
             await page.click("#search")
-            await page.wait_for_function(
-                "document.getElementById('message').textContent.includes('Không tìm thấy')"
-            )
+            # A locator, not wait_for_function: the page's CSP allows no eval (http/headers.py).
+            await page.locator("#message", has_text="Không tìm thấy").wait_for()
             assert await page.locator("#result").is_hidden()
         finally:
             await browser.close()

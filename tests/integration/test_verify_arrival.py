@@ -271,29 +271,34 @@ async def test_public_upload_is_bounded_busy_is_503_with_retry_after(
 
     async def slow_body() -> AsyncIterator[bytes]:
         yield ORIGINAL[:1000]
-        await release.wait()  # a slow client holds its slot while its body trickles in
+        await release.wait()  # a slow client: its body trickles in
         yield ORIGINAL[1000:]
 
-    first = asyncio.ensure_future(
+    # A stalled upload holds an upload slot, not the public one (taken once the body is here).
+    stalled = asyncio.ensure_future(
         axis.client.post("/api/v1/public/verify", data=slow_body(), headers={"Content-Type": PDF})
     )
     for _ in range(200):
-        if verifier.public_in_use:
+        if verifier.in_use["upload"]:
             break
         await asyncio.sleep(0.01)
-    assert verifier.public_in_use == 1
-    busy = await axis.client.post(
+    assert (verifier.in_use["upload"], verifier.public_in_use) == (1, 0)
+    passes = await axis.client.post(
         "/api/v1/public/verify", data=TAMPERED, headers={"Content-Type": PDF}
     )
+    assert passes.status == 200
+    # The public slot held by a verification in progress: 503 with Retry-After.
+    async with verifier.public_slot():
+        busy = await axis.client.post(
+            "/api/v1/public/verify", data=TAMPERED, headers={"Content-Type": PDF}
+        )
     assert busy.status == 503
     assert busy.headers["Retry-After"] == str(verifier.retry_after)
     assert (await busy.json())["type"] == "/problems/verification-busy"
     release.set()
-    assert (await first).status == 200
-    again = await axis.client.post(
-        "/api/v1/public/verify", data=TAMPERED, headers={"Content-Type": PDF}
-    )
-    assert again.status == 200
+    assert (await stalled).status == 200
+    assert verifier.in_use == {"upload": 0, "public": 0}
+    assert not list(axis.config.spool_dir.iterdir())  # the uploads' spool files are gone
 
 
 async def test_public_upload_over_the_size_limit_is_413(

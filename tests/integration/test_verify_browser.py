@@ -103,10 +103,9 @@ async def test_page_shows_verdicts_in_chromium(
             assert report_path.read_bytes().startswith(b"%PDF-")
 
             await page.set_input_files("#file", str(tampered))
-            await page.wait_for_function(
-                "document.querySelector('#status').textContent.includes('pdf-signed-added-page')"
-                " && !document.getElementById('result').hidden"
-            )
+            # Locators, not wait_for_function: the page CSP allows no eval (http/headers.py).
+            await page.locator("#status", has_text="Đã kiểm tra pdf-signed-added-page").wait_for()
+            await page.locator("#result").wait_for(state="visible")
             card = page.locator(".sig").first
             assert await card.get_attribute("data-indication") == "TOTAL_FAILED"
             text = await card.inner_text()
