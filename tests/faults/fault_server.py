@@ -57,6 +57,9 @@ class ServerProcess:
         self.env = {
             **os.environ,
             "LIENTHONG_SERVER_LOG_JSON": "1",
+            # The tests' webhook receivers listen on loopback, which the axis refuses unless
+            # allowed (issue 18, finding 2: docs/operations.md).
+            "LIENTHONG_DELIVERY_WEBHOOK_ALLOW": "127.0.0.1",
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None
