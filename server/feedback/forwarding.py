@@ -8,15 +8,18 @@ reach them), its photos as the other attachments. The package goes through
 :meth:`Exchange.accept_document` as if the unit had sent it, so it is routed like any document:
 to an agency of this axis, or forwarded to another axis. The feedback moves to ``transferred``
 (its answer limit restarts: 15 working days from the transfer) in the same transaction as the
-``out`` transfer row and the audit entry.
+``out`` transfer row, the audit entry and the package's bytes in the outbox
+(:class:`server.exchange.carried.Outbox`); the package is given to the exchange after the
+commit and again until it is accepted (the transfer names it ``outbox:<id>`` until then), so
+a failure after the commit loses nothing and a repeat gets the exchange's first receipt.
 
 **In** (the axis hosting the agency, this one or another): :meth:`Forwarding.on_accepted` is an
 arrival hook; the axis that hosts the recipient records the feedback there (``in``).
 
 **Back**: the agency's moves on its copy (:meth:`Forwarding.reply`: ``processing``,
 ``supplement`` with what is missing, ``answered`` with the answer) are edXML status messages
-about the package, accepted by the exchange before the copy's move is written, and routed back
-like any status. Their ``Description`` is
+about the package, written to the outbox with the copy's move and sent after it (retried
+until accepted), and routed back like any status. Their ``Description`` is
 ``[phan-anh STATUS TIME] TEXT``; at the receiving unit's axis :meth:`Forwarding.on_status`
 makes each the same move of the feedback, made by the agency (the answer becomes the
 feedback's answer).
@@ -29,6 +32,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from edxml import (
@@ -37,8 +41,8 @@ from edxml import (
     StatusCode,
 )
 from server.exchange import Exchange
-from server.exchange.carried import Carried, Reply, carried_json, send_carried, send_reply
-from server.exchange.results import AcceptedDocument, AcceptedStatus
+from server.exchange.carried import Carried, Outbox, Reply, carried_json
+from server.exchange.results import AcceptedDocument, AcceptedStatus, Receipt
 from server.feedback.errors import FeedbackError, FeedbackNotFound, InvalidFeedback, MoveRefused
 from server.feedback.intake import FeedbackServices
 from server.feedback.lifecycle import (
@@ -52,7 +56,10 @@ from server.feedback.lifecycle import (
 )
 from server.feedback.moves import MAX_NOTE, FeedbackMove, apply_move, feedback_of
 from server.runtime.audit import record
+from storage.db import Tx
 from storage.ids import utcnow
+from storage.repos.agencies import AgencyRepo
+from storage.repos.carried_outbox import OutboxRow
 from storage.repos.feedback import (
     CategoryRepo,
     FeedbackRepo,
@@ -76,12 +83,33 @@ EDXML_CODES = {
 }
 
 
+def waiting_package(outbox_id: int) -> str:
+    """What an ``out`` transfer names as its package until the exchange has accepted it."""
+    return f"outbox:{outbox_id}"
+
+
 @dataclass(frozen=True)
 class Forwarding:
     """What forwarding needs: the feedback services and the exchange."""
 
     services: FeedbackServices
     exchange: Exchange
+    base_delay: float = 2.0  # seconds before a message's second attempt, doubled each time
+    max_delay: float = 3600.0  # ... up to this
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        """Forwarded packages (``feedback:forward:<code>``) and the agency's replies
+        (``feedback:reply:<transfer id>``), sent after their move committed, until accepted."""
+        return Outbox(self.services.database, self.exchange, "feedback:", self._sent,
+                      self.base_delay, self.max_delay)  # fmt: skip
+
+    @staticmethod
+    async def _sent(tx: Tx, row: OutboxRow, receipt: Receipt) -> None:
+        if row.kind == "document":  # the forwarded package: its transfer now names it
+            await FeedbackTransferRepo(tx).package_sent(
+                waiting_package(row.id), receipt.document.id
+            )
 
     # -- out ---------------------------------------------------------------------------------
 
@@ -97,6 +125,9 @@ class Forwarding:
             raise InvalidFeedback("agency", "the receiving unit cannot forward to itself")
         check_move(row, TRANSFERRED, receiving=actor == row.receiving_unit, competent=False,
                    forwarding=True)  # fmt: skip
+        async with database.reader() as tx:
+            if target not in await AgencyRepo(tx).known([target]):
+                raise InvalidFeedback("agency", f"{target} is not an agency this axis reaches")
         now = utcnow()
         body = self._body(row, category.name if category else row.category, actor, now)
         attachments = [
@@ -127,31 +158,19 @@ class Forwarding:
             application_type=APPLICATION_TYPE,
             attachments=attachments,
         )
-        receipt = await send_carried(self.exchange, carried)
-        package = receipt.document.id
         async with database.transaction() as tx:
             current = await feedback_of(tx, code, actor)
+            topic = f"forward:{code}"
+            outbox_id = await self.outbox.put_document(tx, topic, carried, now)
             move = FeedbackMove(actor, code, TRANSFERRED, f"Chuyển {target}", target)
             await apply_move(tx, self.services.clock, current, move, now, forwarding=True,
-                             details={"package": package})  # fmt: skip
-            repo = FeedbackTransferRepo(tx)
-            transfer_id = await repo.insert(
-                TransferRow(
-                    0,
-                    "out",
-                    code,
-                    actor,
-                    target,
-                    package,
-                    document_id,
-                    TRANSFERRED,
-                    "",
-                    body,
-                    now,
-                    now,
-                )
-            )
-            stored = await repo.get(transfer_id)
+                             details={"document_id": document_id})  # fmt: skip
+            out = TransferRow(0, "out", code, actor, target, waiting_package(outbox_id),
+                              document_id, TRANSFERRED, "", body, now, now)  # fmt: skip
+            transfer_id = await FeedbackTransferRepo(tx).insert(out)
+        await self.outbox.send(topic)
+        async with database.reader() as tx:
+            stored = await FeedbackTransferRepo(tx).get(transfer_id)
         assert stored is not None
         return stored
 
@@ -200,10 +219,9 @@ class Forwarding:
         """The agency moves its copy (processing, supplement, answered); the move goes back
         to the receiving unit as a status message.
 
-        The message is accepted by the exchange (stored, then delivered with retries) *before*
-        the copy's move is written: a move recorded here is never one the receiving unit
-        cannot get. Should the write fail after the send, the agency sends the move again and
-        the receiving unit, which has it already, refuses the repeat (logged)."""
+        The message is written to the outbox with the copy's move, in its transaction, and
+        sent after it, again until the exchange accepts it (:class:`Outbox`): a move recorded
+        here always reaches the receiving unit, whatever fails after the commit."""
         if status not in REPLIES:
             raise InvalidFeedback("status", f"must be one of {', '.join(REPLIES)}")
         note = note.strip()
@@ -211,28 +229,22 @@ class Forwarding:
             raise InvalidFeedback("note", f"must be at most {MAX_NOTE} characters")
         if status in NOTE_REQUIRED and not note:
             raise InvalidFeedback("note", f"is required: {NOTE_REQUIRED[status]}")
-        database = self.services.database
-        async with database.reader() as tx:
-            current = await self._copy(FeedbackTransferRepo(tx), actor, transfer_id, status)
         now = utcnow()
         moment = now.astimezone(self.services.zone)
-        reply = Reply(
-            actor,
-            current.origin,
-            current.document_id,
-            EDXML_CODES[status],
-            f"[phan-anh {status} {moment.isoformat()}] {note}",
-            moment,
-        )
-        await send_reply(self.exchange, reply)
-        async with database.transaction() as tx:
+        topic = f"reply:{transfer_id}"
+        async with self.services.database.transaction() as tx:
             repo = FeedbackTransferRepo(tx)
             current = await self._copy(repo, actor, transfer_id, status)
+            description = f"[phan-anh {status} {moment.isoformat()}] {note}"
+            reply = Reply(actor, current.origin, current.document_id, EDXML_CODES[status],
+                          description, moment)  # fmt: skip
+            await self.outbox.put_reply(tx, topic, reply, now)
             await repo.move(transfer_id, status, note if status == ANSWERED else "", now)
             details = {"from": current.status, "to": status, "note": note}
             await record(tx, actor, "feedback.transfer.move", [current.feedback], details)
             after = await repo.get(transfer_id)
         assert after is not None
+        await self.outbox.send(topic)
         return after
 
     @staticmethod

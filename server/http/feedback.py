@@ -19,6 +19,8 @@ forwarding over the axis and the agencies' replies.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import tempfile
 from collections.abc import AsyncIterator
@@ -425,13 +427,22 @@ async def reply(request: web.Request) -> web.Response:
 
 async def _context(app: web.Application) -> AsyncIterator[None]:
     exchange = app[EXCHANGE]
-    forwarding = Forwarding(services_of(app), exchange)
+    delivery = app[CONFIG].delivery
+    forwarding = Forwarding(services_of(app), exchange, base_delay=delivery.base_delay_ms / 1000,
+                            max_delay=delivery.max_delay)  # fmt: skip
     app[FORWARDING] = forwarding
     exchange.on_accepted.append(forwarding.on_accepted)
     exchange.on_status.append(forwarding.on_status)
+    # Forwarded packages and agencies' replies not sent at their move are retried at the
+    # delivery worker's pace; every process may run this (the exchange answers a resend of the
+    # same bytes with its first receipt).
+    retries = asyncio.create_task(forwarding.outbox.run(delivery.poll_ms / 1000))
     try:
         yield
     finally:
+        retries.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await retries
         exchange.on_accepted.remove(forwarding.on_accepted)
         exchange.on_status.remove(forwarding.on_status)
 

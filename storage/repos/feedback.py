@@ -502,6 +502,13 @@ class FeedbackTransferRepo:
         )
         return [_transfer(r) for r in rows]
 
+    async def package_sent(self, waiting: str, package: str) -> None:
+        """The exchange accepted the package of the ``out`` transfer named ``waiting`` so far."""
+        await self.tx.execute(
+            "UPDATE feedback_transfers SET package = ? WHERE direction = 'out' AND package = ?",
+            (package, waiting),
+        )
+
     async def move(self, transfer_id: int, status: str, answer: str, now: datetime) -> None:
         """Set a transfer's status (and answer)."""
         await self.tx.execute(
