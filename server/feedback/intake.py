@@ -19,6 +19,11 @@ How to call it (the REST API, the /phan-anh pages and Open311 all do)::
     submission = read_submission(fields, photos=[spooled_file, ...], channel="web")
     received = await submit(services, submission, officer=None, idempotency_key=None)
     received.feedback.code, received.token, received.created
+
+A channel that stores more with a feedback (Open311: the app, ``media_url``, a batch token)
+passes ``extras=`` (:class:`IntakeExtras`): its rows are written in the intake's own
+transaction, and it may say the intake repeats an earlier feedback (a retried post), which
+is then answered without storing anything.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from server.calendar.clock import WorkingClock
@@ -47,7 +52,7 @@ from server.runtime.config import FeedbackSettings
 from server.runtime.contacts import EMAIL, IDEMPOTENCY_KEY, PHONE, PHONE_RULE, phone_digits
 from server.runtime.spool import temp_path
 from server.runtime.staging import settle_objects, store_objects
-from storage.db import Database
+from storage.db import Database, Tx
 from storage.ids import utcnow
 from storage.objects.base import ObjectStore
 from storage.repos.agencies import AgencyRepo
@@ -110,10 +115,23 @@ class Submission:
     received_at: datetime | None = None
 
 
+class IntakeExtras(Protocol):
+    """What a channel stores with a feedback, in the intake's transaction."""
+
+    async def earlier(self, tx: Tx) -> str | None:
+        """The code of an earlier feedback this intake repeats (nothing is stored), or None."""
+        ...
+
+    async def store(self, tx: Tx, row: FeedbackRow) -> None:
+        """Write the channel's rows of the new feedback ``row``."""
+        ...
+
+
 @dataclass(frozen=True)
 class Received:
     """What an intake answered: the feedback, the private token (to give the sender) and
-    whether it was created now (False: a retry with the same ``Idempotency-Key``)."""
+    whether it was created now (False: a retry with the same ``Idempotency-Key``, or one that
+    :meth:`IntakeExtras.earlier` recognised: then the token is ``""``, not known)."""
 
     feedback: FeedbackRow
     token: str
@@ -278,11 +296,13 @@ async def submit(
     *,
     officer: str | None = None,
     idempotency_key: str | None = None,
+    extras: IntakeExtras | None = None,
 ) -> Received:
     """Check and store a feedback; :class:`InvalidFeedback` (nothing stored) when it breaks a
     rule. ``officer``: the organ id of a receiving officer entering it (phone, letter...): that
     agency receives it; anonymous feedback goes to ``[feedback] receiving_unit``, or to the
-    category's agency. A retry with the same ``Idempotency-Key`` answers the first feedback."""
+    category's agency. A retry with the same ``Idempotency-Key`` answers the first feedback.
+    ``extras``: the channel's own rows, in the same transaction (see :class:`IntakeExtras`)."""
     key = check_key(idempotency_key)
     known = await _earlier(services.database, key)
     if known is not None:
@@ -303,7 +323,7 @@ async def submit(
     photos = await _clean(services, submission.photos)
     try:
         target = _Target(category.code, category.agency, receiving, officer, attributes)
-        return await _store(services, submission, target, photos, key)
+        return await _store(services, submission, target, photos, key, extras)
     finally:
         for photo in photos:
             photo.path.unlink(missing_ok=True)
@@ -324,6 +344,7 @@ async def _store(
     target: _Target,
     photos: list[CleanPhoto],
     key: str | None,
+    extras: IntakeExtras | None,
 ) -> Received:
     clock = services.clock
     now = utcnow()
@@ -336,6 +357,11 @@ async def _store(
             known = await repo.by_idempotency_key(hash_secret(key))
             if known is not None:  # a concurrent retry won
                 return Received(known, _token(known.code, key), created=False)
+        repeated = None if extras is None else await extras.earlier(tx)
+        if repeated is not None:
+            earlier = await repo.get(repeated)
+            if earlier is not None:
+                return Received(earlier, "", created=False)
         seq = await repo.next_seq(day)
         code = feedback_code(services.settings.code_prefix, day, seq)
         token = _token(code, key)
@@ -371,6 +397,8 @@ async def _store(
             "photos": [p.sha256 for p in photos],
         }
         await record(tx, actor, "feedback.intake", [code], details)
+        if extras is not None:
+            await extras.store(tx, row)
     return Received(row, token, created=True)
 
 

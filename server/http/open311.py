@@ -57,8 +57,11 @@ class Open311Backend(Protocol):
         """One service, or None."""
         ...
 
-    async def create(self, new: o311.NewRequest, app: str) -> list[dict[str, o311.Value]]:
-        """Store a new request posted by ``app``; the ``service_requests`` answer."""
+    async def create(
+        self, new: o311.NewRequest, app: str, retry: o311.RetryMarks
+    ) -> list[dict[str, o311.Value]]:
+        """Store a new request posted by ``app``; the ``service_requests`` answer (a retry
+        ``retry`` recognises answers the first request's, storing nothing)."""
         ...
 
     async def requests(self, query: o311.RequestQuery) -> list[o311.ServiceRequest]:
@@ -249,7 +252,8 @@ async def post_request(request: web.Request, fmt: str) -> tuple[str, o311.Value]
         raise o311.missing("service_code")
     service = await _service(request, plain["service_code"])
     new = o311.new_request(plain, attributes, service)
-    return "service_requests", await request.app[BACKEND].create(new, app)
+    retry = o311.retry_marks(pairs, request.headers.get("Idempotency-Key"))
+    return "service_requests", await request.app[BACKEND].create(new, app, retry)
 
 
 @routes.route("*", "/open311/{tail:.*}")

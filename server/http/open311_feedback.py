@@ -4,8 +4,11 @@ the service requests (docs/open311.md, "How feedback maps").
 * A posted request goes through the domain's own intake (``read_submission`` and ``submit``:
   the same checks, code, limits and audit as the page and the REST API); what Open311 adds
   (the app, ``media_url``, ``device_id``, ``account_id``, a batch token) is recorded beside it
-  in ``open311_requests``; its channel is ``app``. ``media_url`` is stored as text and never
-  fetched.
+  in ``open311_requests``, in the intake's transaction (:class:`Open311Extras`); its channel
+  is ``app``. ``media_url`` is stored as text and never fetched.
+* A retried POST answers the first request and stores nothing: with an ``Idempotency-Key``
+  header, the same app and key (for ever); without one, the same app and the same form
+  (``api_key`` left out) within :data:`RETRY_WINDOW`.
 * A request as shown: ``status`` ``closed`` once answered, published or not accepted, else
   ``open``; ``status_notes`` the published answer; ``expected_datetime`` the deadline the
   feedback runs against now (classify, transfer, answer, publish); ``agency_responsible`` the
@@ -18,7 +21,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,12 +35,15 @@ from server.feedback.lifecycle import (
     RECEIVED,
 )
 from server.http import open311_format as o311
-from storage.repos.feedback import CategoryRepo, CategoryRow
+from storage.db import Tx
+from storage.ids import utcnow
+from storage.repos.feedback import CategoryRepo, CategoryRow, FeedbackRow
 from storage.repos.open311_requests import Open311Repo, Open311Row
 
 CLOSED = (ANSWERED, PUBLISHED, NOT_ACCEPTED)
 MAX_REQUESTS = 1000  # the spec's default limit of GET requests
 TITLE_WORDS = 200  # characters of the description that make the feedback's title
+RETRY_WINDOW = timedelta(minutes=10)  # the same app posting the same form again: a retry
 
 
 def service_of(category: CategoryRow) -> o311.Service:
@@ -136,6 +142,31 @@ def submission_fields(new: o311.NewRequest, service: o311.Service) -> dict[str, 
 
 
 @dataclass(frozen=True)
+class Open311Extras:
+    """What an app's POST stores with the feedback, in the intake's transaction, and how a
+    retry is recognised (``idempotency_key`` and ``body_hash`` are SHA-256 hex)."""
+
+    app: str
+    new: o311.NewRequest
+    token: str | None
+    idempotency_key: str | None
+    body_hash: str
+
+    async def earlier(self, tx: Tx) -> str | None:
+        repo = Open311Repo(tx)
+        if self.idempotency_key is not None:
+            return await repo.posted_with_key(self.app, self.idempotency_key)
+        return await repo.posted_since(self.app, self.body_hash, utcnow() - RETRY_WINDOW)
+
+    async def store(self, tx: Tx, row: FeedbackRow) -> None:
+        new = self.new
+        await Open311Repo(tx).add(row.code, self.app, media_url=new.media_url,
+                                  device_id=new.device_id, account_id=new.account_id,
+                                  token=self.token, idempotency_key=self.idempotency_key,
+                                  body_hash=self.body_hash)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class FeedbackBackend:
     """:class:`server.http.open311.Open311Backend` over the feedback domain; ``services``
     gives the domain's services of the running app (the calendar exists once it started)."""
@@ -159,23 +190,20 @@ class FeedbackBackend:
             category = await CategoryRepo(tx).get(code)
         return None if category is None else service_of(category)
 
-    async def create(self, new: o311.NewRequest, app: str) -> list[dict[str, o311.Value]]:
+    async def create(
+        self, new: o311.NewRequest, app: str, retry: o311.RetryMarks
+    ) -> list[dict[str, o311.Value]]:
         service = await self.service(new.service_code)
         if service is None:
             raise o311.Open311Error(404, f"service_code {new.service_code!r} was not found")
         submission = read_submission(submission_fields(new, service), channel="app")
-        received = await submit(self.services(), submission)
-        code = received.feedback.code
         token = secrets.token_urlsafe(12) if service.type == "batch" else None
-        async with self.services().database.transaction() as tx:
-            await Open311Repo(tx).add(
-                code,
-                app,
-                media_url=new.media_url,
-                device_id=new.device_id,
-                account_id=new.account_id,
-                token=token,
-            )
+        extras = Open311Extras(app, new, token, retry.idempotency_key, retry.body_hash)
+        received = await submit(self.services(), submission, extras=extras)
+        code = received.feedback.code
+        if not received.created:  # a retry: the first request's answer
+            async with self.services().database.reader() as tx:
+                token = await Open311Repo(tx).token_of(code)
         notice = f"Mã phản ánh {code}: đã tiếp nhận; theo dõi tại /open311/v2/requests/{code}.xml"
         if service.type == "blackbox":
             return o311.created_document(service_notice=notice, account_id=new.account_id)

@@ -17,6 +17,7 @@ HTTP layer (server/http/open311.py) renders them in the format the URL asked for
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -26,6 +27,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
+
+from server.runtime.contacts import IDEMPOTENCY_KEY
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 FORMATS = {"xml": "text/xml", "json": "application/json"}
@@ -433,6 +436,26 @@ class NewRequest:
     def name(self) -> str:
         """The sender's full name, Vietnamese order: family name first."""
         return " ".join(p for p in (self.last_name, self.first_name) if p)
+
+
+@dataclass(frozen=True)
+class RetryMarks:
+    """How a retried POST is recognised (SHA-256 hex): its ``Idempotency-Key`` header if any,
+    and its form without ``api_key`` (the fields sorted: their order does not matter)."""
+
+    idempotency_key: str | None
+    body_hash: str
+
+
+def retry_marks(pairs: Iterable[tuple[str, str]], idempotency_key: str | None) -> RetryMarks:
+    """The :class:`RetryMarks` of a POST; 400 for a key that is not 1 to 200 visible ASCII
+    characters."""
+    if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
+        raise Open311Error(400, "Idempotency-Key must be 1 to 200 visible ASCII characters")
+    kept = sorted((name, value) for name, value in pairs if name != "api_key")
+    body = hashlib.sha256(json.dumps(kept, ensure_ascii=False).encode()).hexdigest()
+    key = None if idempotency_key is None else hashlib.sha256(idempotency_key.encode()).hexdigest()
+    return RetryMarks(key, body)
 
 
 def form_fields(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:

@@ -108,14 +108,41 @@ class Open311Repo:
         device_id: str | None,
         account_id: str | None,
         token: str | None,
+        idempotency_key: str | None = None,
+        body_hash: str | None = None,
     ) -> None:
-        """Record what an app posted with the feedback ``code``."""
+        """Record what an app posted with the feedback ``code`` (``idempotency_key`` and
+        ``body_hash`` hashed: migration 0038)."""
         await self.tx.execute(
-            "INSERT INTO open311_requests"
-            " (feedback, app, media_url, device_id, account_id, token, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (code, app, media_url, device_id, account_id, token, to_db_time(utcnow())),
+            "INSERT INTO open311_requests (feedback, app, media_url, device_id, account_id,"
+            " token, idempotency_key, body_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (code, app, media_url, device_id, account_id, token, idempotency_key, body_hash,
+             to_db_time(utcnow())),
+        )  # fmt: skip
+
+    async def posted_with_key(self, app: str, idempotency_key: str) -> str | None:
+        """The feedback ``app`` posted with this (hashed) ``Idempotency-Key``, or None."""
+        row = await self.tx.fetchone(
+            "SELECT feedback FROM open311_requests WHERE app = ? AND idempotency_key = ?",
+            (app, idempotency_key),
         )
+        return None if row is None else str(row["feedback"])
+
+    async def posted_since(self, app: str, body_hash: str, since: datetime) -> str | None:
+        """The latest feedback ``app`` posted with this body since ``since``, or None."""
+        row = await self.tx.fetchone(
+            "SELECT feedback FROM open311_requests WHERE app = ? AND body_hash = ?"
+            " AND created_at >= ? ORDER BY created_at DESC LIMIT 1",
+            (app, body_hash, to_db_time(since)),
+        )
+        return None if row is None else str(row["feedback"])
+
+    async def token_of(self, code: str) -> str | None:
+        """The batch token recorded with the feedback ``code``, or None."""
+        row = await self.tx.fetchone(
+            "SELECT token FROM open311_requests WHERE feedback = ?", (code,)
+        )
+        return None if row is None or row["token"] is None else str(row["token"])
 
     async def services_changed(self) -> datetime | None:
         """When a category (a service, its definition) was last added or changed; None if

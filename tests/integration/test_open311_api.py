@@ -386,8 +386,9 @@ async def test_post_refusals_in_the_spec_shape(axis: Axis) -> None:
 
 async def test_rate_limit_per_key_and_revocation(axis: Axis) -> None:
     keys = await seed(axis)
-    for _ in range(PER_MINUTE):  # in a burst of as many
-        status, _, body = await post(axis, {**POST, "api_key": keys["app-a"]})
+    for n in range(PER_MINUTE):  # in a burst of as many (each another request, not a retry)
+        form = {**POST, "description": f"Ổ gà số {n}", "api_key": keys["app-a"]}
+        status, _, body = await post(axis, form)
         assert status == 200, body
     status, headers, body = await post(axis, {**POST, "api_key": keys["app-a"]})
     assert status == 429 and int(headers["Retry-After"]) >= 1
@@ -401,6 +402,68 @@ async def test_rate_limit_per_key_and_revocation(axis: Axis) -> None:
         assert await Open311KeyRepo(tx).revoke("app-b")
     status, _, body = await post(axis, {**POST, "api_key": keys["app-b"]})
     assert status == 403 and "unknown or revoked" in errors_of(body)[0][1]
+
+
+async def test_a_retried_post_answers_the_first_request(axis: Axis) -> None:
+    """The documented rule (docs/open311.md): the same app posting the same form within ten
+    minutes, or the same ``Idempotency-Key`` at any time, gets the first request's answer and
+    stores nothing; another app, or another key, makes a new request."""
+    keys = await seed(axis)
+    form = {**POST, "api_key": keys["app-a"]}
+
+    async def posted(form: dict[str, str], **headers: str) -> dict[str, Any]:
+        status, _, body = await post(axis, form, "json", **headers)
+        assert status == 200, body
+        [answer] = json.loads(body)
+        return dict(answer)
+
+    first = await posted(form)
+    reordered = dict(reversed(list(form.items())))  # the same fields in another order
+    assert await posted(reordered) == first
+    other_app = await posted({**POST, "api_key": keys["app-b"]})
+    assert other_app["service_request_id"] != first["service_request_id"]
+    changed = await posted({**form, "description": "Ổ gà thứ hai"})
+    assert changed["service_request_id"] != first["service_request_id"]
+
+    # With an Idempotency-Key: the key decides, not the form.
+    keyed = await posted(form, **{"Idempotency-Key": "lan-1"})
+    assert keyed["service_request_id"] not in (first["service_request_id"], None)
+    again = await posted({**form, "description": "sửa lại"}, **{"Idempotency-Key": "lan-1"})
+    assert again == keyed
+    status, _, body = await post(axis, form, **{"Idempotency-Key": "có dấu"})
+    assert status == 400 and "Idempotency-Key" in errors_of(body)[0][1]
+
+    # A batch service: the retry gets the same token.
+    batch = {
+        **SENDER,
+        "service_code": LIGHT,
+        "address_string": "Cột đèn 7",
+        "api_key": keys["app-a"],
+    }
+    token = (await posted(batch))["token"]
+    assert token and (await posted(batch))["token"] == token
+    listed = await get(axis, "requests.json")
+    assert len(listed) == 5  # first, other app, changed, keyed, batch
+
+
+async def test_a_post_is_one_transaction(axis: Axis) -> None:
+    """The feedback and its Open311 extras are written together: when the extras cannot be
+    written, no feedback is left without them (and no code number is taken)."""
+    keys = await seed(axis)
+    database = axis.client.app[DATABASE]
+    async with database.transaction() as tx:
+        await tx.execute(
+            "CREATE TRIGGER open311_fails BEFORE INSERT ON open311_requests"
+            " BEGIN SELECT RAISE (ABORT, 'the disk is gone'); END"
+        )
+    status, _, body = await post(axis, {**POST, "api_key": keys["app-a"]})
+    assert status >= 500 and errors_of(body)
+    async with database.transaction() as tx:
+        await tx.execute("DROP TRIGGER open311_fails")
+        assert await tx.fetchall("SELECT code FROM feedback") == []
+    status, _, body = await post(axis, {**POST, "api_key": keys["app-a"]})
+    assert status == 200, body
+    assert dict(dict(xml_tree(body)[1])["request"])["service_request_id"].endswith("-0001")
 
 
 async def test_garbage_gets_the_spec_errors_never_a_traceback(axis: Axis) -> None:
