@@ -12,6 +12,10 @@ CREATE UNIQUE INDEX open311_requests_key ON open311_requests (app, idempotency_k
 CREATE INDEX open311_requests_body ON open311_requests (app, body_hash, created_at)
     WHERE body_hash IS NOT NULL;
 
+-- The public list of feedback is Open311's window on `feedback_open311_window`
+-- (received_at, code, visible only: migration 0033); nothing reads `feedback_received_at` now.
+DROP INDEX feedback_received_at;
+
 -- `carried_outbox` (server/exchange/carried.py): an edXML package or status message a domain
 -- decided to send, written in the transaction of the move it carries (the bytes, built once),
 -- then given to the exchange and retried with back-off until the exchange accepts it

@@ -255,18 +255,6 @@ class CategoryRepo:
         return [_category(r) for r in rows]
 
 
-@dataclass(frozen=True)
-class FeedbackQuery:
-    """Feedback in public view (not hidden) received in ``[since, until)``, newest first; the
-    options keep one category and some statuses (Open311 ``GET requests``)."""
-
-    since: datetime
-    until: datetime
-    category: str | None = None
-    statuses: tuple[str, ...] = ()
-    limit: int = 1000
-
-
 class FeedbackRepo:
     """Reads and writes the feedback tables through a Tx."""
 
@@ -412,23 +400,6 @@ class FeedbackRepo:
             "ORDER BY code LIMIT ?"
         )
         rows = await self.tx.fetchall(sql, [where.agency, *params, where.agency, *params, limit])
-        return [_feedback(r) for r in rows]
-
-    async def received_between(self, q: FeedbackQuery) -> list[FeedbackRow]:
-        """The feedback ``q`` keeps, newest received first (index on ``received_at``)."""
-        conditions = ["received_at >= ?", "received_at < ?", "hidden = 0"]
-        params: list[Any] = [to_db_time(q.since), to_db_time(q.until)]
-        if q.category is not None:
-            conditions.append("category = ?")
-            params.append(q.category)
-        if q.statuses:
-            conditions.append(f"status IN ({', '.join('?' * len(q.statuses))})")
-            params.extend(q.statuses)
-        rows = await self.tx.fetchall(
-            f"SELECT {_COLUMNS} FROM feedback WHERE {' AND '.join(conditions)}"  # noqa: S608
-            " ORDER BY received_at DESC, code DESC LIMIT ?",
-            [*params, q.limit],
-        )
         return [_feedback(r) for r in rows]
 
     async def published(self, after: str | None, limit: int) -> list[FeedbackRow]:

@@ -18,13 +18,13 @@ from PIL import Image
 from test_dossier_transfers import call
 
 from server.feedback.categories import add_category, read_category
-from server.feedback.errors import FeedbackNotFound
-from server.feedback.queries import category_names, in_public_view, public_one
+from server.feedback.queries import category_names
 from server.http.appkeys import CALENDAR, DATABASE
 from server.runtime.audit import ADMIN
 from server.runtime.config import Config
 from storage.ids import utcnow
-from storage.repos.feedback import FeedbackQuery, FeedbackRepo
+from storage.repos.feedback import FeedbackRepo
+from storage.repos.open311_requests import Open311Repo
 
 ROAD = "DUONG-HU-HONG"
 CITIZEN = {"name": "Nguyễn Văn An", "phone": "0912 345 678", "email": "an@example.vn"}
@@ -298,18 +298,22 @@ async def test_public_queries_leave_hidden_feedback_out(axis: Axis) -> None:
         json={"status": "classified"},
     )  # fmt: skip
     now = utcnow()
-    window = FeedbackQuery(now - timedelta(days=1), now + timedelta(seconds=1))
+    since, until = now - timedelta(days=1), now + timedelta(seconds=1)
     async with axis.client.app[DATABASE].reader() as tx:
-        everything = await in_public_view(tx, window)
-        received = await in_public_view(tx, dataclasses.replace(window, statuses=("received",)))
-        other = await in_public_view(tx, dataclasses.replace(window, category="KHAC"))
-        before = await in_public_view(
-            tx, dataclasses.replace(window, until=now - timedelta(days=1))
-        )
-        assert (await public_one(tx, first)).code == first
-        with pytest.raises(FeedbackNotFound):
-            await public_one(tx, second)
+        # the one public list (Open311 GET requests), several categories, newest first
+        repo = Open311Repo(tx)
+        everything = await repo.window(since, until, (), (), 1000)
+        received = await repo.window(since, until, (ROAD, "KHAC"), ("received",), 1000)
+        other = await repo.window(since, until, ("KHAC",), (), 1000)
+        before = await repo.window(since - timedelta(days=1), since, (), (), 1000)
+        assert [r.code for r in await repo.by_codes([first, second])] == [first]
         assert await category_names(tx) == {ROAD: "Đường hư hỏng"}
+        plan = await tx.fetchall(
+            "EXPLAIN QUERY PLAN SELECT code FROM feedback WHERE hidden = 0"
+            " AND received_at >= ? AND received_at <= ? ORDER BY received_at DESC, code DESC",
+            ("", "~"),
+        )
+    assert any("feedback_open311_window" in str(tuple(p)) for p in plan), plan
     assert [r.code for r in everything] == [third, first]  # newest first, the hidden one out
     assert [r.code for r in received] == [first]
     assert other == [] and before == []
