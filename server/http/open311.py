@@ -25,7 +25,7 @@ from typing import Protocol
 from aiohttp import web
 
 from server.http import open311_format as o311
-from server.http.appkeys import CONFIG, DATABASE
+from server.http.appkeys import CONFIG, DATABASE, REQUEST_ID
 from server.runtime.problems import DomainError
 from server.runtime.ratelimit import SharedBudget
 from server.runtime.tokens import hash_token
@@ -113,6 +113,15 @@ def _from_domain(exc: DomainError) -> o311.Open311Error:
     )
 
 
+def _internal(request: web.Request, exc: Exception) -> o311.Open311Error:
+    """A 500 in the spec's shape, with the request id to quote; logged with its traceback."""
+    request_id = request.get(REQUEST_ID) or "-"
+    log.error("open311: unexpected error", exc_info=exc, extra={"request_id": request_id})
+    return o311.Open311Error(
+        500, f"The axis failed unexpectedly; quote the request id {request_id} when reporting it."
+    )
+
+
 def resource(method: str, path: str) -> Callable[[Handler], Handler]:
     """Register an Open311 resource: its handler gets the format and returns (root, document);
     refusals of any layer are rendered in the format asked for."""
@@ -133,6 +142,12 @@ def resource(method: str, path: str) -> Callable[[Handler], Handler]:
             except StorageError as exc:  # full disk, database down: nothing was stored
                 log.error("open311: storage failure", exc_info=exc)
                 return refusal(fmt, _STORAGE_FAILED)
+            except web.HTTPException as exc:
+                if exc.status < 400:
+                    raise
+                return refusal(fmt, o311.Open311Error(exc.status, exc.reason))
+            except Exception as exc:  # a bug: the spec's shape too, never a traceback
+                return refusal(fmt, _internal(request, exc))
             if isinstance(answer, web.Response):
                 return answer
             return _answer(fmt, *answer)

@@ -21,6 +21,7 @@ from lxml import etree
 
 from server.feedback.categories import add_category, read_category
 from server.http.appkeys import DATABASE
+from server.http.open311_feedback import FeedbackBackend
 from server.runtime.audit import ADMIN
 from server.runtime.config import Config
 from server.runtime.tokens import hash_token
@@ -464,6 +465,30 @@ async def test_a_post_is_one_transaction(axis: Axis) -> None:
     status, _, body = await post(axis, {**POST, "api_key": keys["app-a"]})
     assert status == 200, body
     assert dict(dict(xml_tree(body)[1])["request"])["service_request_id"].endswith("-0001")
+
+
+async def test_an_unexpected_failure_is_a_500_in_the_spec_shape(
+    axis: Axis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug under /open311/ answers 500 as ``errors/error`` (XML or JSON by the suffix) with
+    the request id to quote, not problem+json, and no traceback."""
+    await seed(axis)
+
+    async def broken(self: Any) -> Any:
+        raise RuntimeError("secret internals /work/data")
+
+    monkeypatch.setattr(FeedbackBackend, "service_list", broken)
+    resp = await axis.client.get(V2 + "services.xml")
+    body = await resp.read()
+    assert resp.status == 500 and resp.headers["Content-Type"] == "text/xml; charset=utf-8"
+    [(code, description)] = errors_of(body)
+    assert code == "500" and "request id" in description
+    assert b"secret" not in body and b"Traceback" not in body
+    resp = await axis.client.get(V2 + "services.json")
+    [error] = await resp.json()
+    assert resp.status == 500 and resp.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert error["code"] == 500 and "request id" in error["description"]
+    assert resp.headers.get("X-Request-Id", "-") in error["description"]
 
 
 async def test_garbage_gets_the_spec_errors_never_a_traceback(axis: Axis) -> None:
