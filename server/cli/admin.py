@@ -309,7 +309,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
 
     procedures = read_procedure_file(demo.DEMO_PROCEDURES)
-    from server.cli.demo_feedback import seed_demo_categories
+    from server.cli import demo_feedback
 
     async def seed(database: Database) -> tuple[list[str], dict[str, str], StoreReport]:
         added: list[str] = []
@@ -324,7 +324,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 await TokenRepo(tx).create(agency.organ_id, token_hash, label=DEMO_TOKEN_LABEL)
                 tokens[agency.organ_id] = token
             report = await store_procedures(tx, procedures, ADMIN, "demo")
-            await seed_demo_categories(tx)  # citizen feedback (issue 17)
+            await demo_feedback.seed_demo_categories(tx)  # citizen feedback (issue 17)
+            tokens[demo_feedback.DEMO_APP] = await demo_feedback.fresh_demo_open311_key(tx)
         return added, tokens, report
 
     added, tokens, catalogue = _with_database(config, seed, create=True)
@@ -354,6 +355,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"export {token_variable(agency.organ_id)}={tokens[agency.organ_id]}")
     print()
     print("\n".join(demo_setup.vdxp_lines(config.base_url, credentials)))
+    print()
+    open311_key = tokens[demo_feedback.DEMO_APP]
+    print("\n".join(demo_feedback.open311_lines(config.base_url, open311_key)))
     print()
     print(f"Demo config (seal, TSA, test PKI; DEVELOPMENT ONLY): {config_path}")
     print(

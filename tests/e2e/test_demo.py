@@ -68,6 +68,12 @@ def exports(out: str) -> dict[str, str]:
     )
 
 
+def open311_exports(out: str) -> str:
+    """The demo app's Open311 key the demo printed."""
+    [line] = [line for line in out.splitlines() if line.startswith("export OPEN311_KEY=")]
+    return line.removeprefix("export OPEN311_KEY=")
+
+
 def guide_script(out: str) -> str:
     """The shell block of the guide: the two-space-indented lines after its heading."""
     lines = out.splitlines()
@@ -130,6 +136,13 @@ def test_make_run_demo_guide_end_to_end(tmp_path: Path) -> None:
     credentials = vdxp_credentials(out)
     assert len(credentials) == 5 and credentials["000.00.00.H41"][0] == "demo-h41"
     assert f"{DEFAULT_AXIS}/xac-minh" in out
+    # The citizens' page, the Open311 endpoint and a fresh demo app key (shown once).
+    assert f"{DEFAULT_AXIS}/phan-anh" in out
+    assert f"{DEFAULT_AXIS}/open311/v2/discovery.json" in out
+    open311_key = open311_exports(out)
+    assert open311_key.startswith("o311_") and open311_key not in first
+    assert open311_exports(first) != open311_key
+    open311_call = next(line for line in out.splitlines() if "e.g. curl" in line and "311" in line)
 
     # `lienthong serve` exactly as the guide says (make run's second command), on a free port.
     serve_line = next(line for line in out.splitlines() if line.startswith("Start the axis: "))
@@ -196,6 +209,19 @@ def test_make_run_demo_guide_end_to_end(tmp_path: Path) -> None:
             assert resp.status == 200
         verdict = post_pdf(axis + "/api/v1/public/verify", signed)
         assert verdict["indication"] == "TOTAL_PASSED", verdict
+
+        # The Open311 example call, as printed, with the printed key: a request is made.
+        made = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c",
+             open311_call.strip().removeprefix("e.g. ").replace(DEFAULT_AXIS, axis)],
+            env={**clean_env(), "OPEN311_KEY": open311_key}, capture_output=True, text=True,
+            encoding="utf-8", timeout=60, check=False,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        [request] = json.loads(made.stdout)
+        assert request["service_request_id"].startswith("PA-"), made.stdout
+        with urllib.request.urlopen(axis + "/open311/v2/discovery.json", timeout=10) as resp:
+            assert json.load(resp)["endpoints"][0]["url"].endswith("/open311/v2")
 
         # VDXP credentials printed by the demo work against this axis.
         system_id, secret = credentials["000.00.00.H41"]
