@@ -26,6 +26,7 @@ from server.app.lifetimes import (
     dvcqg_context,
     evidence_context,
     renewal_context,
+    stats_context,
 )
 from server.app.roles import ROLE, WorkerRole, role_of
 from server.exchange import Exchange
@@ -44,6 +45,7 @@ from server.http import public_feedback as public_feedback_http
 from server.http import routes_admin as webhook_http
 from server.http import seals as seals_http
 from server.http import signing as signing_http
+from server.http import stats as stats_http
 from server.http import verify as verify_http
 from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, PRINCIPAL, REQUEST_ID
 from server.http.auth import auth_middleware
@@ -75,6 +77,7 @@ ROUTE_MODULES = (
     audit_http,
     archive_http,
     webhook_http,
+    stats_http,  # the dashboard's figures (issue 19)
     seals_http,  # agency seals, attachment versions: on signing_http's desk (set up below)
 )
 
@@ -200,6 +203,7 @@ def build_app(config: Config, *, role: WorkerRole | None = None) -> web.Applicat
     app.cleanup_ctx.append(renewal_context)  # B-LTA renewal of the archive (issue 8)
     app.cleanup_ctx.append(calendar_context)  # the working-day calendar of dossiers (issue 16)
     app.cleanup_ctx.append(dvcqg_context)  # the DVCQG sync of dossiers (issue 16)
+    app.cleanup_ctx.append(stats_context)  # the dashboard's rollups folded (issue 19)
     for module in ROUTE_MODULES:
         app.router.add_routes(module.routes)
     vdxp.setup(app)  # /vdxp/{operation}: the national axis protocol (issue 5)

@@ -28,6 +28,7 @@ from server.http.audit import RECEIPTS
 from server.runtime import audit
 from server.runtime.config import Config
 from server.signatures.renewal import Renewer, renew_loop
+from server.stats.rollups import fold
 from storage.db import Database
 from storage.errors import StorageError
 
@@ -190,3 +191,29 @@ async def dvcqg_context(app: web.Application) -> AsyncIterator[None]:
     finally:
         await _cancel(task)
         await session.close()
+
+
+STATS_FOLD_SECONDS = 2.0
+"""How often the queued rollup cells are folded (docs/dashboard.md, "Rollups")."""
+
+
+async def stats_context(app: web.Application) -> AsyncIterator[None]:
+    """``cleanup_ctx``: fold the dashboard's queued rollup cells every STATS_FOLD_SECONDS, in
+    worker 0 only (one process folds; the others' changes are queued by the same triggers)."""
+    if not role_of(app).periodic_jobs:
+        yield
+        return
+    task = asyncio.create_task(_fold_loop(app[DATABASE]))
+    try:
+        yield
+    finally:
+        await _cancel(task)
+
+
+async def _fold_loop(database: Database) -> None:
+    while True:
+        try:
+            await fold(database)
+        except StorageError:
+            log.exception("stats fold failed; retrying")
+        await asyncio.sleep(STATS_FOLD_SECONDS)

@@ -38,6 +38,7 @@ COMMAND_MODULES = [
     "server.cli.dossier_cmd",
     "server.cli.feedback_cmd",
     "server.cli.open311_cmd",
+    "server.cli.stats_cmd",
 ]
 
 

@@ -103,6 +103,7 @@ async def auth_middleware(
 _ARCHIVIST_PREFIXES = ("/api/v1/archive/", "/api/v1/documents/")
 _ADMIN_PATHS = frozenset({"/api/v1/audit"})
 _ADMIN_PREFIXES = ("/api/v1/admin/",)
+_STATS_PREFIX = "/api/v1/stats/"
 
 
 def role_refusal(principal: Principal, method: str, path: str) -> str | None:
@@ -114,13 +115,16 @@ def role_refusal(principal: Principal, method: str, path: str) -> str | None:
         return None
     if "admin" in roles and (path in _ADMIN_PATHS or path.startswith(_ADMIN_PREFIXES)):
         return None
+    # the dashboard's figures: an admin reads every agency's (issue 19, docs/dashboard.md)
+    if "admin" in roles and method in {"GET", "HEAD"} and path.startswith(_STATS_PREFIX):
+        return None
     reasons = []
     if "archivist" in roles:
         reasons.append(
             "An archivist token may only read: GET /api/v1/archive/... and /api/v1/documents/..."
         )
     if "admin" in roles:
-        reasons.append("An admin token may only read /metrics and /api/v1/audit.")
+        reasons.append("An admin token may only read /metrics, /api/v1/audit and /api/v1/stats/...")
     return " ".join(reasons) or "This token has no role that acts as its agency."
 
 

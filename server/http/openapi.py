@@ -34,6 +34,7 @@ from server.http import (
     seals,
     sent,
     signing,
+    stats,
     statuses,
     verify,
 )
@@ -79,6 +80,7 @@ DESCRIBED: tuple[Callable[[], dict[str, Any]], ...] = (
     signing.openapi_paths,
     seals.openapi_paths,
     verify.openapi_paths,
+    stats.openapi_paths,
 )
 
 

@@ -31,6 +31,7 @@ _BELOW_HTTP = {
     "vdxp",
     "dossiers",
     "feedback",
+    "stats",
 }
 SERVER_LAYERS: dict[str, set[str]] = {
     "runtime": set(),
@@ -41,6 +42,7 @@ SERVER_LAYERS: dict[str, set[str]] = {
     "vdxp": {"runtime", "exchange"},
     "dossiers": {"runtime", "calendar", "exchange", "signatures"},
     "feedback": {"runtime", "calendar", "exchange"},
+    "stats": {"runtime", "calendar"},
     "http": _BELOW_HTTP,
     "demo": {"runtime", "vdxp"},
     "app": _BELOW_HTTP | {"http"},

@@ -1,0 +1,344 @@
+"""A figure over a period, from the daily rollups: :func:`stats` (the API, its CSV, the monthly
+workbook and the dashboard page all read it). The formulas are in docs/dashboard.md."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from server.stats.errors import AgencyOutOfReach, InvalidStatsQuery
+from server.stats.figures import (
+    COLUMNS,
+    EDGES,
+    FIGURES,
+    LEVEL_LABELS,
+    LEVELS,
+    Column,
+    day_of,
+    is_within,
+    level_of,
+    median_of,
+    today,
+)
+from storage.db import Database
+from storage.repos.stats import StatsRepo
+
+GROUPS = ("month", "agency", "level")
+MAX_DAYS = 3660
+"""The longest period a query may span (ten years)."""
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who asks: an agency (sees itself and the agencies under it) or an admin (everything)."""
+
+    organ_id: str
+    admin: bool = False
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a figure table: a month, an agency or a level, and its values."""
+
+    key: str
+    label: str
+    values: dict[str, int | float | None]
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as the API gives it."""
+        return {"key": self.key, "label": self.label, "values": self.values}
+
+
+@dataclass(frozen=True)
+class StatsTable:
+    """A figure group over a period, grouped by month, agency or level, with its totals."""
+
+    figure: str
+    start: date
+    end: date
+    group_by: str
+    level: str | None
+    agency: str | None
+    columns: tuple[Column, ...]
+    rows: list[Row] = field(default_factory=list)
+    totals: dict[str, int | float | None] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The table as ``GET /api/v1/stats/{figure}`` answers it."""
+        return {
+            "figure": self.figure,
+            "from": self.start.isoformat(),
+            "to": self.end.isoformat(),
+            "group_by": self.group_by,
+            "level": self.level,
+            "agency": self.agency,
+            "columns": [c.to_json() for c in self.columns],
+            "rows": [r.to_json() for r in self.rows],
+            "totals": self.totals,
+        }
+
+    def to_csv(self) -> str:
+        """The rows as CSV: ``key``, ``label`` then the columns' labels; empty for null."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(["key", "label", *(c.label for c in self.columns)])
+        for row in self.rows:
+            values = (row.values.get(c.key) for c in self.columns)
+            writer.writerow([row.key, row.label, *("" if v is None else v for v in values)])
+        return out.getvalue()
+
+
+def parse_date(parameter: str, text: str) -> date:
+    """A ``YYYY-MM-DD`` parameter, or InvalidStatsQuery naming it."""
+    if not _DATE.fullmatch(text):
+        raise InvalidStatsQuery(parameter, "must be a date YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidStatsQuery(parameter, "is not a calendar date") from None
+
+
+def default_period(on: date | None = None) -> tuple[date, date]:
+    """The last 12 whole months before the month of ``on`` (today in Asia/Ho_Chi_Minh)."""
+    first_of_month = (on or today()).replace(day=1)
+    end = first_of_month - timedelta(days=1)
+    start = date(first_of_month.year - 1, first_of_month.month, 1)
+    return start, end
+
+
+def check_choice(parameter: str, value: str | None, choices: Iterable[str]) -> None:
+    """InvalidStatsQuery naming ``parameter`` unless ``value`` is None or one of ``choices``."""
+    allowed = tuple(choices)
+    if value is not None and value not in allowed:
+        raise InvalidStatsQuery(parameter, f"must be one of {', '.join(allowed)}")
+
+
+def check_period(start: date, end: date) -> None:
+    """InvalidStatsQuery unless ``start <= end`` and the period spans at most MAX_DAYS."""
+    if start > end:
+        raise InvalidStatsQuery("from", "is after `to`")
+    if (end - start).days >= MAX_DAYS:
+        raise InvalidStatsQuery("to", f"the period spans more than {MAX_DAYS} days")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The agencies a query covers, their names and when each was registered here."""
+
+    root: str | None
+    agencies: dict[str, str]
+    registered: dict[str, date]
+    levels: dict[str, str]
+
+
+async def scope_of(
+    database: Database, viewer: Viewer, agency: str | None, level: str | None
+) -> Scope:
+    """The agencies under ``agency`` (default: the viewer's own; an admin's: all) at ``level``.
+
+    AgencyOutOfReach when ``agency`` is unknown or not the viewer's nor under it."""
+    async with database.reader() as tx:
+        known = await StatsRepo(tx).agencies()
+    names = {organ: name for organ, name, _ in known}
+    root = agency if agency is not None else (None if viewer.admin else viewer.organ_id)
+    if agency is not None and (
+        agency not in names or not (viewer.admin or is_within(agency, viewer.organ_id))
+    ):
+        raise AgencyOutOfReach(agency)
+    chosen = {
+        organ: name
+        for organ, name in names.items()
+        if (root is None or is_within(organ, root)) and (level is None or level_of(organ) == level)
+    }
+    registered = {o: day_of(at) for o, _, at in known if at is not None and o in chosen}
+    return Scope(root, chosen, registered, {o: level_of(o) for o in chosen})
+
+
+async def stats(
+    database: Database,
+    figure: str,
+    *,
+    start: date,
+    end: date,
+    level: str | None,
+    agency: str | None,
+    group_by: str,
+    viewer: Viewer,
+) -> StatsTable:
+    """A figure group (``exchange``, ``dossiers``, ``feedback``) over ``start..end`` (inclusive,
+    Asia/Ho_Chi_Minh) for ``agency`` and those under it (default the viewer's own subtree),
+    optionally only at ``level``, grouped by ``month``, ``agency`` or ``level``.
+
+    Reads only the rollups (queued changes not folded yet are not in it). InvalidStatsQuery
+    names a bad parameter; AgencyOutOfReach (404) an agency the viewer may not see."""
+    check_choice("figure", figure, FIGURES)
+    check_choice("level", level, LEVELS)
+    check_choice("group_by", group_by, GROUPS)
+    check_period(start, end)
+    scope = await scope_of(database, viewer, agency, level)
+    async with database.reader() as tx:
+        repo = StatsRepo(tx)
+        sums = await repo.monthly(figure, scope.agencies, start.isoformat(), end.isoformat())
+        overdue = (
+            await repo.running(figure, "overdue_delta", scope.agencies, end.isoformat())
+            if figure == "dossiers"
+            else []
+        )
+    table = _Builder(figure, start, end, scope, sums, overdue)
+    rows = table.rows(group_by)
+    return StatsTable(
+        figure,
+        start,
+        end,
+        group_by,
+        level,
+        scope.root,
+        COLUMNS[figure],
+        rows,
+        table.totals(),
+    )
+
+
+def months(start: date, end: date) -> list[str]:
+    """The months ``YYYY-MM`` that ``start..end`` touches, in order."""
+    out, year, month = [], start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+def month_end(month: str, end: date) -> date:
+    """The last day of ``month`` within the period ending ``end``."""
+    year, number = int(month[:4]), int(month[5:])
+    following = date(year + 1, 1, 1) if number == 12 else date(year, number + 1, 1)
+    return min(following - timedelta(days=1), end)
+
+
+class _Builder:
+    """The values of any group of (month, agency) sums of a query."""
+
+    def __init__(
+        self,
+        figure: str,
+        start: date,
+        end: date,
+        scope: Scope,
+        sums: list[tuple[str, str, str, int]],
+        overdue: list[tuple[str, str, int]],
+    ) -> None:
+        self.figure, self.start, self.end, self.scope = figure, start, end, scope
+        self.sums = sums
+        self.overdue = overdue
+
+    def rows(self, group_by: str) -> list[Row]:
+        everyone = set(self.scope.agencies)
+        if group_by == "month":
+            return [
+                Row(m, f"{m[5:]}/{m[:4]}", self.values(m, everyone, month_end(m, self.end)))
+                for m in months(self.start, self.end)
+            ]
+        if group_by == "agency":
+            return [
+                Row(o, self.scope.agencies[o], self.values(None, {o}, self.end))
+                for o in sorted(everyone)
+            ]
+        levels = sorted(set(self.scope.levels.values()), key=LEVELS.index)
+        return [
+            Row(
+                lv,
+                LEVEL_LABELS[lv],
+                self.values(None, {o for o in everyone if self.scope.levels[o] == lv}, self.end),
+            )
+            for lv in levels
+        ]
+
+    def totals(self) -> dict[str, int | float | None]:
+        return self.values(None, set(self.scope.agencies), self.end)
+
+    def values(self, month: str | None, organs: set[str], at: date) -> dict[str, Any]:
+        """The columns' values over the sums of ``month`` (None: the whole period) and
+        ``organs``; ``at`` is the day the row is measured at (agencies connected, dossiers
+        open and overdue)."""
+        counters: Counter[str] = Counter()
+        active: set[str] = set()
+        for m, organ, name, total in self.sums:
+            if (month is None or m == month) and organ in organs:
+                counters[name] += total
+                if name in ("sent", "received") and total:
+                    active.add(organ)
+        if self.figure == "exchange":
+            connected = sum(1 for o in organs if self.scope.registered.get(o, date.max) <= at)
+            return _exchange(counters, connected, len(active))
+        if self.figure == "dossiers":
+            open_overdue = sum(
+                total
+                for m, organ, total in self.overdue
+                if (month is None or m <= month) and organ in organs
+            )
+            return _dossiers(counters, open_overdue)
+        return _feedback(counters)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return None if whole <= 0 else part / whole
+
+
+def _histogram(counters: Mapping[str, int], prefix: str) -> dict[int, int]:
+    return {i: counters.get(f"{prefix}{i}", 0) for i in range(len(EDGES) + 1)}
+
+
+def _exchange(counters: Mapping[str, int], connected: int, active: int) -> dict[str, Any]:
+    sent = counters.get("sent", 0)
+    return {
+        "sent": sent,
+        "received": counters.get("received", 0),
+        "without_paper": counters.get("without_paper", 0),
+        "share_without_paper": _share(counters.get("without_paper", 0), sent),
+        "signed_valid": counters.get("signed_valid", 0),
+        "share_signed_valid": _share(counters.get("signed_valid", 0), sent),
+        "signature_failed": counters.get("signature_failed", 0),
+        "share_signature_failed": _share(counters.get("signature_failed", 0), sent),
+        "median_ack_seconds": median_of(_histogram(counters, "ack_h")),
+        "median_first_processing_seconds": median_of(_histogram(counters, "first03_h")),
+        "agencies_connected": connected,
+        "agencies_active": active,
+    }
+
+
+def _dossiers(counters: Mapping[str, int], open_overdue: int) -> dict[str, Any]:
+    received, finished = counters.get("received", 0), counters.get("finished", 0)
+    seconds = counters.get("processing_seconds", 0)
+    return {
+        "received": received,
+        "received_online": counters.get("received_online", 0),
+        "share_online": _share(counters.get("received_online", 0), received),
+        "finished": finished,
+        "on_time": counters.get("on_time", 0),
+        "on_time_rate": _share(counters.get("on_time", 0), finished + open_overdue),
+        "late": counters.get("late", 0),
+        "open_overdue": open_overdue,
+        "avg_processing_days": None if finished == 0 else round(seconds / finished / 86400, 2),
+        "electronic_results": counters.get("electronic_results", 0),
+        "share_electronic_results": _share(counters.get("electronic_results", 0), finished),
+    }
+
+
+def _feedback(counters: Mapping[str, int]) -> dict[str, Any]:
+    received, rated = counters.get("received", 0), counters.get("rated", 0)
+    return {
+        "received": received,
+        "answered": counters.get("answered", 0),
+        "answered_on_time": counters.get("answered_on_time", 0),
+        "on_time_rate": _share(counters.get("answered_on_time", 0), received),
+        "rated": rated,
+        "satisfied": counters.get("satisfied", 0),
+        "satisfaction_rate": _share(counters.get("satisfied", 0), rated),
+    }

@@ -1,0 +1,305 @@
+"""The dashboard's rollups (migration 0034) and the raw rows they are computed from.
+
+The rules (what counts, which day, which agency) live in server/stats/; this module only reads
+the other domains' tables for them and stores the cells. A cell is one figure group's counters
+for one day (``YYYY-MM-DD`` in Asia/Ho_Chi_Minh) and one agency; ``stats_dirty`` queues the
+cells whose raw rows changed (filled by the triggers of migration 0034).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from storage.db import Tx
+
+FINAL_DOSSIER_STATUSES = (3, 7, 8, 9, 10)
+"""Refused, withdrawn, stopped, done, returned: the first move to one of these ends a dossier."""
+RESULT_STATUSES = (9, 10)
+"""Moves whose files are the dossier's result (an electronic result)."""
+
+# `lienthong stats rebuild`: queue every cell the raw rows touch (as migration 0034 did once).
+MARK_ALL = (
+    "INSERT OR IGNORE INTO stats_dirty SELECT 'exchange', date(received_at, '+7 hours'), sender"
+    " FROM documents WHERE kind = 'document'",
+    "INSERT OR IGNORE INTO stats_dirty SELECT 'exchange', date(created_at, '+7 hours'),"
+    " recipient FROM deliveries WHERE kind = 'document'",
+    "INSERT OR IGNORE INTO stats_dirty SELECT 'dossiers', date(received_at, '+7 hours'), agency"
+    " FROM dossiers",
+    "INSERT OR IGNORE INTO stats_dirty SELECT 'dossiers', date(due_at, '+7 hours'), agency"
+    " FROM dossiers",
+    "INSERT OR IGNORE INTO stats_dirty SELECT 'dossiers', date(e.at, '+7 hours'), d.agency"
+    " FROM dossier_events e JOIN dossiers d ON d.code = e.dossier",
+    "INSERT OR IGNORE INTO stats_dirty SELECT 'feedback', date(received_at, '+7 hours'), agency"
+    " FROM feedback",
+)
+
+_FIRST_VERDICT = (
+    "EXISTS (SELECT 1 FROM stats_attachments a JOIN verification_reports v"
+    " ON v.attachment_sha256 = a.sha256 WHERE a.document = d.id AND v.verdict = '{verdict}'"
+    " AND v.id = (SELECT MIN(id) FROM verification_reports w"
+    " WHERE w.attachment_sha256 = a.sha256))"
+)
+_IN_JSON = "(SELECT value FROM json_each(?))"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One rollup cell: a figure group, a day (ISO date, Asia/Ho_Chi_Minh) and an agency."""
+
+    figure: str
+    day: str
+    agency: str
+
+
+@dataclass(frozen=True)
+class SentDocument:
+    """A document as the exchange figures count it on its sender's side."""
+
+    id: str
+    document_id: str
+    received_at: str
+    paper: int | None
+    signed_valid: bool
+    signature_failed: bool
+
+
+@dataclass(frozen=True)
+class ReceivedDelivery:
+    """A document delivered to a recipient: when it was sent, acknowledged, first given 03."""
+
+    document: str
+    document_id: str
+    sender: str
+    sent_at: str
+    created_at: str
+    acked_at: str | None
+    first_03_at: str | None
+
+
+@dataclass(frozen=True)
+class DossierFacts:
+    """What the dossier figures read of a dossier."""
+
+    code: str
+    agency: str
+    procedure: str
+    channel: int
+    received_at: str
+    due_at: str
+    late: bool
+    end_at: str | None
+    supplements: int
+    electronic_result: bool
+
+
+@dataclass(frozen=True)
+class FeedbackFacts:
+    """What the feedback figures read of a feedback."""
+
+    code: str
+    agency: str
+    category: str
+    received_at: str
+    answer_due: str
+    answered_at: str | None
+    rating: str | None
+
+
+class StatsRepo:
+    """The rollup tables, the dirty queue, and the raw reads the rollups are computed from."""
+
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+
+    # --- the queue and the cells -------------------------------------------------------
+
+    async def dirty(self, limit: int) -> list[Cell]:
+        """Up to ``limit`` queued cells, in (figure, agency, day) order."""
+        rows = await self.tx.fetchall(
+            "SELECT figure, day, agency FROM stats_dirty ORDER BY figure, agency, day LIMIT ?",
+            (limit,),
+        )
+        return [Cell(r["figure"], r["day"], r["agency"]) for r in rows]
+
+    async def replace(self, cell: Cell, counters: Mapping[str, int]) -> None:
+        """Store a cell's counters (zeros are not stored) and take it off the queue."""
+        key = (cell.figure, cell.day, cell.agency)
+        await self.tx.execute(
+            "DELETE FROM stats_daily WHERE figure = ? AND day = ? AND agency = ?", key
+        )
+        await self.tx.executemany(
+            "INSERT INTO stats_daily (figure, day, agency, counter, value) VALUES (?, ?, ?, ?, ?)",
+            [(*key, name, value) for name, value in sorted(counters.items()) if value],
+        )
+        await self.tx.execute(
+            "DELETE FROM stats_dirty WHERE figure = ? AND day = ? AND agency = ?", key
+        )
+
+    async def clear(self) -> None:
+        """Forget every rollup and queue every cell the raw rows touch (a rebuild's start)."""
+        await self.tx.execute("DELETE FROM stats_daily")
+        for sql in MARK_ALL:
+            await self.tx.execute(sql)
+
+    async def queued(self) -> int:
+        """How many cells wait to be folded."""
+        row = await self.tx.fetchone("SELECT COUNT(*) AS n FROM stats_dirty")
+        return 0 if row is None else int(row["n"])
+
+    async def all_cells(self) -> list[tuple[str, str, str, str, int]]:
+        """Every stored rollup row (figure, day, agency, counter, value), sorted."""
+        rows = await self.tx.fetchall(
+            "SELECT figure, day, agency, counter, value FROM stats_daily"
+            " ORDER BY figure, day, agency, counter"
+        )
+        return [(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
+
+    # --- what the queries read -----------------------------------------------------------
+
+    async def monthly(
+        self, figure: str, agencies: Iterable[str], first_day: str, last_day: str
+    ) -> list[tuple[str, str, str, int]]:
+        """(month, agency, counter, sum) over the days ``first_day..last_day`` of ``agencies``."""
+        rows = await self.tx.fetchall(
+            "SELECT substr(day, 1, 7) AS month, agency, counter, SUM(value) AS total"  # noqa: S608 (constant fragments)
+            " FROM stats_daily WHERE figure = ? AND day BETWEEN ? AND ?"
+            f" AND agency IN {_IN_JSON} GROUP BY month, agency, counter",
+            (figure, first_day, last_day, json.dumps(sorted(set(agencies)))),
+        )
+        return [(r["month"], r["agency"], r["counter"], int(r["total"])) for r in rows]
+
+    async def running(
+        self, figure: str, counter: str, agencies: Iterable[str], last_day: str
+    ) -> list[tuple[str, str, int]]:
+        """(month, agency, sum) of one counter over every day up to ``last_day``."""
+        rows = await self.tx.fetchall(
+            "SELECT substr(day, 1, 7) AS month, agency, SUM(value) AS total FROM stats_daily"  # noqa: S608 (constant fragments)
+            f" WHERE figure = ? AND counter = ? AND day <= ? AND agency IN {_IN_JSON}"
+            " GROUP BY month, agency",
+            (figure, counter, last_day, json.dumps(sorted(set(agencies)))),
+        )
+        return [(r["month"], r["agency"], int(r["total"])) for r in rows]
+
+    async def agencies(self) -> list[tuple[str, str, str | None]]:
+        """Every agency a figure may name: (organ id, name, registered at or None).
+
+        The agencies of this axis, and those only the rollups know (a feedback's competent
+        agency hosted elsewhere)."""
+        rows = await self.tx.fetchall(
+            "SELECT organ_id, name, created_at FROM agencies UNION"
+            " SELECT DISTINCT agency, agency, NULL FROM stats_daily"
+            " WHERE agency NOT IN (SELECT organ_id FROM agencies)"
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    # --- the raw rows ---------------------------------------------------------------------
+
+    async def sent_documents(self, sender: str, start: str, end: str) -> list[SentDocument]:
+        """Documents ``sender`` sent between the stored times ``start`` (incl.) and ``end``."""
+        rows = await self.tx.fetchall(
+            "SELECT d.id, d.document_id, d.received_at,"  # noqa: S608 (constant fragments)
+            " CASE WHEN json_valid(d.meta_json)"
+            " THEN json_extract(d.meta_json, '$.business.paper') END AS paper,"
+            f" {_FIRST_VERDICT.format(verdict='valid')} AS signed_valid,"
+            f" {_FIRST_VERDICT.format(verdict='invalid')} AS signature_failed"
+            " FROM documents d WHERE d.sender = ? AND d.kind = 'document'"
+            " AND d.received_at >= ? AND d.received_at < ? ORDER BY d.received_at, d.id",
+            (sender, start, end),
+        )
+        return [_sent(r) for r in rows]
+
+    async def received_deliveries(
+        self, recipient: str, start: str, end: str
+    ) -> list[ReceivedDelivery]:
+        """Documents delivered to ``recipient`` between ``start`` (incl.) and ``end``."""
+        rows = await self.tx.fetchall(
+            "SELECT l.document_id AS document, d.document_id, d.sender, d.received_at AS sent_at,"
+            " l.created_at, l.acked_at,"
+            " (SELECT MIN(s.received_at) FROM statuses s WHERE s.document_id = l.document_id"
+            "  AND s.sender = l.recipient AND s.code = '03') AS first_03_at"
+            " FROM deliveries l JOIN documents d ON d.id = l.document_id"
+            " WHERE l.recipient = ? AND l.kind = 'document'"
+            " AND l.created_at >= ? AND l.created_at < ? ORDER BY l.created_at, l.id",
+            (recipient, start, end),
+        )
+        return [
+            ReceivedDelivery(
+                r["document"],
+                r["document_id"],
+                r["sender"],
+                r["sent_at"],
+                r["created_at"],
+                r["acked_at"],
+                r["first_03_at"],
+            )
+            for r in rows
+        ]
+
+    async def dossiers(self, agency: str, before: str | None = None) -> list[DossierFacts]:
+        """The dossiers of ``agency`` (received before the stored time ``before``, if given)."""
+        finals = ", ".join(map(str, FINAL_DOSSIER_STATUSES))
+        results = ", ".join(map(str, RESULT_STATUSES))
+        rows = await self.tx.fetchall(
+            "SELECT d.code, d.agency, d.procedure, d.channel, d.received_at, d.due_at, d.late,"  # noqa: S608 (constant fragments)
+            " (SELECT e.at FROM dossier_events e WHERE e.dossier = d.code"
+            f"  AND e.to_status IN ({finals}) ORDER BY e.id LIMIT 1) AS end_at,"
+            " (SELECT COUNT(*) FROM dossier_events e WHERE e.dossier = d.code"
+            "  AND e.to_status = 5) AS supplements,"
+            " EXISTS (SELECT 1 FROM dossier_files f JOIN dossier_events e ON e.id = f.event"
+            f"  WHERE f.dossier = d.code AND e.to_status IN ({results})) AS electronic"
+            " FROM dossiers d WHERE d.agency = ? AND (? IS NULL OR d.received_at < ?)"
+            " ORDER BY d.received_at, d.code",
+            (agency, before, before),
+        )
+        return [_dossier(r) for r in rows]
+
+    async def feedback(self, agency: str, start: str, end: str) -> list[FeedbackFacts]:
+        """Feedback of the competent ``agency`` received between ``start`` (incl.) and ``end``."""
+        rows = await self.tx.fetchall(
+            "SELECT code, agency, category, received_at, answer_due, answered_at, rating"
+            " FROM feedback WHERE agency = ? AND received_at >= ? AND received_at < ?"
+            " ORDER BY received_at, code",
+            (agency, start, end),
+        )
+        return [
+            FeedbackFacts(
+                r["code"],
+                r["agency"],
+                r["category"],
+                r["received_at"],
+                r["answer_due"],
+                r["answered_at"],
+                r["rating"],
+            )
+            for r in rows
+        ]
+
+
+def _sent(r: sqlite3.Row) -> SentDocument:
+    paper = r["paper"]
+    return SentDocument(
+        r["id"],
+        r["document_id"],
+        r["received_at"],
+        int(paper) if isinstance(paper, int | float) or str(paper).isdigit() else None,
+        bool(r["signed_valid"]),
+        bool(r["signature_failed"]),
+    )
+
+
+def _dossier(r: sqlite3.Row) -> DossierFacts:
+    return DossierFacts(
+        r["code"],
+        r["agency"],
+        r["procedure"],
+        int(r["channel"]),
+        r["received_at"],
+        r["due_at"],
+        bool(r["late"]),
+        r["end_at"],
+        int(r["supplements"]),
+        bool(r["electronic"]),
+    )
