@@ -81,7 +81,7 @@ async def items(
             if figure == "exchange":
                 found += await _exchange(repo, organ, wanted, first, last)
             elif figure == "dossiers":
-                found += _dossiers(await repo.dossiers(organ, before=last), wanted, start, end)
+                found += _dossiers(await repo.dossiers_before(organ, last), wanted, start, end)
             else:
                 found += _feedback(await repo.feedback(organ, first, last), wanted)
     found.sort(key=lambda i: (i.at, i.id))

@@ -53,7 +53,7 @@ async def cell_counters(repo: StatsRepo, cell: Cell) -> Counter[str]:
         return await _exchange(repo, cell.agency, day)
     if cell.figure == "dossiers":
         counters: Counter[str] = Counter()
-        for dossier in await repo.dossiers(cell.agency, before=day_bounds(day)[1]):
+        for dossier in await repo.dossiers(cell.agency, *day_bounds(day)):
             for at, name, value in dossier_contributions(dossier):
                 if at == day:
                     counters[name] += value

@@ -238,8 +238,23 @@ class StatsRepo:
             for r in rows
         ]
 
-    async def dossiers(self, agency: str, before: str | None = None) -> list[DossierFacts]:
-        """The dossiers of ``agency`` (received before the stored time ``before``, if given)."""
+    async def dossiers(self, agency: str, start: str, end: str) -> list[DossierFacts]:
+        """The dossiers of ``agency`` received, due or moved between the stored times ``start``
+        (incl.) and ``end``: every dossier that can count on those days."""
+        return await self._dossiers(
+            "d.code IN (SELECT code FROM dossiers WHERE agency = ? AND received_at >= ?"
+            " AND received_at < ? UNION SELECT code FROM dossiers WHERE agency = ?"
+            " AND due_at >= ? AND due_at < ? UNION SELECT e.dossier FROM dossier_events e"
+            " JOIN dossiers x ON x.code = e.dossier WHERE x.agency = ? AND e.at >= ?"
+            " AND e.at < ?)",
+            (agency, start, end) * 3,
+        )
+
+    async def dossiers_before(self, agency: str, end: str) -> list[DossierFacts]:
+        """The dossiers of ``agency`` received before the stored time ``end``."""
+        return await self._dossiers("d.agency = ? AND d.received_at < ?", (agency, end))
+
+    async def _dossiers(self, where: str, params: tuple[str, ...]) -> list[DossierFacts]:
         finals = ", ".join(map(str, FINAL_DOSSIER_STATUSES))
         results = ", ".join(map(str, RESULT_STATUSES))
         rows = await self.tx.fetchall(
@@ -250,9 +265,8 @@ class StatsRepo:
             "  AND e.to_status = 5) AS supplements,"
             " EXISTS (SELECT 1 FROM dossier_files f JOIN dossier_events e ON e.id = f.event"
             f"  WHERE f.dossier = d.code AND e.to_status IN ({results})) AS electronic"
-            " FROM dossiers d WHERE d.agency = ? AND (? IS NULL OR d.received_at < ?)"
-            " ORDER BY d.received_at, d.code",
-            (agency, before, before),
+            f" FROM dossiers d WHERE {where} ORDER BY d.received_at, d.code",
+            params,
         )
         return [_dossier(r) for r in rows]
 
