@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -183,11 +183,13 @@ async def stats(
     check_choice("group_by", group_by, GROUPS)
     check_period(start, end)
     scope = await scope_of(database, viewer, agency, level)
+    # every agency: no filter to send (the scope is then all the agencies the rollups know)
+    agencies = None if scope.root is None and level is None else set(scope.agencies)
     async with database.reader() as tx:
         repo = StatsRepo(tx)
-        sums = await repo.monthly(figure, scope.agencies, start.isoformat(), end.isoformat())
+        sums = await period_sums(repo, figure, agencies, start, end)
         overdue = (
-            await repo.running(figure, "overdue_delta", scope.agencies, end.isoformat())
+            await running_sums(repo, figure, "overdue_delta", agencies, end)
             if figure == "dossiers"
             else []
         )
@@ -204,6 +206,46 @@ async def stats(
         rows,
         table.totals(),
     )
+
+
+async def period_sums(
+    repo: StatsRepo, figure: str, agencies: set[str] | None, start: date, end: date
+) -> list[tuple[str, str, str, int]]:
+    """(month, agency, counter, sum) over ``start..end``: the whole months from the monthly
+    rollups, the months the period cuts from the daily ones."""
+    touched = months(start, end)
+    whole = [m for m in touched if month_first(m) >= start and month_end(m, end) == month_last(m)]
+    sums = await repo.months(figure, agencies, whole[0], whole[-1]) if whole else []
+    for m in touched:
+        if m not in whole:
+            first, last = max(start, month_first(m)), month_end(m, end)
+            sums += await repo.monthly(figure, agencies, first.isoformat(), last.isoformat())
+    return sums
+
+
+async def running_sums(
+    repo: StatsRepo, figure: str, counter: str, agencies: set[str] | None, end: date
+) -> list[tuple[str, str, int]]:
+    """(month, agency, sum) of one counter over every day up to ``end``."""
+    last_month = f"{end.year:04d}-{end.month:02d}"
+    before = month_first(last_month) - timedelta(days=1)
+    earlier = await repo.months(
+        figure, agencies, "0000-01", f"{before.year:04d}-{before.month:02d}", counter
+    )
+    current = await repo.monthly(
+        figure, agencies, month_first(last_month).isoformat(), end.isoformat(), counter
+    )
+    return [(m, organ, total) for m, organ, _, total in earlier + current]
+
+
+def month_first(month: str) -> date:
+    """The first day of a month ``YYYY-MM``."""
+    return date(int(month[:4]), int(month[5:]), 1)
+
+
+def month_last(month: str) -> date:
+    """The last day of a month ``YYYY-MM``."""
+    return month_end(month, date.max)
 
 
 def months(start: date, end: date) -> list[str]:
@@ -235,8 +277,15 @@ class _Builder:
         overdue: list[tuple[str, str, int]],
     ) -> None:
         self.figure, self.start, self.end, self.scope = figure, start, end, scope
-        self.sums = sums
-        self.overdue = overdue
+        # organ -> month -> counters; organ -> [(month, overdue delta sum)]
+        self.sums: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+        for month, organ, name, total in sums:
+            if organ in scope.agencies:
+                self.sums[organ][month][name] += total
+        self.overdue: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for month, organ, total in overdue:
+            if organ in scope.agencies:
+                self.overdue[organ].append((month, total))
 
     def rows(self, group_by: str) -> list[Row]:
         everyone = set(self.scope.agencies)
@@ -269,19 +318,21 @@ class _Builder:
         open and overdue)."""
         counters: Counter[str] = Counter()
         active: set[str] = set()
-        for m, organ, name, total in self.sums:
-            if (month is None or m == month) and organ in organs:
-                counters[name] += total
-                if name in ("sent", "received") and total:
-                    active.add(organ)
+        for organ in organs:
+            for m, named in self.sums.get(organ, {}).items():
+                if month is None or m == month:
+                    counters.update(named)
+                    if named.get("sent") or named.get("received"):
+                        active.add(organ)
         if self.figure == "exchange":
             connected = sum(1 for o in organs if self.scope.registered.get(o, date.max) <= at)
             return _exchange(counters, connected, len(active))
         if self.figure == "dossiers":
             open_overdue = sum(
                 total
-                for m, organ, total in self.overdue
-                if (month is None or m <= month) and organ in organs
+                for organ in organs
+                for m, total in self.overdue.get(organ, ())
+                if month is None or m <= month
             )
             return _dossiers(counters, open_overdue)
         return _feedback(counters)

@@ -34,6 +34,8 @@ async def fold(database: Database, *, batch: int = BATCH) -> int:
             cells = await repo.dirty(batch)
             for cell in cells:
                 await repo.replace(cell, await cell_counters(repo, cell))
+            for figure, month, agency in sorted({(c.figure, c.day[:7], c.agency) for c in cells}):
+                await repo.refresh_month(figure, month, agency)
         done += len(cells)
         if len(cells) < batch:
             return done

@@ -138,9 +138,24 @@ class StatsRepo:
             "DELETE FROM stats_dirty WHERE figure = ? AND day = ? AND agency = ?", key
         )
 
+    async def refresh_month(self, figure: str, month: str, agency: str) -> None:
+        """Recompute one (figure, month ``YYYY-MM``, agency) of ``stats_monthly`` from the days."""
+        key = (figure, month, agency)
+        await self.tx.execute(
+            "DELETE FROM stats_monthly WHERE figure = ? AND month = ? AND agency = ?", key
+        )
+        await self.tx.execute(
+            "INSERT INTO stats_monthly (figure, month, agency, counter, value)"
+            " SELECT figure, ?, agency, counter, SUM(value) FROM stats_daily"
+            " WHERE figure = ? AND agency = ? AND day >= ? AND day <= ?"
+            " GROUP BY counter HAVING SUM(value) != 0",
+            (month, figure, agency, f"{month}-01", f"{month}-31"),
+        )
+
     async def clear(self) -> None:
         """Forget every rollup and queue every cell the raw rows touch (a rebuild's start)."""
         await self.tx.execute("DELETE FROM stats_daily")
+        await self.tx.execute("DELETE FROM stats_monthly")
         for sql in MARK_ALL:
             await self.tx.execute(sql)
 
@@ -157,31 +172,52 @@ class StatsRepo:
         )
         return [(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
 
+    async def all_months(self) -> list[tuple[str, str, str, str, int]]:
+        """Every stored monthly row (figure, month, agency, counter, value), sorted."""
+        rows = await self.tx.fetchall(
+            "SELECT figure, month, agency, counter, value FROM stats_monthly"
+            " ORDER BY figure, month, agency, counter"
+        )
+        return [(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
+
     # --- what the queries read -----------------------------------------------------------
 
-    async def monthly(
-        self, figure: str, agencies: Iterable[str], first_day: str, last_day: str
+    async def months(
+        self,
+        figure: str,
+        agencies: Iterable[str] | None,
+        first: str,
+        last: str,
+        counter: str | None = None,
     ) -> list[tuple[str, str, str, int]]:
-        """(month, agency, counter, sum) over the days ``first_day..last_day`` of ``agencies``."""
+        """(month, agency, counter, sum) of the whole months ``first..last`` (``YYYY-MM``) of
+        ``agencies`` (None: every agency), of one ``counter`` if given."""
+        where, params = _agency_filter(agencies, counter)
+        rows = await self.tx.fetchall(
+            "SELECT month, agency, counter, value FROM stats_monthly"  # noqa: S608 (constant fragments)
+            f" WHERE figure = ? AND month BETWEEN ? AND ?{where}",
+            (figure, first, last, *params),
+        )
+        return [(r[0], r[1], r[2], int(r[3])) for r in rows]
+
+    async def monthly(
+        self,
+        figure: str,
+        agencies: Iterable[str] | None,
+        first_day: str,
+        last_day: str,
+        counter: str | None = None,
+    ) -> list[tuple[str, str, str, int]]:
+        """(month, agency, counter, sum) over the days ``first_day..last_day`` of ``agencies``
+        (None: every agency), of one ``counter`` if given."""
+        where, params = _agency_filter(agencies, counter)
         rows = await self.tx.fetchall(
             "SELECT substr(day, 1, 7) AS month, agency, counter, SUM(value) AS total"  # noqa: S608 (constant fragments)
-            " FROM stats_daily WHERE figure = ? AND day BETWEEN ? AND ?"
-            f" AND agency IN {_IN_JSON} GROUP BY month, agency, counter",
-            (figure, first_day, last_day, json.dumps(sorted(set(agencies)))),
+            f" FROM stats_daily WHERE figure = ? AND day BETWEEN ? AND ?{where}"
+            " GROUP BY month, agency, counter",
+            (figure, first_day, last_day, *params),
         )
         return [(r["month"], r["agency"], r["counter"], int(r["total"])) for r in rows]
-
-    async def running(
-        self, figure: str, counter: str, agencies: Iterable[str], last_day: str
-    ) -> list[tuple[str, str, int]]:
-        """(month, agency, sum) of one counter over every day up to ``last_day``."""
-        rows = await self.tx.fetchall(
-            "SELECT substr(day, 1, 7) AS month, agency, SUM(value) AS total FROM stats_daily"  # noqa: S608 (constant fragments)
-            f" WHERE figure = ? AND counter = ? AND day <= ? AND agency IN {_IN_JSON}"
-            " GROUP BY month, agency",
-            (figure, counter, last_day, json.dumps(sorted(set(agencies)))),
-        )
-        return [(r["month"], r["agency"], int(r["total"])) for r in rows]
 
     async def agencies(self) -> list[tuple[str, str, str | None]]:
         """Every agency a figure may name: (organ id, name, registered at or None).
@@ -190,7 +226,7 @@ class StatsRepo:
         agency hosted elsewhere)."""
         rows = await self.tx.fetchall(
             "SELECT organ_id, name, created_at FROM agencies UNION"
-            " SELECT DISTINCT agency, agency, NULL FROM stats_daily"
+            " SELECT DISTINCT agency, agency, NULL FROM stats_monthly"
             " WHERE agency NOT IN (SELECT organ_id FROM agencies)"
         )
         return [(r[0], r[1], r[2]) for r in rows]
@@ -290,6 +326,18 @@ class StatsRepo:
             )
             for r in rows
         ]
+
+
+def _agency_filter(
+    agencies: Iterable[str] | None, counter: str | None
+) -> tuple[str, tuple[str, ...]]:
+    where = ""
+    params: tuple[str, ...] = ()
+    if agencies is not None:
+        where, params = f" AND agency IN {_IN_JSON}", (json.dumps(sorted(set(agencies))),)
+    if counter is not None:
+        where, params = f"{where} AND counter = ?", (*params, counter)
+    return where, params
 
 
 def _sent(r: sqlite3.Row) -> SentDocument:

@@ -44,9 +44,10 @@ def period() -> str:
 
 
 async def cells(axis: Axis) -> list[tuple[str, str, str, str, int]]:
+    """The daily and the monthly rollups, once nothing is queued."""
     async with axis.client.app[DATABASE].reader() as tx:
         assert await StatsRepo(tx).queued() == 0
-        return await StatsRepo(tx).all_cells()
+        return await StatsRepo(tx).all_cells() + await StatsRepo(tx).all_months()
 
 
 async def exchange_workload(axis: Axis) -> None:

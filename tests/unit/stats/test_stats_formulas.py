@@ -399,8 +399,10 @@ async def test_access_follows_the_organid_tree(database: Database) -> None:
 async def test_rebuild_agrees_exactly_with_the_folded_rollups(database: Database) -> None:
     async with database.reader() as tx:
         folded = await StatsRepo(tx).all_cells()
+        months = await StatsRepo(tx).all_months()
         assert await StatsRepo(tx).queued() == 0
     assert folded
     await rebuild(database)
     async with database.reader() as tx:
         assert await StatsRepo(tx).all_cells() == folded
+        assert await StatsRepo(tx).all_months() == months
