@@ -27,7 +27,7 @@ from server.stats.figures import (
     today,
 )
 from storage.db import Database
-from storage.repos.stats import StatsRepo
+from storage.repos.stats import Span, StatsRepo
 
 GROUPS = ("month", "agency", "level")
 MAX_DAYS = 3660
@@ -176,8 +176,9 @@ async def stats(
     Asia/Ho_Chi_Minh) for ``agency`` and those under it (default the viewer's own subtree),
     optionally only at ``level``, grouped by ``month``, ``agency`` or ``level``.
 
-    Reads only the rollups (queued changes not folded yet are not in it). InvalidStatsQuery
-    names a bad parameter; AgencyOutOfReach (404) an agency the viewer may not see."""
+    Reads only the rollups (queued changes not folded yet are not in it), summed by SQL at the
+    grain the rows need. InvalidStatsQuery names a bad parameter; AgencyOutOfReach (404) an
+    agency the viewer may not see."""
     check_choice("figure", figure, FIGURES)
     check_choice("level", level, LEVELS)
     check_choice("group_by", group_by, GROUPS)
@@ -185,57 +186,183 @@ async def stats(
     scope = await scope_of(database, viewer, agency, level)
     # every agency: no filter to send (the scope is then all the agencies the rollups know)
     agencies = None if scope.root is None and level is None else set(scope.agencies)
+    every = set(scope.agencies)
     async with database.reader() as tx:
-        repo = StatsRepo(tx)
-        sums = await period_sums(repo, figure, agencies, start, end)
-        overdue = (
-            await running_sums(repo, figure, "overdue_delta", agencies, end)
-            if figure == "dossiers"
-            else []
-        )
-    table = _Builder(figure, start, end, scope, sums, overdue)
-    rows = table.rows(group_by)
-    return StatsTable(
+        reader = _Reader(StatsRepo(tx), figure, agencies, start, end)
+        overdue = await _overdue_by_agency(reader) if figure == "dossiers" else {}
+        if group_by == "month":
+            rows, counters, active = await _month_rows(reader, scope)
+        else:
+            rows, counters, active = await _group_rows(reader, scope, group_by, overdue)
+    totals = _values(
         figure,
-        start,
-        end,
-        group_by,
-        level,
-        scope.root,
-        COLUMNS[figure],
-        rows,
-        table.totals(),
+        counters,
+        connected=_connected(scope, every, end),
+        active=active,
+        open_overdue=sum(overdue.values()),
+    )
+    return StatsTable(
+        figure, start, end, group_by, level, scope.root, COLUMNS[figure], rows, totals
     )
 
 
-async def period_sums(
-    repo: StatsRepo, figure: str, agencies: set[str] | None, start: date, end: date
-) -> list[tuple[str, str, str, int]]:
-    """(month, agency, counter, sum) over ``start..end``: the whole months from the monthly
-    rollups, the months the period cuts from the daily ones."""
+class _Reader:
+    """The rollups of one query: its spans (whole months, cut months) and agencies."""
+
+    def __init__(
+        self, repo: StatsRepo, figure: str, agencies: set[str] | None, start: date, end: date
+    ) -> None:
+        self.repo, self.figure, self.agencies = repo, figure, agencies
+        self.start, self.end = start, end
+
+    async def sums(
+        self, *, by_month: bool, by_agency: bool, counter: str | None = None, running: bool = False
+    ) -> dict[str, Counter[str]]:
+        """Counters by month (``by_month``) or by agency (``by_agency``), over the period, or
+        with ``running`` over every day up to its end."""
+        out: dict[str, Counter[str]] = defaultdict(Counter)
+        for span in running_spans(self.end) if running else spans(self.start, self.end):
+            for month, organ, name, total in await self.repo.sums(
+                self.figure,
+                self.agencies,
+                span,
+                by_month=by_month,
+                by_agency=by_agency,
+                counter=counter,
+            ):
+                out[month if by_month else organ][name] += total
+        return out
+
+
+def running_spans(end: date) -> list[Span]:
+    """Every day up to ``end``: the whole months before its month, and its month's days."""
+    first = date(end.year, end.month, 1)
+    before = first - timedelta(days=1)
+    return [
+        Span("0000-01", f"{before.year:04d}-{before.month:02d}"),
+        Span(first.isoformat(), end.isoformat()),
+    ]
+
+
+def spans(start: date, end: date) -> list[Span]:
+    """``start..end`` as whole months (one span) and the days of the months it cuts."""
     touched = months(start, end)
     whole = [m for m in touched if month_first(m) >= start and month_end(m, end) == month_last(m)]
-    sums = await repo.months(figure, agencies, whole[0], whole[-1]) if whole else []
+    out = [Span(whole[0], whole[-1])] if whole else []
     for m in touched:
         if m not in whole:
             first, last = max(start, month_first(m)), month_end(m, end)
-            sums += await repo.monthly(figure, agencies, first.isoformat(), last.isoformat())
-    return sums
+            out.append(Span(first.isoformat(), last.isoformat()))
+    return out
 
 
-async def running_sums(
-    repo: StatsRepo, figure: str, counter: str, agencies: set[str] | None, end: date
-) -> list[tuple[str, str, int]]:
-    """(month, agency, sum) of one counter over every day up to ``end``."""
-    last_month = f"{end.year:04d}-{end.month:02d}"
-    before = month_first(last_month) - timedelta(days=1)
-    earlier = await repo.months(
-        figure, agencies, "0000-01", f"{before.year:04d}-{before.month:02d}", counter
+async def _overdue_by_agency(reader: _Reader) -> dict[str, int]:
+    """Dossiers open and overdue at the end of the period's last day, by agency."""
+    running = await reader.sums(
+        by_month=False, by_agency=True, counter="overdue_delta", running=True
     )
-    current = await repo.monthly(
-        figure, agencies, month_first(last_month).isoformat(), end.isoformat(), counter
-    )
-    return [(m, organ, total) for m, organ, _, total in earlier + current]
+    return {organ: c["overdue_delta"] for organ, c in running.items()}
+
+
+async def _month_rows(reader: _Reader, scope: Scope) -> tuple[list[Row], Counter[str], int]:
+    """The month rows, and the period's counters and agencies active (for the totals)."""
+    every = set(scope.agencies)
+    by_month = await reader.sums(by_month=True, by_agency=False)
+    active: Counter[str] = Counter()
+    active_anywhere: set[str] = set()
+    for span in spans(reader.start, reader.end):
+        for month, organ in await reader.repo.active(
+            reader.figure, reader.agencies, span, by_month=True
+        ):
+            if organ in scope.agencies:
+                active[month] += 1
+                active_anywhere.add(organ)
+    overdue: dict[str, int] = {}
+    if reader.figure == "dossiers":
+        deltas = await reader.sums(
+            by_month=True, by_agency=False, counter="overdue_delta", running=True
+        )
+        running = 0
+        for month in sorted(deltas):
+            running += deltas[month]["overdue_delta"]
+            overdue[month] = running
+    rows = []
+    for m in months(reader.start, reader.end):
+        # the running sum at the month's end: that of the latest month with a delta before it
+        at_end = max((k for k in overdue if k <= m), default=None)
+        values = _values(
+            reader.figure,
+            by_month.get(m, Counter()),
+            connected=_connected(scope, every, month_end(m, reader.end)),
+            active=active[m],
+            open_overdue=0 if at_end is None else overdue[at_end],
+        )
+        rows.append(Row(m, f"{m[5:]}/{m[:4]}", values))
+    return rows, _summed(by_month.values()), len(active_anywhere)
+
+
+async def _group_rows(
+    reader: _Reader, scope: Scope, group_by: str, overdue: Mapping[str, int]
+) -> tuple[list[Row], Counter[str], int]:
+    """The agency or level rows, and the period's counters and agencies active."""
+    per_agency = {
+        organ: counters
+        for organ, counters in (await reader.sums(by_month=False, by_agency=True)).items()
+        if organ in scope.agencies
+    }
+    if group_by == "agency":
+        groups = [(o, scope.agencies[o], {o}) for o in sorted(scope.agencies)]
+    else:
+        present = sorted(set(scope.levels.values()), key=LEVELS.index)
+        groups = [
+            (lv, LEVEL_LABELS[lv], {o for o in scope.agencies if scope.levels[o] == lv})
+            for lv in present
+        ]
+    rows = []
+    for key, label, members in groups:
+        values = _values(
+            reader.figure,
+            _summed(per_agency[o] for o in members if o in per_agency),
+            connected=_connected(scope, members, reader.end),
+            active=_active_of({o: per_agency[o] for o in members if o in per_agency}),
+            open_overdue=sum(overdue.get(o, 0) for o in members),
+        )
+        rows.append(Row(key, label, values))
+    return rows, _summed(per_agency.values()), _active_of(per_agency)
+
+
+def _summed(counters: Iterable[Counter[str]]) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for c in counters:
+        total.update(c)
+    return total
+
+
+def _active_of(per_agency: Mapping[str, Counter[str]]) -> int:
+    return sum(1 for c in per_agency.values() if c.get("sent", 0) or c.get("received", 0))
+
+
+def _connected(scope: Scope, members: Iterable[str], at: date) -> int:
+    return sum(1 for o in members if scope.registered.get(o, date.max) <= at)
+
+
+def _values(
+    figure: str, counters: Mapping[str, int], *, connected: int, active: int, open_overdue: int
+) -> dict[str, Any]:
+    if figure == "exchange":
+        return _exchange(counters, connected, active)
+    if figure == "dossiers":
+        return _dossiers(counters, open_overdue)
+    return _feedback(counters)
+
+
+def months(start: date, end: date) -> list[str]:
+    """The months ``YYYY-MM`` that ``start..end`` touches, in order."""
+    out, year, month = [], start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
 
 
 def month_first(month: str) -> date:
@@ -248,94 +375,11 @@ def month_last(month: str) -> date:
     return month_end(month, date.max)
 
 
-def months(start: date, end: date) -> list[str]:
-    """The months ``YYYY-MM`` that ``start..end`` touches, in order."""
-    out, year, month = [], start.year, start.month
-    while (year, month) <= (end.year, end.month):
-        out.append(f"{year:04d}-{month:02d}")
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return out
-
-
 def month_end(month: str, end: date) -> date:
     """The last day of ``month`` within the period ending ``end``."""
     year, number = int(month[:4]), int(month[5:])
     following = date(year + 1, 1, 1) if number == 12 else date(year, number + 1, 1)
     return min(following - timedelta(days=1), end)
-
-
-class _Builder:
-    """The values of any group of (month, agency) sums of a query."""
-
-    def __init__(
-        self,
-        figure: str,
-        start: date,
-        end: date,
-        scope: Scope,
-        sums: list[tuple[str, str, str, int]],
-        overdue: list[tuple[str, str, int]],
-    ) -> None:
-        self.figure, self.start, self.end, self.scope = figure, start, end, scope
-        # organ -> month -> counters; organ -> [(month, overdue delta sum)]
-        self.sums: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
-        for month, organ, name, total in sums:
-            if organ in scope.agencies:
-                self.sums[organ][month][name] += total
-        self.overdue: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        for month, organ, total in overdue:
-            if organ in scope.agencies:
-                self.overdue[organ].append((month, total))
-
-    def rows(self, group_by: str) -> list[Row]:
-        everyone = set(self.scope.agencies)
-        if group_by == "month":
-            return [
-                Row(m, f"{m[5:]}/{m[:4]}", self.values(m, everyone, month_end(m, self.end)))
-                for m in months(self.start, self.end)
-            ]
-        if group_by == "agency":
-            return [
-                Row(o, self.scope.agencies[o], self.values(None, {o}, self.end))
-                for o in sorted(everyone)
-            ]
-        levels = sorted(set(self.scope.levels.values()), key=LEVELS.index)
-        return [
-            Row(
-                lv,
-                LEVEL_LABELS[lv],
-                self.values(None, {o for o in everyone if self.scope.levels[o] == lv}, self.end),
-            )
-            for lv in levels
-        ]
-
-    def totals(self) -> dict[str, int | float | None]:
-        return self.values(None, set(self.scope.agencies), self.end)
-
-    def values(self, month: str | None, organs: set[str], at: date) -> dict[str, Any]:
-        """The columns' values over the sums of ``month`` (None: the whole period) and
-        ``organs``; ``at`` is the day the row is measured at (agencies connected, dossiers
-        open and overdue)."""
-        counters: Counter[str] = Counter()
-        active: set[str] = set()
-        for organ in organs:
-            for m, named in self.sums.get(organ, {}).items():
-                if month is None or m == month:
-                    counters.update(named)
-                    if named.get("sent") or named.get("received"):
-                        active.add(organ)
-        if self.figure == "exchange":
-            connected = sum(1 for o in organs if self.scope.registered.get(o, date.max) <= at)
-            return _exchange(counters, connected, len(active))
-        if self.figure == "dossiers":
-            open_overdue = sum(
-                total
-                for organ in organs
-                for m, total in self.overdue.get(organ, ())
-                if month is None or m <= month
-            )
-            return _dossiers(counters, open_overdue)
-        return _feedback(counters)
 
 
 def _share(part: int, whole: int) -> float | None:

@@ -46,6 +46,26 @@ _IN_JSON = "(SELECT value FROM json_each(?))"
 
 
 @dataclass(frozen=True)
+class Span:
+    """Whole months ``first..last`` (``YYYY-MM``, the monthly rollups) or days ``first..last``
+    (``YYYY-MM-DD``, the daily ones)."""
+
+    first: str
+    last: str
+
+    @property
+    def whole_months(self) -> bool:
+        """True for a span of whole months."""
+        return len(self.first) == 7
+
+    def source(self) -> tuple[str, str, str]:
+        """The table, its time column and the expression of a row's month."""
+        if self.whole_months:
+            return "stats_monthly", "month", "month"
+        return "stats_daily", "day", "substr(day, 1, 7)"
+
+
+@dataclass(frozen=True)
 class Cell:
     """One rollup cell: a figure group, a day (ISO date, Asia/Ho_Chi_Minh) and an agency."""
 
@@ -182,42 +202,44 @@ class StatsRepo:
 
     # --- what the queries read -----------------------------------------------------------
 
-    async def months(
+    async def sums(
         self,
         figure: str,
         agencies: Iterable[str] | None,
-        first: str,
-        last: str,
+        span: Span,
+        *,
+        by_month: bool,
+        by_agency: bool,
         counter: str | None = None,
     ) -> list[tuple[str, str, str, int]]:
-        """(month, agency, counter, sum) of the whole months ``first..last`` (``YYYY-MM``) of
-        ``agencies`` (None: every agency), of one ``counter`` if given."""
+        """(month, agency, counter, sum) over ``span`` of ``agencies`` (None: every agency), of
+        one ``counter`` if given; ``*`` stands for the month or agency not grouped by."""
+        table, column, month = span.source()
         where, params = _agency_filter(agencies, counter)
+        month_key = month if by_month else "'*'"
+        agency_key = "agency" if by_agency else "'*'"
         rows = await self.tx.fetchall(
-            "SELECT month, agency, counter, value FROM stats_monthly"  # noqa: S608 (constant fragments)
-            f" WHERE figure = ? AND month BETWEEN ? AND ?{where}",
-            (figure, first, last, *params),
+            f"SELECT {month_key} AS m, {agency_key} AS a, counter, SUM(value) AS total"  # noqa: S608 (constant fragments)
+            f" FROM {table} WHERE figure = ? AND {column} BETWEEN ? AND ?{where}"
+            " GROUP BY m, a, counter",
+            (figure, span.first, span.last, *params),
         )
         return [(r[0], r[1], r[2], int(r[3])) for r in rows]
 
-    async def monthly(
-        self,
-        figure: str,
-        agencies: Iterable[str] | None,
-        first_day: str,
-        last_day: str,
-        counter: str | None = None,
-    ) -> list[tuple[str, str, str, int]]:
-        """(month, agency, counter, sum) over the days ``first_day..last_day`` of ``agencies``
-        (None: every agency), of one ``counter`` if given."""
-        where, params = _agency_filter(agencies, counter)
+    async def active(
+        self, figure: str, agencies: Iterable[str] | None, span: Span, *, by_month: bool
+    ) -> list[tuple[str, str]]:
+        """(month or ``*``, agency) with a document sent or received over ``span``."""
+        table, column, month = span.source()
+        where, params = _agency_filter(agencies, None)
+        month_key = month if by_month else "'*'"
         rows = await self.tx.fetchall(
-            "SELECT substr(day, 1, 7) AS month, agency, counter, SUM(value) AS total"  # noqa: S608 (constant fragments)
-            f" FROM stats_daily WHERE figure = ? AND day BETWEEN ? AND ?{where}"
-            " GROUP BY month, agency, counter",
-            (figure, first_day, last_day, *params),
+            f"SELECT DISTINCT {month_key}, agency FROM {table}"  # noqa: S608 (constant fragments)
+            f" WHERE figure = ? AND {column} BETWEEN ? AND ?{where}"
+            " AND counter IN ('sent', 'received') AND value > 0",
+            (figure, span.first, span.last, *params),
         )
-        return [(r["month"], r["agency"], r["counter"], int(r["total"])) for r in rows]
+        return [(r[0], r[1]) for r in rows]
 
     async def agencies(self) -> list[tuple[str, str, str | None]]:
         """Every agency a figure may name: (organ id, name, registered at or None).
