@@ -29,7 +29,8 @@ from server.stats.figures import (
 from storage.db import Database
 from storage.repos.stats import Span, StatsRepo
 
-GROUPS = ("month", "agency", "level")
+GROUPS = ("month", "agency", "level", "category")
+"""``category``: feedback only (its Open311 service; docs/dashboard.md)."""
 MAX_DAYS = 3660
 """The longest period a query may span (ten years)."""
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -182,6 +183,8 @@ async def stats(
     check_choice("figure", figure, FIGURES)
     check_choice("level", level, LEVELS)
     check_choice("group_by", group_by, GROUPS)
+    if group_by == "category" and figure != "feedback":
+        raise InvalidStatsQuery("group_by", "category groups the feedback figures only")
     check_period(start, end)
     scope = await scope_of(database, viewer, agency, level)
     # every agency: no filter to send (the scope is then all the agencies the rollups know)
@@ -192,6 +195,8 @@ async def stats(
         overdue = await _overdue_by_agency(reader) if figure == "dossiers" else {}
         if group_by == "month":
             rows, counters, active = await _month_rows(reader, scope)
+        elif group_by == "category":
+            rows, counters, active = await _category_rows(reader)
         else:
             rows, counters, active = await _group_rows(reader, scope, group_by, overdue)
     totals = _values(
@@ -329,6 +334,23 @@ async def _group_rows(
         )
         rows.append(Row(key, label, values))
     return rows, _summed(per_agency.values()), _active_of(per_agency)
+
+
+async def _category_rows(reader: _Reader) -> tuple[list[Row], Counter[str], int]:
+    """The feedback by category (``c:<category>:<counter>`` counters), and the totals."""
+    counters = _summed((await reader.sums(by_month=False, by_agency=False)).values())
+    names = await reader.repo.category_names()
+    split: dict[str, Counter[str]] = defaultdict(Counter)
+    for name, total in counters.items():
+        if name.startswith("c:"):
+            category, _, counter = name[2:].rpartition(":")
+            split[category][counter] += total
+    rows = [
+        Row(code, names.get(code, code), _feedback(split[code]))
+        for code in sorted(split)
+        if split[code].get("received", 0)
+    ]
+    return rows, counters, 0
 
 
 def _summed(counters: Iterable[Counter[str]]) -> Counter[str]:

@@ -110,14 +110,22 @@ def dossier_contributions(dossier: DossierFacts) -> Iterable[tuple[date, str, in
 
 
 def feedback_counters(items: Iterable[FeedbackFacts]) -> Counter[str]:
-    """The feedback counters of a day's feedback (docs/dashboard.md, "Feedback")."""
+    """The feedback counters of a day's feedback (docs/dashboard.md, "Feedback"): each also
+    per category, as ``c:<category>:<counter>``."""
     counters: Counter[str] = Counter()
     for item in items:
-        counters["received"] += 1
+        own: Counter[str] = Counter(received=1)
         if item.answered_at is not None:
-            counters["answered"] += 1
-            counters["answered_on_time"] += item.answered_at <= item.answer_due
+            own["answered"] += 1
+            own["answered_on_time"] += item.answered_at <= item.answer_due
         if item.rating is not None:
-            counters["rated"] += 1
-            counters["satisfied"] += item.rating == SATISFIED
+            own["rated"] += 1
+            own["satisfied"] += item.rating == SATISFIED
+        counters.update(own)
+        counters.update({category_counter(item.category, k): v for k, v in own.items()})
     return counters
+
+
+def category_counter(category: str, counter: str) -> str:
+    """The name of a feedback counter of one category."""
+    return f"c:{category}:{counter}"

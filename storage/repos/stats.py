@@ -241,6 +241,11 @@ class StatsRepo:
         )
         return [(r[0], r[1]) for r in rows]
 
+    async def category_names(self) -> dict[str, str]:
+        """The feedback categories' names by code."""
+        rows = await self.tx.fetchall("SELECT code, name FROM feedback_categories")
+        return {r["code"]: r["name"] for r in rows}
+
     async def agencies(self) -> list[tuple[str, str, str | None]]:
         """Every agency a figure may name: (organ id, name, registered at or None).
 

@@ -214,6 +214,7 @@ async def test_csv_is_utf8_with_bom_and_the_labels(axis: Axis) -> None:
         ("exchange?from=2000-01-01&to=2026-01-01", "to"),
         ("exchange?level=tinh", "level"),
         ("exchange?group_by=week", "group_by"),
+        ("exchange?group_by=category", "group_by"),
         ("exchange?format=xlsx", "format"),
         ("exchange?agency=%3Cscript%3E", "agency"),
         ("votes", "figure"),

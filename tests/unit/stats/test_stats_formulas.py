@@ -208,21 +208,22 @@ async def feedback(database: Database) -> None:
 
     F1 recv 02/11, answer due 20/11, answered 10/11, rated hài lòng.
     F2 recv 03/11, due 21/11, answered 25/11 (late), rated không hài lòng.
-    F3 recv 04/11, due 22/11, not answered.
+    F3 recv 04/11, due 22/11, not answered; category giao-thong (the others moi-truong).
     F4 (VPCP) recv 05/11, answered on time, rated hài lòng.
     """
     async with database.transaction() as tx:
-        await tx.execute(
-            "INSERT INTO feedback_categories (code, name, agency, created_at, updated_at)"
-            " VALUES ('moi-truong', 'Môi trường', ?, ?, ?)",
-            (XA, T0, T0),
-        )
-        for n, (code, agency, received, due) in enumerate(
+        for category, name in (("moi-truong", "Môi trường"), ("giao-thong", "Giao thông")):
+            await tx.execute(
+                "INSERT INTO feedback_categories (code, name, agency, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (category, name, XA, T0, T0),
+            )
+        for n, (code, category, agency, received, due) in enumerate(
             (
-                ("F1", XA, "11-02", "11-20"),
-                ("F2", XA, "11-03", "11-21"),
-                ("F3", XA, "11-04", "11-22"),
-                ("F4", VPCP, "11-05", "11-20"),
+                ("F1", "moi-truong", XA, "11-02", "11-20"),
+                ("F2", "moi-truong", XA, "11-03", "11-21"),
+                ("F3", "giao-thong", XA, "11-04", "11-22"),
+                ("F4", "moi-truong", VPCP, "11-05", "11-20"),
             ),
             1,
         ):
@@ -230,11 +231,12 @@ async def feedback(database: Database) -> None:
                 "INSERT INTO feedback (code, day, seq, category, receiving_unit, agency,"
                 " channel, status, title, content, sender, token_hash, received_at,"
                 " classify_due, transfer_due, answer_due, created_at, updated_at) VALUES"
-                " (?, '261102', ?, 'moi-truong', ?, ?, 'web', 'received', 't', 'c', '{}',"
+                " (?, '261102', ?, ?, ?, ?, 'web', 'received', 't', 'c', '{}',"
                 " 'h', ?, ?, ?, ?, ?, ?)",
                 (
                     code,
                     n,
+                    category,
                     XA,
                     agency,
                     t(f"2026-{received}T02:00:00"),
@@ -382,6 +384,20 @@ async def test_feedback_answered_on_time_and_satisfaction(database: Database) ->
     assert totals["satisfaction_rate"] == 0.5
     everything = (await table(database, "feedback", NOV, viewer=Viewer(SO, admin=True))).totals
     assert everything["received"] == 4 and everything["satisfied"] == 2  # an admin sees F4
+    by_category = (await table(database, "feedback", NOV, "category")).to_json()["rows"]
+    assert [(r["key"], r["label"]) for r in by_category] == [
+        ("giao-thong", "Giao thông"),
+        ("moi-truong", "Môi trường"),
+    ]
+    traffic, environment = (r["values"] for r in by_category)
+    # giao-thong: F3 alone, unanswered, unrated: 0 of 1 on time, no satisfaction to measure.
+    assert traffic["received"] == 1 and traffic["on_time_rate"] == 0.0
+    assert traffic["satisfaction_rate"] is None
+    # moi-truong: F1, F2 (F4 is VPCP's): 1 of 2 on time, 1 of 2 satisfied.
+    assert environment["received"] == 2 and environment["on_time_rate"] == 0.5
+    assert environment["satisfaction_rate"] == 0.5
+    with pytest.raises(InvalidStatsQuery):
+        await table(database, "dossiers", NOV, "category")
 
 
 async def test_access_follows_the_organid_tree(database: Database) -> None:
