@@ -29,8 +29,8 @@ from server.stats.figures import (
 from storage.db import Database
 from storage.repos.stats import Span, StatsRepo
 
-GROUPS = ("month", "agency", "level", "category")
-"""``category``: feedback only (its Open311 service; docs/dashboard.md)."""
+GROUPS = ("month", "agency", "level", "category", "procedure")
+"""``category``: feedback only (its Open311 service); ``procedure``: dossiers only."""
 MAX_DAYS = 3660
 """The longest period a query may span (ten years)."""
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -185,6 +185,8 @@ async def stats(
     check_choice("group_by", group_by, GROUPS)
     if group_by == "category" and figure != "feedback":
         raise InvalidStatsQuery("group_by", "category groups the feedback figures only")
+    if group_by == "procedure" and figure != "dossiers":
+        raise InvalidStatsQuery("group_by", "procedure groups the dossier figures only")
     check_period(start, end)
     scope = await scope_of(database, viewer, agency, level)
     # every agency: no filter to send (the scope is then all the agencies the rollups know)
@@ -195,8 +197,8 @@ async def stats(
         overdue = await _overdue_by_agency(reader) if figure == "dossiers" else {}
         if group_by == "month":
             rows, counters, active = await _month_rows(reader, scope)
-        elif group_by == "category":
-            rows, counters, active = await _category_rows(reader)
+        elif group_by in ("category", "procedure"):
+            rows, counters, active = await _split_rows(reader, group_by)
         else:
             rows, counters, active = await _group_rows(reader, scope, group_by, overdue)
     totals = _values(
@@ -336,19 +338,36 @@ async def _group_rows(
     return rows, _summed(per_agency.values()), _active_of(per_agency)
 
 
-async def _category_rows(reader: _Reader) -> tuple[list[Row], Counter[str], int]:
-    """The feedback by category (``c:<category>:<counter>`` counters), and the totals."""
+async def _split_rows(reader: _Reader, group_by: str) -> tuple[list[Row], Counter[str], int]:
+    """The feedback by category (``c:<category>:<counter>`` counters) or the dossiers by
+    procedure (``p:<procedure>:<counter>``), and the totals."""
     counters = _summed((await reader.sums(by_month=False, by_agency=False)).values())
-    names = await reader.repo.category_names()
+    prefix = "c:" if group_by == "category" else "p:"
+    if group_by == "category":
+        names = await reader.repo.category_names()
+        overdue: Counter[str] = Counter()
+    else:
+        names = await reader.repo.procedure_names()
+        running = await reader.sums(
+            by_month=False, by_agency=False, counter="p:%:overdue_delta", running=True
+        )
+        overdue = Counter(
+            {k[2:].rpartition(":")[0]: v for k, v in _summed(running.values()).items()}
+        )
     split: dict[str, Counter[str]] = defaultdict(Counter)
     for name, total in counters.items():
-        if name.startswith("c:"):
-            category, _, counter = name[2:].rpartition(":")
-            split[category][counter] += total
+        if name.startswith(prefix):
+            code, _, counter = name[2:].rpartition(":")
+            split[code][counter] += total
     rows = [
-        Row(code, names.get(code, code), _feedback(split[code]))
-        for code in sorted(split)
-        if split[code].get("received", 0)
+        Row(
+            code,
+            names.get(code, code),
+            _feedback(split[code])
+            if group_by == "category"
+            else _dossiers(split[code], overdue.get(code, 0)),
+        )
+        for code in sorted(set(split) | {c for c, n in overdue.items() if n})
     ]
     return rows, counters, 0
 

@@ -59,6 +59,7 @@ async def cell_counters(repo: StatsRepo, cell: Cell) -> Counter[str]:
             for at, name, value in dossier_contributions(dossier):
                 if at == day:
                     counters[name] += value
+                    counters[procedure_counter(dossier.procedure, name)] += value
         return counters
     start, end = day_bounds(day)
     return feedback_counters(await repo.feedback(cell.agency, start, end))
@@ -124,6 +125,11 @@ def feedback_counters(items: Iterable[FeedbackFacts]) -> Counter[str]:
         counters.update(own)
         counters.update({category_counter(item.category, k): v for k, v in own.items()})
     return counters
+
+
+def procedure_counter(procedure: str, counter: str) -> str:
+    """The name of a dossier counter of one procedure."""
+    return f"p:{procedure}:{counter}"
 
 
 def category_counter(category: str, counter: str) -> str:

@@ -241,6 +241,14 @@ class StatsRepo:
         )
         return [(r[0], r[1]) for r in rows]
 
+    async def procedure_names(self) -> dict[str, str]:
+        """The procedures' names by code."""
+        rows = await self.tx.fetchall(
+            "SELECT code, CASE WHEN json_valid(body) THEN json_extract(body, '$.name') END AS name"
+            " FROM procedures"
+        )
+        return {r["code"]: r["name"] or r["code"] for r in rows}
+
     async def category_names(self) -> dict[str, str]:
         """The feedback categories' names by code."""
         rows = await self.tx.fetchall("SELECT code, name FROM feedback_categories")
@@ -362,8 +370,9 @@ def _agency_filter(
     params: tuple[str, ...] = ()
     if agencies is not None:
         where, params = f" AND agency IN {_IN_JSON}", (json.dumps(sorted(set(agencies))),)
-    if counter is not None:
-        where, params = f"{where} AND counter = ?", (*params, counter)
+    if counter is not None:  # a LIKE pattern when it holds a %
+        operator = "LIKE" if "%" in counter else "="
+        where, params = f"{where} AND counter {operator} ?", (*params, counter)
     return where, params
 
 

@@ -215,6 +215,7 @@ async def test_csv_is_utf8_with_bom_and_the_labels(axis: Axis) -> None:
         ("exchange?level=tinh", "level"),
         ("exchange?group_by=week", "group_by"),
         ("exchange?group_by=category", "group_by"),
+        ("feedback?group_by=procedure", "group_by"),
         ("exchange?format=xlsx", "format"),
         ("exchange?agency=%3Cscript%3E", "agency"),
         ("votes", "figure"),

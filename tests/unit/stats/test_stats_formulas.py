@@ -143,13 +143,15 @@ async def dossiers(database: Database) -> None:
     D4 recv 05/11 counter, due 20/11, still processing: open and overdue from 20/11.
     D5 recv 25/11 online, due 10/12, still processing: overdue only in December.
     D6 recv 20/10 counter, due 30/10, done 02/12 (late): open and overdue at 30/11.
+    All of procedure 1.001 but D4 (1.002).
     """
     async with database.transaction() as tx:
-        await tx.execute(
-            "INSERT INTO procedures (code, agency, body, created_at, updated_at)"
-            " VALUES ('1.001', ?, '{}', ?, ?)",
-            (SO, T0, T0),
-        )
+        for code, name in (("1.001", "Đăng ký khai sinh"), ("1.002", "Đăng ký kết hôn")):
+            await tx.execute(
+                "INSERT INTO procedures (code, agency, body, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (code, SO, json.dumps({"name": name}), T0, T0),
+            )
         rows = [
             ("D1", 2, "2026-11-02", "2026-11-09", [(2, "11-02T02:00"), (9, "11-05T03:00")], 0),
             (
@@ -192,6 +194,8 @@ async def dossiers(database: Database) -> None:
                 )
     await fold(database)
     async with database.transaction() as tx:
+        # D4 is of the other procedure (a change after its first fold: the update's trigger)
+        await tx.execute("UPDATE dossiers SET procedure = '1.002' WHERE code = 'D4'")
         row = await tx.fetchone(
             "SELECT id FROM dossier_events WHERE dossier = 'D1' AND to_status = 9"
         )
@@ -371,6 +375,20 @@ async def test_dossiers_by_the_766_rules(database: Database) -> None:
     assert dec["finished"] == 1 and dec["late"] == 1 and dec["on_time"] == 0
     assert dec["open_overdue"] == 2 and dec["on_time_rate"] == 0.0
     assert months[0]["values"]["open_overdue"] == 2  # the November row: at 30/11
+    by_procedure = (await table(database, "dossiers", NOV, "procedure")).to_json()["rows"]
+    assert [(r["key"], r["label"]) for r in by_procedure] == [
+        ("1.001", "Đăng ký khai sinh"),
+        ("1.002", "Đăng ký kết hôn"),
+    ]
+    birth, marriage = (r["values"] for r in by_procedure)
+    # 1.001: received D1, D2, D3, D5 = 4; ended D1 (on time), D2, D3 (late); open and overdue
+    # at 30/11: D6 = 1; rate 1 / (3 + 1) = 0.25; days as above: 8.01.
+    assert birth["received"] == 4 and birth["finished"] == 3 and birth["on_time"] == 1
+    assert birth["open_overdue"] == 1 and birth["on_time_rate"] == 0.25
+    assert birth["avg_processing_days"] == 8.01
+    # 1.002: D4 received, open and overdue: 0 / (0 + 1) = 0; no average.
+    assert marriage["received"] == 1 and marriage["open_overdue"] == 1
+    assert marriage["on_time_rate"] == 0.0 and marriage["avg_processing_days"] is None
 
 
 async def test_feedback_answered_on_time_and_satisfaction(database: Database) -> None:
