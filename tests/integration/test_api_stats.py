@@ -7,6 +7,7 @@ bad input named by parameter. The formulas themselves: tests/unit/stats/test_sta
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
@@ -235,3 +236,17 @@ async def test_bad_input_is_a_problem_naming_the_parameter(
     problem: dict[str, Any] = await resp.json()
     assert problem["type"].endswith("/invalid-stats-query")
     assert problem["parameter"] == parameter
+
+
+async def test_the_fold_job_of_the_app_folds_what_arrives(axis: Axis) -> None:
+    """No explicit fold: the app's own job (server/app/lifetimes.py) folds the queued cells."""
+    await axis.send_ok(VPCP, document(VPCP, [NGHE_AN]))
+    path = f"/api/v1/stats/exchange?{period()}"
+    for _ in range(600):  # the job runs every 2 s; give it up to a minute on a busy machine
+        answer = await call(axis, "GET", path, VPCP, 200)
+        if answer["totals"]["sent"]:
+            break
+        await asyncio.sleep(0.1)
+    assert answer["totals"]["sent"] == 1
+    async with axis.client.app[DATABASE].reader() as tx:
+        assert await StatsRepo(tx).queued() == 0
