@@ -32,7 +32,7 @@ CREATE TABLE stats_attachments (
 INSERT OR IGNORE INTO stats_attachments (sha256, document)
     SELECT json_extract(a.value, '$.sha256'), d.id
     FROM documents d, json_each(d.meta_json, '$.attachments') a
-    WHERE d.kind = 'document' AND json_valid(d.meta_json)
+    WHERE d.kind = 'document' AND json_valid(d.meta_json) AND a.type = 'object'
       AND json_extract(a.value, '$.sha256') IS NOT NULL;
 
 -- Exchange: a document is counted on its sender's day of sending; a delivery (received, its
@@ -45,7 +45,7 @@ BEGIN
         SELECT json_extract(a.value, '$.sha256'), NEW.id
         FROM json_each(CASE WHEN json_valid(NEW.meta_json) THEN NEW.meta_json ELSE '{}' END,
                        '$.attachments') a
-        WHERE json_extract(a.value, '$.sha256') IS NOT NULL;
+        WHERE a.type = 'object' AND json_extract(a.value, '$.sha256') IS NOT NULL;
 END;
 CREATE TRIGGER stats_deliveries_in AFTER INSERT ON deliveries WHEN NEW.kind = 'document'
 BEGIN
