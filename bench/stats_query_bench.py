@@ -51,6 +51,7 @@ def fill(path: Path, agencies: list[str]) -> None:
             "INSERT INTO stats_monthly SELECT figure, substr(day, 1, 7), agency, counter,"
             " SUM(value) FROM stats_daily GROUP BY 1, 2, 3, 4"
         )
+        conn.execute("INSERT OR IGNORE INTO stats_agencies SELECT DISTINCT agency FROM stats_daily")
         conn.commit()
     finally:
         conn.close()

@@ -4,6 +4,7 @@ day a stored time falls on, and the histogram the medians are read from (docs/da
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -117,6 +118,7 @@ def median_of(histogram: Mapping[int, int]) -> int | None:
     return EDGES[-1]
 
 
+@functools.lru_cache(maxsize=65536)
 def level_of(organ_id: str) -> str:
     """The administrative level of an agency from its OrganId: a province's tree (letter ``H``)
     is ``province`` at levels 1–2 (the UBND and its departments), ``district`` at level 3,
@@ -130,6 +132,7 @@ def level_of(organ_id: str) -> str:
     return {1: "province", 2: "province", 3: "district"}.get(parsed.level, "commune")
 
 
+@functools.lru_cache(maxsize=65536)
 def is_within(organ_id: str, root: str) -> bool:
     """True when ``organ_id`` is ``root`` or under it in the OrganId tree."""
     if organ_id == root:

@@ -14,3 +14,10 @@ CREATE INDEX stats_monthly_agency ON stats_monthly (figure, agency, month);
 INSERT INTO stats_monthly (figure, month, agency, counter, value)
     SELECT figure, substr(day, 1, 7), agency, counter, SUM(value) FROM stats_daily
     GROUP BY figure, substr(day, 1, 7), agency, counter HAVING SUM(value) != 0;
+
+-- Every agency the rollups name (a feedback's competent agency may be hosted elsewhere, so not
+-- in `agencies`): what a query's scope is chosen from, without scanning the rollups.
+CREATE TABLE stats_agencies (
+    agency  TEXT PRIMARY KEY
+);
+INSERT OR IGNORE INTO stats_agencies SELECT DISTINCT agency FROM stats_daily;

@@ -171,6 +171,7 @@ class StatsRepo:
             " GROUP BY counter HAVING SUM(value) != 0",
             (month, figure, agency, f"{month}-01", f"{month}-31"),
         )
+        await self.tx.execute("INSERT OR IGNORE INTO stats_agencies VALUES (?)", (agency,))
 
     async def clear(self) -> None:
         """Forget every rollup and queue every cell the raw rows touch (a rebuild's start)."""
@@ -261,7 +262,7 @@ class StatsRepo:
         agency hosted elsewhere)."""
         rows = await self.tx.fetchall(
             "SELECT organ_id, name, created_at FROM agencies UNION"
-            " SELECT DISTINCT agency, agency, NULL FROM stats_monthly"
+            " SELECT agency, agency, NULL FROM stats_agencies"
             " WHERE agency NOT IN (SELECT organ_id FROM agencies)"
         )
         return [(r[0], r[1], r[2]) for r in rows]
