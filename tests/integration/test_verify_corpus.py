@@ -48,7 +48,8 @@ def pool() -> Iterator[VerifierPool]:
 
 @pytest.fixture(scope="module")
 def reports(pool: VerifierPool) -> dict[str, tuple[ValidationReport, float]]:
-    policy = VerificationPolicy(timeout=5.0)
+    # Verdicts are what this checks; the 5 s budget that ends a hang is test_verify_hostile's.
+    policy = VerificationPolicy(timeout=20.0)
     out = {}
     for row in ROWS:
         data = (CORPUS / row["path"]).read_bytes()
@@ -70,7 +71,7 @@ def test_corpus_file(
     row: dict[str, str], reports: dict[str, tuple[ValidationReport, float]]
 ) -> None:
     report, elapsed = reports[row["path"]]
-    # The 5 s budget ends a hang; the bound is generous so load cannot fail it (figures: bench/).
+    # The budget ends a hang; the bound is generous so load cannot fail it (figures: bench/).
     assert elapsed < 30, f"took {elapsed:.1f} s"
     assert not any("took longer" in e or "worker died" in e for e in report.errors), report.errors
     kind = category(row)
