@@ -39,7 +39,7 @@ test-latest: system-deps | $(UV)
 	rm -rf $(LATEST)
 	$(UV) venv --quiet --python $(PYTHON) $(LATEST)
 	$(UV) pip install --quiet --refresh --python $(LATEST)/bin/python -e '.[test]'
-	$(LATEST)/bin/pytest -q -p no:cacheprovider
+	$(LATEST)/bin/pytest -q -p no:cacheprovider -n $(PYTEST_PROCESSES) --dist loadfile
 
 # The demo signs and seals with SoftHSM2 tokens (softhsm2 + opensc's pkcs11-tool); its guide uses
 # curl and python3; gcc/python3-dev build python-pkcs11 where no wheel fits.
@@ -73,8 +73,12 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
+# Two test processes (pytest-xdist), a test file each at a time: most tests wait on one server or
+# CLI process, so one pytest alone leaves a core idle. Each process starts its own session
+# services (test PKI, SoftHSM2 store, Ceph gateway) on free ports.
+PYTEST_PROCESSES ?= 2
 pytest: venv
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n $(PYTEST_PROCESSES) --dist loadfile
 
 test: system-deps venv lint typecheck pytest
 
