@@ -19,11 +19,14 @@ moves of a competent agency) are edXML status messages about the package
 (``Exchange.accept_status``), routed back to the originating unit like any status. Their
 ``Description`` starts with ``[ho-so N TIME #K]`` (the DVCQG status, the moment, the move's
 number on the transfer). Each is written with its move and sent after it, retried until the
-exchange takes it (:meth:`Transfers.send_reports`); at the originating axis
+exchange takes it, oldest first per transfer (:attr:`Transfers.outbox`, the one
+:class:`~server.exchange.carried.Outbox` of records carried over the axis, topic
+``dossier:report:<transfer id>``); at the originating axis
 :meth:`Transfers.on_status` (``Exchange.on_status``) keeps each arrival and makes events of the
 dossier in the order of K, with the supplement pause applied as for local moves. A hook that
 never ran (a process stopped after the commit) is made up by :meth:`Transfers.catch_up` and
-:meth:`Transfers.catch_up_arrivals` (:meth:`Transfers.retry_reports` runs all three).
+:meth:`Transfers.catch_up_arrivals` (:meth:`Transfers.retry_reports` runs them with the
+outbox's rounds).
 
 Each step's due date follows the procedure's split of days (:func:`step_due_dates`).
 """
@@ -36,21 +39,13 @@ import logging
 import math
 import re
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import edxml
-from edxml import (
-    Attachment,
-    Code,
-    Organization,
-    ResponseFor,
-    StatusCode,
-    StatusMessage,
-)
+from edxml import Attachment, Code, StatusCode
 from server.calendar.clock import WorkingClock
 from server.dossiers.catalogue import get_procedure
 from server.dossiers.errors import DossierNotFound, InvalidDossier, TransferRefused
@@ -68,7 +63,7 @@ from server.dossiers.lifecycle import (
 from server.dossiers.moves import MAX_NOTE, Move, dossier_of, finishes_late
 from server.dossiers.procedures import Procedure, procedure_json
 from server.exchange import Exchange
-from server.exchange.carried import Carried, carried_json, send_carried
+from server.exchange.carried import Carried, Outbox, Reply, carried_json, send_carried
 from server.exchange.meta import document_meta
 from server.exchange.results import AcceptedDocument, AcceptedStatus
 from server.runtime.audit import record
@@ -113,6 +108,14 @@ EDXML_CODES = {
     DONE: StatusCode.COMPLETED,
 }
 TRANSFERABLE = frozenset({ACCEPTED, PROCESSING})
+# The outbox topics of the status messages about an 'in' end's moves: one per transfer, sent in
+# the order of its moves (server/exchange/carried.py).
+REPORTS = "dossier:"
+
+
+def report_topic(transfer_id: int) -> str:
+    """The outbox topic of the status messages about the moves of the 'in' end ``transfer_id``."""
+    return f"{REPORTS}report:{transfer_id}"
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,13 @@ class Transfers:
     zone: ZoneInfo
     base_delay: float = 2.0  # seconds before the second attempt at a status message, doubled
     max_delay: float = 3600.0  # ... up to this
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        """The status messages about the moves of the 'in' ends (``dossier:report:<id>``),
+        sent after their move committed, in order per transfer, until accepted."""
+        return Outbox(self.database, self.exchange, REPORTS, base_delay=self.base_delay,
+                      max_delay=self.max_delay)  # fmt: skip
 
     # -- out ---------------------------------------------------------------------------------
 
@@ -338,21 +348,22 @@ class Transfers:
             await repo.add_event(transfer_id, actor, now, current.status, status, note)
             await repo.move(transfer_id, status, due_at, paused_at, now)
             # The status message goes with the move, in its transaction: sent just after, and
-            # again until the exchange accepts it (send_reports), so the move is never lost.
-            message = StatusMessage(
-                from_=Organization(actor),
-                response_for=ResponseFor(organ_id=current.origin, document_id=current.document_id),
-                status_code=EDXML_CODES.get(status, StatusCode.PROCESSING),
+            # again until the exchange accepts it (the outbox), so the move is never lost.
+            reply = Reply(
+                sender=actor,
+                origin=current.origin,
+                document_id=current.document_id,
+                code=EDXML_CODES.get(status, StatusCode.PROCESSING),
                 description=f"[ho-so {status} {now.astimezone(self.zone).isoformat()} #{seq}] "
                 f"{note}"[:2000],
-                timestamp=now.astimezone(self.zone),
+                at=now.astimezone(self.zone),
             )
-            await repo.add_report(transfer_id, actor, edxml.serialize(message), now)
+            await self.outbox.put_reply(tx, report_topic(transfer_id), reply, now)
             details = {"from": current.status, "to": status, "note": note, "transfer": transfer_id}
             await record(tx, actor, "dossier.transfer.move", [current.dossier], details)
             after = await repo.get(transfer_id)
         assert after is not None
-        await self.send_reports(transfer_id)
+        await self.outbox.send(report_topic(transfer_id))
         return after
 
     async def advance_copy(self, move: Move) -> TransferRow:
@@ -371,43 +382,6 @@ class Transfers:
             raise InvalidDossier("at", "a transferred dossier's moves are recorded as they happen")
         return await self.advance_transfer(move.actor, copy.id, move.status, move.note)
 
-    async def send_reports(self, transfer_id: int) -> bool:
-        """Send the transfer's pending status messages to the exchange, oldest first, stopping
-        at the first that fails (the next attempt after a back-off); True when none is left.
-
-        Any failure (a full disk, an exception of the exchange) leaves the message pending: the
-        move has committed, and the message must still reach the originating unit."""
-        async with self.database.reader() as tx:
-            pending = await TransferRepo(tx).pending_reports(transfer_id)
-        for report in pending:
-            try:
-                receipt = await self.exchange.accept_status(
-                    report.actor, await self.exchange.receive(_chunks(report.message))
-                )
-            except Exception as exc:
-                attempts = report.attempts + 1
-                wait = min(self.base_delay * 2 ** (attempts - 1), self.max_delay)
-                error = f"{type(exc).__name__}: {exc}"[:500]
-                log.warning(
-                    "dossier status message not sent",
-                    extra={"transfer": transfer_id, "report": report.id, "error": error},
-                )
-                async with self.database.transaction() as tx:
-                    await TransferRepo(tx).report_failed(
-                        report.id, utcnow() + timedelta(seconds=wait), error
-                    )
-                return False
-            async with self.database.transaction() as tx:
-                await TransferRepo(tx).report_sent(report.id, receipt.document.id, utcnow())
-        return True
-
-    async def send_due_reports(self) -> int:
-        """One round of retries: every transfer whose oldest pending status message is due;
-        how many transfers were left with none pending."""
-        async with self.database.reader() as tx:
-            due = await TransferRepo(tx).due_transfers(utcnow())
-        return sum([await self.send_reports(transfer_id) for transfer_id in due])
-
     async def retry_reports(self, interval: float, catch_up_every: float = 60.0) -> None:
         """Until cancelled: at the start record the transfers whose arrival hook never ran;
         retry pending status messages every ``interval`` seconds (also those a crash left
@@ -423,7 +397,7 @@ class Transfers:
                 if time.monotonic() - caught_up >= catch_up_every:
                     caught_up = time.monotonic()
                     await self.catch_up()
-                await self.send_due_reports()
+                await self.outbox.send_due()
             except Exception:
                 log.exception("dossier status messages: a retry round failed")
             await asyncio.sleep(interval)
@@ -601,7 +575,3 @@ def _arrival(description: str | None, package: str) -> ArrivalRow | None:
         return None
     status, at, seq, note = int(mark[1]), datetime.fromisoformat(mark[2]), mark[3], mark[4]
     return ArrivalRow(int(seq or 0), status, at, note, package)
-
-
-async def _chunks(data: bytes) -> AsyncIterator[bytes]:
-    yield data

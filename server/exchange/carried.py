@@ -11,7 +11,11 @@ then gives them to the exchange, again with back-off until it accepts them
 (:meth:`Outbox.send`, :meth:`Outbox.run`): a move recorded is never one that is not sent, and a
 crash or a failed write after the send costs nothing, since the exchange answers the same
 bytes under the same DocumentId with its first receipt and keeps one status however many
-attempts reach it. The messages of one ``topic`` (``feedback-transfer:<id>``) go in order.
+attempts reach it. The messages of one ``topic`` go in order: oldest first, none before the
+earlier ones of its topic were accepted. It is the one outbox of the domains that carry records
+(table ``carried_outbox``), each with its own topic prefix: citizen feedback's forwarded
+packages and replies (``feedback:``), one-stop dossiers' status messages about a transferred
+step's moves (``dossier:report:<transfer id>``).
 
 Domains that send their records over the axis as edXML packages (one-stop dossiers'
 ``ho-so.json``, citizen feedback's ``phan-anh.json``) recognise them in an arrival hook

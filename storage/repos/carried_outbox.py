@@ -1,6 +1,6 @@
-"""The outbox of packages and status messages carried over the axis (migration 0038): written
-in the transaction of the move they carry, marked when the exchange has accepted them
-(server/exchange/carried.py)."""
+"""The outbox of packages and status messages carried over the axis (migration 0038; the
+dossier transfers' status messages moved in by 0039): written in the transaction of the move
+they carry, marked when the exchange has accepted them (server/exchange/carried.py)."""
 
 from __future__ import annotations
 

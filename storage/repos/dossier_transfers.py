@@ -51,18 +51,6 @@ TransferEventRow = DossierEventRow
 
 
 @dataclass(frozen=True)
-class ReportRow:
-    """A status message about a move of an 'in' end, not accepted by the exchange yet."""
-
-    id: int
-    transfer: int
-    actor: str
-    message: bytes  # the edXML status message, the same bytes at every attempt
-    attempts: int
-    last_error: str | None
-
-
-@dataclass(frozen=True)
 class ArrivalRow:
     """A report of the step's agency as it arrived at the originating axis."""
 
@@ -221,55 +209,8 @@ class TransferRepo:
         )
         return [TransferEventRow(r[0], r[1], from_db_time(r[2]), r[3], r[4], r[5]) for r in rows]
 
-    # -- reports: the status messages of an 'in' end's moves, until accepted (migration 0020) --
-
-    async def add_report(self, transfer_id: int, actor: str, message: bytes, at: datetime) -> int:
-        """Keep a status message to send about a move of ``transfer_id``; its id."""
-        await self.tx.execute(
-            "INSERT INTO dossier_transfer_reports (transfer, actor, message, created_at,"
-            " next_attempt_at) VALUES (?, ?, ?, ?, ?)",
-            (transfer_id, actor, message, to_db_time(at), to_db_time(at)),
-        )
-        row = await self.tx.fetchone("SELECT last_insert_rowid()")
-        return int(row[0]) if row else 0
-
-    async def pending_reports(self, transfer_id: int) -> list[ReportRow]:
-        """The reports of ``transfer_id`` not accepted yet, oldest first."""
-        rows = await self.tx.fetchall(
-            "SELECT id, transfer, actor, message, attempts, last_error"
-            " FROM dossier_transfer_reports WHERE transfer = ? AND package IS NULL ORDER BY id",
-            (transfer_id,),
-        )
-        return [ReportRow(r[0], r[1], r[2], bytes(r[3]), r[4], r[5]) for r in rows]
-
-    async def due_transfers(self, now: datetime) -> list[int]:
-        """The transfers whose oldest pending report is due at ``now``."""
-        rows = await self.tx.fetchall(
-            "SELECT r.transfer FROM dossier_transfer_reports r"
-            " WHERE r.package IS NULL AND r.next_attempt_at <= ? AND NOT EXISTS"
-            " (SELECT 1 FROM dossier_transfer_reports e WHERE e.transfer = r.transfer"
-            " AND e.package IS NULL AND e.id < r.id) ORDER BY r.id",
-            (to_db_time(now),),
-        )
-        return [int(r[0]) for r in rows]
-
-    async def report_sent(self, report_id: int, package: str, at: datetime) -> None:
-        """The exchange accepted the report as the status package ``package``."""
-        await self.tx.execute(
-            "UPDATE dossier_transfer_reports SET package = ?, sent_at = ?,"
-            " attempts = attempts + 1, last_error = NULL WHERE id = ?",
-            (package, to_db_time(at), report_id),
-        )
-
-    async def report_failed(self, report_id: int, next_at: datetime, error: str) -> None:
-        """An attempt failed: count it, and try again at ``next_at``."""
-        await self.tx.execute(
-            "UPDATE dossier_transfer_reports SET attempts = attempts + 1, next_attempt_at = ?,"
-            " last_error = ? WHERE id = ?",
-            (to_db_time(next_at), error, report_id),
-        )
-
-    # -- arrivals: those reports at the originating axis, applied in order (migration 0020) --
+    # -- arrivals: the step's agency's reports at the originating axis, applied in order
+    # (migration 0020; they are sent through carried_outbox, migration 0039) --
 
     async def add_arrival(self, transfer_id: int, arrival: ArrivalRow) -> None:
         """Keep a report that arrived (a repeat of the same number is ignored)."""

@@ -81,7 +81,8 @@ async def pending(node: Node) -> list[int]:
     """The statuses of the moves whose status message the node has not sent yet."""
     async with node.db.reader() as tx:
         rows = await tx.fetchall(
-            "SELECT message FROM dossier_transfer_reports WHERE package IS NULL ORDER BY id"
+            "SELECT message FROM carried_outbox WHERE topic LIKE 'dossier:%'"
+            " AND package IS NULL ORDER BY id"
         )
     return [int(bytes(r[0]).split(b"[ho-so ", 1)[1].split(b" ", 1)[0]) for r in rows]
 
@@ -172,8 +173,8 @@ async def test_a_dossier_worked_on_another_axis(axes: tuple[Node, Node]) -> None
         assert await pending(two) == [4, 9]
         async with two.db.reader() as tx:
             failed = await tx.fetchone(
-                "SELECT attempts, last_error FROM dossier_transfer_reports"
-                " WHERE package IS NULL ORDER BY id LIMIT 1"
+                "SELECT attempts, last_error FROM carried_outbox WHERE topic LIKE 'dossier:%'"
+                " AND package IS NULL ORDER BY id LIMIT 1"
             )
         assert failed is not None and failed[0] >= 1 and "spool" in failed[1], failed
         mine = await ok(s, two, "GET", f"/api/v1/dossiers/{code}", SO)
