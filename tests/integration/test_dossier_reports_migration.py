@@ -46,7 +46,7 @@ async def moved_before_0039(db: Database, transfer_id: int) -> None:
         for seq, (before, status, code) in enumerate(
             [(2, 4, StatusCode.PROCESSING), (4, 9, StatusCode.COMPLETED)], 1
         ):
-            at = now + timedelta(seconds=seq)
+            at = now + timedelta(seconds=seq - 3)  # in order, both due
             await repo.add_event(transfer_id, SO_TTTT, at, before, status, "")
             await repo.move(transfer_id, status, row.due_at, None, at)
             message = StatusMessage(
