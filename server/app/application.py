@@ -33,6 +33,7 @@ from server.exchange import Exchange
 from server.http import agencies, documents, health, inbox, me, openapi, pages, sent, statuses, vdxp
 from server.http import archive as archive_http
 from server.http import audit as audit_http
+from server.http import dashboard_page as dashboard_page_http
 from server.http import dossier_transfers as transfers_http
 from server.http import dossiers as dossiers_http
 from server.http import feedback as feedback_http
@@ -64,6 +65,7 @@ log = logging.getLogger("lienthong.access")
 
 ROUTE_MODULES = (
     pages,
+    dashboard_page_http,  # /bang-dieu-khien and its static files (issue 19)
     health,
     agencies,
     procedures_http,

@@ -35,6 +35,9 @@ PUBLIC_PATHS = frozenset(
         "/tra-cuu",
         # the citizens' feedback form (server/http/feedback_pages.py, docs/open311.md)
         "/phan-anh",
+        # the dashboard page holds no data: it sends the token typed into it to the stats API
+        # (server/http/dashboard_page.py, docs/dashboard-page.md)
+        "/bang-dieu-khien",
         # Prometheus: checks its own access ([metrics] public, else an admin token) and
         # answers 404, not 401, to others (server/runtime/metrics.py)
         "/metrics",
@@ -54,6 +57,8 @@ PUBLIC_PREFIXES = (
     # citizen feedback: published items, the sender's private link (token in the query) and
     # rating, the categories (server/http/public_feedback.py, docs/feedback.md)
     "/api/v1/public/feedback",
+    # the pages' static files: vendored ECharts, the dashboard's script (dashboard_page.py)
+    "/static/",
 )
 # Paths anyone may call *without* a token, that take one when given: citizens send feedback
 # anonymously (rate-limited per client address), receiving officers with their token

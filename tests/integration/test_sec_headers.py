@@ -8,7 +8,15 @@ import shutil
 import pytest
 from axis_client import NGHE_AN, VPCP, Axis, document
 
-PAGES = ["/", "/xac-minh", "/tra-cuu", "/phan-anh", "/phan-anh/da-tra-loi", "/problems/bad-request"]
+PAGES = [
+    "/",
+    "/xac-minh",
+    "/tra-cuu",
+    "/phan-anh",
+    "/phan-anh/da-tra-loi",
+    "/bang-dieu-khien",
+    "/problems/bad-request",
+]
 
 
 def _directives(policy: str) -> dict[str, str]:

@@ -1,0 +1,366 @@
+// The dashboard page /bang-dieu-khien (issue 19, docs/dashboard-page.md).
+// Runs under the page's CSP: no inline handler, no eval; ECharts draws in SVG, its tooltips as
+// rich text (HTML tooltips carry style attributes the CSP refuses).
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const TOKEN_KEY = "lienthong.dashboard.token"; // sessionStorage only: gone with the tab
+  const FIGURES = ["exchange", "dossiers", "feedback"];
+  // The count columns of each figure drawn per month, and the one the bar chart shows.
+  const CHARTED = {
+    exchange: { month: ["sent", "received", "without_paper", "signed_valid"], bar: "sent" },
+    dossiers: { month: ["received", "finished", "on_time", "late"], bar: "received" },
+    feedback: { month: ["received", "answered", "answered_on_time", "satisfied"], bar: "received" },
+  };
+  // The rates the ranking table shows, [figure, column].
+  const RANKED = [
+    ["exchange", "share_without_paper"],
+    ["exchange", "share_signed_valid"],
+    ["dossiers", "on_time_rate"],
+    ["feedback", "on_time_rate"],
+    ["feedback", "satisfaction_rate"],
+  ];
+  const FIGURE_NAMES = { exchange: "Văn bản", dossiers: "Hồ sơ", feedback: "Phản ánh" };
+  const LEVELS = { central: "Trung ương", province: "Tỉnh", district: "Huyện", commune: "Xã" };
+  const ITEM_FIELDS = {
+    id: "Mã", code: "Mã", agency: "Cơ quan", agency_name: "Tên cơ quan", date: "Ngày",
+    sent_at: "Ngày gửi", received_at: "Ngày nhận", finished_at: "Ngày hoàn thành",
+    due_at: "Hạn", value: "Giá trị", subject: "Trích yếu", title: "Tiêu đề", status: "Trạng thái",
+  };
+  const numberFormat = new Intl.NumberFormat("vi-VN");
+  const charts = {};
+  const state = { tables: {}, drill: null };
+
+  class Unauthorized extends Error {}
+
+  async function api(path) {
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    const resp = await fetch(path, {
+      headers: { Authorization: `Bearer ${token}`, Accept: "application/json" },
+      cache: "no-store",
+    });
+    if (resp.status === 401) throw new Unauthorized();
+    const body = await resp.json().catch(() => null);
+    if (!resp.ok) {
+      throw new Error((body && (body.detail || body.title)) || `Lỗi ${resp.status}`);
+    }
+    return body;
+  }
+
+  function shown(value, unit) {
+    if (value === null || value === undefined) return "—";
+    if (unit === "share") return `${(value * 100).toFixed(1).replace(".", ",")} %`;
+    if (unit === "seconds") return `${numberFormat.format(Math.round(value / 60))} phút`;
+    if (unit === "days") return `${value.toFixed(1).replace(".", ",")} ngày`;
+    if (typeof value === "number") return numberFormat.format(value);
+    // an ISO date or time -> dd/mm/yyyy (HH:MM), as the server wrote it (Vietnam time)
+    const m = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}))?/.exec(String(value));
+    if (m) return `${m[3]}/${m[2]}/${m[1]}` + (m[4] ? ` ${m[4]}:${m[5]}` : "");
+    return String(value);
+  }
+
+  // YYYY-MM of the input -> the first or the last day of that month
+  function firstDay(month) {
+    return `${month}-01`;
+  }
+  function lastDay(month) {
+    const [y, m] = month.split("-").map(Number);
+    const day = new Date(Date.UTC(y, m, 0)).getUTCDate();
+    return `${month}-${String(day).padStart(2, "0")}`;
+  }
+  function monthOf(date) {
+    return `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, "0")}`;
+  }
+
+  function setDefaultPeriod() {
+    // the last 12 whole months, as the API's default
+    const now = new Date();
+    if (!$("to").value) $("to").value = monthOf(new Date(now.getFullYear(), now.getMonth() - 1, 1));
+    if (!$("from").value) $("from").value = monthOf(new Date(now.getFullYear(), now.getMonth() - 12, 1));
+  }
+
+  function filters() {
+    const query = new URLSearchParams({ from: firstDay($("from").value), to: lastDay($("to").value) });
+    if ($("level").value) query.set("level", $("level").value);
+    if ($("agency").value) query.set("agency", $("agency").value);
+    return query;
+  }
+
+  function message(text, isError) {
+    $("message").textContent = text;
+    $("message").className = isError ? "error" : "muted";
+  }
+
+  function chart(id) {
+    if (!charts[id]) charts[id] = echarts.init($(id), null, { renderer: "svg", locale: "EN" });
+    return charts[id];
+  }
+
+  function columnsOf(table) {
+    return Object.fromEntries(table.columns.map((c) => [c.key, c]));
+  }
+
+  function drawMonth(figure, table) {
+    const cols = columnsOf(table);
+    const keys = CHARTED[figure].month.filter((k) => cols[k]);
+    chart(`chart-${figure}-month`).setOption(
+      {
+        animation: false, // drawn at once: what a screenshot or a printout shows is final
+        tooltip: { trigger: "axis", renderMode: "richText" },
+        legend: { top: 0 },
+        grid: { left: 50, right: 20, top: 40, bottom: 30 },
+        xAxis: { type: "category", data: table.rows.map((r) => r.label) },
+        yAxis: { type: "value", minInterval: 1 },
+        series: keys.map((k) => ({
+          name: cols[k].label,
+          type: "line",
+          id: k,
+          data: table.rows.map((r) => r.values[k] ?? null),
+        })),
+      },
+      true,
+    );
+  }
+
+  function barLabel(groupBy, row) {
+    return groupBy === "level" ? LEVELS[row.key] || row.label : row.label;
+  }
+
+  function drawBar(figure, table) {
+    const column = CHARTED[figure].bar;
+    const col = columnsOf(table)[column];
+    $(`bar-title-${figure}`).textContent =
+      (table.group_by === "level" ? "Theo cấp" : "Theo cơ quan") + (col ? ` — ${col.label}` : "");
+    const instance = chart(`chart-${figure}-bar`);
+    instance.setOption(
+      {
+        animation: false,
+        tooltip: { trigger: "item", renderMode: "richText" },
+        grid: { left: 50, right: 20, top: 20, bottom: 70 },
+        xAxis: {
+          type: "category",
+          data: table.rows.map((r) => barLabel(table.group_by, r)),
+          axisLabel: { interval: 0, rotate: table.rows.length > 4 ? 25 : 0, width: 140, overflow: "truncate" },
+        },
+        yAxis: { type: "value", minInterval: 1 },
+        series: [
+          {
+            name: col ? col.label : column,
+            type: "bar",
+            id: column,
+            data: table.rows.map((r) => r.values[column] ?? null),
+            cursor: "pointer",
+          },
+        ],
+      },
+      true,
+    );
+    instance.off("click");
+    instance.on("click", (params) => {
+      const row = table.rows[params.dataIndex];
+      if (row) openDrill(figure, table.group_by, row, column, col ? col.label : column).catch(failed);
+    });
+  }
+
+  function fillAgencies(table) {
+    const select = $("agency");
+    const chosen = select.value;
+    select.replaceChildren(select.options[0]);
+    for (const row of table.rows) {
+      const option = document.createElement("option");
+      option.value = row.key;
+      option.textContent = `${row.label} (${row.key})`;
+      select.append(option);
+    }
+    if (table.rows.some((r) => r.key === chosen)) select.value = chosen;
+  }
+
+  function rankedLabel(figure, key) {
+    const col = columnsOf(state.tables[`${figure}:agency`])[key];
+    return `${FIGURE_NAMES[figure]}: ${col ? col.label : key}`;
+  }
+
+  function fillRankBy() {
+    const select = $("rank-by");
+    if (select.options.length) return;
+    for (const [figure, key] of RANKED) {
+      const option = document.createElement("option");
+      option.value = `${figure}:${key}`;
+      option.textContent = rankedLabel(figure, key);
+      select.append(option);
+    }
+  }
+
+  function cell(tag, text, className) {
+    const el = document.createElement(tag);
+    el.textContent = text;
+    if (className) el.className = className;
+    return el;
+  }
+
+  function drawRanking() {
+    fillRankBy();
+    const [rankFigure, rankKey] = $("rank-by").value.split(":");
+    const agencies = new Map();
+    for (const figure of FIGURES) {
+      for (const row of state.tables[`${figure}:agency`].rows) {
+        if (!agencies.has(row.key)) agencies.set(row.key, { key: row.key, label: row.label });
+        agencies.get(row.key)[figure] = row.values;
+      }
+    }
+    const value = (a, figure, key) => (a[figure] ? a[figure][key] ?? null : null);
+    const list = [...agencies.values()].sort((a, b) => {
+      const x = value(a, rankFigure, rankKey);
+      const y = value(b, rankFigure, rankKey);
+      if (x === y) return a.label.localeCompare(b.label, "vi");
+      if (x === null) return 1;
+      if (y === null) return -1;
+      return y - x;
+    });
+    const head = document.createElement("tr");
+    head.append(cell("th", "Hạng", "num"), cell("th", "Cơ quan"));
+    for (const [figure, key] of RANKED) head.append(cell("th", rankedLabel(figure, key), "num"));
+    $("ranking-head").replaceChildren(head);
+    const rows = [];
+    let rank = 0;
+    let previous;
+    list.forEach((a, i) => {
+      const v = value(a, rankFigure, rankKey);
+      if (i === 0 || v !== previous) rank = i + 1; // ties share a rank (1, 2, 2, 4)
+      previous = v;
+      const tr = document.createElement("tr");
+      tr.dataset.agency = a.key;
+      tr.append(cell("td", v === null ? "—" : String(rank), "num"), cell("td", a.label));
+      for (const [figure, key] of RANKED) {
+        tr.append(cell("td", shown(value(a, figure, key), "share"), "num"));
+      }
+      rows.push(tr);
+    });
+    $("ranking-rows").replaceChildren(...rows);
+  }
+
+  async function refresh() {
+    if (!$("from").value || !$("to").value || $("from").value > $("to").value) {
+      message("Chọn khoảng thời gian: tháng bắt đầu không sau tháng kết thúc.", true);
+      return;
+    }
+    message("Đang tải số liệu…", false);
+    const base = filters();
+    const barGroup = $("bar-group").value;
+    const wanted = [];
+    for (const figure of FIGURES) {
+      for (const groupBy of new Set(["month", "agency", barGroup])) {
+        const query = new URLSearchParams(base);
+        query.set("group_by", groupBy);
+        wanted.push([`${figure}:${groupBy}`, `/api/v1/stats/${figure}?${query}`]);
+      }
+    }
+    const answers = await Promise.all(wanted.map(([, url]) => api(url)));
+    wanted.forEach(([key], i) => {
+      state.tables[key] = answers[i];
+    });
+    for (const figure of FIGURES) {
+      drawMonth(figure, state.tables[`${figure}:month`]);
+      drawBar(figure, state.tables[`${figure}:${barGroup}`]);
+    }
+    if (!$("agency").value && !$("level").value) fillAgencies(state.tables["exchange:agency"]);
+    drawRanking();
+    const t = state.tables["exchange:month"];
+    message(`Số liệu từ ${t.from.split("-").reverse().join("/")} đến ${t.to.split("-").reverse().join("/")}.`, false);
+    document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
+  }
+
+  async function openDrill(figure, groupBy, row, column, columnLabel) {
+    const query = filters();
+    query.set("column", column);
+    query.set("limit", "50");
+    if (groupBy === "level") query.set("level", row.key);
+    else query.set("agency", row.key);
+    state.drill = { figure, query, next: null };
+    $("drill-title").textContent = `${columnLabel} — ${barLabel(groupBy, row)}`;
+    $("drill-head").replaceChildren();
+    $("drill-rows").replaceChildren();
+    $("drill").hidden = false;
+    await moreDrill();
+    $("drill").scrollIntoView({ block: "nearest" });
+  }
+
+  async function moreDrill() {
+    const { figure, query, next } = state.drill;
+    const q = new URLSearchParams(query);
+    if (next) q.set("after", next);
+    const page = await api(`/api/v1/stats/${figure}/items?${q}`);
+    const items = page.items || [];
+    if (!$("drill-head").children.length) {
+      const keys = items.length ? Object.keys(items[0]) : [];
+      const tr = document.createElement("tr");
+      for (const k of keys) tr.append(cell("th", ITEM_FIELDS[k] || k));
+      $("drill-head").replaceChildren(tr);
+      state.drill.keys = keys;
+    }
+    const keys = state.drill.keys || [];
+    for (const item of items) {
+      const tr = document.createElement("tr");
+      for (const k of keys) tr.append(cell("td", shown(item[k])));
+      $("drill-rows").append(tr);
+    }
+    if (!items.length && !next) {
+      const tr = document.createElement("tr");
+      tr.append(cell("td", "Không có mục nào."));
+      $("drill-rows").append(tr);
+    }
+    state.drill.next = page.next || null;
+    $("drill-more").hidden = !state.drill.next;
+  }
+
+  function failed(error) {
+    if (error instanceof Unauthorized) {
+      logout("Mã truy cập không hợp lệ hoặc đã bị thu hồi. Vui lòng đăng nhập lại.");
+    } else {
+      message(`Không tải được số liệu: ${error.message}`, true);
+    }
+  }
+
+  function logout(reason) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    for (const id of Object.keys(charts)) {
+      charts[id].dispose();
+      delete charts[id];
+    }
+    $("board").hidden = true;
+    $("login").hidden = false;
+    $("login-msg").textContent = reason || "";
+  }
+
+  async function enter() {
+    const me = await api("/api/v1/me");
+    $("who").textContent = me.name ? `${me.name} (${me.organ_id})` : me.organ_id;
+    $("login").hidden = true;
+    $("board").hidden = false;
+    setDefaultPeriod();
+    await refresh();
+  }
+
+  $("login-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const token = $("token").value.trim();
+    $("token").value = "";
+    if (!token) return;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    $("login-msg").textContent = "";
+    enter().catch(failed);
+  });
+  $("logout").addEventListener("click", () => logout(""));
+  $("filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    refresh().catch(failed);
+  });
+  $("rank-by").addEventListener("change", drawRanking);
+  $("drill-more").addEventListener("click", () => moreDrill().catch(failed));
+  $("drill-close").addEventListener("click", () => {
+    $("drill").hidden = true;
+  });
+  window.addEventListener("resize", () => Object.values(charts).forEach((c) => c.resize()));
+
+  if (sessionStorage.getItem(TOKEN_KEY)) enter().catch(failed);
+})();
