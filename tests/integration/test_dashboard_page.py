@@ -238,6 +238,8 @@ async def test_dashboard_in_chromium_with_stand_in_stats(axis: Axis, tmp_path: P
             await page.click("#login-btn")
             await page.locator("#login-msg", has_text="không hợp lệ").wait_for()
             assert await page.evaluate("sessionStorage.length") == 0
+            assert await page.locator("#board").is_hidden()
+            stats.asked.clear()  # (the figures are asked beside /api/v1/me, and were refused)
 
             await page.fill("#token", token)
             await page.click("#login-btn")
