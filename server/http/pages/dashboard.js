@@ -22,11 +22,42 @@
   ];
   const FIGURE_NAMES = { exchange: "Văn bản", dossiers: "Hồ sơ", feedback: "Phản ánh" };
   const LEVELS = { central: "Trung ương", province: "Tỉnh", district: "Huyện", commune: "Xã" };
+  // The drill-down's columns (server/stats/items.py), in Vietnamese; others shown by their key.
   const ITEM_FIELDS = {
-    id: "Mã", code: "Mã", agency: "Cơ quan", agency_name: "Tên cơ quan", date: "Ngày",
-    sent_at: "Ngày gửi", received_at: "Ngày nhận", finished_at: "Ngày hoàn thành",
-    due_at: "Hạn", value: "Giá trị", subject: "Trích yếu", title: "Tiêu đề", status: "Trạng thái",
+    id: "Mã",
+    code: "Mã",
+    document_id: "Mã văn bản",
+    agency: "Cơ quan",
+    sender: "Nơi gửi",
+    sent_at: "Thời điểm gửi",
+    acked_at: "Thời điểm xác nhận",
+    first_03_at: "Bắt đầu xử lý",
+    procedure: "Thủ tục",
+    category: "Lĩnh vực",
+    received_at: "Thời điểm tiếp nhận",
+    due_at: "Hạn",
+    end_at: "Thời điểm kết thúc",
+    open_at: "Tính đến",
+    supplements: "Số lần bổ sung",
+    late: "Trễ hạn",
+    answer_due: "Hạn trả lời",
+    answered_at: "Thời điểm trả lời",
+    rating: "Đánh giá",
+    value: "Giá trị",
+    bucket: "Khoảng",
+    paper: "Bản giấy",
+    signed_valid: "Ký số hợp lệ",
+    signature_failed: "Chữ ký lỗi",
   };
+  const VN_TIME = new Intl.DateTimeFormat("vi-VN", {
+    timeZone: "Asia/Ho_Chi_Minh",
+    day: "2-digit",
+    month: "2-digit",
+    year: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    hour12: false,
+  });
   const BARS_SHOWN = 20;
   const numberFormat = new Intl.NumberFormat("vi-VN");
   const charts = {};
@@ -60,10 +91,20 @@
     if (unit === "seconds") return `${numberFormat.format(Math.round(value / 60))} phút`;
     if (unit === "days") return `${value.toFixed(1).replace(".", ",")} ngày`;
     if (typeof value === "number") return numberFormat.format(value);
-    // an ISO date or time -> dd/mm/yyyy (HH:MM), as the server wrote it (Vietnam time)
-    const m = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}))?/.exec(String(value));
-    if (m) return `${m[3]}/${m[2]}/${m[1]}` + (m[4] ? ` ${m[4]}:${m[5]}` : "");
-    return String(value);
+    if (typeof value === "boolean") return value ? "có" : "không";
+    if (typeof value === "object") {
+      return Object.entries(value)
+        .map(([k, v]) => `${ITEM_FIELDS[k] || k}: ${shown(v)}`)
+        .join("; ");
+    }
+    const text = String(value);
+    // a time with its offset -> dd/mm/yyyy HH:MM in Vietnam time; a date -> dd/mm/yyyy
+    if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}.*(Z|[+-]\d{2}:?\d{2})$/.test(text)) {
+      const when = new Date(text);
+      if (!Number.isNaN(when.getTime())) return VN_TIME.format(when).replace(",", "");
+    }
+    const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+    return m ? `${m[3]}/${m[2]}/${m[1]}` : text;
   }
 
   // YYYY-MM of the input -> the first or the last day of that month
@@ -80,10 +121,13 @@
   }
 
   function setDefaultPeriod() {
-    // the last 12 whole months, as the API's default
+    // 12 months up to this one, this month's figures so far included (the API's default stops
+    // at the last whole month; a dashboard shows what is happening now)
     const now = new Date();
-    if (!$("to").value) $("to").value = monthOf(new Date(now.getFullYear(), now.getMonth() - 1, 1));
-    if (!$("from").value) $("from").value = monthOf(new Date(now.getFullYear(), now.getMonth() - 12, 1));
+    if (!$("to").value) $("to").value = monthOf(now);
+    if (!$("from").value) {
+      $("from").value = monthOf(new Date(now.getFullYear(), now.getMonth() - 11, 1));
+    }
   }
 
   function filters() {
@@ -173,7 +217,13 @@
     instance.off("click");
     instance.on("click", (params) => {
       const row = table.rows[params.dataIndex];
-      if (row) openDrill(figure, table.group_by, row, column, col ? col.label : column).catch(failed);
+      if (!row) return;
+      if (table.group_by === "level") {
+        // the items route lists by agency, not by level (docs/dashboard-page.md)
+        message("Danh sách chỉ xem được theo cơ quan: chọn biểu đồ cột theo cơ quan.", false);
+        return;
+      }
+      openDrill(figure, row, column, col ? col.label : column).catch(failed);
     });
   }
 
@@ -296,14 +346,16 @@
     await draw(await fetchTables());
   }
 
-  async function openDrill(figure, groupBy, row, column, columnLabel) {
+  async function openDrill(figure, row, column, columnLabel) {
     const query = filters();
+    query.delete("level"); // the items of one agency: the level filter does not apply
     query.set("column", column);
     query.set("limit", "50");
-    if (groupBy === "level") query.set("level", row.key);
-    else query.set("agency", row.key);
-    state.drill = { figure, query, next: null };
-    $("drill-title").textContent = `${columnLabel} — ${barLabel(groupBy, row)}`;
+    query.set("agency", row.key);
+    // A bar counts its agency alone; the items route lists the agency and those under it in
+    // the OrganId tree: keep the bar's own.
+    state.drill = { figure, query, next: null, agency: row.key };
+    $("drill-title").textContent = `${columnLabel} — ${row.label}`;
     $("drill-head").replaceChildren();
     $("drill-rows").replaceChildren();
     $("drill").hidden = false;
@@ -316,9 +368,11 @@
     const q = new URLSearchParams(query);
     if (next) q.set("after", next);
     const page = await api(`/api/v1/stats/${figure}/items?${q}`);
-    const items = page.items || [];
+    const items = (page.items || []).filter((i) => !("agency" in i) || i.agency === state.drill.agency);
     if (!$("drill-head").children.length) {
-      const keys = items.length ? Object.keys(items[0]) : [];
+      // the internal id is left out where the document's own id is there
+      const first = items[0] || {};
+      const keys = Object.keys(first).filter((k) => !(k === "id" && "document_id" in first));
       const tr = document.createElement("tr");
       for (const k of keys) tr.append(cell("th", ITEM_FIELDS[k] || k));
       $("drill-head").replaceChildren(tr);
