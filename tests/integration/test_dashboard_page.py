@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from axis_client import NGHE_AN, SO_TTTT, XA, Axis
+from axis_client import NGHE_AN, OUTSIDER, SO_TTTT, VPCP, XA, Axis
 from test_api_stats import (
     axis_config,  # noqa: F401 (the province's office receives feedback)
     dossier_workload,
@@ -31,7 +31,9 @@ from test_api_stats import (
 
 from server.http.appkeys import DATABASE
 from server.http.dashboard_page import ECHARTS_SHA256, ECHARTS_VERSION
+from server.runtime.tokens import new_token
 from server.stats.rollups import fold
+from storage.repos.tokens import TokenRepo
 
 pytestmark = pytest.mark.usefixtures("offline_verification")
 
@@ -97,8 +99,11 @@ class StatsRequests:
         raise AssertionError(f"the page did not ask {figure} by {group_by}")
 
 
-async def answer(axis: Axis, url: str) -> dict[str, Any]:
-    resp = await axis.get(url, NGHE_AN)
+async def answer(axis: Axis, url: str, token: str | None = None) -> dict[str, Any]:
+    """The stats API's answer to ``url`` for ``token`` (default: NGHE_AN's)."""
+    resp = await axis.client.get(
+        url, headers={"Authorization": f"Bearer {token or axis.tokens[NGHE_AN]}"}
+    )
     assert resp.status == 200, await resp.text()
     return dict(await resp.json())
 
@@ -116,6 +121,9 @@ async def test_dashboard_in_chromium_on_the_stats_api(axis: Axis, tmp_path: Path
     await dossier_workload(axis)
     await feedback_workload(axis)
     await fold(axis.client.app[DATABASE])
+    admin, admin_hash = new_token()
+    async with axis.client.app[DATABASE].transaction() as tx:
+        await TokenRepo(tx).create(OUTSIDER, admin_hash, label="admin", roles=("admin",))
     playwright_api = pytest.importorskip("playwright.async_api")
     token = axis.tokens[NGHE_AN]
     requests = StatsRequests()
@@ -236,9 +244,26 @@ async def test_dashboard_in_chromium_on_the_stats_api(axis: Axis, tmp_path: Path
             await page.locator("#message", has_text="theo cơ quan").wait_for()
             assert len(requests.seen) == asked  # no list by level: said, not asked
 
+            # a period that ends before it starts is said, not asked
+            await page.fill("#from", "2026-12")
+            await page.fill("#to", "2026-01")
+            await page.click("#apply")
+            await page.locator("#message", has_text="không sau tháng kết thúc").wait_for()
+            assert len(requests.seen) == asked
+
             await page.click("#logout")
             assert await page.evaluate("sessionStorage.length") == 0
             assert await page.locator("#login").is_visible()
+
+            # an admin token (no /api/v1/me) sees every agency: VPCP's document too
+            await page.fill("#token", admin)
+            await page.click("#login-btn")
+            await page.locator("body[data-loaded='3']").wait_for(timeout=15000)
+            assert await page.inner_text("#who") == "Quản trị viên (mọi cơ quan)"
+            everyone = await answer(axis, requests.url("exchange", "agency"), admin)
+            assert VPCP in [r["key"] for r in everyone["rows"]]
+            [bars] = await page.evaluate(SERIES, "chart-exchange-bar")
+            assert bars["data"] == [r["values"]["sent"] for r in everyone["rows"]]
             assert violations == []
         finally:
             await browser.close()

@@ -70,6 +70,7 @@
   const state = { tables: {}, drill: null };
 
   class Unauthorized extends Error {}
+  class Refused extends Error {} // 403: the token's role does not reach the path
 
   async function api(path) {
     const token = sessionStorage.getItem(TOKEN_KEY);
@@ -80,7 +81,8 @@
     if (resp.status === 401) throw new Unauthorized();
     const body = await resp.json().catch(() => null);
     if (!resp.ok) {
-      throw new Error((body && (body.detail || body.title)) || `Lỗi ${resp.status}`);
+      const Failure = resp.status === 403 ? Refused : Error;
+      throw new Failure((body && (body.detail || body.title)) || `Lỗi ${resp.status}`);
     }
     return body;
   }
@@ -396,6 +398,9 @@
   function failed(error) {
     if (error instanceof Unauthorized) {
       logout("Mã truy cập không hợp lệ hoặc đã bị thu hồi. Vui lòng đăng nhập lại.");
+    } else if ($("board").hidden) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      $("login-msg").textContent = `Không đăng nhập được: ${error.message}`;
     } else {
       message(`Không tải được số liệu: ${error.message}`, true);
     }
@@ -407,6 +412,10 @@
       charts[id].dispose();
       delete charts[id];
     }
+    // the next token may be another agency's: nothing of this one's choices stays
+    $("filters").reset();
+    $("agency").replaceChildren($("agency").options[0]);
+    $("drill").hidden = true;
     $("board").hidden = true;
     $("login").hidden = false;
     $("login-msg").textContent = reason || "";
@@ -417,8 +426,17 @@
     setDefaultPeriod();
     const tables = fetchTables();
     tables.catch(() => {}); // a refused token is reported once, by /api/v1/me below
-    const me = await api("/api/v1/me");
-    $("who").textContent = me.name ? `${me.name} (${me.organ_id})` : me.organ_id;
+    let who;
+    try {
+      const me = await api("/api/v1/me");
+      who = me.name ? `${me.name} (${me.organ_id})` : me.organ_id;
+    } catch (error) {
+      // an admin token reads the figures of every agency but not /api/v1/me
+      if (!(error instanceof Refused)) throw error;
+      await tables; // the figures answered it: it is a token of the stats
+      who = "Quản trị viên (mọi cơ quan)";
+    }
+    $("who").textContent = who;
     $("login").hidden = true;
     $("board").hidden = false; // before drawing: ECharts sizes a chart by its visible box
     message("Đang tải số liệu…", false);
