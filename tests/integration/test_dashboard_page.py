@@ -225,6 +225,17 @@ async def test_dashboard_in_chromium_on_the_stats_api(axis: Axis, tmp_path: Path
             assert item["document_id"] in row and SO_TTTT in row
             await page.screenshot(path=str(shots / "dashboard-page.png"), full_page=True)
 
+            # the CSV of a figure, as the bars group it: the API's bytes, under the API's name
+            async with page.expect_download() as download_info:
+                await page.click("button.csv[data-figure='dossiers']")
+            download = await download_info.value
+            csv_url = requests.url("dossiers", "agency")  # the download's request, format=csv
+            assert "format=csv" in csv_url
+            resp = await axis.get(csv_url, NGHE_AN)
+            assert Path(await download.path()).read_bytes() == await resp.read()
+            assert download.suggested_filename.startswith("thong-ke-dossiers-")
+            assert (await resp.read()).startswith(b"\xef\xbb\xbf")
+
             # the level filter and the bars per level reach the API
             await page.select_option("#level", "commune")
             await page.select_option("#bar-group", "level")
