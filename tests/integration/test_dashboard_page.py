@@ -108,6 +108,22 @@ async def answer(axis: Axis, url: str, token: str | None = None) -> dict[str, An
     return dict(await resp.json())
 
 
+def shown(value: float | None, unit: str) -> str:
+    """A total as the page's tiles show it (dashboard.js ``shown``), for the small numbers here."""
+    if value is None:
+        return "—"
+    if unit == "share":
+        return f"{value * 100:.1f} %".replace(".", ",")
+    if unit == "seconds":
+        if value < 120:
+            return f"{round(value)} giây"
+        return f"{round(value / 60)} phút" if value < 7200 else f"{value / 3600:.1f} giờ"
+    if unit == "days":
+        return f"{value:.1f} ngày".replace(".", ",")
+    assert value < 1000  # (no thousands separator to write)
+    return str(value)
+
+
 MONTH_SERIES = {
     "exchange": ["sent", "received", "without_paper", "signed_valid"],
     "dossiers": ["received", "finished", "on_time", "late"],
@@ -177,6 +193,13 @@ async def test_dashboard_in_chromium_on_the_stats_api(axis: Axis, tmp_path: Path
                     ".getOption().xAxis[0].data",
                     f"chart-{figure}-month",
                 ) == [r["label"] for r in month["rows"]]
+                # the tiles: every column's total, formatted by its unit
+                tiles = await page.locator(f"#kpis-{figure} div").all_inner_texts()
+                assert [t.split("\n")[0] for t in tiles] == [c["label"] for c in month["columns"]]
+                for tile, column in zip(tiles, month["columns"], strict=True):
+                    assert tile.split("\n")[1] == shown(
+                        month["totals"][column["key"]], column["unit"]
+                    )
                 by_agency = await answer(axis, requests.url(figure, "agency"))
                 [bars] = await page.evaluate(SERIES, f"chart-{figure}-bar")
                 assert bars["data"] == [r["values"][keys[0]] for r in by_agency["rows"]]

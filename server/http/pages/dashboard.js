@@ -90,7 +90,11 @@
   function shown(value, unit) {
     if (value === null || value === undefined) return "—";
     if (unit === "share") return `${(value * 100).toFixed(1).replace(".", ",")} %`;
-    if (unit === "seconds") return `${numberFormat.format(Math.round(value / 60))} phút`;
+    if (unit === "seconds") {
+      if (value < 120) return `${Math.round(value)} giây`;
+      if (value < 7200) return `${Math.round(value / 60)} phút`;
+      return `${(value / 3600).toFixed(1).replace(".", ",")} giờ`;
+    }
     if (unit === "days") return `${value.toFixed(1).replace(".", ",")} ngày`;
     if (typeof value === "number") return numberFormat.format(value);
     if (typeof value === "boolean") return value ? "có" : "không";
@@ -162,7 +166,11 @@
         tooltip: { trigger: "axis", renderMode: "richText" },
         legend: { top: 0 },
         grid: { left: 50, right: 20, top: 40, bottom: 30 },
-        xAxis: { type: "category", data: table.rows.map((r) => r.label) },
+        xAxis: {
+          type: "category",
+          data: table.rows.map((r) => r.label),
+          axisLabel: { interval: table.rows.length <= 12 ? 0 : "auto", fontSize: 11 },
+        },
         yAxis: { type: "value", minInterval: 1 },
         series: keys.map((k) => ({
           name: cols[k].label,
@@ -173,6 +181,17 @@
       },
       true,
     );
+  }
+
+  // Every column's total over the period (the API's totals), formatted by its unit.
+  function drawKpis(figure, table) {
+    const tiles = table.columns.map((c) => {
+      const tile = document.createElement("div");
+      tile.dataset.key = c.key;
+      tile.append(cell("dt", c.label), cell("dd", shown(table.totals[c.key], c.unit)));
+      return tile;
+    });
+    $(`kpis-${figure}`).replaceChildren(...tiles);
   }
 
   function barLabel(groupBy, row) {
@@ -327,6 +346,7 @@
     state.tables = tables;
     const barGroup = $("bar-group").value;
     for (const figure of FIGURES) {
+      drawKpis(figure, tables[`${figure}:month`]);
       drawMonth(figure, tables[`${figure}:month`]);
       drawBar(figure, tables[`${figure}:${barGroup}`]);
     }
