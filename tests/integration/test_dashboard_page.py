@@ -130,6 +130,15 @@ MONTH_SERIES = {
     "feedback": ["received", "answered", "answered_on_time", "satisfied"],
 }
 
+MONTH_POINT = """([id, index]) => {
+    const el = document.getElementById(id);
+    el.scrollIntoView({block: "center"});
+    const chart = echarts.getInstanceByDom(el);
+    const [x, y] = chart.convertToPixel({seriesIndex: 0}, [index, 0]);
+    const box = el.getBoundingClientRect();
+    return [box.left + x + 3, box.top + y - 25];  // in the month's column, above the axis
+}"""
+
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")
 async def test_dashboard_in_chromium_on_the_stats_api(axis: Axis, tmp_path: Path) -> None:
@@ -246,6 +255,22 @@ async def test_dashboard_in_chromium_on_the_stats_api(axis: Axis, tmp_path: Path
             assert NAMES[SO_TTTT] in await page.inner_text("#drill-title")
             [row] = await page.locator("#drill-rows tr").all_inner_texts()
             assert item["document_id"] in row and SO_TTTT in row
+
+            # a click in a month of the dossiers' line chart lists that month's dossiers received
+            month = await answer(axis, requests.url("dossiers", "month"))
+            received = [r["values"]["received"] for r in month["rows"]]
+            index = received.index(max(received))
+            x, y = await page.evaluate(MONTH_POINT, ["chart-dossiers-month", index])
+            await page.mouse.click(x, y)
+            label = month["rows"][index]["label"]
+            await page.locator("#drill-title", has_text=label).wait_for(timeout=10000)
+            await page.locator("#drill-rows tr").nth(received[index] - 1).wait_for()
+            path, query, _ = requests.seen[-1]
+            assert path == "/api/v1/stats/dossiers/items" and query["column"] == ["received"]
+            key = month["rows"][index]["key"]
+            assert query["from"] == [f"{key}-01"] and query["to"][0].startswith(key)
+            assert "agency" not in query
+            assert await page.locator("#drill-rows tr").count() == received[index]
             await page.screenshot(path=str(shots / "dashboard-page.png"), full_page=True)
 
             # the CSV of a figure, as the bars group it: the API's bytes, under the API's name

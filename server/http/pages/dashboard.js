@@ -181,6 +181,34 @@
       },
       true,
     );
+    onMonthClick(figure, chart(`chart-${figure}-month`), table, keys);
+  }
+
+  // A click anywhere in a month's column (not only on a point) opens that month's list of the
+  // series clicked, or of the first series.
+  function onMonthClick(figure, instance, table, keys) {
+    const labels = columnsOf(table);
+    instance.off("click");
+    let clicked = null;
+    instance.on("click", (params) => {
+      clicked = params.seriesId;
+    });
+    const zr = instance.getZr();
+    zr.off("click");
+    zr.on("click", (event) => {
+      const point = [event.offsetX, event.offsetY];
+      const series = clicked || keys[0];
+      clicked = null;
+      if (!instance.containPixel("grid", point)) return;
+      const [index] = instance.convertFromPixel({ seriesIndex: 0 }, point);
+      const row = table.rows[index];
+      if (!row) return;
+      if ($("level").value) {
+        message("Danh sách theo tháng chỉ xem được khi không lọc theo cấp.", false);
+        return;
+      }
+      openMonthDrill(figure, row, series, labels[series].label).catch(failed);
+    });
   }
 
   // Every column's total over the period (the API's totals), formatted by its unit.
@@ -376,8 +404,23 @@
     query.set("agency", row.key);
     // A bar counts its agency alone; the items route lists the agency and those under it in
     // the OrganId tree: keep the bar's own.
-    state.drill = { figure, query, next: null, agency: row.key };
-    $("drill-title").textContent = `${columnLabel} — ${row.label}`;
+    await showDrill({ figure, query, next: null, agency: row.key }, `${columnLabel} — ${row.label}`);
+  }
+
+  // A month of the line chart: the records of one of its columns that month, over the
+  // agency filter's subtree, as the month's point counts them.
+  async function openMonthDrill(figure, row, column, columnLabel) {
+    const query = filters();
+    query.set("from", firstDay(row.key));
+    query.set("to", lastDay(row.key));
+    query.set("column", column);
+    query.set("limit", "50");
+    await showDrill({ figure, query, next: null, agency: null }, `${columnLabel} — ${row.label}`);
+  }
+
+  async function showDrill(drill, title) {
+    state.drill = drill;
+    $("drill-title").textContent = title;
     $("drill-head").replaceChildren();
     $("drill-rows").replaceChildren();
     $("drill").hidden = false;
@@ -390,7 +433,8 @@
     const q = new URLSearchParams(query);
     if (next) q.set("after", next);
     const page = await api(`/api/v1/stats/${figure}/items?${q}`);
-    const items = (page.items || []).filter((i) => !("agency" in i) || i.agency === state.drill.agency);
+    const only = state.drill.agency;
+    const items = (page.items || []).filter((i) => !only || !("agency" in i) || i.agency === only);
     if (!$("drill-head").children.length) {
       // the internal id is left out where the document's own id is there
       const first = items[0] || {};
