@@ -185,7 +185,7 @@ async def test_dashboard_in_chromium_on_the_stats_api(axis: Axis, tmp_path: Path
             assert await page.inner_text("#who") == f"{NAMES[NGHE_AN]} ({NGHE_AN})"
             assert await page.evaluate("Object.values({...sessionStorage})") == [token]
             assert token not in page.url and await page.input_value("#token") == ""
-            assert len(requests.seen) == 6  # 3 figures x (month, agency)
+            assert len(requests.seen) == 8  # 3 figures x (month, agency), procedure, category
             for _, query, authorization in requests.seen:  # in a header, never in the URL
                 assert authorization == f"Bearer {token}" and token not in str(query)
 
@@ -216,6 +216,20 @@ async def test_dashboard_in_chromium_on_the_stats_api(axis: Axis, tmp_path: Path
                     await page.locator(f"#chart-{figure}-{kind}").screenshot(
                         path=str(shots / f"dashboard-{figure}-{kind}.png")
                     )
+            # the groupings of one figure: dossiers' average time per procedure, feedback per
+            # category
+            for figure, group_by, column in (
+                ("dossiers", "procedure", "avg_processing_days"),
+                ("feedback", "category", "received"),
+            ):
+                grouped = await answer(axis, requests.url(figure, group_by))
+                assert grouped["rows"], (figure, group_by)
+                [bars] = await page.evaluate(SERIES, f"chart-{figure}-{group_by}")
+                assert bars["data"] == [r["values"][column] for r in grouped["rows"]]
+                await page.locator(f"#chart-{figure}-{group_by}").screenshot(
+                    path=str(shots / f"dashboard-{figure}-{group_by}.png")
+                )
+
             # what the workload is known to hold, as NGHE_AN sees it (test_api_stats.py)
             exchange = await answer(axis, requests.url("exchange", "agency"))
             agencies = [r["key"] for r in exchange["rows"]]

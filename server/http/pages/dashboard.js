@@ -12,6 +12,12 @@
     dossiers: { month: ["received", "finished", "on_time", "late"], bar: "received" },
     feedback: { month: ["received", "answered", "answered_on_time", "satisfied"], bar: "received" },
   };
+  // The groupings one figure has alone (server/stats/query.py GROUPS), each a bar chart of one
+  // column: the average processing time per procedure (QĐ 766 item 2.2), feedback per category.
+  const GROUPED = [
+    ["dossiers", "procedure", "avg_processing_days"],
+    ["feedback", "category", "received"],
+  ];
   // The rates the ranking table shows, [figure, column].
   const RANKED = [
     ["exchange", "share_without_paper"],
@@ -226,12 +232,10 @@
     return groupBy === "level" ? LEVELS[row.key] || row.label : row.label;
   }
 
-  function drawBar(figure, table) {
-    const column = CHARTED[figure].bar;
+  // One column of ``table`` as bars, one per row, in chart ``id``; the chart.
+  function drawBars(id, table, column, clickable) {
     const col = columnsOf(table)[column];
-    $(`bar-title-${figure}`).textContent =
-      (table.group_by === "level" ? "Theo cấp" : "Theo cơ quan") + (col ? ` — ${col.label}` : "");
-    const instance = chart(`chart-${figure}-bar`);
+    const instance = chart(id);
     // a province has hundreds of agencies: show BARS_SHOWN at a time, with a slider for the rest
     const many = table.rows.length > BARS_SHOWN;
     instance.setOption(
@@ -250,19 +254,29 @@
             overflow: "truncate",
           },
         },
-        yAxis: { type: "value", minInterval: 1 },
+        yAxis: { type: "value", minInterval: col && col.unit === "count" ? 1 : 0 },
         series: [
           {
             name: col ? col.label : column,
             type: "bar",
             id: column,
             data: table.rows.map((r) => r.values[column] ?? null),
-            cursor: "pointer",
+            cursor: clickable ? "pointer" : "default",
+            barMaxWidth: 80,
           },
         ],
       },
       true,
     );
+    return instance;
+  }
+
+  function drawBar(figure, table) {
+    const column = CHARTED[figure].bar;
+    const col = columnsOf(table)[column];
+    $(`bar-title-${figure}`).textContent =
+      (table.group_by === "level" ? "Theo cấp" : "Theo cơ quan") + (col ? ` — ${col.label}` : "");
+    const instance = drawBars(`chart-${figure}-bar`, table, column, true);
     instance.off("click");
     instance.on("click", (params) => {
       const row = table.rows[params.dataIndex];
@@ -365,6 +379,11 @@
         wanted.push([`${figure}:${groupBy}`, `/api/v1/stats/${figure}?${query}`]);
       }
     }
+    for (const [figure, groupBy] of GROUPED) {
+      const query = new URLSearchParams(base);
+      query.set("group_by", groupBy);
+      wanted.push([`${figure}:${groupBy}`, `/api/v1/stats/${figure}?${query}`]);
+    }
     const answers = await Promise.all(wanted.map(([, url]) => api(url)));
     return Object.fromEntries(wanted.map(([key], i) => [key, answers[i]]));
   }
@@ -377,6 +396,9 @@
       drawKpis(figure, tables[`${figure}:month`]);
       drawMonth(figure, tables[`${figure}:month`]);
       drawBar(figure, tables[`${figure}:${barGroup}`]);
+    }
+    for (const [figure, groupBy, column] of GROUPED) {
+      drawBars(`chart-${figure}-${groupBy}`, tables[`${figure}:${groupBy}`], column, false);
     }
     if (!$("agency").value && !$("level").value) fillAgencies(tables["exchange:agency"]);
     drawRanking();
