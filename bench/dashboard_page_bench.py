@@ -44,7 +44,7 @@ COLUMNS = {
         "share_without_paper",
         "share_signed_valid",
     ],
-    "dossiers": ["received", "finished", "on_time", "late", "on_time_rate"],
+    "dossiers": ["received", "finished", "on_time", "late", "on_time_rate", "avg_processing_days"],
     "feedback": [
         "received",
         "answered",
@@ -79,7 +79,20 @@ def stand_in_answers(agencies: int, months: int) -> dict[tuple[str, str], bytes]
             {"key": f"{i:03d}.00.00.H41", "label": f"Cơ quan số {i}", "values": values()}
             for i in range(agencies)
         ]
-        for group_by, rows in (("month", month_rows), ("agency", agency_rows)):
+        # the groupings one figure has alone: 60 procedures, 25 feedback categories
+        own = {"dossiers": ("procedure", 60), "feedback": ("category", 25)}.get(figure)
+        own_rows = (
+            []
+            if own is None
+            else [
+                {"key": f"{own[0]}-{i}", "label": f"{own[0]} {i}", "values": values()}
+                for i in range(own[1])
+            ]
+        )
+        groupings = [("month", month_rows), ("agency", agency_rows)]
+        if own is not None:
+            groupings.append((own[0], own_rows))
+        for group_by, rows in groupings:
             answers[figure, group_by] = json.dumps(
                 {
                     "figure": figure,
