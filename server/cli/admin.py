@@ -335,12 +335,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from server.cli.demo_dossiers import seed_demo_dossiers
 
     dossier_codes = _with_database(config, lambda db: seed_demo_dossiers(config, db))
+    from server.cli.demo_traffic import seed_demo_traffic
+
+    traffic = _with_database(config, lambda db: seed_demo_traffic(config, db))
     config_path = demo_setup.write_config(config, pki)
     print(
         f"Demo data in {config.storage.data_dir.resolve()}: "
         f"{len(added)} agencies added, {len(demo.DEMO_AGENCIES) - len(added)} already there; "
         f"procedures: {catalogue.summary()} (`lienthong procedure list`); "
-        "feedback categories: `lienthong feedback category list`."
+        "feedback categories: `lienthong feedback category list`; "
+        f"dashboard traffic: {traffic.summary()}."
     )
     print()
     print(

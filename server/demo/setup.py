@@ -287,8 +287,8 @@ def guide(config: Config, pki: DemoPki, *, sender_var: str, recipient_var: str) 
         f'  curl -sS {auth_r} "$AXIS/api/v1/inbox?state=new"; echo',
         "  first() { python3 -c 'import json,sys; "
         'print(json.load(sys.stdin)["items"][0][sys.argv[1]])\' "$1"; }',
-        f'  DOC=$(curl -sS {auth_r} "$AXIS/api/v1/inbox" | {pick} document_id)',
-        f'  DELIVERY=$(curl -sS {auth_r} "$AXIS/api/v1/inbox" | {pick} delivery_id)',
+        f'  DOC=$(curl -sS {auth_r} "$AXIS/api/v1/inbox?state=new" | {pick} document_id)',
+        f'  DELIVERY=$(curl -sS {auth_r} "$AXIS/api/v1/inbox?state=new" | {pick} delivery_id)',
         "  # 3. it fetches the package as stored (ETag = sha256) and the attachment decoded",
         f'  curl -sS {auth_r} -o {d}/demo/received.edxml "$AXIS/api/v1/documents/$DOC"',
         f'  curl -sS {auth_r} "$AXIS/api/v1/documents/$DOC/attachments/0"; echo',

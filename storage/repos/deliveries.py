@@ -63,8 +63,11 @@ class DeliveryRepo:
     def __init__(self, tx: Tx) -> None:
         self.tx = tx
 
-    async def insert(self, document_id: str, recipient: str, kind: str) -> Delivery:
-        """Put package `document_id` (our id) in `recipient`'s inbox, state 'new'.
+    async def insert(
+        self, document_id: str, recipient: str, kind: str, *, at: datetime | None = None
+    ) -> Delivery:
+        """Put package `document_id` (our id) in `recipient`'s inbox, state 'new', created
+        ``at`` (default now; only demo and bench data are recorded afterwards).
 
         The id is made here, inside the write transaction, so ids grow in commit order and
         the inbox cursor never skips a delivery. Conflict if this recipient already has this
@@ -72,7 +75,7 @@ class DeliveryRepo:
         """
         if kind not in KINDS:
             raise ValueError(f"unknown delivery kind {kind!r}")
-        delivery = Delivery(new_id(), document_id, recipient, kind, "new", utcnow(), None)
+        delivery = Delivery(new_id(), document_id, recipient, kind, "new", at or utcnow(), None)
         try:
             await self.tx.execute(
                 f"INSERT INTO deliveries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
@@ -131,13 +134,16 @@ class DeliveryRepo:
         )
         return None if row is None else _delivery(row)
 
-    async def ack(self, delivery_id: str, recipient: str) -> Delivery | None:
-        """Mark the recipient's delivery acknowledged and return it. Idempotent: acking again
-        keeps the first acked_at. None if the delivery does not exist or is someone else's."""
+    async def ack(
+        self, delivery_id: str, recipient: str, *, at: datetime | None = None
+    ) -> Delivery | None:
+        """Mark the recipient's delivery acknowledged ``at`` (default now) and return it.
+        Idempotent: acking again keeps the first acked_at. None if the delivery does not exist
+        or is someone else's."""
         await self.tx.execute(
             "UPDATE deliveries SET state = 'acked', acked_at = ?"
             " WHERE id = ? AND recipient = ? AND state = 'new'",
-            (to_db_time(utcnow()), delivery_id, recipient),
+            (to_db_time(at or utcnow()), delivery_id, recipient),
         )
         row = await self.tx.fetchone(
             f"SELECT {_COLUMNS} FROM deliveries WHERE id = ? AND recipient = ?",  # noqa: S608
