@@ -47,6 +47,7 @@ from server.http import routes_admin as webhook_http
 from server.http import seals as seals_http
 from server.http import signing as signing_http
 from server.http import stats as stats_http
+from server.http import stats_report as stats_report_http
 from server.http import verify as verify_http
 from server.http.appkeys import CONFIG, DATABASE, EXCHANGE, OBJECTS, PRINCIPAL, REQUEST_ID
 from server.http.auth import auth_middleware
@@ -79,6 +80,7 @@ ROUTE_MODULES = (
     audit_http,
     archive_http,
     webhook_http,
+    stats_report_http,  # the monthly workbook: before stats_http's /api/v1/stats/{figure}
     stats_http,  # the dashboard's figures (issue 19)
     seals_http,  # agency seals, attachment versions: on signing_http's desk (set up below)
 )

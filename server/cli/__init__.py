@@ -39,6 +39,7 @@ COMMAND_MODULES = [
     "server.cli.feedback_cmd",
     "server.cli.open311_cmd",
     "server.cli.stats_cmd",
+    "server.cli.report_cmd",
 ]
 
 

@@ -35,6 +35,7 @@ from server.http import (
     sent,
     signing,
     stats,
+    stats_report,
     statuses,
     verify,
 )
@@ -81,6 +82,7 @@ DESCRIBED: tuple[Callable[[], dict[str, Any]], ...] = (
     seals.openapi_paths,
     verify.openapi_paths,
     stats.openapi_paths,
+    stats_report.openapi_paths,
 )
 
 
