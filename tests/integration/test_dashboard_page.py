@@ -267,6 +267,8 @@ async def test_dashboard_in_chromium_on_the_stats_api(axis: Axis, tmp_path: Path
             assert {i["agency"] for i in items["items"]} == {SO_TTTT, XA}
             [item] = [i for i in items["items"] if i["agency"] == SO_TTTT]
             assert NAMES[SO_TTTT] in await page.inner_text("#drill-title")
+            # the list is drawn when its items have come (the panel shows before)
+            await page.locator("#drill-rows tr").first.wait_for(timeout=10000)
             [row] = await page.locator("#drill-rows tr").all_inner_texts()
             assert item["document_id"] in row and SO_TTTT in row
 
