@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,16 +23,11 @@ from typing import Any
 
 import pytest
 import requests
+from fixtures_pki import free_port
 
 LIENTHONG = Path(sys.executable).parent / "lienthong"
 SENDER = "000.00.00.G22"
 RECIPIENT = "000.00.00.H41"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def clean_env() -> dict[str, str]:

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from fixtures_pki import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 from server.runtime.config import load_config
@@ -37,12 +38,6 @@ HOST = "127.0.0.1"
 # Another loopback address of this machine (all of 127/8 is the loopback interface): connections
 # bound to it are "another client" for the per-address cap, still going to 127.0.0.1.
 OTHER_CLIENT = "127.0.0.2"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 async def _seed(data_dir: Path) -> str:
