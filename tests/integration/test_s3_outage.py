@@ -23,6 +23,7 @@ from axis_client import NGHE_AN, VPCP, Axis, document, sha256
 from fixtures_s3 import S3Endpoint, start_gateway, stop_gateway
 from s3_axis import s3_config
 
+from server.http.verify import VERIFIER
 from server.runtime.config import Config
 
 
@@ -101,6 +102,9 @@ async def test_sends_answer_503_while_s3_is_down_and_nothing_is_lost(
 ) -> None:
     before = document(VPCP, [NGHE_AN], attachments=[("a.pdf", "application/pdf", b"%PDF-1 a")])
     first = await axis.send_ok(VPCP, before)
+    # The arrival verification of a.pdf reads it from S3 in the background: let it finish, or
+    # its temp copy in the spool (removed when the fetch fails) races the snapshot below.
+    await axis.client.app[VERIFIER].drain()
     rows_before = axis.snapshot()["rows"]
 
     stop_radosgw(own_gateway)
