@@ -13,8 +13,9 @@ What runs where (:class:`WorkerRole`):
   uploads interrupted by the last stop, the orphan-object sweep, sealing plaintext route
   secrets (server/exchange/delivery.py). A worker must never clear the spool: another worker may be
   receiving into it.
-- in worker 0 only: the periodic audit anchoring and the directory sync (twice would be
-  wasted TSA tokens and requests).
+- in the worker holding the job's lease (any worker, or another node on the same database):
+  each once-only job, such as the periodic audit anchoring and the directory sync (twice would
+  be wasted TSA tokens and requests; server/runtime/leases.py, docs/scaling.md).
 - in every worker: the delivery worker (deliveries are claimed under a lease in a write
   transaction, so two claimers never push the same delivery at once; a worker that just
   accepted a send wakes its own), and the verifier pool, whose size, public and upload slots

@@ -384,6 +384,16 @@ def _minute_of_day(text: str) -> int:
 
 
 @dataclass(frozen=True)
+class JobsSettings:
+    """[jobs]: the jobs that run on one process at a time among all those sharing the database
+    (server/runtime/leases.py, docs/scaling.md). ``lease_seconds``: how long a lease lasts
+    unrenewed; its holder renews it every third of that, and another process takes a dead
+    holder's jobs over within about ``lease_seconds`` and a third."""
+
+    lease_seconds: int = 15
+
+
+@dataclass(frozen=True)
 class Open311Settings:
     """[open311]: Open311 GeoReport v2 at ``/open311/v2/`` (server/http/open311.py,
     docs/open311.md).
@@ -426,6 +436,7 @@ class Config:
     dvcqg: DvcqgSettings = field(default_factory=DvcqgSettings)
     vdxp: VdxpSettings = field(default_factory=VdxpSettings)
     open311: Open311Settings = field(default_factory=Open311Settings)
+    jobs: JobsSettings = field(default_factory=JobsSettings)
 
     @property
     def db_path(self) -> Path:
@@ -472,6 +483,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "dvcqg": DvcqgSettings,
     "vdxp": VdxpSettings,
     "open311": Open311Settings,
+    "jobs": JobsSettings,
 }
 
 
@@ -652,6 +664,9 @@ def load_config(
     open311 = Open311Settings(**values["open311"])
     if open311.posts_per_minute < 1:
         raise ConfigError("setting open311.posts_per_minute: must be at least 1")
+    jobs = JobsSettings(**values["jobs"])
+    if not 3 <= jobs.lease_seconds <= 3600:
+        raise ConfigError("setting jobs.lease_seconds: must be between 3 and 3600 (seconds)")
     return Config(
         server=server,
         tls=tls,
@@ -672,6 +687,7 @@ def load_config(
         dvcqg=dvcqg,
         vdxp=vdxp,
         open311=open311,
+        jobs=jobs,
     )
 
 
