@@ -8,6 +8,7 @@ Every wait polls the observable state with a generous bound: nothing here assert
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,13 +29,16 @@ BOUND = 60.0  # seconds a poll may wait: generous under a loaded machine
 
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await Database.open(tmp_path / "meta.db")
-    try:
+    """A database with the table the jobs below mark: (holder, token) of each write."""
+    async with contextlib.AsyncExitStack() as stack:
+        db = await Database.open(tmp_path / "meta.db")
+        stack.push_async_callback(db.close)
         async with db.transaction() as tx:
-            await tx.execute("CREATE TABLE marks (holder TEXT NOT NULL, token INTEGER NOT NULL)")
+            await tx.execute(MARKS)
         yield db
-    finally:
-        await db.close()
+
+
+MARKS = "CREATE TABLE marks (holder TEXT NOT NULL, token INTEGER NOT NULL)"
 
 
 async def eventually(check: Callable[[], bool | Awaitable[bool]], what: str) -> None:
