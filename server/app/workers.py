@@ -174,14 +174,15 @@ async def _after_workers(config: Config) -> None:
         await services.aclose()
 
 
-def _worker_main(config: Config, role: WorkerRole, sock: socket.socket) -> None:
-    """A spawned worker: serve on the inherited socket until SIGTERM/SIGINT (serve_app raises
-    its soft open-file limit, which it inherited raised already from the parent)."""
+def _worker_main(config: Config, role: WorkerRole, sock: socket.socket, parent: int) -> None:
+    """A spawned worker of the process ``parent``: serve on the inherited socket until
+    SIGTERM/SIGINT (serve_app raises its soft open-file limit, which it inherited raised already
+    from the parent). ``parent`` is the parent's own pid, not ``os.getppid()`` read here: a
+    worker still importing when its parent was killed would read init's pid and never stop."""
     from server.app.application import serve_app
     from server.runtime.logs import setup_logging
 
     setup_logging(json_lines=config.server.log_json)
-    parent = os.getppid()
 
     async def main() -> None:
         watch = asyncio.create_task(_stop_when_orphaned(parent))
@@ -221,7 +222,7 @@ def serve(config: Config) -> int:
     processes = [
         context.Process(
             target=_worker_main,
-            args=(config, WorkerRole(index, count), sockets[index]),
+            args=(config, WorkerRole(index, count), sockets[index], os.getpid()),
             name=f"lienthong-worker-{index}",
         )
         for index in range(count)

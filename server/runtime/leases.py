@@ -106,6 +106,7 @@ class Outcome(Enum):
     FAILED = "failed"  # the job raised
     LOST = "lost"  # another holder has the lease (a renewal or a fenced write found out)
     EXPIRED = "expired"  # no renewal succeeded for 2/3 of the lease: given up before it lapses
+    STOPPED = "stopped"  # this process stops (the app shuts down): the lease is released
 
 
 class LeasedJob:
@@ -174,13 +175,18 @@ class LeasedJob:
     async def _renew(self, lease: Lease, within: float) -> bool | None:
         """True when renewed, False when taken over, None when the database did not answer
         within ``within`` seconds."""
-        try:
-            async with asyncio.timeout(max(within, 0.0)):
-                async with self.database.transaction() as tx:
-                    return await LeaseRepo(tx).renew(lease, self.ttl, utcnow())
-        except (StorageError, TimeoutError) as exc:
-            log.warning("job lease not renewed", extra={"job": self.name, "error": str(exc)})
-            return None
+        error = "no answer from the database in time (or this process was paused)"
+        if within > 0:
+            try:
+                async with asyncio.timeout(within):
+                    async with self.database.transaction() as tx:
+                        return await LeaseRepo(tx).renew(lease, self.ttl, utcnow())
+            except StorageError as exc:
+                error = str(exc)
+            except TimeoutError:
+                pass
+        log.warning("job lease not renewed", extra={"job": self.name, "error": error})
+        return None
 
     async def _hold(self, lease: Lease, acquired: float) -> Outcome:
         """Run the job under ``lease`` (taken at monotonic time ``acquired``) until it ends or
@@ -191,7 +197,7 @@ class LeasedJob:
         task = asyncio.create_task(
             self.body(FencedDatabase(self.database, lease)), name=f"lienthong-job-{self.name}"
         )
-        outcome = Outcome.FAILED
+        outcome = Outcome.STOPPED  # unless the loop below ends otherwise: cancelled
         try:
             renewed = acquired
             while True:
