@@ -143,7 +143,15 @@ class LeasedJob:
     async def _run(self) -> None:
         while True:
             asked = time.monotonic()
-            lease = await self._acquire()
+            acquiring = asyncio.ensure_future(self._acquire())
+            try:
+                lease = await asyncio.shield(acquiring)
+            except asyncio.CancelledError:
+                # Stopped while taking it: a lease taken all the same is let go at once.
+                taken = await acquiring
+                if taken is not None:
+                    await self._release(taken)
+                raise
             if lease is None:
                 await asyncio.sleep(self.every)
                 continue

@@ -161,3 +161,21 @@ async def test_a_failed_job_is_started_again_and_a_finished_one_lets_its_lease_g
 
 def job_lease(token: int) -> Lease:
     return Lease(JOB, "node-a", token)
+
+
+async def test_a_job_stopped_while_taking_its_lease_leaves_it_free(database: Database) -> None:
+    """Stopped at any point of its first take (before, inside or after the transaction): the
+    lease is never left held by a process that no longer runs the job."""
+
+    async def idle(_fenced: Database) -> None:
+        await asyncio.Event().wait()
+
+    for turns in range(40):
+        jobs = Jobs(database, lease_seconds=LEASE_SECONDS, holder=f"node-{turns}")
+        jobs.start(JOB, idle)
+        # from at once to well after the COMMIT, a quarter of a millisecond more each time
+        await asyncio.sleep(turns / 4000)
+        await jobs.close()
+        async with database.reader() as tx:
+            row = await LeaseRepo(tx).get(JOB)
+        assert row is None or not row.held_at(utcnow()), (turns, row)
