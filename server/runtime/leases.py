@@ -168,6 +168,11 @@ class LeasedJob:
 
     async def _acquire(self) -> Lease | None:
         try:
+            # A look first: the processes waiting for a held lease take no write lock.
+            async with self.database.reader() as tx:
+                row = await LeaseRepo(tx).get(self.name)
+            if row is not None and row.holder != self.holder and row.held_at(utcnow()):
+                return None
             async with self.database.transaction() as tx:
                 lease = await LeaseRepo(tx).acquire(self.name, self.holder, self.ttl, utcnow())
         except StorageError as exc:
@@ -226,11 +231,14 @@ class LeasedJob:
         finally:
             if not task.done():
                 task.cancel()
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await task
             log.info("job stopped", extra={**where, "reason": outcome.value})
 
     def _ended(self, task: asyncio.Task[None]) -> Outcome:
+        if task.cancelled():  # by the job itself: not a normal end
+            log.error("job cancelled itself", extra={"job": self.name})
+            return Outcome.FAILED
         exc = task.exception()
         if exc is None:
             return Outcome.FINISHED
