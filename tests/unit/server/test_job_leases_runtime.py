@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from server.runtime.config import ConfigError, load_config
 from server.runtime.leases import FencedDatabase, Jobs
 from storage.db import Database
 from storage.ids import to_db_time, utcnow
@@ -179,3 +180,12 @@ async def test_a_job_stopped_while_taking_its_lease_leaves_it_free(database: Dat
         async with database.reader() as tx:
             row = await LeaseRepo(tx).get(JOB)
         assert row is None or not row.held_at(utcnow()), (turns, row)
+
+
+def test_the_lease_length_is_a_setting_with_bounds(tmp_path: Path) -> None:
+    assert load_config(env={}, data_dir=tmp_path).jobs.lease_seconds == 15
+    config = load_config(env={"LIENTHONG_JOBS_LEASE_SECONDS": "30"}, data_dir=tmp_path)
+    assert config.jobs.lease_seconds == 30
+    for bad in ("2", "3601"):
+        with pytest.raises(ConfigError, match=r"jobs\.lease_seconds: must be between 3 and 3600"):
+            load_config(env={"LIENTHONG_JOBS_LEASE_SECONDS": bad}, data_dir=tmp_path)
