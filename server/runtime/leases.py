@@ -68,7 +68,12 @@ class FencedDatabase(Database):
         # No Database.__init__: nothing is opened here, every call goes to ``database``.
         self._inner = database
         self.lease = lease
-        self.path = database.path
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other attribute (``path``, ``dialect``...) is the wrapped database's."""
+        if name == "_inner":  # not set yet (a copy being made): no endless recursion
+            raise AttributeError(name)
+        return getattr(self._inner, name)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
