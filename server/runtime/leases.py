@@ -164,9 +164,11 @@ class LeasedJob:
             try:
                 outcome = await self._hold(lease, asked)
             finally:
-                self.lease = None
-                # Also when stopped (cancelled): the others need not wait for the expiry.
-                await asyncio.shield(self._release(lease))
+                try:
+                    # Also when stopped (cancelled): the others need not wait for the expiry.
+                    await asyncio.shield(self._release(lease))
+                finally:
+                    self.lease = None  # once released: held() says what the table says
             if outcome is Outcome.FINISHED:
                 return
             await asyncio.sleep(self.every)

@@ -66,7 +66,7 @@ async def marking(fenced: Database) -> None:
 
 async def marks(db: Database) -> list[tuple[str, int]]:
     async with db.reader() as tx:
-        rows = await tx.fetchall("SELECT holder, token FROM marks ORDER BY rowid")
+        rows = await tx.fetchall("SELECT holder, token FROM marks ORDER BY holder, token")
     return [(str(r[0]), int(r[1])) for r in rows]
 
 

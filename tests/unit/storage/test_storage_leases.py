@@ -48,7 +48,7 @@ async def fenced_mark(db: Database, lease: Lease, at: datetime, note: str) -> No
 
 async def marks(db: Database) -> list[str]:
     async with db.reader() as tx:
-        return [str(r[0]) for r in await tx.fetchall("SELECT note FROM marks ORDER BY rowid")]
+        return [str(r[0]) for r in await tx.fetchall("SELECT note FROM marks ORDER BY note")]
 
 
 async def test_one_holder_at_a_time_and_a_take_over_only_after_expiry(database: Database) -> None:
