@@ -34,8 +34,11 @@ from edxml.smalltree import (
 )
 from edxml.values import WarningHandler, _Builder
 
-# The tree way hands base64 text to the decoder in slices of this many characters.
-_FEED_CHARS = 1024 * 1024
+# The tree way hands base64 text to the decoder in slices of this many characters (the decoder's
+# own batch size). Each slice is encoded, stripped of line breaks, decoded and hashed while its
+# copies are still in the CPU cache: a 1 MB package's attachment took about 2.2 ms of CPU as one
+# piece and 0.77 ms in 256 K slices (measured under load, thread CPU time).
+_FEED_CHARS = 256 * 1024
 
 
 class _Fallback(Exception):
@@ -146,15 +149,24 @@ class _TreeReader:
     def _fill(self, el: etree._Element, node: _Node, depth: int, in_encoded: bool) -> None:
         """The children of ``el`` into ``node`` (``depth`` of ``el``, root 0).
 
-        Text stays in the lxml elements until :meth:`_Node.text` asks for it. Its length is
-        checked here only when the input is longer than ``max_text``: otherwise no element
-        can hold more (each character takes at least one byte, and there are no entities).
+        Builds ``node``'s index of children by name as it goes (the streaming target leaves it
+        to the first lookup), and reads a childless element's text at once: nearly all of them
+        are asked for, and one visit costs less than a lazy lookup later. An element with
+        children keeps its text in the lxml element until :meth:`_Node.text` asks for it. Text
+        length is checked here only when the input is longer than ``max_text``: otherwise no
+        element can hold more (each character takes at least one byte, and there are no
+        entities).
         """
         # Hot loop: locals and inlined lookups on purpose.
         lim = self.limits
+        check_text = self.check_text
         too_deep = depth + 1 >= lim.max_depth
         split_cache = _SPLIT_CACHE
         children = node.children
+        # Lookups made while filling (an attachment's metadata) see the children so far, as
+        # the streaming target's lazily built index does.
+        index: dict[str, list[_Node]] = {}
+        node.index = index
         opened = False  # a ContentTransferEncoded already streamed for this Attachment
         tag_name = node.tag
         for child in el:
@@ -191,15 +203,27 @@ class _TreeReader:
                         raise _Fallback
             kid = _Node(ns, local, child)
             children.append(kid)
+            if ns in _EDXML_NS:
+                same = index.get(local)
+                if same is None:
+                    index[local] = [kid]
+                else:
+                    same.append(kid)
             if len(child):
                 self._fill(child, kid, depth + 1, in_encoded or local == "AttachmentEncoded")
-            elif self.check_text and len(child.text or "") > lim.max_text:
-                raise _Fallback
+            else:
+                text = child.text
+                if text is None:
+                    kid.value = None
+                else:
+                    if check_text and len(text) > lim.max_text:
+                        raise _Fallback
+                    kid.value = text.strip() or None
             if local == "Reference" and tag_name == "edXMLManifest":
                 key = _cid_key(_kid_text(kid, "ContentId"))
                 if key:
                     self.manifest.setdefault(key, kid)
-        if self.check_text and len(el):
+        if check_text and len(el):
             length = len(el.text or "") + sum(len(child.tail or "") for child in el)
             if length > lim.max_text:
                 raise _Fallback
@@ -210,7 +234,7 @@ class _TreeReader:
             raise _Fallback  # markup inside base64: the streaming way decides
         index = self.attachment_count - 1
         meta = _attachment_meta(index, attachment, self.manifest)
-        attachment.index = attachment.texts = None  # children after the content are to come
+        attachment.texts = None  # children after the content are to come
         path = f"AttachmentEncoded/Attachment[{index + 1}]/ContentTransferEncoded"
         self.jobs.append(_Job(attachment, meta, content.text or "", path))
 
