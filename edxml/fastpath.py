@@ -18,6 +18,7 @@ from lxml import etree
 
 from edxml.attachments import AttachmentMeta, AttachmentSink
 from edxml.errors import UnsafeXmlError
+from edxml.hollow import MIN_SPAN, decode_span, find_spans, hollow
 from edxml.limits import Limits
 from edxml.model import Envelope, StatusMessage
 from edxml.safexml import has_doctype, xml_parser
@@ -82,7 +83,24 @@ def _parse_tree(
     loading, no entity expansion, no network, libxml2's own size and depth limits), a DOCTYPE is
     refused as soon as the tree exists, external resources are never loaded, and the element
     limit is checked before parsing (each element needs a ``<``), so the tree stays bounded.
+
+    Large base64 runs are first cut out of the input and decoded from its bytes
+    (:mod:`edxml.hollow`); when that cannot be sure to give the same, the whole input is parsed.
     """
+    if len(data) >= MIN_SPAN:
+        spans = find_spans(data)
+        if spans:
+            try:
+                return _parse_hollow(data, spans, lim, sink, on_warning)
+            except _NotHollow:
+                pass  # the input as it is decides
+    root = _tree_of(data, lim)
+    reader = _TreeReader(lim, sink, len(data))
+    return reader.finish(reader.read(root), on_warning)
+
+
+def _tree_of(data: bytes, lim: Limits) -> etree._Element:
+    """libxml2's tree of ``data``, within the element limit, without a DOCTYPE."""
     # An element takes at least 4 bytes (<a/>): count only when the limit could be crossed.
     if len(data) >= 4 * lim.max_elements and data.count(b"<") > lim.max_elements:
         raise _Fallback
@@ -92,26 +110,58 @@ def _parse_tree(
         raise _Fallback from None
     if has_doctype(root.getroottree()):
         raise UnsafeXmlError(_DOCTYPE_MESSAGE)
-    reader = _TreeReader(lim, sink, len(data))
-    node = reader.read(root)
+    return root
+
+
+class _NotHollow(Exception):
+    """The hollowed input cannot stand for the input: parse the input as it is."""
+
+
+def _parse_hollow(
+    data: bytes,
+    spans: list[tuple[int, int]],
+    lim: Limits,
+    sink: AttachmentSink | None,
+    on_warning: WarningHandler | None,
+) -> Envelope | StatusMessage:
+    """The tree way on ``data`` with its base64 runs cut out (see :mod:`edxml.hollow`).
+
+    Raises :class:`_NotHollow`, before any sink is touched, unless each run is claimed as the
+    whole content of exactly one attachment the tree reader opens and decodes as plain base64.
+    """
+    hollowed, markers = hollow(data, spans)
     try:
-        reader.decode_attachments()
-        return _Builder(on_warning).build(node, reader.signature)
-    except BaseException:
-        reader.abort()
-        raise
+        root = _tree_of(hollowed, lim)
+        reader = _TreeReader(lim, sink, len(data))
+        node = reader.read(root)
+    except (_Fallback, UnsafeXmlError):  # the input as it is says which error comes first
+        raise _NotHollow from None
+    runs = dict(zip(markers, spans, strict=True))
+    claimed = 0
+    for job in reader.jobs:
+        span = runs.pop(job.text, None)
+        if span is not None:
+            claimed += 1
+            job.decoded = decode_span(data, *span)
+            if job.decoded is None:
+                raise _NotHollow
+    if claimed != len(spans):
+        raise _NotHollow  # a run inside a comment, CDATA, a Signature, or a second content
+    return reader.finish(node, on_warning)
 
 
 class _Job:
     """An attachment found in the tree, decoded once the whole tree has been checked."""
 
-    __slots__ = ("meta", "node", "path", "text")
+    __slots__ = ("decoded", "meta", "node", "path", "text")
 
     def __init__(self, node: _Node, meta: AttachmentMeta, text: str, path: str) -> None:
         self.node = node
         self.meta = meta
         self.text = text
         self.path = path
+        # Its bytes already decoded from the input's own bytes (edxml.hollow), or None.
+        self.decoded: list[bytes] | None = None
 
 
 # Local names that need more than a plain node in the tree reader.
@@ -293,12 +343,25 @@ class _TreeReader:
                 builder.data(tail)
         return chars
 
+    def finish(self, node: _Node, on_warning: WarningHandler | None) -> Envelope | StatusMessage:
+        """Decode the attachments into the sink, then build the model of ``node``."""
+        try:
+            self.decode_attachments()
+            return _Builder(on_warning).build(node, self.signature)
+        except BaseException:
+            self.abort()
+            raise
+
     def decode_attachments(self) -> None:
         """Decode every attachment in document order, through the sink as streaming does."""
         for job in self.jobs:
             decoder = self.outputs.open(job.meta, job.path)
             text, job.text = job.text, ""
-            if len(text) <= _FEED_CHARS:
+            if job.decoded is not None:
+                for piece in job.decoded:
+                    decoder.feed_decoded(piece)
+                job.decoded = None
+            elif len(text) <= _FEED_CHARS:
                 decoder.feed(text)
             else:  # slices keep the decoder's temporary copies small
                 for start in range(0, len(text), _FEED_CHARS):

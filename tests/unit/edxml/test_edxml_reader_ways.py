@@ -595,6 +595,8 @@ def generated_packages(draw: st.DrawFn) -> bytes:
     for i in range(draw(st.integers(0, 3))):
         cid = f"cid:a{i}" if draw(st.booleans()) else f"a{i}"
         body = draw(st.binary(max_size=400))
+        if draw(st.integers(0, 3)) == 0:  # large enough for the tree way to cut it out
+            body = (body or b"x") * (9000 // max(1, len(body)) + 1)
         layout = draw(st.sampled_from(["lines", "one", "crlf", "spaced"]))
         if layout == "lines":
             text = b64(body)
@@ -626,3 +628,105 @@ def generated_packages(draw: st.DrawFn) -> bytes:
 def test_generated_package_reads_the_same_both_ways(data: bytes) -> None:
     """Model, warnings, sink calls and errors agree whichever way a generated package takes."""
     assert_same(data)
+
+
+# --- base64 runs cut out before parsing (edxml.hollow) ------------------------------------
+
+BIG = bytes(range(256)) * 40  # 10 KB: its base64 is a run the tree way cuts out
+
+
+def _hollow_used(data: bytes, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Whether the tree way kept the cut-out reading of ``data`` (the model it gave)."""
+    from edxml import fastpath
+
+    used: list[bool] = []
+    real = fastpath._parse_hollow
+
+    def spy(*args: Any) -> Any:
+        try:
+            result = real(*args)
+        except fastpath._NotHollow:
+            used.append(False)
+            raise
+        used.append(True)
+        return result
+
+    monkeypatch.setattr(fastpath, "_parse_hollow", spy)
+    try:
+        edxml.parse(data, limits=TREE)
+    except EdxmlError:
+        pass
+    return used == [True]
+
+
+HOLLOW_CASES: dict[str, tuple[bytes, bool]] = {
+    "lines": (doc(attachments=att("a", b64(BIG))), True),
+    "one line, prefixed": (
+        doc(attachments=att("a", base64.b64encode(BIG).decode()))
+        .replace(b"ContentTransferEncoded>", b"e:ContentTransferEncoded>")
+        .replace(b"<edXML ", f'<edXML xmlns:e="{NAMESPACE}" '.encode()),
+        True,
+    ),
+    "crlf and indentation": (
+        doc(attachments=att("a", "\r\n  " + b64(BIG).replace("\n", "\r\n  "))),
+        True,
+    ),
+    "missing padding": (doc(attachments=att("a", base64.b64encode(BIG[:-1]).decode()[:-1])), True),
+    "two runs and a small one": (
+        doc(attachments=att("a", b64(BIG)) + att("b", b64(b"small")) + att("c", b64(BIG[::-1]))),
+        True,
+    ),
+    "character reference": (doc(attachments=att("a", "&#65;" + b64(BIG)[1:])), False),
+    "entity in content": (doc(attachments=att("a", b64(BIG) + "&amp;")), False),
+    "padding inside": (doc(attachments=att("a", "QQ==" + b64(BIG))), False),
+    "truncated quantum": (doc(attachments=att("a", base64.b64encode(BIG).decode() + "Q")), False),
+    "not base64": (doc(attachments=att("a", b64(BIG) + "*")), False),
+    "vertical tab": (doc(attachments=att("a", b64(BIG) + "\x0b")), False),
+    "cdata": (doc(attachments=att("a", "<![CDATA[" + b64(BIG) + "]]>")), False),
+    "in a comment": (
+        doc(
+            attachments=att("a", b64(b"x")),
+            after="<!-- <ContentTransferEncoded>" + b64(BIG) + "</ContentTransferEncoded> -->",
+        ),
+        False,
+    ),
+    "in the signature": (
+        doc(
+            after=f'<Signature xmlns="{DSIG_NAMESPACE}"><ContentTransferEncoded>'
+            + b64(BIG)
+            + "</ContentTransferEncoded></Signature>"
+        ),
+        False,
+    ),
+    "attribute holding >": (
+        doc(attachments=att("a", b64(BIG))).replace(
+            b"<ContentTransferEncoded>", b'<ContentTransferEncoded note="a>b">'
+        ),
+        False,
+    ),
+    "second content": (
+        doc(
+            attachments=att(
+                "a",
+                b64(BIG),
+                after="<ContentTransferEncoded>" + b64(BIG) + "</ContentTransferEncoded>",
+            )
+        ),
+        False,
+    ),
+    "broken after the run": (doc(attachments=att("a", b64(BIG)))[:-20], False),
+    "invalid utf-8": (doc(attachments=att("a", b64(BIG))).replace(b"QUJD", b"\xff\xfe", 1), False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOLLOW_CASES))
+def test_cut_out_runs_read_the_same_both_ways(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    data, cut_out = HOLLOW_CASES[name]
+    assert_same(data)
+    assert _hollow_used(data, monkeypatch) is cut_out
+
+
+def test_cut_out_run_within_the_inline_limit_reads_the_same_both_ways() -> None:
+    data = doc(attachments=att("a", b64(BIG)))
+    assert_same(data, dataclasses.replace(TREE, max_inline_attachment=len(BIG) - 1))
+    assert assert_same(data, dataclasses.replace(TREE, max_inline_total=len(BIG)))[0] == "ok"
