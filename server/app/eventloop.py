@@ -4,8 +4,8 @@
 the optional ``speed`` extra; ``"auto"``: uvloop when it is installed, else asyncio's. uvloop
 moves the loop's own work (selecting, socket reads and writes, callbacks) into C, but measured
 with ``bench/send_profile.py`` on the send path it took no CPU off a package that could be told
-from the noise (docs/operations.md, "Event loop"): the cost is in storage and Python code, so
-it stays a choice, not the default.
+from the noise (docs/operations.md, "Speed of the send path"): the cost is in storage and
+Python code, so it stays a choice, not the default.
 """
 
 from __future__ import annotations
