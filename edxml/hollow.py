@@ -33,6 +33,10 @@ _NAME = b"ContentTransferEncoded"
 _PREFIX = re.compile(rb"(?:[A-Za-z_][\w.\-]*:)?")
 _AFTER_NAME = frozenset(b"> \t\r\n")
 _SPACES = (b"\n", b"\r", b" ", b"\t")
+# The longest start tag attributes looked through for its ">" (a real one has none).
+_TAG_WINDOW = 1024
+# The most occurrences of the name looked at (two per attachment; Limits allows 1,000 of them).
+_MAX_LOOKS = 2 * 1024
 
 
 def find_spans(data: bytes, min_span: int = MIN_SPAN) -> list[tuple[int, int]]:
@@ -44,24 +48,28 @@ def find_spans(data: bytes, min_span: int = MIN_SPAN) -> list[tuple[int, int]]:
     """
     spans: list[tuple[int, int]] = []
     at = 0
+    looks = 0
     while (found := data.find(_NAME, at)) >= 0:
+        looks += 1
+        if looks > _MAX_LOOKS:
+            break  # the rest is parsed as it is: a real package never gets here
         at = found + len(_NAME)
         if at >= len(data) or data[at] not in _AFTER_NAME:
             continue  # a longer name
         lt = data.rfind(b"<", max(0, found - 256), found)
         if lt < 0 or not _PREFIX.fullmatch(data, lt + 1, found):
             continue  # an end tag, or the word in text
-        gt = data.find(b">", at)
-        if gt < 0:
-            break
-        if data[gt - 1] == ord("/") or data.find(b"<", at, gt) >= 0:
-            continue  # empty element, or no start tag after all
+        # Searched within a bounded window, so that a hostile input cannot make every
+        # occurrence scan the rest of it: each byte is looked at a bounded number of times.
+        gt = data.find(b">", at, at + _TAG_WINDOW)
+        if gt < 0 or data[gt - 1] == ord("/") or data.find(b"<", at, gt) >= 0:
+            continue  # no start tag after all, or an empty element
         end = data.find(b"<", gt + 1)
         if end < 0:
             break
         if end - gt - 1 >= min_span:
             spans.append((gt + 1, end))
-        at = end
+        at = end  # no start tag can begin before the next "<"
     return spans
 
 

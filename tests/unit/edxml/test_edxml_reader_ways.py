@@ -730,3 +730,16 @@ def test_cut_out_run_within_the_inline_limit_reads_the_same_both_ways() -> None:
     data = doc(attachments=att("a", b64(BIG)))
     assert_same(data, dataclasses.replace(TREE, max_inline_attachment=len(BIG) - 1))
     assert assert_same(data, dataclasses.replace(TREE, max_inline_total=len(BIG)))[0] == "ok"
+
+
+def test_the_scan_for_runs_stops_after_a_bounded_number_of_looks() -> None:
+    from edxml import hollow
+
+    decoys = "<!-- " + "<ContentTransferEncoded " * 3000 + " -->"
+    late = doc(attachments=att("a", b64(BIG)), after=decoys)
+    early = doc(attachments=att("a", b64(BIG)))
+    assert len(hollow.find_spans(early)) == 1
+    decoyed_first = late.replace(b"<edXMLEnvelope>", decoys.encode() + b"<edXMLEnvelope>")
+    assert hollow.find_spans(decoyed_first) == []  # the run came after the cap: parsed whole
+    assert assert_same(decoyed_first)[0] == "ok"
+    assert assert_same(late)[0] == "ok"
