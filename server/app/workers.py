@@ -52,6 +52,7 @@ import time
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from server.app.eventloop import loop_name, run_with_loop
 from server.app.roles import WorkerRole
 
 if TYPE_CHECKING:
@@ -192,7 +193,7 @@ def _worker_main(config: Config, role: WorkerRole, sock: socket.socket, parent: 
             watch.cancel()
 
     try:
-        asyncio.run(main())
+        run_with_loop(config, main())
     except KeyboardInterrupt:  # a Ctrl+C before the loop's handler was installed
         pass
 
@@ -300,6 +301,7 @@ def run(config: Config) -> None:
             "port": config.server.port,
             "data_dir": str(config.storage.data_dir),
             "open_files": open_files,
+            "event_loop": loop_name(config.server.event_loop),
         },
     )
     # [server.tls] and [federation]'s client certificate checked before anything starts: a
@@ -315,4 +317,4 @@ def run(config: Config) -> None:
         return
     from server.app.application import serve_app
 
-    asyncio.run(serve_app(config))
+    run_with_loop(config, serve_app(config))

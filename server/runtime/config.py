@@ -58,6 +58,9 @@ class ServerSettings:
     # over it a new connection gets 503 and is closed. 0: no cap (behind a reverse proxy, where
     # every client has the proxy's address, the proxy must limit per client instead).
     max_connections_per_address: int = 128
+    # The event loop that serves (server/app/eventloop.py): "asyncio" (the standard library's,
+    # the default), "uvloop" (the optional `speed` extra) or "auto" (uvloop when installed).
+    event_loop: str = "asyncio"
 
 
 @dataclass(frozen=True)
@@ -609,6 +612,10 @@ def load_config(
     for key in ("header_timeout", "keepalive_timeout", "body_idle_timeout"):
         if getattr(server, key) < 1:
             raise ConfigError(f"setting server.{key}: must be at least 1 (seconds)")
+    if server.event_loop not in {"auto", "uvloop", "asyncio"}:
+        raise ConfigError(
+            f"setting server.event_loop: {server.event_loop!r} is not 'auto', 'uvloop' or 'asyncio'"
+        )
     storage = StorageSettings(**values["storage"])
     if storage.backend not in {"fs", "s3"}:
         raise ConfigError(f"setting storage.backend: {storage.backend!r} is not 'fs' or 's3'")
