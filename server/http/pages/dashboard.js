@@ -14,6 +14,7 @@
   };
   // The groupings one figure has alone (server/stats/query.py GROUPS), each a bar chart of one
   // column: the average processing time per procedure (QĐ 766 item 2.2), feedback per category.
+  // A click on a bar lists its records (the items route's procedure and category filters).
   const GROUPED = [
     ["dossiers", "procedure", "avg_processing_days"],
     ["feedback", "category", "received"],
@@ -209,10 +210,6 @@
       const [index] = instance.convertFromPixel({ seriesIndex: 0 }, point);
       const row = table.rows[index];
       if (!row) return;
-      if ($("level").value) {
-        message("Danh sách theo tháng chỉ xem được khi không lọc theo cấp.", false);
-        return;
-      }
       openMonthDrill(figure, row, series, labels[series].label).catch(failed);
     });
   }
@@ -233,7 +230,7 @@
   }
 
   // One column of ``table`` as bars, one per row, in chart ``id``; the chart.
-  function drawBars(id, table, column, clickable) {
+  function drawBars(id, table, column) {
     const col = columnsOf(table)[column];
     const instance = chart(id);
     // a province has hundreds of agencies: show BARS_SHOWN at a time, with a slider for the rest
@@ -261,7 +258,7 @@
             type: "bar",
             id: column,
             data: table.rows.map((r) => r.values[column] ?? null),
-            cursor: clickable ? "pointer" : "default",
+            cursor: "pointer", // a click lists what the bar counts
             barMaxWidth: 80,
           },
         ],
@@ -276,17 +273,16 @@
     const col = columnsOf(table)[column];
     $(`bar-title-${figure}`).textContent =
       (table.group_by === "level" ? "Theo cấp" : "Theo cơ quan") + (col ? ` — ${col.label}` : "");
-    const instance = drawBars(`chart-${figure}-bar`, table, column, true);
+    drillOnClick(figure, table, column, drawBars(`chart-${figure}-bar`, table, column));
+  }
+
+  // A click on a bar lists the records it counts.
+  function drillOnClick(figure, table, column, instance) {
+    const col = columnsOf(table)[column];
     instance.off("click");
     instance.on("click", (params) => {
       const row = table.rows[params.dataIndex];
-      if (!row) return;
-      if (table.group_by === "level") {
-        // the items route lists by agency, not by level (docs/dashboard-page.md)
-        message("Danh sách chỉ xem được theo cơ quan: chọn biểu đồ cột theo cơ quan.", false);
-        return;
-      }
-      openDrill(figure, row, column, col ? col.label : column).catch(failed);
+      if (row) openDrill(figure, table.group_by, row, column, col ? col.label : column).catch(failed);
     });
   }
 
@@ -398,7 +394,8 @@
       drawBar(figure, tables[`${figure}:${barGroup}`]);
     }
     for (const [figure, groupBy, column] of GROUPED) {
-      drawBars(`chart-${figure}-${groupBy}`, tables[`${figure}:${groupBy}`], column, false);
+      const table = tables[`${figure}:${groupBy}`];
+      drillOnClick(figure, table, column, drawBars(`chart-${figure}-${groupBy}`, table, column));
     }
     if (!$("agency").value && !$("level").value) fillAgencies(tables["exchange:agency"]);
     drawRanking();
@@ -418,26 +415,30 @@
     await draw(await fetchTables());
   }
 
-  async function openDrill(figure, row, column, columnLabel) {
+  // A bar: the records it counts, with the filters of the page and the bar's own: per agency
+  // the agency alone (scope=own), per level, procedure or category that one.
+  async function openDrill(figure, groupBy, row, column, columnLabel) {
     const query = filters();
-    query.delete("level"); // the items of one agency: the level filter does not apply
     query.set("column", column);
     query.set("limit", "50");
-    query.set("agency", row.key);
-    // A bar counts its agency alone; the items route lists the agency and those under it in
-    // the OrganId tree: keep the bar's own.
-    await showDrill({ figure, query, next: null, agency: row.key }, `${columnLabel} — ${row.label}`);
+    if (groupBy === "agency") {
+      query.set("agency", row.key);
+      query.set("scope", "own");
+    } else {
+      query.set(groupBy, row.key);
+    }
+    await showDrill({ figure, query, next: null }, `${columnLabel} — ${barLabel(groupBy, row)}`);
   }
 
   // A month of the line chart: the records of one of its columns that month, over the
-  // agency filter's subtree, as the month's point counts them.
+  // agency filter's subtree and the level filter, as the month's point counts them.
   async function openMonthDrill(figure, row, column, columnLabel) {
     const query = filters();
     query.set("from", firstDay(row.key));
     query.set("to", lastDay(row.key));
     query.set("column", column);
     query.set("limit", "50");
-    await showDrill({ figure, query, next: null, agency: null }, `${columnLabel} — ${row.label}`);
+    await showDrill({ figure, query, next: null }, `${columnLabel} — ${row.label}`);
   }
 
   async function showDrill(drill, title) {
@@ -455,8 +456,7 @@
     const q = new URLSearchParams(query);
     if (next) q.set("after", next);
     const page = await api(`/api/v1/stats/${figure}/items?${q}`);
-    const only = state.drill.agency;
-    const items = (page.items || []).filter((i) => !only || !("agency" in i) || i.agency === only);
+    const items = page.items || [];
     if (!$("drill-head").children.length) {
       // the internal id is left out where the document's own id is there
       const first = items[0] || {};
