@@ -260,6 +260,7 @@ async def test_dashboard_in_chromium_on_the_stats_api(axis: Axis, tmp_path: Path
             assert sorted(r.split("\t")[1] for r in ranking) == sorted(NAMES.values())
             await page.select_option("#rank-by", "dossiers:on_time_rate")
             assert len(await page.locator("#ranking-rows tr").all_inner_texts()) == 3
+            assert await page.locator("#ranking-more").is_hidden()  # (50 shown at a time)
 
             # drill-down: a click on the Sở's bar opens the document it sent
             x, y = await page.evaluate(BAR_POINT, ["chart-exchange-bar", agencies.index(SO_TTTT)])

@@ -66,7 +66,12 @@
     hour12: false,
   });
   const BARS_SHOWN = 20;
+  // The ranking shows this many agencies, and as many more at each "Xem thêm": a province's
+  // 1,000 rows laid out at once were most of the first render's layout
+  // (bench/dashboard_page_bench.py, docs/dashboard-page.md).
+  const RANKS_SHOWN = 50;
   const numberFormat = new Intl.NumberFormat("vi-VN");
+  const collator = new Intl.Collator("vi"); // (one collator: 1,000 agencies sorted by name)
   const charts = {};
   // This script comes before ECharts in the page, so that the figures are asked while the
   // browser still compiles ECharts; drawing waits for it.
@@ -74,7 +79,7 @@
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", resolve);
     else resolve();
   });
-  const state = { tables: {}, drill: null };
+  const state = { tables: {}, drill: null, ranks: [], ranksShown: RANKS_SHOWN };
 
   class Unauthorized extends Error {}
   class Refused extends Error {} // 403: the token's role does not reach the path
@@ -282,7 +287,8 @@
     instance.off("click");
     instance.on("click", (params) => {
       const row = table.rows[params.dataIndex];
-      if (row) openDrill(figure, table.group_by, row, column, col ? col.label : column).catch(failed);
+      if (!row) return;
+      openDrill(figure, table.group_by, row, column, col ? col.label : column).catch(failed);
     });
   }
 
@@ -322,6 +328,11 @@
     return el;
   }
 
+  // An agency's rate in the ranking (null: nothing to count, or no row of that figure).
+  function rateOf(agency, figure, key) {
+    return agency[figure] ? agency[figure][key] ?? null : null;
+  }
+
   function drawRanking() {
     fillRankBy();
     const [rankFigure, rankKey] = $("rank-by").value.split(":");
@@ -332,11 +343,10 @@
         agencies.get(row.key)[figure] = row.values;
       }
     }
-    const value = (a, figure, key) => (a[figure] ? a[figure][key] ?? null : null);
     const list = [...agencies.values()].sort((a, b) => {
-      const x = value(a, rankFigure, rankKey);
-      const y = value(b, rankFigure, rankKey);
-      if (x === y) return a.label.localeCompare(b.label, "vi");
+      const x = rateOf(a, rankFigure, rankKey);
+      const y = rateOf(b, rankFigure, rankKey);
+      if (x === y) return collator.compare(a.label, b.label);
       if (x === null) return 1;
       if (y === null) return -1;
       return y - x;
@@ -345,22 +355,36 @@
     head.append(cell("th", "Hạng", "num"), cell("th", "Cơ quan"));
     for (const [figure, key] of RANKED) head.append(cell("th", rankedLabel(figure, key), "num"));
     $("ranking-head").replaceChildren(head);
-    const rows = [];
     let rank = 0;
     let previous;
-    list.forEach((a, i) => {
-      const v = value(a, rankFigure, rankKey);
+    state.ranks = list.map((a, i) => {
+      const v = rateOf(a, rankFigure, rankKey);
       if (i === 0 || v !== previous) rank = i + 1; // ties share a rank (1, 2, 2, 4)
       previous = v;
-      const tr = document.createElement("tr");
-      tr.dataset.agency = a.key;
-      tr.append(cell("td", v === null ? "—" : String(rank), "num"), cell("td", a.label));
-      for (const [figure, key] of RANKED) {
-        tr.append(cell("td", shown(value(a, figure, key), "share"), "num"));
-      }
-      rows.push(tr);
+      return { agency: a, rank: v === null ? "—" : String(rank) };
     });
-    $("ranking-rows").replaceChildren(...rows);
+    $("ranking-rows").replaceChildren();
+    showRanks(state.ranksShown);
+  }
+
+  // The ranking's rows up to ``count`` (those already there are kept).
+  function showRanks(count) {
+    const body = $("ranking-rows");
+    state.ranksShown = Math.max(RANKS_SHOWN, count);
+    const more = state.ranks.slice(body.children.length, state.ranksShown);
+    const rows = more.map(({ agency, rank }) => {
+      const tr = document.createElement("tr");
+      tr.dataset.agency = agency.key;
+      tr.append(cell("td", rank, "num"), cell("td", agency.label));
+      for (const [figure, key] of RANKED) {
+        tr.append(cell("td", shown(rateOf(agency, figure, key), "share"), "num"));
+      }
+      return tr;
+    });
+    body.append(...rows);
+    const left = state.ranks.length - body.children.length;
+    $("ranking-more").hidden = left <= 0;
+    $("ranking-more").textContent = `Xem thêm (còn ${numberFormat.format(left)} cơ quan)`;
   }
 
   // The stats answers one load needs (3 figures x month, agency and the bars' grouping), asked
@@ -524,6 +548,7 @@
     $("filters").reset();
     $("agency").replaceChildren($("agency").options[0]);
     $("drill").hidden = true;
+    state.ranksShown = RANKS_SHOWN;
     $("board").hidden = true;
     $("login").hidden = false;
     $("login-msg").textContent = reason || "";
@@ -566,6 +591,7 @@
     refresh().catch(failed);
   });
   $("rank-by").addEventListener("change", drawRanking);
+  $("ranking-more").addEventListener("click", () => showRanks(state.ranksShown + RANKS_SHOWN));
   for (const button of document.querySelectorAll("button.csv")) {
     button.addEventListener("click", () => downloadCsv(button.dataset.figure).catch(failed));
   }
