@@ -387,40 +387,49 @@
     $("ranking-more").textContent = `Xem thêm (còn ${numberFormat.format(left)} cơ quan)`;
   }
 
-  // The stats answers one load needs (3 figures x month, agency and the bars' grouping), asked
-  // in parallel; resolved as {"figure:group_by": answer}.
-  async function fetchTables() {
+  // The stats answers one load needs (3 figures x month, agency and the bars' grouping, and the
+  // groupings one figure has alone), asked in parallel; per figure, a promise of its answers as
+  // {"figure:group_by": answer}, so that a figure is drawn as soon as its own have come.
+  function fetchTables() {
     const base = filters();
-    const wanted = [];
+    const wanted = {};
+    for (const figure of FIGURES) wanted[figure] = new Set(["month", "agency", $("bar-group").value]);
+    for (const [figure, groupBy] of GROUPED) wanted[figure].add(groupBy);
+    const pending = {};
     for (const figure of FIGURES) {
-      for (const groupBy of new Set(["month", "agency", $("bar-group").value])) {
+      const keys = [...wanted[figure]];
+      const answers = keys.map((groupBy) => {
         const query = new URLSearchParams(base);
         query.set("group_by", groupBy);
-        wanted.push([`${figure}:${groupBy}`, `/api/v1/stats/${figure}?${query}`]);
-      }
+        return api(`/api/v1/stats/${figure}?${query}`);
+      });
+      pending[figure] = Promise.all(answers).then((got) =>
+        Object.fromEntries(keys.map((groupBy, i) => [`${figure}:${groupBy}`, got[i]])),
+      );
+      pending[figure].catch(() => {}); // (reported once, by whoever awaits it)
     }
-    for (const [figure, groupBy] of GROUPED) {
-      const query = new URLSearchParams(base);
-      query.set("group_by", groupBy);
-      wanted.push([`${figure}:${groupBy}`, `/api/v1/stats/${figure}?${query}`]);
-    }
-    const answers = await Promise.all(wanted.map(([, url]) => api(url)));
-    return Object.fromEntries(wanted.map(([key], i) => [key, answers[i]]));
+    return pending;
   }
 
-  async function draw(tables) {
+  // Draws each figure when its answers have come, while the others' are on their way (one
+  // worker answers them one after another: docs/dashboard-page.md, "First render"); then the
+  // agency list and the ranking, which need the three.
+  async function draw(pending) {
     await scriptsReady; // ECharts, loaded after this script, has run
-    state.tables = tables;
     const barGroup = $("bar-group").value;
-    for (const figure of FIGURES) {
+    const tables = {};
+    const drawFigure = async (figure) => {
+      Object.assign(tables, await pending[figure]);
       drawKpis(figure, tables[`${figure}:month`]);
       drawMonth(figure, tables[`${figure}:month`]);
       drawBar(figure, tables[`${figure}:${barGroup}`]);
-    }
-    for (const [figure, groupBy, column] of GROUPED) {
-      const table = tables[`${figure}:${groupBy}`];
-      drillOnClick(figure, table, column, drawBars(`chart-${figure}-${groupBy}`, table, column));
-    }
+      for (const [own, groupBy, column] of GROUPED.filter(([f]) => f === figure)) {
+        const table = tables[`${own}:${groupBy}`];
+        drillOnClick(own, table, column, drawBars(`chart-${own}-${groupBy}`, table, column));
+      }
+    };
+    await Promise.all(FIGURES.map(drawFigure));
+    state.tables = tables;
     if (!$("agency").value && !$("level").value) fillAgencies(tables["exchange:agency"]);
     drawRanking();
     const t = tables["exchange:month"];
@@ -436,7 +445,7 @@
       return;
     }
     message("Đang tải số liệu…", false);
-    await draw(await fetchTables());
+    await draw(fetchTables());
   }
 
   // A bar: the records it counts, with the filters of the page and the bar's own: per agency
@@ -557,8 +566,7 @@
   async function enter() {
     // who the token is and the figures are asked at once (the first render is their slower)
     setDefaultPeriod();
-    const tables = fetchTables();
-    tables.catch(() => {}); // a refused token is reported once, by /api/v1/me below
+    const pending = fetchTables(); // (a refused token is reported once, by /api/v1/me below)
     let who;
     try {
       const me = await api("/api/v1/me");
@@ -566,14 +574,14 @@
     } catch (error) {
       // an admin token reads the figures of every agency but not /api/v1/me
       if (!(error instanceof Refused)) throw error;
-      await tables; // the figures answered it: it is a token of the stats
+      await Promise.all(Object.values(pending)); // the figures answered it: a stats token
       who = "Quản trị viên (mọi cơ quan)";
     }
     $("who").textContent = who;
     $("login").hidden = true;
     $("board").hidden = false; // before drawing: ECharts sizes a chart by its visible box
     message("Đang tải số liệu…", false);
-    await draw(await tables);
+    await draw(pending);
   }
 
   $("login-form").addEventListener("submit", (event) => {
