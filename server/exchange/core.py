@@ -108,6 +108,7 @@ class ExchangeCore:
                 limit=self.config.server.max_body_bytes,
                 organ_id=self.config.server.axis_id,
                 moment=utcnow(),
+                upload=self.objects.streaming_upload(),
             )
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -177,6 +178,8 @@ class ExchangeCore:
         """
         async with self.database.transaction() as tx:
             await PendingObjectRepo(tx).record(package.sha256, utcnow())
+        if package.upload is not None:  # begun while the body arrived (S3)
+            return await package.upload.finish(package.path, package.sha256)
         return await self.objects.put_file(package.path, sha256=package.sha256)
 
     # -- routing (federation and push) -------------------------------------------------------
