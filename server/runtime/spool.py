@@ -270,6 +270,8 @@ async def receive(
         stored.update(rest)
         pending.append(rest)
         await out.write(b"".join(pending), last=True)
+        if upload is not None:
+            await upload.written(path, written + buffered + len(rest), last=True)
     except BaseException:
         if upload is not None:
             await upload.abort()

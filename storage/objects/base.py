@@ -103,9 +103,11 @@ class StreamingUpload(abc.ABC):
     """
 
     @abc.abstractmethod
-    async def written(self, path: Path, size: int) -> None:
+    async def written(self, path: Path, size: int, *, last: bool = False) -> None:
         """The first ``size`` bytes of ``path`` are written (and flushed): send what fills
-        whole parts. Waits while too much is in flight (memory stays bounded)."""
+        whole parts, and the rest too when ``last`` (the file is complete: its tail uploads
+        while the package is checked). Waits while too much is in flight (memory stays
+        bounded)."""
 
     @abc.abstractmethod
     async def finish(self, path: Path, sha256: str) -> ObjectRef:

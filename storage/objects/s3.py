@@ -28,7 +28,9 @@ Why the detours:
   loop keeps serving.
 - The key is the SHA-256 of the bytes, unknown until the last byte has arrived, so ``put`` first
   spools to a local temp file (hashing on the way), then uploads that file part by part
-  (``part_size`` at a time, never the whole object in memory).
+  (``part_size`` at a time, never the whole object in memory). A package the exchange receives
+  is instead uploaded while it arrives, under a temporary key, and copied to its name once
+  accepted (:meth:`S3ObjectStore.streaming_upload`, storage/objects/s3_stream.py).
 - Ceph RGW drops Object Lock headers on multipart uploads and answers an empty ETag (quirks 1-2
   of shared/reference/s3/README.md): retention is set after the upload by its own call and read
   back from ``stat_object`` metadata (minio's own retention parser chokes on RGW's nine
@@ -196,8 +198,10 @@ class S3ObjectStore(ObjectStore):
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3")
         # Parts of streaming uploads (s3_stream.py) on threads of their own, so that a large
         # upload never queues the HEADs and reads of other requests behind its parts.
+        # As many threads as one upload's parts in flight: each thread's malloc arena keeps
+        # part-sized blocks, so more threads would mean more memory held, not more speed.
         self.part_pool = ThreadPoolExecutor(
-            max_workers=max(2, settings.parallel_parts * 2), thread_name_prefix="s3-part"
+            max_workers=settings.parallel_parts, thread_name_prefix="s3-part"
         )
         self.incoming_prefix = f"{settings.prefix}incoming/"
         self._spool_dir = spool_dir

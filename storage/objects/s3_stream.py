@@ -105,11 +105,14 @@ class S3StreamingUpload(StreamingUpload):
 
     # -- while the body arrives --------------------------------------------------------------
 
-    async def written(self, path: Path, size: int) -> None:
-        """Upload every whole part of the first ``size`` bytes not sent yet."""
+    async def written(self, path: Path, size: int, *, last: bool = False) -> None:
+        """Upload every whole part of the first ``size`` bytes not sent yet; when ``last``,
+        the tail too (if the upload began: a file smaller than a part waits for finish)."""
         part_size = self.store.settings.part_size
         while size - self.sent >= part_size:
             await self._send(path, self.sent, part_size)
+        if last and self.upload_id is not None and size > self.sent:
+            await self._send(path, self.sent, size - self.sent)
 
     async def _send(self, path: Path, start: int, length: int) -> None:
         if self._closed:
