@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, Protocol, TypeVar
 from xml.sax.saxutils import escape
 
 from edxml import VN_TZ
@@ -99,6 +99,15 @@ def splice_trace(head: bytes, organ_id: str, timestamp: str) -> bytes | None:
     return head[: message_end.end()] + element + head[message_end.end() :]
 
 
+class SpoolFollower(Protocol):
+    """Something that reads the spool file while it is written (the exchange's early parse,
+    server/exchange/early_parse.py): told of every flushed write, and when the body fails."""
+
+    def written(self, path: Path, size: int, *, last: bool = False) -> None: ...
+
+    def abort(self) -> None: ...
+
+
 @dataclass
 class SpooledPackage:
     """A received body on disk: the stored form (with the axis TraceHeader) at ``path``."""
@@ -115,6 +124,8 @@ class SpooledPackage:
     # The object store's upload of this file begun while it arrived (S3), to be finished by
     # storing the package or aborted (:func:`received_package`); None: stored after the fact.
     upload: StreamingUpload | None = None
+    # What read the file while it arrived (see :class:`SpoolFollower`), if anything did.
+    follower: SpoolFollower | None = None
 
 
 class _Splicer:
@@ -238,13 +249,14 @@ async def receive(
     organ_id: str,
     moment: datetime,
     upload: StreamingUpload | None = None,
+    follower: SpoolFollower | None = None,
 ) -> SpooledPackage:
     """Write the body to a new spool file with the axis TraceHeader spliced in.
 
     Raises :class:`BodyTooLarge` as soon as more than ``limit`` bytes arrived. On any failure
-    the spool file is removed (and ``upload`` aborted); on success the caller owns both (see
-    :func:`received_package`). ``upload`` is told of every flushed write, to send the file to
-    the object store while it grows.
+    the spool file is removed (and ``upload`` and ``follower`` aborted); on success the caller
+    owns them (see :func:`received_package`). ``upload`` and ``follower`` are told of every
+    flushed write, to send the file to the object store and to parse it while it grows.
     """
     timestamp = format_trace_time(moment)
     splicer = _Splicer(organ_id, timestamp)
@@ -264,15 +276,22 @@ async def receive(
                 if buffered >= _FLUSH_BYTES:
                     await out.write(b"".join(pending))
                     pending, written, buffered = [], written + buffered, 0
+                    if follower is not None:
+                        follower.written(path, written)
                     if upload is not None:
                         await upload.written(path, written)
         rest = splicer.flush()
         stored.update(rest)
         pending.append(rest)
         await out.write(b"".join(pending), last=True)
+        written += buffered + len(rest)
+        if follower is not None:
+            follower.written(path, written, last=True)
         if upload is not None:
-            await upload.written(path, written + buffered + len(rest), last=True)
+            await upload.written(path, written, last=True)
     except BaseException:
+        if follower is not None:
+            follower.abort()
         if upload is not None:
             await upload.abort()
         await out.discard()
@@ -286,6 +305,7 @@ async def receive(
         trace_timestamp=timestamp,
         spliced=splicer.spliced,
         upload=upload,
+        follower=follower,
     )
 
 
