@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -157,11 +157,25 @@ async def test_large_package_streams_to_s3_and_reads_back_identical(
     assert axis.snapshot()["rows"]["documents"] == 1
 
 
-async def test_refused_package_leaves_no_upload(axis: Axis, s3_server: S3Endpoint) -> None:
+def bad_at_the_end(body: bytes) -> bytes:
+    return body[: -len(b"</edXMLEnvelope>") - 1] + b"<oops>"
+
+
+def bad_early(body: bytes) -> bytes:
+    # Inside the attachment's base64, past the 8 MiB at which the parse starts following the
+    # body: the parse fails while the body still arrives (server/exchange/early_parse.py).
+    at = 9 * 1024 * 1024
+    return body[:at] + b"<" + body[at + 1 :]
+
+
+@pytest.mark.parametrize("breaking", [bad_at_the_end, bad_early])
+async def test_refused_package_leaves_no_upload(
+    axis: Axis, s3_server: S3Endpoint, breaking: Callable[[bytes], bytes]
+) -> None:
     client = raw_client(s3_server)
     bucket, prefix = settings_of(axis)
     body, _ = large_package(3)
-    broken = body[: -len(b"</edXMLEnvelope>") - 1] + b"<oops>"  # bad XML at the very end
+    broken = breaking(body)
     held = HeldBody(broken, client, bucket, prefix)
     status, problem = await send_held(axis, held)
     assert status == 400, problem
