@@ -108,6 +108,7 @@ class S3Section:
     retention_years: int = 10  # COMPLIANCE Object Lock on every object; 0 = none
     prefix: str = "objects/"
     part_size: int = 16 * 1024 * 1024
+    parallel_parts: int = 2  # parts of one upload in flight at once; RAM about this * part_size
     access_key_file: Path | None = None
     secret_key_file: Path | None = None
 
@@ -624,6 +625,8 @@ def load_config(
         raise ConfigError("setting s3.endpoint: required when storage.backend = 's3'")
     if s3.part_size < 5 * 1024 * 1024:
         raise ConfigError("setting s3.part_size: S3 needs parts of at least 5 MiB (5242880)")
+    if not 1 <= s3.parallel_parts <= 16:
+        raise ConfigError("setting s3.parallel_parts: must be 1 to 16")
     verification = VerificationSettings(**values["verification"])
     for key in ("workers", "public_max_bytes", "public_slots", "upload_slots", "upload_max_bytes"):
         if getattr(verification, key) < 1:
