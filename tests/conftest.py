@@ -15,6 +15,7 @@ from pathlib import Path
 
 import fixtures_pki
 import pytest
+from fixtures_pg import PgDatabases, PgServer, pg_databases_fixture, postgres_server_fixture
 from fixtures_s3 import S3Endpoint, s3_endpoint_fixture
 
 from signing import devpki as pki_cli
@@ -24,6 +25,25 @@ from signing import devpki as pki_cli
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
     """A real S3 endpoint: a throwaway Ceph RGW on 127.0.0.1, or LIENTHONG_TEST_S3_ENDPOINT."""
     yield from s3_endpoint_fixture(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PgServer]:
+    """A real PostgreSQL server: a throwaway cluster on 127.0.0.1 started for this session (per
+    xdist worker), or LIENTHONG_TEST_POSTGRES_URL."""
+    yield from postgres_server_fixture()
+
+
+@pytest.fixture(scope="session")
+def pg_databases(postgres_server: PgServer) -> Iterator[PgDatabases]:
+    """Makes a database per test on the session's server (from a migrated template)."""
+    yield from pg_databases_fixture(postgres_server)
+
+
+@pytest.fixture
+async def pg_url(pg_databases: PgDatabases) -> str:
+    """The URL of a new, migrated PostgreSQL database of this test's own."""
+    return await pg_databases.new()
 
 
 @pytest.fixture(scope="session")
