@@ -111,6 +111,13 @@ class Tx(abc.ABC):
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """Run a query and return its first row, or None."""
 
+    @abc.abstractmethod
+    async def serialize(self, name: str) -> None:
+        """From here to its end, this write transaction runs alone among those that serialize
+        on the same `name` (on any node): for what reads then writes on what it read, such as
+        the audit chain's head or a day's last code number. A no-op where every write
+        transaction runs alone anyway (SQLite's single writer)."""
+
 
 class Database(abc.ABC):
     """The metadata database: SQLite (`SqliteDatabase`, the default) or PostgreSQL
@@ -230,6 +237,9 @@ class SqliteTx(Tx):
         are fetched."""
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
+
+    async def serialize(self, name: str) -> None:
+        """Nothing to do: SQLite runs one write transaction at a time (BEGIN IMMEDIATE)."""
 
 
 class _Budget:

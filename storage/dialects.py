@@ -326,3 +326,43 @@ def migration_to_postgres(sql: str, source: str, override: str | None = None) ->
     if override is not None:
         out.append(override)
     return "\n".join(out) + "\n"
+
+
+# --- fragments of repository SQL where the dialects differ ---------------------------------
+
+
+def day_of(dialect: str, column: str) -> str:
+    """The day ('YYYY-MM-DD', Asia/Ho_Chi_Minh) of a stored UTC time `column`."""
+    if dialect == "postgresql":
+        return f"lt_day({column})"  # migration 0034's PostgreSQL function
+    return f"date({column}, '+7 hours')"
+
+
+def json_field(
+    dialect: str, column: str, path: str, *, integer: bool = False, checked: bool = False
+) -> str:
+    """The value at `path` (dotted keys: 'procedure.code') of the JSON text `column`: NULL when
+    absent; an object or array as its JSON text, a string as itself; `integer` for a number
+    read as an integer. Where `column` may not be JSON: `checked` gives NULL then (always so
+    on PostgreSQL; on SQLite json_extract would raise)."""
+    if dialect == "postgresql":
+        keys = ",".join(path.split("."))
+        value = f"(lt_jsonb({column}) #>> '{{{keys}}}')"  # migration 0042's PostgreSQL function
+        return f"{value}::bigint" if integer else value
+    extract = f"json_extract({column}, '$.{path}')"
+    return f"CASE WHEN json_valid({column}) THEN {extract} END" if checked else extract
+
+
+def in_json_array(dialect: str) -> str:
+    """`IN` over the text values of one parameter holding a JSON array of strings."""
+    if dialect == "postgresql":
+        return "(SELECT jsonb_array_elements_text(CAST(? AS jsonb)))"
+    return "(SELECT value FROM json_each(?))"
+
+
+def skip_locked(dialect: str, alias: str) -> str:
+    """The lock clause of a SELECT that leases rows of `alias`: on PostgreSQL the rows are
+    locked to COMMIT and rows another transaction holds are skipped (several nodes lease at
+    once, none waits for another's rows); nothing on SQLite, whose single writer runs one
+    leasing transaction at a time."""
+    return f" FOR UPDATE OF {alias} SKIP LOCKED" if dialect == "postgresql" else ""

@@ -153,6 +153,11 @@ class PgTx(Tx):
         row = await self._run(lambda: self._conn.fetchrow(text, *params), sql)
         return cast(Row | None, row)
 
+    async def serialize(self, name: str) -> None:
+        """pg_advisory_xact_lock on a 64-bit hash of `name`: held until COMMIT or ROLLBACK, so
+        the transactions serializing on `name` commit in the order they took it."""
+        await self.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (name,))
+
 
 class PgDatabase(Database):
     """The metadata database on PostgreSQL. Open with `await PgDatabase.connect(url)`."""

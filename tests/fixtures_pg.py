@@ -28,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 SCRIPTS = Path(__file__).resolve().parent / "services" / "postgres"
+DB_BACKENDS = ("sqlite", "postgresql")
 ENV_URL = "LIENTHONG_TEST_POSTGRES_URL"
 
 

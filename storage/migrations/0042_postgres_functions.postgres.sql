@@ -1,0 +1,9 @@
+-- 0042 on PostgreSQL: json_valid + json_extract of SQLite, as one function: the JSON text as
+-- jsonb, or NULL when it is not JSON (a read never fails on one bad row).
+CREATE FUNCTION lt_jsonb(value TEXT) RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $fn$
+BEGIN
+    RETURN value::jsonb;
+EXCEPTION WHEN OTHERS THEN
+    RETURN NULL;
+END
+$fn$;
