@@ -47,7 +47,7 @@ _TOKEN = re.compile(
   | (?P<space>\s+)
   | (?P<number>\d+(?:\.\d+)?)
   | (?P<word>[A-Za-z_][A-Za-z0-9_$]*)
-  | (?P<op>\|\||<=|>=|<>|!=|==|::|[-+*/%<>=(),.;?$\[\]:@&|~^!])
+  | (?P<op>\|\||<=|>=|<>|!=|==|::|\#>>|->>|->|\#>|[-+*/%<>=(),.;?$\[\]:@&|~^!\#{}])
     """,
     re.VERBOSE | re.DOTALL,
 )
@@ -159,7 +159,7 @@ def _check_words(tokens: list[_Token], source: str) -> None:
     for i, token in enumerate(sig):
         if token.kind == "ident":
             raise _fail(source, f"the double-quoted name {token.text}")
-        if token.kind == "op" and token.text in ("==", "?", "$", "[", "]", "@", ":"):
+        if token.kind == "op" and token.text in ("==", "?", "$", "[", "]", "@", ":", "#", "->"):
             raise _fail(source, f"the operator {token.text!r}")
         if token.kind != "word":
             continue
@@ -222,14 +222,15 @@ def _types(tokens: list[_Token]) -> list[_Token]:
 
 
 _APPEND_ONLY = re.compile(
-    r"CREATE TRIGGER (\w+) BEFORE (UPDATE|DELETE) ON (\w+) BEGIN SELECT RAISE \( ?ABORT , "
+    r"CREATE TRIGGER (\w+) BEFORE (INSERT|UPDATE|DELETE) ON (\w+) BEGIN SELECT RAISE \( ?ABORT , "
     r"('(?:[^']|'')*') \) ; END",
     re.IGNORECASE,
 )
 
 
 def _trigger(tokens: list[_Token], source: str) -> str:
-    """The one trigger shape translated: BEFORE UPDATE/DELETE raising ABORT (append-only)."""
+    """The one trigger shape translated: BEFORE INSERT/UPDATE/DELETE raising ABORT (a write
+    refused, such as an append-only table's UPDATE)."""
     flat = " ".join(t.text for t in _significant(tokens))
     flat = flat.replace("( ", "(").replace("(", "( ").replace("RAISE(", "RAISE (")
     match = _APPEND_ONLY.fullmatch(re.sub(r"\s+", " ", flat))

@@ -109,6 +109,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+class _NulText(StorageError):
+    """A parameter holds a NUL character, which PostgreSQL text cannot hold (SQLite's can):
+    no stored row has one, so a query looking for it finds nothing (fetchall, fetchone); a
+    write of it is refused (a StorageError)."""
+
+
 class PgTx(Tx):
     """A pooled PostgreSQL connection handed to repositories, inside a transaction."""
 
@@ -118,7 +124,10 @@ class PgTx(Tx):
         self._conn = conn
         self.writable = writable
 
-    async def _run(self, fn: Callable[[], Awaitable[T]], sql: str) -> T:
+    async def _run(self, fn: Callable[[], Awaitable[T]], sql: str, params: Params) -> T:
+        # checked before sending: the server's refusal would abort the whole transaction
+        if any(isinstance(p, str) and "\x00" in p for p in params):
+            raise _NulText("PostgreSQL text cannot hold a NUL character")
         try:
             if self.writable and sql.lstrip()[:6].upper() in _WRITES:
                 # a savepoint: a failing statement undoes only itself (module docstring)
@@ -131,7 +140,7 @@ class PgTx(Tx):
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""
         text = placeholders(sql)
-        status = await self._run(lambda: self._conn.execute(text, *params), sql)
+        status = await self._run(lambda: self._conn.execute(text, *params), sql, params)
         return _rowcount(status)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> int:
@@ -144,13 +153,19 @@ class PgTx(Tx):
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """Run a query and return every row (asyncpg Records: by name or position)."""
         text = placeholders(sql)
-        rows = await self._run(lambda: self._conn.fetch(text, *params), sql)
+        try:
+            rows = await self._run(lambda: self._conn.fetch(text, *params), sql, params)
+        except _NulText:
+            return []
         return cast(list[Row], rows)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """Run a query and return its first row, or None."""
         text = placeholders(sql)
-        row = await self._run(lambda: self._conn.fetchrow(text, *params), sql)
+        try:
+            row = await self._run(lambda: self._conn.fetchrow(text, *params), sql, params)
+        except _NulText:
+            return None
         return cast(Row | None, row)
 
     async def serialize(self, name: str) -> None:

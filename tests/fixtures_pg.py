@@ -151,6 +151,20 @@ class PgDatabases:
             await _admin(self.server, *statements)
 
 
+def database_settings(url: str, directory: Path) -> dict[str, str]:
+    """The LIENTHONG_DATABASE_* variables of a config on the database at `url`: the url without
+    its password, which goes to a file in `directory` (a config refuses one in the url)."""
+    parts = urlsplit(url)
+    bare = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", "@"))
+    secret = directory / "database-password"
+    secret.write_text(parts.password or "", "utf-8")
+    secret.chmod(0o600)
+    return {
+        "LIENTHONG_DATABASE_URL": urlunsplit(bare),
+        "LIENTHONG_DATABASE_PASSWORD_FILE": str(secret),
+    }
+
+
 def pg_databases_fixture(server: PgServer) -> Iterator[PgDatabases]:
     """Body of the session fixture `pg_databases`. On a server of our own the databases go
     with it (each DROP DATABASE waits for a checkpoint: seconds); on a given server they are

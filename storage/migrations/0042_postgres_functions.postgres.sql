@@ -7,3 +7,8 @@ EXCEPTION WHEN OTHERS THEN
     RETURN NULL;
 END
 $fn$;
+
+-- SQLite's implicit rowid, which two listings order by (the order rows were stored in): an
+-- identity column of the same name on the two tables without a key of their own.
+ALTER TABLE dossier_files ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY;
+ALTER TABLE object_versions ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY;

@@ -173,7 +173,7 @@ class StatsRepo:
             "INSERT INTO stats_monthly (figure, month, agency, counter, value)"
             " SELECT figure, ?, agency, counter, SUM(value) FROM stats_daily"
             " WHERE figure = ? AND agency = ? AND day >= ? AND day <= ?"
-            " GROUP BY counter HAVING SUM(value) != 0",
+            " GROUP BY figure, agency, counter HAVING SUM(value) != 0",
             (month, figure, agency, f"{month}-01", f"{month}-31"),
         )
         await self.tx.execute(

@@ -141,3 +141,22 @@ async def test_connection_lost_mid_transaction_is_storage_unavailable(pg_url: st
     finally:
         await admin.close()
         await db.close()
+
+
+async def test_nul_characters_find_nothing_and_are_not_stored(pg_url: str) -> None:
+    """PostgreSQL text cannot hold NUL (SQLite's can): a lookup for one finds nothing, as no
+    stored row can have it; storing one is refused with a StorageError, nothing half-written."""
+    db = await PgDatabase.connect(pg_url)
+    try:
+        async with db.reader() as tx:
+            assert await AgencyRepo(tx).get("000.00.00.G\x0022") is None
+            assert (
+                await tx.fetchall("SELECT name FROM agencies WHERE organ_id = ?", ("\x00",)) == []
+            )
+        with pytest.raises(StorageError):
+            async with db.transaction() as tx:
+                await AgencyRepo(tx).add(G22, "Văn phòng\x00Chính phủ")
+        async with db.reader() as tx:
+            assert (await tx.fetchone("SELECT COUNT(*) FROM agencies"))[0] == 0
+    finally:
+        await db.close()
