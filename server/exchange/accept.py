@@ -123,9 +123,9 @@ class DocumentIntake(ExchangeCore):
                         meta_json=json.dumps(meta, ensure_ascii=False),
                     )
                     await DocumentRepo(tx).insert(doc)
-                    deliveries = DeliveryRepo(tx)
-                    for recipient in recipients:
-                        delivery = await deliveries.insert(doc.id, recipient, "document")
+                    for delivery in await DeliveryRepo(tx).insert_many(
+                        doc.id, recipients, "document"
+                    ):
                         await self._route(tx, delivery)
                     if via is not None:
                         await self._register_sender(tx, header.from_)

@@ -168,7 +168,6 @@ class StatusIntake(ExchangeCore):
             )
             await DocumentRepo(tx).insert(status_doc)
             statuses = StatusRepo(tx)
-            deliveries = DeliveryRepo(tx)
             for target in targets:
                 await statuses.insert(
                     Status(
@@ -184,7 +183,8 @@ class StatusIntake(ExchangeCore):
                         received_at=now,
                     )
                 )
-                await self._route(tx, await deliveries.insert(status_doc.id, target, "status"))
+            for delivery in await DeliveryRepo(tx).insert_many(status_doc.id, targets, "status"):
+                await self._route(tx, delivery)
             await StatusReceiptRepo(tx).record(caller, dedup_key, status_doc.id)
             if via is not None:
                 await self._register_sender(tx, obj.from_)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -57,6 +58,15 @@ _INBOX_SELECT = (
 )
 
 
+def _id_above(last: str | None) -> str:
+    """A new id (storage.ids.new_id), or the id right after `last` when the clock has not
+    passed it (another node's clock ahead of ours, or ids made in the same millisecond)."""
+    made = new_id()
+    if last is None or made > last:
+        return made
+    return f"{int(last, 16) + 1:032x}"
+
+
 class DeliveryRepo:
     """Reads and writes the deliveries table through a Tx."""
 
@@ -66,32 +76,60 @@ class DeliveryRepo:
     async def insert(
         self, document_id: str, recipient: str, kind: str, *, at: datetime | None = None
     ) -> Delivery:
-        """Put package `document_id` (our id) in `recipient`'s inbox, state 'new', created
-        ``at`` (default now; only demo and bench data are recorded afterwards).
+        """Put package `document_id` (our id) in `recipient`'s inbox: :meth:`insert_many` for
+        one recipient (a transaction putting a package in several inboxes uses insert_many
+        once, which takes their locks in a fixed order)."""
+        return (await self.insert_many(document_id, [recipient], kind, at=at))[0]
 
-        The id is made here, inside the write transaction, so ids grow in commit order and
-        the inbox cursor never skips a delivery. Conflict if this recipient already has this
-        package; MissingReference if the package or the recipient agency does not exist.
+    async def insert_many(
+        self,
+        document_id: str,
+        recipients: Sequence[str],
+        kind: str,
+        *,
+        at: datetime | None = None,
+    ) -> list[Delivery]:
+        """Put package `document_id` (our id) in each recipient's inbox, state 'new', created
+        ``at`` (default now; only demo and bench data are recorded afterwards); the deliveries
+        in the order of `recipients`.
+
+        Inbox order: a reader paging an inbox with ``after=<id>`` must never meet, later, a
+        delivery with a lower id. So the ids are drawn inside the write transaction, under each
+        recipient's inbox lock (``Tx.serialize``, taken in sorted order: held until COMMIT on
+        PostgreSQL, SQLite's single writer elsewhere), and above the highest id already in
+        those inboxes (another node's clock may be behind ours, another process may have used
+        this millisecond): the deliveries of one inbox commit in id order on any number of
+        nodes (docs/operations.md, "The database").
+
+        Conflict if a recipient already has this package; MissingReference if the package or
+        a recipient agency does not exist.
         """
         if kind not in KINDS:
             raise ValueError(f"unknown delivery kind {kind!r}")
-        delivery = Delivery(new_id(), document_id, recipient, kind, "new", at or utcnow(), None)
-        try:
-            await self.tx.execute(
-                f"INSERT INTO deliveries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-                (
-                    delivery.id,
-                    document_id,
-                    recipient,
-                    kind,
-                    "new",
-                    to_db_time(delivery.created_at),
-                    None,
-                ),
-            )
-        except Conflict as exc:
-            raise Conflict(f"{recipient} already has package {document_id}") from exc
-        return delivery
+        if not recipients:
+            return []
+        for recipient in sorted(set(recipients)):
+            await self.tx.serialize(f"lienthong:inbox:{recipient}")
+        marks = ", ".join("?" * len(recipients))
+        row = await self.tx.fetchone(
+            f"SELECT MAX(id) FROM deliveries WHERE recipient IN ({marks})",  # noqa: S608
+            list(recipients),
+        )
+        last = None if row is None else row[0]
+        created = at or utcnow()
+        made: list[Delivery] = []
+        for recipient in recipients:
+            last = _id_above(last)
+            delivery = Delivery(last, document_id, recipient, kind, "new", created, None)
+            try:
+                await self.tx.execute(
+                    f"INSERT INTO deliveries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                    (last, document_id, recipient, kind, "new", to_db_time(created), None),
+                )
+            except Conflict as exc:
+                raise Conflict(f"{recipient} already has package {document_id}") from exc
+            made.append(delivery)
+        return made
 
     async def inbox(
         self,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -151,3 +152,87 @@ async def test_a_document_id_is_stored_once_when_sent_at_once(nodes: list[Databa
 
     outcomes = await asyncio.gather(*(send(nodes[n % NODES]) for n in range(10)))
     assert sorted(outcomes) == ["conflict"] * 9 + ["stored"]
+
+
+# -- inbox cursor order: a reader paging with after= never skips a delivery -----------------
+
+
+async def _send(db: Database, docid: str, recipients: list[str], pause: float) -> None:
+    """One accepted package as the exchange stores it, holding its transaction open a moment
+    after the deliveries (the rest of a send: routes, audit) so that others commit meanwhile."""
+    async with db.transaction() as tx:
+        doc = _doc(docid)
+        await DocumentRepo(tx).insert(doc)
+        await DeliveryRepo(tx).insert_many(doc.id, recipients, "document")
+        await asyncio.sleep(pause)
+
+
+async def test_a_reader_paging_an_inbox_never_skips_a_delivery(nodes: list[Database]) -> None:
+    """Four writers per node, each sending 12 packages to one to four of the recipients
+    (in shuffled order: the locks are taken sorted, no deadlock), pausing a random moment
+    before each commit; a reader per recipient pages its inbox with `after=` meanwhile. The
+    union of every page is the final inbox of each recipient, each delivery once."""
+    rng = random.Random(20)
+    per_task, tasks_per_node = 12, 4
+    done = asyncio.Event()
+
+    async def writer(db: Database, name: str) -> None:
+        for i in range(per_task):
+            recipients = rng.sample(RECIPIENTS, rng.randint(1, len(RECIPIENTS)))
+            await _send(db, f"{name}-{i}", recipients, rng.uniform(0, 0.02))
+
+    async def reader(db: Database, recipient: str) -> list[str]:
+        seen: list[str] = []
+        after: str | None = None
+        while True:
+            finished = done.is_set()  # read before the page: a last page after every commit
+            async with db.reader() as tx:
+                page = await DeliveryRepo(tx).inbox(recipient, after, 3)
+            seen += [d.id for d, _ in page]
+            if page:
+                after = page[-1][0].id
+            elif finished:
+                return seen
+            else:
+                await asyncio.sleep(0.002)
+
+    readers = [asyncio.create_task(reader(nodes[n % NODES], r)) for n, r in enumerate(RECIPIENTS)]
+    await asyncio.gather(
+        *(writer(db, f"n{n}t{t}") for n, db in enumerate(nodes) for t in range(tasks_per_node))
+    )
+    done.set()
+    pages = await asyncio.gather(*readers)
+    async with nodes[0].reader() as tx:
+        for recipient, seen in zip(RECIPIENTS, pages, strict=True):
+            rows = await tx.fetchall(
+                "SELECT id FROM deliveries WHERE recipient = ? ORDER BY id", (recipient,)
+            )
+            final = [r[0] for r in rows]
+            assert final, recipient
+            assert seen == final, f"{recipient}: {len(set(final) - set(seen))} skipped"
+        total = (await tx.fetchone("SELECT COUNT(*) FROM documents"))[0]
+    assert total == NODES * tasks_per_node * per_task
+
+
+async def test_ids_stay_above_an_inbox_whose_last_id_is_ahead_of_our_clock(
+    nodes: list[Database],
+) -> None:
+    """Another node's clock ahead of ours made the inbox's last id: the next delivery's id is
+    still above it, so a reader past that id does not skip the new one."""
+    ahead = "ffffffffffff" + "0" * 20  # a millisecond count far in the future
+    async with nodes[0].transaction() as tx:
+        first = _doc("ahead")
+        await DocumentRepo(tx).insert(first)
+        await tx.execute(
+            "INSERT INTO deliveries (id, document_id, recipient, kind, state, created_at)"
+            " VALUES (?, ?, ?, 'document', 'new', '2026-01-01T00:00:00.000000Z')",
+            (ahead, first.id, RECIPIENTS[0]),
+        )
+    async with nodes[1].transaction() as tx:
+        doc = _doc("behind")
+        await DocumentRepo(tx).insert(doc)
+        (made,) = await DeliveryRepo(tx).insert_many(doc.id, [RECIPIENTS[0]], "document")
+    assert made.id == "ffffffffffff" + "0" * 19 + "1"
+    async with nodes[2].reader() as tx:
+        page = await DeliveryRepo(tx).inbox(RECIPIENTS[0], ahead, 10)
+    assert [d.id for d, _ in page] == [made.id]
