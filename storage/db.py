@@ -118,6 +118,13 @@ class Tx(abc.ABC):
         the audit chain's head or a day's last code number. A no-op where every write
         transaction runs alone anyway (SQLite's single writer)."""
 
+    def attempt(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Around a statement whose failure (a Conflict) the caller catches and then goes on
+        in the same transaction: the failure undoes only what ran inside. SQLite's failing
+        statement undoes only itself: nothing to do; PostgreSQL aborts the whole transaction
+        on an error, so it runs the block in a savepoint (storage/pg.py)."""
+        return contextlib.nullcontext()
+
 
 class Database(abc.ABC):
     """The metadata database: SQLite (`SqliteDatabase`, the default) or PostgreSQL

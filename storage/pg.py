@@ -13,9 +13,15 @@ What changes from SQLite, and how the callers do not see it:
   COMMIT returns once durable, as SQLite's synchronous=FULL). PostgreSQL groups concurrent
   commits into one WAL flush by itself.
 - Errors abort a PostgreSQL transaction (every later statement fails until ROLLBACK), whereas
-  repositories catch a Conflict and carry on in the same transaction (receipts.py,
-  certificates.py). So each write statement inside a transaction runs in a savepoint: a
-  failing one undoes only itself, as in SQLite.
+  a failing SQLite statement undoes only itself. The few repositories that catch a Conflict
+  and carry on in the same transaction (receipts.py, certificates.py) run that statement in
+  `Tx.attempt()`, a savepoint here; every other write goes alone (a savepoint around each
+  was two more round trips per write).
+- Round trips: a connection given back to the pool is not reset (asyncpg's default sends
+  `RESET ALL; UNLISTEN *; CLOSE ALL; pg_advisory_unlock_all()` at every release: one round
+  trip per transaction); the repositories set nothing on a session, and a transaction left
+  open is still rolled back by asyncpg. `PgDatabase.round_trips` counts what is sent, by
+  kind (docs/operations.md, "The database").
 - Errors map to the same storage.errors: unique violation → Conflict, foreign key →
   MissingReference, disk full → StorageFull, no server → StorageUnavailable.
 - Numbers: SUM of integers is NUMERIC in PostgreSQL; it comes back as an int (a float when it
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TypeVar, cast
 
@@ -63,7 +70,6 @@ _DRIVER_ERRORS = (
     OSError,
 )
 _ROWCOUNT = re.compile(r"(\d+)$")
-_WRITES = ("INSERT", "UPDATE", "DELETE")
 
 
 def _translate(exc: BaseException) -> StorageError:
@@ -109,10 +115,48 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """Nothing to reset when a connection goes back to the pool (module docstring): asyncpg
+    has rolled back a transaction left open before calling this."""
+
+
 class _NulText(StorageError):
     """A parameter holds a NUL character, which PostgreSQL text cannot hold (SQLite's can):
     no stored row has one, so a query looking for it finds nothing (fetchall, fetchone); a
     write of it is refused (a StorageError)."""
+
+
+# what _block counts for its start, its rollback and its commit
+_TRANSACTION = ("BEGIN", "ROLLBACK", "COMMIT")
+_SAVEPOINT = ("SAVEPOINT", "ROLLBACK TO SAVEPOINT", "RELEASE")
+
+
+@contextlib.asynccontextmanager
+async def _block(
+    tr: asyncpg.transaction.Transaction, counts: Counter[str], names: tuple[str, str, str]
+) -> AsyncIterator[None]:
+    """Run the block in `tr` (a transaction, or a savepoint inside one): committed when it
+    ends, rolled back when it raises; driver errors become storage errors."""
+    begin, rollback, commit = names
+    counts[begin] += 1
+    try:
+        await tr.start()
+    except _DRIVER_ERRORS as exc:
+        raise _translate(exc) from exc
+    try:
+        yield
+    except BaseException:
+        counts[rollback] += 1
+        with contextlib.suppress(Exception):  # the error raised says why
+            await tr.rollback()
+        raise
+    counts[commit] += 1
+    try:
+        await tr.commit()
+    except _DRIVER_ERRORS as exc:
+        with contextlib.suppress(Exception):
+            await tr.rollback()
+        raise _translate(exc) from exc
 
 
 class PgTx(Tx):
@@ -120,22 +164,27 @@ class PgTx(Tx):
 
     dialect = "postgresql"
 
-    def __init__(self, conn: asyncpg.Connection, *, writable: bool) -> None:
+    def __init__(
+        self, conn: asyncpg.Connection, *, writable: bool, counts: Counter[str] | None = None
+    ) -> None:
         self._conn = conn
         self.writable = writable
+        self._counts: Counter[str] = Counter() if counts is None else counts
 
     async def _run(self, fn: Callable[[], Awaitable[T]], sql: str, params: Params) -> T:
         # checked before sending: the server's refusal would abort the whole transaction
         if any(isinstance(p, str) and "\x00" in p for p in params):
             raise _NulText("PostgreSQL text cannot hold a NUL character")
+        self._counts[sql.lstrip()[:6].upper()] += 1
         try:
-            if self.writable and sql.lstrip()[:6].upper() in _WRITES:
-                # a savepoint: a failing statement undoes only itself (module docstring)
-                async with self._conn.transaction():
-                    return await fn()
             return await fn()
         except _DRIVER_ERRORS as exc:
             raise _translate(exc) from exc
+
+    def attempt(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """The block in a savepoint: a statement failing in it undoes only the block, and the
+        transaction goes on (Tx.attempt)."""
+        return _block(self._conn.transaction(), self._counts, _SAVEPOINT)
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""
@@ -183,6 +232,9 @@ class PgDatabase(Database):
         self.url = url
         self._pool = pool
         self._closed = False
+        # what this pool sent, by kind ("SELECT", "INSERT", "BEGIN", "SAVEPOINT"...): the
+        # round trips, counted for bench/ and the tests (docs/operations.md)
+        self.round_trips: Counter[str] = Counter()
 
     @classmethod
     async def connect(
@@ -204,6 +256,7 @@ class PgDatabase(Database):
                 timeout=timeout,
                 command_timeout=None,
                 init=_init_connection,
+                reset=_no_reset,
             )
         except _DRIVER_ERRORS as exc:
             raise _translate(exc) from exc
@@ -247,22 +300,8 @@ class PgDatabase(Database):
             tr = conn.transaction(
                 isolation="read_committed" if writable else "repeatable_read", readonly=not writable
             )
-            try:
-                await tr.start()
-            except _DRIVER_ERRORS as exc:
-                raise _translate(exc) from exc
-            try:
-                yield PgTx(conn, writable=writable)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await tr.rollback()
-                raise
-            try:
-                await tr.commit()
-            except _DRIVER_ERRORS as exc:
-                with contextlib.suppress(Exception):
-                    await tr.rollback()
-                raise _translate(exc) from exc
+            async with _block(tr, self.round_trips, _TRANSACTION):
+                yield PgTx(conn, writable=writable, counts=self.round_trips)
 
     def transaction(self) -> contextlib.AbstractAsyncContextManager[Tx]:
         """A write transaction (READ COMMITTED, as each statement of SQLite's writer saw the
@@ -325,5 +364,9 @@ async def _migrate(conn: asyncpg.Connection) -> None:
                         f"migration {m.version:04d}_{m.name} failed on PostgreSQL: {exc}"
                     ) from exc
     finally:
-        with contextlib.suppress(Exception):
+        try:
             await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+        except Exception:
+            # the lock must not stay with a pooled connection (no reset at release): a closed
+            # session frees it
+            conn.terminate()

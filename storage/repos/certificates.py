@@ -58,10 +58,11 @@ class CertificateRepo:
         unknown."""
         now = utcnow()
         try:
-            await self.tx.execute(
-                f"INSERT INTO agency_certificates ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
-                (fingerprint, organ_id, subject, to_db_time(not_after), label, to_db_time(now)),
-            )
+            async with self.tx.attempt():  # the owner is read after a Conflict
+                await self.tx.execute(
+                    f"INSERT INTO agency_certificates ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
+                    (fingerprint, organ_id, subject, to_db_time(not_after), label, to_db_time(now)),
+                )
         except Conflict:
             bound = await self.find(fingerprint)
             owner = bound.organ_id if bound is not None else "an agency"

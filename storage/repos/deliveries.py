@@ -58,6 +58,14 @@ _INBOX_SELECT = (
 )
 
 
+_INSERT = f"INSERT INTO deliveries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+# the row, only if the id is above every id of the recipient's inbox
+_INSERT_ABOVE = (
+    f"INSERT INTO deliveries ({_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?"  # noqa: S608
+    " WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE recipient = ? AND id >= ?)"
+)
+
+
 def _id_above(last: str | None) -> str:
     """A new id (storage.ids.new_id), or the id right after `last` when the clock has not
     passed it (another node's clock ahead of ours, or ids made in the same millisecond)."""
@@ -110,25 +118,25 @@ class DeliveryRepo:
             return []
         for recipient in sorted(set(recipients)):
             await self.tx.serialize(f"lienthong:inbox:{recipient}")
-        marks = ", ".join("?" * len(recipients))
-        row = await self.tx.fetchone(
-            f"SELECT MAX(id) FROM deliveries WHERE recipient IN ({marks})",  # noqa: S608
-            list(recipients),
-        )
-        last = None if row is None else row[0]
         created = at or utcnow()
         made: list[Delivery] = []
         for recipient in recipients:
-            last = _id_above(last)
-            delivery = Delivery(last, document_id, recipient, kind, "new", created, None)
+            row = (document_id, recipient, kind, "new", to_db_time(created), None)
+            delivery_id = new_id()
             try:
-                await self.tx.execute(
-                    f"INSERT INTO deliveries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-                    (last, document_id, recipient, kind, "new", to_db_time(created), None),
-                )
+                # one round trip when our clock is past the inbox's last id (nearly always);
+                # else the id right after that last one
+                if not await self.tx.execute(
+                    _INSERT_ABOVE, (delivery_id, *row, recipient, delivery_id)
+                ):
+                    top = await self.tx.fetchone(
+                        "SELECT MAX(id) FROM deliveries WHERE recipient = ?", (recipient,)
+                    )
+                    delivery_id = _id_above(None if top is None else top[0])
+                    await self.tx.execute(_INSERT, (delivery_id, *row))
             except Conflict as exc:
                 raise Conflict(f"{recipient} already has package {document_id}") from exc
-            made.append(delivery)
+            made.append(Delivery(delivery_id, document_id, recipient, kind, "new", created, None))
         return made
 
     async def inbox(

@@ -41,10 +41,11 @@ class ReceiptRepo:
         (two requests racing to issue it must answer the same receipt)."""
         issued = utcnow()
         try:
-            await self.tx.execute(
-                "INSERT INTO receipts (document_id, cms, issued_at) VALUES (?, ?, ?)",
-                (document_id, base64.b64encode(cms_der).decode("ascii"), to_db_time(issued)),
-            )
+            async with self.tx.attempt():  # the transaction goes on after a Conflict
+                await self.tx.execute(
+                    "INSERT INTO receipts (document_id, cms, issued_at) VALUES (?, ?, ?)",
+                    (document_id, base64.b64encode(cms_der).decode("ascii"), to_db_time(issued)),
+                )
         except Conflict:
             existing = await self.get(document_id)
             if existing is None:  # pragma: no cover - a conflict means the row exists

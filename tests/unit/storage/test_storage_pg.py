@@ -3,6 +3,7 @@ the errors the callers understand, and what SQLite's single writer gave for free
 
 import asyncio
 import socket
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -12,6 +13,7 @@ from storage.db import load_migrations
 from storage.errors import Conflict, MissingReference, StorageError, StorageUnavailable
 from storage.pg import PgDatabase
 from storage.repos.agencies import AgencyRepo
+from storage.repos.certificates import CertificateRepo
 from storage.repos.receipts import ReceiptRepo
 
 G22 = "000.00.00.G22"
@@ -56,18 +58,27 @@ async def test_errors_map_to_storage_errors_and_undo_only_the_statement(pg_url: 
             await AgencyRepo(tx).add(G22, "Văn phòng Chính phủ")
         async with db.transaction() as tx:
             with pytest.raises(Conflict):
-                await tx.execute(
-                    "INSERT INTO agencies (organ_id, name, created_at) VALUES (?, ?, ?)",
-                    (G22, "again", "2026-01-01T00:00:00.000000Z"),
-                )
+                async with tx.attempt():
+                    await tx.execute(
+                        "INSERT INTO agencies (organ_id, name, created_at) VALUES (?, ?, ?)",
+                        (G22, "again", "2026-01-01T00:00:00.000000Z"),
+                    )
             with pytest.raises(MissingReference):
-                await tx.execute(
-                    "INSERT INTO agencies (organ_id, name, parent_id, created_at) "
-                    "VALUES (?, ?, ?, ?)",
-                    ("000.00.00.H41", "x", "000.00.00.NONE", "2026-01-01T00:00:00.000000Z"),
-                )
+                async with tx.attempt():
+                    await tx.execute(
+                        "INSERT INTO agencies (organ_id, name, parent_id, created_at) "
+                        "VALUES (?, ?, ?, ?)",
+                        ("000.00.00.H41", "x", "000.00.00.NONE", "2026-01-01T00:00:00.000000Z"),
+                    )
             # the transaction goes on after both, as it does on SQLite (receipts.py relies on it)
             await AgencyRepo(tx).add("000.00.00.H41", "UBND tỉnh Nghệ An")
+        # outside attempt() a failing write aborts the transaction: nothing of it is stored
+        with pytest.raises(StorageError):
+            async with db.transaction() as tx:
+                await AgencyRepo(tx).add("000.00.00.G09", "Bộ Y tế")
+                with pytest.raises(Conflict):
+                    await AgencyRepo(tx).add(G22, "again")
+                await AgencyRepo(tx).add("000.00.00.G10", "Bộ Tài chính")
         async with db.reader() as tx:
             assert (await tx.fetchone("SELECT COUNT(*) FROM agencies"))[0] == 2
             with pytest.raises(StorageError):
@@ -87,6 +98,27 @@ async def test_receipt_race_answers_the_stored_one(pg_url: str) -> None:
         async with db.transaction() as tx:
             second = await ReceiptRepo(tx).put(doc, b"second")
         assert second == first
+    finally:
+        await db.close()
+
+
+async def test_binding_a_bound_certificate_names_its_owner(pg_url: str) -> None:
+    """CertificateRepo.bind reads the owner after the Conflict, in the same transaction."""
+    db = await PgDatabase.connect(pg_url)
+    try:
+        async with db.transaction() as tx:
+            await AgencyRepo(tx).add(G22, "Văn phòng Chính phủ")
+            await AgencyRepo(tx).add("000.00.00.H41", "UBND tỉnh Nghệ An")
+            bound = await CertificateRepo(tx).bind(
+                "ab" * 32, G22, subject="CN=G22", not_after=datetime.now(UTC), label=None
+            )
+        async with db.transaction() as tx:
+            with pytest.raises(Conflict, match=f"already bound to {G22}"):
+                await CertificateRepo(tx).bind(
+                    "ab" * 32, "000.00.00.H41", subject="CN=x", not_after=datetime.now(UTC)
+                )
+        async with db.reader() as tx:
+            assert await CertificateRepo(tx).find("ab" * 32) == bound
     finally:
         await db.close()
 
