@@ -1,12 +1,15 @@
-"""The audit hash chain on a real SQLite file: appends, transactions, and tampering by SQL."""
+"""The audit hash chain on both backends (a SQLite file, a PostgreSQL database of the test's
+own): appends, transactions, and tampering by SQL from outside the axis (the file opened
+directly; a session of the database's owner)."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
+import asyncpg
 import pytest
 
 from storage.audit import (
@@ -17,15 +20,18 @@ from storage.audit import (
     entry_hash,
     verify_log,
 )
-from storage.db import Database
+from storage.backends import open_database
+from storage.db import Database, SqliteDatabase
+from storage.dialects import placeholders
 from storage.errors import Conflict
+from storage.pg import PgDatabase
 from storage.repos.agencies import AgencyRepo
 from storage.repos.receipts import ReceiptRepo
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "meta.db")
+async def db(database_target: str) -> AsyncIterator[Database]:
+    database = await open_database(database_target)
     yield database
     await database.close()
 
@@ -36,14 +42,24 @@ async def _fill(db: Database, n: int) -> None:
             await append(tx, f"000.00.00.G{i:02d}", "document.send", [f"doc{i}"], {"n": i})
 
 
-def _sql(db: Database, statement: str, params: tuple[object, ...] = ()) -> None:
-    """Tamper with the file directly, as someone with access to the disk would."""
-    conn = sqlite3.connect(db.path)
+async def _sql(db: Database, statement: str, params: tuple[Any, ...] = ()) -> None:
+    """Tamper with the stored log from outside the axis, as someone with access to the disk
+    (SQLite: the file opened directly) or to the database's owner role (PostgreSQL: a session
+    of its own) would."""
+    if isinstance(db, SqliteDatabase):
+        conn = sqlite3.connect(db.path)
+        try:
+            conn.execute(statement, params)
+            conn.commit()
+        finally:
+            conn.close()
+        return
+    assert isinstance(db, PgDatabase)
+    pg = await asyncpg.connect(db.url)
     try:
-        conn.execute(statement, params)
-        conn.commit()
+        await pg.execute(placeholders(statement), *params)
     finally:
-        conn.close()
+        await pg.close()
 
 
 async def _problems(db: Database) -> list[tuple[int, str]]:
@@ -107,7 +123,7 @@ async def test_unicode_details_and_pagination(db: Database) -> None:
 
 async def test_verify_names_an_edited_entry(db: Database) -> None:
     await _fill(db, 6)
-    _sql(db, "UPDATE audit_log SET details = ? WHERE seq = 4", ('{"n":40}',))
+    await _sql(db, "UPDATE audit_log SET details = ? WHERE seq = 4", ('{"n":40}',))
     async with db.reader() as tx:
         report, _ = await verify_log(tx)
     assert [(p.seq, p.kind) for p in report.problems] == [(4, "edited")]
@@ -122,15 +138,17 @@ async def test_verify_names_an_entry_rewritten_with_a_new_hash(db: Database) -> 
     assert e is not None
     forged = entry_hash(3, e.logged_at, "000.00.00.Z99", e.action, e.objects_json,
                         e.details_json, e.prev_hash)  # fmt: skip
-    _sql(db, "UPDATE audit_log SET actor = ?, hash = ? WHERE seq = 3", ("000.00.00.Z99", forged))
+    await _sql(
+        db, "UPDATE audit_log SET actor = ?, hash = ? WHERE seq = 3", ("000.00.00.Z99", forged)
+    )
     assert await _problems(db) == [(3, "rewritten")]
 
 
 async def test_verify_names_a_deleted_entry(db: Database) -> None:
     await _fill(db, 6)
-    _sql(db, "DELETE FROM audit_log WHERE seq = 2")
+    await _sql(db, "DELETE FROM audit_log WHERE seq = 2")
     assert await _problems(db) == [(2, "deleted")]
-    _sql(db, "DELETE FROM audit_log WHERE seq IN (4, 5)")
+    await _sql(db, "DELETE FROM audit_log WHERE seq IN (4, 5)")
     async with db.reader() as tx:
         report, _ = await verify_log(tx)
     assert [(p.seq, p.kind) for p in report.problems] == [(2, "deleted"), (4, "deleted")]
@@ -140,9 +158,9 @@ async def test_verify_names_a_deleted_entry(db: Database) -> None:
 async def test_verify_names_reordered_entries(db: Database) -> None:
     await _fill(db, 7)
     # Swap entries 3 and 5 (seq is the order of the log; -1 is a free slot for the swap).
-    _sql(db, "UPDATE audit_log SET seq = -1 WHERE seq = 3")
-    _sql(db, "UPDATE audit_log SET seq = 3 WHERE seq = 5")
-    _sql(db, "UPDATE audit_log SET seq = 5 WHERE seq = -1")
+    await _sql(db, "UPDATE audit_log SET seq = -1 WHERE seq = 3")
+    await _sql(db, "UPDATE audit_log SET seq = 3 WHERE seq = 5")
+    await _sql(db, "UPDATE audit_log SET seq = 5 WHERE seq = -1")
     async with db.reader() as tx:
         report, _ = await verify_log(tx)
     assert [(p.seq, p.kind) for p in report.problems] == [(3, "moved"), (5, "moved")]
@@ -162,7 +180,7 @@ async def test_anchor_hash_detects_truncation_and_full_rewrite(db: Database) -> 
         await repo.add_anchor(5, head[1], b"\x30\x00", datetime.now(UTC), None)
     assert await _problems(db) == []
     # Dropping the last entries leaves a consistent chain; only the anchor shows it.
-    _sql(db, "DELETE FROM audit_log WHERE seq >= 4")
+    await _sql(db, "DELETE FROM audit_log WHERE seq >= 4")
     assert await _problems(db) == [(5, "truncated")]
 
 
