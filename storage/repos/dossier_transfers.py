@@ -89,7 +89,14 @@ class TransferRepo:
         self.tx = tx
 
     async def insert(self, t: TransferRow) -> int:
-        """Store one end of a transfer; its id (an existing row's, for the same package)."""
+        """Store one end of a transfer; its id (an existing row's, for the same package).
+
+        An incoming one is inserted under its agency's lock (held until COMMIT on PostgreSQL):
+        its id, drawn from the sequence at the INSERT, is then above every incoming transfer
+        of the agency committed before, and :meth:`incoming`'s ``after`` cursor never skips
+        one committed later (docs/operations.md, "The database")."""
+        if t.direction == "in":
+            await self.tx.serialize(f"lienthong:dossier-transfers-in:{t.agency}")
         await self.tx.execute(
             "INSERT INTO dossier_transfers (direction, dossier, origin, agency, step, package,"
             " document_id, status, due_at, paused_at, body, created_at, updated_at, procedure,"

@@ -422,7 +422,10 @@ class FeedbackTransferRepo:
         self.tx = tx
 
     async def insert(self, t: TransferRow) -> int:
-        """Store a transfer; its id."""
+        """Store a transfer; its id. An incoming one under its agency's lock, as
+        TransferRepo.insert does (the ``after`` cursor of :meth:`incoming`)."""
+        if t.direction == "in":
+            await self.tx.serialize(f"lienthong:feedback-transfers-in:{t.agency}")
         row = await self.tx.fetchone(
             "INSERT INTO feedback_transfers (direction, feedback, origin, agency, package,"
             " document_id, status, answer, body, created_at, updated_at)"

@@ -8,19 +8,21 @@ import asyncio
 import hashlib
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from storage.audit import append, verify_log
-from storage.db import Database
+from storage.db import Database, Tx
 from storage.errors import Conflict
 from storage.ids import new_id, to_db_time
 from storage.pg import PgDatabase
 from storage.repos.agencies import AgencyRepo
 from storage.repos.deliveries import DeliveryRepo
 from storage.repos.documents import Document, DocumentRepo
+from storage.repos.dossier_transfers import TransferRepo, TransferRow
 from storage.repos.dossiers import DossierRepo, DossierRow
 from storage.repos.routes import PushRepo
 
@@ -157,6 +159,26 @@ async def test_a_document_id_is_stored_once_when_sent_at_once(nodes: list[Databa
 # -- inbox cursor order: a reader paging with after= never skips a delivery -----------------
 
 
+async def _pages(
+    db: Database, page: Callable[[Tx, Any], Awaitable[list[Any]]], done: asyncio.Event
+) -> list[Any]:
+    """Every row a reader sees paging with `after=` (`page(tx, after)`: the cursors of one
+    page) while writers run, until a last empty page once `done` is set."""
+    seen: list[Any] = []
+    after = None
+    while True:
+        finished = done.is_set()  # read before the page: a last page after every commit
+        async with db.reader() as tx:
+            cursors = await page(tx, after)
+        seen += cursors
+        if cursors:
+            after = cursors[-1]
+        elif finished:
+            return seen
+        else:
+            await asyncio.sleep(0.002)
+
+
 async def _send(db: Database, docid: str, recipients: list[str], pause: float) -> None:
     """One accepted package as the exchange stores it, holding its transaction open a moment
     after the deliveries (the rest of a send: routes, audit) so that others commit meanwhile."""
@@ -182,19 +204,10 @@ async def test_a_reader_paging_an_inbox_never_skips_a_delivery(nodes: list[Datab
             await _send(db, f"{name}-{i}", recipients, rng.uniform(0, 0.02))
 
     async def reader(db: Database, recipient: str) -> list[str]:
-        seen: list[str] = []
-        after: str | None = None
-        while True:
-            finished = done.is_set()  # read before the page: a last page after every commit
-            async with db.reader() as tx:
-                page = await DeliveryRepo(tx).inbox(recipient, after, 3)
-            seen += [d.id for d, _ in page]
-            if page:
-                after = page[-1][0].id
-            elif finished:
-                return seen
-            else:
-                await asyncio.sleep(0.002)
+        async def page(tx: Tx, after: str | None) -> list[str]:
+            return [d.id for d, _ in await DeliveryRepo(tx).inbox(recipient, after, 3)]
+
+        return await _pages(db, page, done)
 
     readers = [asyncio.create_task(reader(nodes[n % NODES], r)) for n, r in enumerate(RECIPIENTS)]
     await asyncio.gather(
@@ -236,3 +249,41 @@ async def test_ids_stay_above_an_inbox_whose_last_id_is_ahead_of_our_clock(
     async with nodes[2].reader() as tx:
         page = await DeliveryRepo(tx).inbox(RECIPIENTS[0], ahead, 10)
     assert [d.id for d, _ in page] == [made.id]
+
+
+async def test_a_reader_paging_incoming_dossier_transfers_never_skips_one(
+    nodes: list[Database],
+) -> None:
+    """Incoming transfers (ids from a sequence, drawn at the INSERT) for one agency from three
+    nodes at once, each transaction held a moment: `incoming(after=)` pages them all."""
+    rng = random.Random(16)
+    agency, per_task, tasks_per_node = RECIPIENTS[0], 10, 3
+    done = asyncio.Event()
+    now = datetime(2026, 3, 9, tzinfo=UTC)
+
+    async def writer(db: Database, name: str) -> None:
+        for i in range(per_task):
+            async with db.transaction() as tx:
+                doc = _doc(f"{name}-{i}")
+                await DocumentRepo(tx).insert(doc)
+                row = TransferRow(
+                    0, "in", f"{name}-{i}", G22, agency, 1, doc.id, doc.document_id, 1,
+                    now, None, {}, now, now,
+                )  # fmt: skip
+                await TransferRepo(tx).insert(row)
+                await asyncio.sleep(rng.uniform(0, 0.02))
+
+    async def page(tx: Tx, after: int | None) -> list[int]:
+        return [t.id for t in await TransferRepo(tx).incoming(agency, after or 0, 3)]
+
+    reader = asyncio.create_task(_pages(nodes[0], page, done))
+    await asyncio.gather(
+        *(writer(db, f"n{n}t{t}") for n, db in enumerate(nodes) for t in range(tasks_per_node))
+    )
+    done.set()
+    seen = await reader
+    async with nodes[1].reader() as tx:
+        rows = await tx.fetchall("SELECT id FROM dossier_transfers ORDER BY id")
+    final = [int(r[0]) for r in rows]
+    assert len(final) == NODES * tasks_per_node * per_task
+    assert seen == final, f"{len(set(final) - set(seen))} skipped"
