@@ -240,8 +240,7 @@ class _Documents:
         return _Row(doc, recipient, acked, status_at, [a["sha256"] for a in pdfs])
 
     async def insert(self, tx: Tx, row: _Row, now: datetime) -> None:
-        doc = row.document
-        await DocumentRepo(tx).insert(doc)
+        doc = await DocumentRepo(tx).insert(row.document)
         deliveries = DeliveryRepo(tx)
         delivery = await deliveries.insert(doc.id, row.recipient, "document", at=doc.received_at)
         if row.acked < now:

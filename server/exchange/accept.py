@@ -122,7 +122,7 @@ class DocumentIntake(ExchangeCore):
                         received_at=utcnow(),
                         meta_json=json.dumps(meta, ensure_ascii=False),
                     )
-                    await DocumentRepo(tx).insert(doc)
+                    doc = await DocumentRepo(tx).insert(doc)  # its id may move up
                     for delivery in await DeliveryRepo(tx).insert_many(
                         doc.id, recipients, "document"
                     ):

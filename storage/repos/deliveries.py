@@ -10,7 +10,7 @@ from datetime import datetime
 from storage.db import Tx
 from storage.errors import Conflict
 from storage.ids import from_db_time, from_db_time_opt, new_id, to_db_time, utcnow
-from storage.repos.documents import KINDS, Document, document_from_row
+from storage.repos.documents import KINDS, Document, document_from_row, id_above
 
 STATES: frozenset[str] = frozenset({"new", "acked"})
 
@@ -64,15 +64,6 @@ _INSERT_ABOVE = (
     f"INSERT INTO deliveries ({_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?"  # noqa: S608
     " WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE recipient = ? AND id >= ?)"
 )
-
-
-def _id_above(last: str | None) -> str:
-    """A new id (storage.ids.new_id), or the id right after `last` when the clock has not
-    passed it (another node's clock ahead of ours, or ids made in the same millisecond)."""
-    made = new_id()
-    if last is None or made > last:
-        return made
-    return f"{int(last, 16) + 1:032x}"
 
 
 class DeliveryRepo:
@@ -132,7 +123,7 @@ class DeliveryRepo:
                     top = await self.tx.fetchone(
                         "SELECT MAX(id) FROM deliveries WHERE recipient = ?", (recipient,)
                     )
-                    delivery_id = _id_above(None if top is None else top[0])
+                    delivery_id = id_above(None if top is None else top[0])
                     await self.tx.execute(_INSERT, (delivery_id, *row))
             except Conflict as exc:
                 raise Conflict(f"{recipient} already has package {document_id}") from exc

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
 from storage.db import Tx
 from storage.errors import Conflict
-from storage.ids import from_db_time, to_db_time, utcnow
+from storage.ids import from_db_time, new_id, to_db_time, utcnow
 from storage.repos.pending_objects import PendingObjectRepo
 
 Kind = Literal["document", "status"]
@@ -21,6 +21,21 @@ _COLUMNS = (
 )
 
 _INSERT = f"INSERT INTO documents ({_COLUMNS}) VALUES ({', '.join('?' * 13)})"  # noqa: S608
+# the row, only if its id is above every document of the sender (DocumentRepo.insert)
+_INSERT_ABOVE = (
+    f"INSERT INTO documents ({_COLUMNS}) SELECT {', '.join('?' * 13)}"  # noqa: S608
+    " WHERE NOT EXISTS (SELECT 1 FROM documents WHERE sender = ? AND kind = 'document'"
+    " AND id >= ?)"
+)
+
+
+def id_above(last: str | None) -> str:
+    """A new id (storage.ids.new_id), or the id right after `last` when the clock has not
+    passed it (another node's clock ahead of ours, or ids made in the same millisecond)."""
+    made = new_id()
+    if last is None or made > last:
+        return made
+    return f"{int(last, 16) + 1:032x}"
 
 
 @dataclass(frozen=True)
@@ -68,45 +83,64 @@ def document_from_row(row: sqlite3.Row, prefix: str = "") -> Document:
     )
 
 
+def _values(doc: Document) -> tuple[object, ...]:
+    return (
+        doc.id,
+        doc.sender,
+        doc.document_id,
+        doc.kind,
+        doc.sha256,
+        doc.size,
+        doc.subject,
+        doc.code,
+        doc.priority,
+        doc.business_type,
+        doc.related_id,
+        to_db_time(doc.received_at),
+        doc.meta_json,
+    )
+
+
 class DocumentRepo:
     """Reads and writes the documents table through a Tx."""
 
     def __init__(self, tx: Tx) -> None:
         self.tx = tx
 
-    async def insert(self, doc: Document) -> None:
-        """Insert a package row. Conflict if the sender already has a document (kind
-        'document') with this DocumentId, or if the id exists; status packages may repeat
-        a DocumentId. MissingReference if related_id names no document.
+    async def insert(self, doc: Document) -> Document:
+        """Insert a package row; return it as stored. Conflict if the sender already has a
+        document (kind 'document') with this DocumentId, or if the id exists; status packages
+        may repeat a DocumentId. MissingReference if related_id names no document.
+
+        Sent-list order: a document is inserted under its sender's lock (``Tx.serialize``,
+        held until COMMIT on PostgreSQL) and only with an id above the sender's last one;
+        when the clock of this node is behind that id (another node's, or a transaction that
+        drew its id earlier and committed later), the row gets the id right after it, and the
+        Document returned has that id. So :meth:`list_sent`'s ``after`` cursor never skips a
+        document committed later (docs/operations.md, "The database").
 
         The object's intent record (``pending_objects``) goes in the same transaction: from
         the commit on, the row keeps the object and the orphan sweep no longer considers it."""
         if doc.kind not in KINDS:
             raise ValueError(f"unknown document kind {doc.kind!r}")
         try:
-            await self.tx.execute(
-                _INSERT,
-                (
-                    doc.id,
-                    doc.sender,
-                    doc.document_id,
-                    doc.kind,
-                    doc.sha256,
-                    doc.size,
-                    doc.subject,
-                    doc.code,
-                    doc.priority,
-                    doc.business_type,
-                    doc.related_id,
-                    to_db_time(doc.received_at),
-                    doc.meta_json,
-                ),
-            )
+            if doc.kind == "document":
+                await self.tx.serialize(f"lienthong:sent:{doc.sender}")
+                if not await self.tx.execute(_INSERT_ABOVE, (*_values(doc), doc.sender, doc.id)):
+                    top = await self.tx.fetchone(
+                        "SELECT MAX(id) FROM documents WHERE sender = ? AND kind = 'document'",
+                        (doc.sender,),
+                    )
+                    doc = replace(doc, id=id_above(None if top is None else top[0]))
+                    await self.tx.execute(_INSERT, _values(doc))
+            else:
+                await self.tx.execute(_INSERT, _values(doc))
         except Conflict as exc:
             raise Conflict(
                 f"{doc.sender} already sent a document with DocumentId {doc.document_id}"
             ) from exc
         await PendingObjectRepo(self.tx).settle(doc.sha256)
+        return doc
 
     async def get(self, id: str) -> Document | None:
         """The package with our id `id`, or None."""

@@ -9,6 +9,7 @@ import hashlib
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -116,8 +117,7 @@ async def test_push_leases_are_never_taken_twice(nodes: list[Database]) -> None:
     past = to_db_time(datetime.now(UTC) - timedelta(seconds=1))
     async with nodes[0].transaction() as tx:
         for i in range(30):
-            doc = _doc(f"lease-{i}")
-            await DocumentRepo(tx).insert(doc)
+            doc = await DocumentRepo(tx).insert(_doc(f"lease-{i}"))
             for recipient in RECIPIENTS:
                 delivery = await DeliveryRepo(tx).insert(doc.id, recipient, "document")
                 await tx.execute(
@@ -183,8 +183,7 @@ async def _send(db: Database, docid: str, recipients: list[str], pause: float) -
     """One accepted package as the exchange stores it, holding its transaction open a moment
     after the deliveries (the rest of a send: routes, audit) so that others commit meanwhile."""
     async with db.transaction() as tx:
-        doc = _doc(docid)
-        await DocumentRepo(tx).insert(doc)
+        doc = await DocumentRepo(tx).insert(_doc(docid))  # its id may move up
         await DeliveryRepo(tx).insert_many(doc.id, recipients, "document")
         await asyncio.sleep(pause)
 
@@ -209,13 +208,20 @@ async def test_a_reader_paging_an_inbox_never_skips_a_delivery(nodes: list[Datab
 
         return await _pages(db, page, done)
 
+    async def sent_page(tx: Tx, after: str | None) -> list[str]:
+        return [d.id for d in await DocumentRepo(tx).list_sent(G22, after, 3)]
+
     readers = [asyncio.create_task(reader(nodes[n % NODES], r)) for n, r in enumerate(RECIPIENTS)]
+    sent_reader = asyncio.create_task(_pages(nodes[1], sent_page, done))
     await asyncio.gather(
         *(writer(db, f"n{n}t{t}") for n, db in enumerate(nodes) for t in range(tasks_per_node))
     )
     done.set()
     pages = await asyncio.gather(*readers)
+    sent = await sent_reader
     async with nodes[0].reader() as tx:
+        rows = await tx.fetchall("SELECT id FROM documents WHERE sender = ? ORDER BY id", (G22,))
+        assert sent == [r[0] for r in rows], "the sender's list skipped a document"
         for recipient, seen in zip(RECIPIENTS, pages, strict=True):
             rows = await tx.fetchall(
                 "SELECT id FROM deliveries WHERE recipient = ? ORDER BY id", (recipient,)
@@ -227,28 +233,29 @@ async def test_a_reader_paging_an_inbox_never_skips_a_delivery(nodes: list[Datab
     assert total == NODES * tasks_per_node * per_task
 
 
-async def test_ids_stay_above_an_inbox_whose_last_id_is_ahead_of_our_clock(
+async def test_ids_stay_above_a_last_id_ahead_of_our_clock(
     nodes: list[Database],
 ) -> None:
-    """Another node's clock ahead of ours made the inbox's last id: the next delivery's id is
-    still above it, so a reader past that id does not skip the new one."""
+    """Another node's clock ahead of ours made the inbox's (the sender's list's) last id: the
+    next delivery's (document's) id is still above it, so a reader past that id does not skip
+    the new one."""
     ahead = "ffffffffffff" + "0" * 20  # a millisecond count far in the future
     async with nodes[0].transaction() as tx:
-        first = _doc("ahead")
-        await DocumentRepo(tx).insert(first)
+        first = await DocumentRepo(tx).insert(replace(_doc("ahead"), id=ahead))
         await tx.execute(
             "INSERT INTO deliveries (id, document_id, recipient, kind, state, created_at)"
             " VALUES (?, ?, ?, 'document', 'new', '2026-01-01T00:00:00.000000Z')",
             (ahead, first.id, RECIPIENTS[0]),
         )
     async with nodes[1].transaction() as tx:
-        doc = _doc("behind")
-        await DocumentRepo(tx).insert(doc)
+        doc = await DocumentRepo(tx).insert(_doc("behind"))
         (made,) = await DeliveryRepo(tx).insert_many(doc.id, [RECIPIENTS[0]], "document")
-    assert made.id == "ffffffffffff" + "0" * 19 + "1"
+    assert first.id == ahead
+    assert doc.id == made.id == "ffffffffffff" + "0" * 19 + "1"
     async with nodes[2].reader() as tx:
         page = await DeliveryRepo(tx).inbox(RECIPIENTS[0], ahead, 10)
-    assert [d.id for d, _ in page] == [made.id]
+        assert [d.id for d, _ in page] == [made.id]
+        assert [d.id for d in await DocumentRepo(tx).list_sent(G22, ahead, 10)] == [doc.id]
 
 
 async def test_a_reader_paging_incoming_dossier_transfers_never_skips_one(
@@ -264,8 +271,7 @@ async def test_a_reader_paging_incoming_dossier_transfers_never_skips_one(
     async def writer(db: Database, name: str) -> None:
         for i in range(per_task):
             async with db.transaction() as tx:
-                doc = _doc(f"{name}-{i}")
-                await DocumentRepo(tx).insert(doc)
+                doc = await DocumentRepo(tx).insert(_doc(f"{name}-{i}"))
                 row = TransferRow(
                     0, "in", f"{name}-{i}", G22, agency, 1, doc.id, doc.document_id, 1,
                     now, None, {}, now, now,
