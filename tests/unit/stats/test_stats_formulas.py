@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from server.stats.errors import AgencyOutOfReach, InvalidStatsQuery
+from server.stats.figures import EVERYTHING, roots_of
 from server.stats.query import StatsTable, Viewer, stats
 from server.stats.rollups import fold, rebuild
 from storage.db import Database, Tx
@@ -434,9 +435,19 @@ async def test_rebuild_agrees_exactly_with_the_folded_rollups(database: Database
     async with database.reader() as tx:
         folded = await StatsRepo(tx).all_cells()
         months = await StatsRepo(tx).all_months()
+        subtrees = await StatsRepo(tx).all_subtrees()
         assert await StatsRepo(tx).queued() == 0
-    assert folded
+    assert folded and subtrees
     await rebuild(database)
     async with database.reader() as tx:
         assert await StatsRepo(tx).all_cells() == folded
         assert await StatsRepo(tx).all_months() == months
+        assert await StatsRepo(tx).all_subtrees() == subtrees
+
+
+def test_an_agency_counts_in_its_ancestors_subtrees_and_everything() -> None:
+    """A commune's counters are added to its district's, its province's and the whole tree's
+    rows; a ministry's (level 1) to the whole tree only; an id of no tree likewise."""
+    assert roots_of("001.01.00.H41") == ("000.01.00.H41", "000.00.00.H41", EVERYTHING)
+    assert roots_of("000.00.00.G22") == (EVERYTHING,)
+    assert roots_of("not-an-organ-id") == (EVERYTHING,)
