@@ -249,10 +249,10 @@ class _Reader:
         """The counters of each agency of the scope, over the period or up to its end."""
         out: dict[str, Counter[str]] = defaultdict(Counter)
         for span in self._spans(running):
-            for organ, name, total in await self.repo.agency_sums(
-                self.figure, self.tree, span, counter=counter
-            ):
-                out[organ][name] += total
+            rows = await self.repo.agency_sums(self.figure, self.tree, span, counter=counter)
+            for organ, name, total in rows:
+                counters = out[organ]
+                counters[name] = counters.get(name, 0) + total
         return out
 
     async def active(self, by: str) -> dict[str, int]:
@@ -331,7 +331,7 @@ async def _agency_rows(reader: _Reader, scope: Scope) -> Rows:
         values = _values(
             reader.figure,
             counters,
-            connected=_connected(scope, (organ,), reader.end),
+            connected=int(scope.registered.get(organ, date.max) <= reader.end),
             active=_active_of({organ: counters}),
             open_overdue=overdue.get(organ, 0),
         )
@@ -447,8 +447,14 @@ def _share(part: int, whole: int) -> float | None:
     return None if whole <= 0 else part / whole
 
 
+_BUCKETS = {
+    prefix: tuple(f"{prefix}{i}" for i in range(len(EDGES) + 1))
+    for prefix in ("ack_h", "first03_h")
+}
+
+
 def _histogram(counters: Mapping[str, int], prefix: str) -> dict[int, int]:
-    return {i: counters.get(f"{prefix}{i}", 0) for i in range(len(EDGES) + 1)}
+    return {i: counters[name] for i, name in enumerate(_BUCKETS[prefix]) if name in counters}
 
 
 def _exchange(counters: Mapping[str, int], connected: int, active: int) -> dict[str, Any]:
