@@ -44,6 +44,10 @@ CREATE INDEX stats_monthly_agency ON stats_monthly (figure, agency, counter, mon
 DROP INDEX stats_daily_agency;
 CREATE INDEX stats_daily_agency ON stats_daily (figure, agency, counter, day, value);
 
+-- The queue by agency: the fold takes its cells in (figure, agency, day) order, and a rebuild
+-- drops an agency's queued cells of a figure once it has recomputed them all.
+CREATE INDEX stats_dirty_agency ON stats_dirty (figure, agency, day);
+
 -- The rollups stored before: every cell is queued again and the per-agency rows are emptied, so
 -- the first fold recomputes each cell from the raw rows and adds it, from nothing, to its
 -- ancestors' rows (the figures are empty until then, one fold interval on a small axis).
