@@ -48,6 +48,11 @@ CREATE INDEX stats_daily_agency ON stats_daily (figure, agency, counter, day, va
 -- drops an agency's queued cells of a figure once it has recomputed them all.
 CREATE INDEX stats_dirty_agency ON stats_dirty (figure, agency, day);
 
+-- A document's attachments (its first verification reports): the fold and the rebuild look
+-- them up by document; by the primary key (sha256, document) SQLite scanned every verification
+-- report for each document sent instead.
+CREATE INDEX stats_attachments_document ON stats_attachments (document, sha256);
+
 -- The rollups stored before: every cell is queued again and the per-agency rows are emptied, so
 -- the first fold recomputes each cell from the raw rows and adds it, from nothing, to its
 -- ancestors' rows (the figures are empty until then, one fold interval on a small axis).
