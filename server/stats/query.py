@@ -31,6 +31,20 @@ from server.stats.figures import (
 from storage.db import Database
 from storage.repos.stats import Span, StatsRepo, Tree
 
+OWN_COUNTERS = {
+    "dossiers": (
+        "received",
+        "received_online",
+        "finished",
+        "on_time",
+        "late",
+        "processing_seconds",
+        "electronic_results",
+        "overdue_delta",
+    ),
+    "feedback": ("received", "answered", "answered_on_time", "rated", "satisfied"),
+}
+"""The counters of a group's rows by agency (the exchange has no others: all of them)."""
 GROUPS = ("month", "agency", "level", "category", "procedure")
 """``category``: feedback only (its Open311 service); ``procedure``: dossiers only."""
 MAX_DAYS = 3660
@@ -248,8 +262,10 @@ class _Reader:
     ) -> dict[str, Counter[str]]:
         """The counters of each agency of the scope, over the period or up to its end."""
         out: dict[str, Counter[str]] = defaultdict(Counter)
+        # not the per-procedure and per-category counters: they are not read by agency
+        wanted = OWN_COUNTERS.get(self.figure) if counter is None else counter
         for span in self._spans(running):
-            rows = await self.repo.agency_sums(self.figure, self.tree, span, counter=counter)
+            rows = await self.repo.agency_sums(self.figure, self.tree, span, counter=wanted)
             for organ, name, total in rows:
                 counters = out[organ]
                 counters[name] = counters.get(name, 0) + total

@@ -364,10 +364,10 @@ class StatsRepo:
     # --- what the queries read -----------------------------------------------------------
 
     async def agency_sums(
-        self, figure: str, tree: Tree, span: Span, *, counter: str | None = None
+        self, figure: str, tree: Tree, span: Span, *, counter: str | tuple[str, ...] | None = None
     ) -> list[tuple[str, str, int]]:
         """(agency, counter, sum) over ``span`` of each agency in ``tree``, of one ``counter``
-        (a LIKE pattern when it holds ``%``) if given."""
+        (a LIKE pattern when it holds ``%``) or of a few if given."""
         table, _ = span.source()
         within, params = tree.where("t")
         only, more = _counter_filter("m", counter)
@@ -559,10 +559,14 @@ class StatsRepo:
         ]
 
 
-def _counter_filter(alias: str, counter: str | None) -> tuple[str, tuple[str, ...]]:
-    """The condition on one counter (a LIKE pattern when it holds ``%``), or none."""
+def _counter_filter(
+    alias: str, counter: str | tuple[str, ...] | None
+) -> tuple[str, tuple[str, ...]]:
+    """The condition on one counter (a LIKE pattern when it holds ``%``) or on a few, or none."""
     if counter is None:
         return "", ()
+    if isinstance(counter, tuple):
+        return f" AND {alias}.counter IN ({', '.join('?' for _ in counter)})", counter
     operator = "LIKE" if "%" in counter else "="
     return f" AND {alias}.counter {operator} ?", (counter,)
 
