@@ -272,7 +272,10 @@ class _Reader:
         return out
 
     async def active(self, by: str) -> dict[str, int]:
-        """How many agencies sent or received a document in the period, by ``by``."""
+        """How many agencies sent or received a document in the period, by ``by`` (a column
+        of the exchange only: nothing read for the others)."""
+        if self.figure != "exchange":
+            return {}
         return await self.repo.active(self.figure, self.tree, spans(self.start, self.end), by=by)
 
     async def overdue(self, by: str) -> dict[str, int]:
