@@ -15,6 +15,7 @@ import re
 import tomllib
 import types
 import typing
+import urllib.parse
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,6 +59,9 @@ class ServerSettings:
     # over it a new connection gets 503 and is closed. 0: no cap (behind a reverse proxy, where
     # every client has the proxy's address, the proxy must limit per client instead).
     max_connections_per_address: int = 128
+    # The event loop that serves (server/app/eventloop.py): "asyncio" (the standard library's,
+    # the default), "uvloop" (the optional `speed` extra) or "auto" (uvloop when installed).
+    event_loop: str = "asyncio"
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,24 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class DatabaseSettings:
+    """[database]: the metadata database (docs/operations.md "The database"). No ``url``: SQLite
+    at ``data_dir/lienthong.sqlite3`` (the default, one machine). ``url =
+    "postgresql://user@host:port/name"``: PostgreSQL (several nodes, issue 20); its password
+    comes only from LIENTHONG_DATABASE_PASSWORD or ``password_file``, never from this file.
+    ``pool_size``: connections each server process keeps to PostgreSQL at most."""
+
+    url: str | None = None
+    password_file: Path | None = None
+    pool_size: int = 10
+
+    @property
+    def postgresql(self) -> bool:
+        """Whether the metadata live in PostgreSQL."""
+        return self.url is not None
+
+
+@dataclass(frozen=True)
 class S3Section:
     """[s3]: the bucket used when storage.backend = "s3" (see docs/storage.md).
 
@@ -105,6 +127,7 @@ class S3Section:
     retention_years: int = 10  # COMPLIANCE Object Lock on every object; 0 = none
     prefix: str = "objects/"
     part_size: int = 16 * 1024 * 1024
+    parallel_parts: int = 2  # parts of one upload in flight at once; RAM about this * part_size
     access_key_file: Path | None = None
     secret_key_file: Path | None = None
 
@@ -384,6 +407,16 @@ def _minute_of_day(text: str) -> int:
 
 
 @dataclass(frozen=True)
+class JobsSettings:
+    """[jobs]: the jobs that run on one process at a time among all those sharing the database
+    (server/runtime/leases.py, docs/scaling.md). ``lease_seconds``: how long a lease lasts
+    unrenewed; its holder renews it every third of that, and another process takes a dead
+    holder's jobs over within about ``lease_seconds`` and a third."""
+
+    lease_seconds: int = 15
+
+
+@dataclass(frozen=True)
 class Open311Settings:
     """[open311]: Open311 GeoReport v2 at ``/open311/v2/`` (server/http/open311.py,
     docs/open311.md).
@@ -410,6 +443,7 @@ class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)  # [server.tls]
     storage: StorageSettings = field(default_factory=StorageSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
     s3: S3Section = field(default_factory=S3Section)
     tsa: TsaSettings = field(default_factory=TsaSettings)
     seal: SealSettings = field(default_factory=SealSettings)
@@ -426,10 +460,11 @@ class Config:
     dvcqg: DvcqgSettings = field(default_factory=DvcqgSettings)
     vdxp: VdxpSettings = field(default_factory=VdxpSettings)
     open311: Open311Settings = field(default_factory=Open311Settings)
+    jobs: JobsSettings = field(default_factory=JobsSettings)
 
     @property
     def db_path(self) -> Path:
-        """The SQLite metadata database."""
+        """The SQLite metadata database (when [database] names no PostgreSQL url)."""
         return self.storage.data_dir / "lienthong.sqlite3"
 
     @property
@@ -456,6 +491,7 @@ _SECTIONS: dict[str, type[Any]] = {
     # the table [server.tls] (LIENTHONG_SERVER_TLS_<KEY>), read as a section of its own
     "server.tls": TlsSettings,
     "storage": StorageSettings,
+    "database": DatabaseSettings,
     "s3": S3Section,
     "tsa": TsaSettings,
     "seal": SealSettings,
@@ -472,6 +508,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "dvcqg": DvcqgSettings,
     "vdxp": VdxpSettings,
     "open311": Open311Settings,
+    "jobs": JobsSettings,
 }
 
 
@@ -597,14 +634,22 @@ def load_config(
     for key in ("header_timeout", "keepalive_timeout", "body_idle_timeout"):
         if getattr(server, key) < 1:
             raise ConfigError(f"setting server.{key}: must be at least 1 (seconds)")
+    if server.event_loop not in {"auto", "uvloop", "asyncio"}:
+        raise ConfigError(
+            f"setting server.event_loop: {server.event_loop!r} is not 'auto', 'uvloop' or 'asyncio'"
+        )
     storage = StorageSettings(**values["storage"])
     if storage.backend not in {"fs", "s3"}:
         raise ConfigError(f"setting storage.backend: {storage.backend!r} is not 'fs' or 's3'")
+    database = DatabaseSettings(**values["database"])
+    _check_database(database)
     s3 = S3Section(**values["s3"])
     if storage.backend == "s3" and not s3.endpoint:
         raise ConfigError("setting s3.endpoint: required when storage.backend = 's3'")
     if s3.part_size < 5 * 1024 * 1024:
         raise ConfigError("setting s3.part_size: S3 needs parts of at least 5 MiB (5242880)")
+    if not 1 <= s3.parallel_parts <= 16:
+        raise ConfigError("setting s3.parallel_parts: must be 1 to 16")
     verification = VerificationSettings(**values["verification"])
     for key in ("workers", "public_max_bytes", "public_slots", "upload_slots", "upload_max_bytes"):
         if getattr(verification, key) < 1:
@@ -652,10 +697,14 @@ def load_config(
     open311 = Open311Settings(**values["open311"])
     if open311.posts_per_minute < 1:
         raise ConfigError("setting open311.posts_per_minute: must be at least 1")
+    jobs = JobsSettings(**values["jobs"])
+    if not 3 <= jobs.lease_seconds <= 3600:
+        raise ConfigError("setting jobs.lease_seconds: must be between 3 and 3600 (seconds)")
     return Config(
         server=server,
         tls=tls,
         storage=storage,
+        database=database,
         s3=s3,
         tsa=TsaSettings(**values["tsa"]),
         seal=SealSettings(**values["seal"]),
@@ -672,6 +721,31 @@ def load_config(
         dvcqg=dvcqg,
         vdxp=vdxp,
         open311=open311,
+        jobs=jobs,
+    )
+
+
+def _check_database(database: DatabaseSettings) -> None:
+    if database.url is not None:
+        parts = urllib.parse.urlsplit(database.url)
+        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+            raise ConfigError(
+                "setting database.url: must be postgresql://user@host:port/name "
+                "(no url: SQLite in the data directory)"
+            )
+        if parts.password:
+            raise ConfigError(
+                "setting database.url: the password must not be in the url; give it in "
+                "LIENTHONG_DATABASE_PASSWORD or database.password_file"
+            )
+    if not 1 <= database.pool_size <= 200:
+        raise ConfigError("setting database.pool_size: must be between 1 and 200")
+
+
+def database_password(database: DatabaseSettings) -> str | None:
+    """The PostgreSQL password: LIENTHONG_DATABASE_PASSWORD, else database.password_file."""
+    return optional_secret(
+        "LIENTHONG_DATABASE_PASSWORD", database.password_file, "database.password_file"
     )
 
 

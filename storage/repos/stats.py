@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from storage.db import Tx
+from storage.dialects import json_field
 
 FINAL_DOSSIER_STATUSES = (3, 7, 8, 9, 10)
 """Refused, withdrawn, stopped, done, returned: the first move to one of these ends a dossier."""
@@ -65,6 +66,7 @@ RESUM: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("DELETE FROM stats_subtree_monthly WHERE figure = ? AND month = ?", ("figure", "month")),
     _month_sums("stats_subtree_monthly", "root, level", "stats_subtree_daily"),
 )
+
 
 _FIRST_VERDICT = (
     "EXISTS (SELECT 1 FROM stats_attachments a JOIN verification_reports v"
@@ -310,10 +312,12 @@ class StatsRepo:
             "INSERT INTO stats_monthly (figure, month, agency, counter, value)"
             " SELECT figure, ?, agency, counter, SUM(value) FROM stats_daily"
             " WHERE figure = ? AND agency = ? AND day >= ? AND day <= ?"
-            " GROUP BY counter HAVING SUM(value) != 0",
+            " GROUP BY figure, agency, counter HAVING SUM(value) != 0",
             (month, figure, agency, f"{month}-01", f"{month}-31"),
         )
-        await self.tx.execute("INSERT OR IGNORE INTO stats_agencies VALUES (?)", (agency,))
+        await self.tx.execute(
+            "INSERT INTO stats_agencies VALUES (?) ON CONFLICT DO NOTHING", (agency,)
+        )
 
     async def clear(self) -> None:
         """Forget every rollup (a rebuild's start)."""
@@ -402,7 +406,7 @@ class StatsRepo:
             f" t.level, m.counter, m.value FROM stats_tree t CROSS JOIN {table} m"
             f" WHERE m.figure = ? AND m.agency = t.agency AND {within} AND t.agency = t.root"
             f" AND {span.by_agency('m')}{own}"
-            ") GROUP BY k, counter",
+            ") AS x GROUP BY k, counter",
             (
                 *(figure, tree.root, span.first, span.last, *levels, *mines),
                 *(figure, *params, span.first, span.last, *owns),
@@ -432,7 +436,7 @@ class StatsRepo:
         key = {"month": "p", "level": "lv"}.get(by, "'*'")
         rows = await self.tx.fetchall(
             f"SELECT {key} AS k, COUNT(DISTINCT agency) FROM ("  # noqa: S608 (constant fragments)
-            f"{' UNION ALL '.join(parts)}) GROUP BY k",
+            f"{' UNION ALL '.join(parts)}) AS x GROUP BY k",
             params,
         )
         return {r[0]: int(r[1]) for r in rows}
@@ -440,7 +444,7 @@ class StatsRepo:
     async def procedure_names(self) -> dict[str, str]:
         """The procedures' names by code."""
         rows = await self.tx.fetchall(
-            "SELECT code, CASE WHEN json_valid(body) THEN json_extract(body, '$.name') END AS name"
+            f"SELECT code, {json_field(self.tx.dialect, 'body', 'name', checked=True)} AS name"  # noqa: S608
             " FROM procedures"
         )
         return {r["code"]: r["name"] or r["code"] for r in rows}
@@ -468,8 +472,8 @@ class StatsRepo:
         """Documents ``sender`` sent between the stored times ``start`` (incl.) and ``end``."""
         rows = await self.tx.fetchall(
             "SELECT d.id, d.document_id, d.received_at,"  # noqa: S608 (constant fragments)
-            " CASE WHEN json_valid(d.meta_json)"
-            " THEN json_extract(d.meta_json, '$.business.paper') END AS paper,"
+            f" {json_field(self.tx.dialect, 'd.meta_json', 'business.paper', checked=True)}"
+            " AS paper,"
             f" {_FIRST_VERDICT.format(verdict='valid')} AS signed_valid,"
             f" {_FIRST_VERDICT.format(verdict='invalid')} AS signature_failed"
             " FROM documents d WHERE d.sender = ? AND d.kind = 'document'"

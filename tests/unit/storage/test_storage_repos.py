@@ -1,14 +1,15 @@
-"""Each repository method against a real SQLite file."""
+"""Each repository method against a real database: a SQLite file and a PostgreSQL database
+(`db_backend`)."""
 
 import hashlib
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from storage.backends import open_database
 from storage.db import Database
 from storage.errors import Conflict, MissingReference, NotFound
 from storage.ids import new_id
@@ -31,8 +32,8 @@ H41_COMMUNE = "000.01.01.H41"
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "meta.db")
+async def db(database_target: str) -> AsyncIterator[Database]:
+    database = await open_database(database_target)
     async with database.transaction() as tx:
         agencies = AgencyRepo(tx)
         await agencies.add(G22, "Văn phòng Chính phủ", email="vpcp@example.vn")
@@ -84,6 +85,22 @@ async def test_agency_duplicate_and_unknown_parent(db: Database) -> None:
     with pytest.raises(NotFound, match=re.escape("000.00.00.Z99")):
         async with db.transaction() as tx:
             await AgencyRepo(tx).add("000.02.00.H41", "Sở Y tế", parent_id="000.00.00.Z99")
+
+
+async def test_agency_registered_by_only_back_dates(db: Database) -> None:
+    async with db.reader() as tx:
+        before = await AgencyRepo(tx).get(H41)
+    assert before is not None
+    earlier = before.created_at - timedelta(days=90)
+    async with db.transaction() as tx:
+        await AgencyRepo(tx).registered_by(H41, earlier)
+        await AgencyRepo(tx).registered_by(H41, before.created_at + timedelta(days=1))  # later
+        await AgencyRepo(tx).registered_by("000.00.00.Z99", earlier)  # unknown: nothing
+    async with db.reader() as tx:
+        after = await AgencyRepo(tx).get(H41)
+        other = await AgencyRepo(tx).get(G22)
+    assert after is not None and after.created_at == earlier
+    assert other is not None and other.created_at > earlier
 
 
 # -- tokens -----------------------------------------------------------------------------------
