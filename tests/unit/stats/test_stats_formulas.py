@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import date
-from pathlib import Path
 
 import pytest
 
@@ -19,6 +18,7 @@ from server.stats.errors import AgencyOutOfReach, InvalidStatsQuery
 from server.stats.figures import EVERYTHING, roots_of
 from server.stats.query import StatsTable, Viewer, stats
 from server.stats.rollups import fold, rebuild
+from storage.backends import open_database
 from storage.db import Database, Tx
 from storage.repos.stats import StatsRepo
 
@@ -267,8 +267,9 @@ async def feedback(database: Database) -> None:
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await Database.open(tmp_path / "meta.db")
+async def database(database_target: str) -> AsyncIterator[Database]:
+    """The figures' data, folded, on each backend of --db-backend."""
+    db = await open_database(database_target)
     await exchange(db)
     await dossiers(db)
     await feedback(db)
