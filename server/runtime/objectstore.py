@@ -4,6 +4,10 @@
 - ``s3``: the bucket of the ``[s3]`` section, with the filesystem store as a *read* fallback
   for objects not yet moved there (``lienthong storage migrate --to s3``; docs/storage.md).
 
+With the metadata database given (the axis), objects up to ``[storage] inline_max_bytes`` are
+kept in the database in front of either (storage/objects/inline.py), and the filesystem store's
+directory fsyncs are batched with the database's group commit.
+
 On S3 the store reads the version the axis wrote of each object, never just the latest one of
 its key: the versions are recorded in the metadata database (``object_versions``), and when
 the latest version of a key is someone else's the alarm is logged at ERROR, counted in the
@@ -27,6 +31,7 @@ from server.runtime.metrics import Metrics
 from storage.db import Database
 from storage.objects.base import ObjectStore
 from storage.objects.fs import FilesystemObjectStore
+from storage.objects.inline import InlineObjectStore
 from storage.objects.s3 import AlarmHandler, S3ObjectStore, S3Settings, VersionAlarm
 from storage.objects.tiered import FallbackObjectStore
 from storage.objects.versions import DatabaseVersionBook
@@ -115,20 +120,29 @@ async def open_object_store(
     For S3 the bucket is created (with Object Lock) when missing; StorageError/
     StorageUnavailable when it cannot be reached, so a misconfigured axis stops at start-up.
     """
-    filesystem = FilesystemObjectStore(config.objects_dir)
-    if config.storage.backend != "s3":
-        return filesystem
-    s3 = open_s3_store(config, env, database=database, metrics=metrics)
-    try:
-        await s3.ensure_bucket()
-    except BaseException:
-        await s3.close()
-        raise
-    return FallbackObjectStore(s3, filesystem)
+    # With the database, the filesystem's directory fsyncs wait for its next COMMIT (one per
+    # directory per group commit; storage/objects/fs.py).
+    filesystem = FilesystemObjectStore(config.objects_dir, defer_dir_syncs=database is not None)
+    if database is not None:
+        database.add_before_commit(filesystem.sync_dirs)
+    store: ObjectStore = filesystem
+    if config.storage.backend == "s3":
+        s3 = open_s3_store(config, env, database=database, metrics=metrics)
+        try:
+            await s3.ensure_bucket()
+        except BaseException:
+            await s3.close()
+            raise
+        store = FallbackObjectStore(s3, filesystem)
+    if database is not None and config.storage.inline_max_bytes > 0:
+        store = InlineObjectStore(store, database, config.storage.inline_max_bytes)
+    return store
 
 
 async def close_object_store(store: ObjectStore) -> None:
     """Release what the store holds (the S3 client's thread pool)."""
+    if isinstance(store, InlineObjectStore):
+        store = store.backing
     if isinstance(store, FallbackObjectStore):
         store = store.primary
     if isinstance(store, S3ObjectStore):

@@ -1,0 +1,176 @@
+"""Small objects kept in the database (storage/objects/inline.py), on real SQLite and real files.
+
+The store hides where the bytes live: reads, ranges and stat answer the same for an object kept
+in the database as for one on the filesystem; an object written with its row commits or rolls
+back with it; the orphan sweep deletes a row of an abandoned intake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from server.exchange.delivery import sweep_orphans
+from server.runtime.staging import stage_package
+from storage.db import Database
+from storage.errors import IntegrityError, NotFound, StorageError
+from storage.ids import utcnow
+from storage.objects.fs import FilesystemObjectStore
+from storage.objects.inline import InlineObjectStore
+from storage.repos.pending_objects import PendingObjectRepo
+
+LIMIT = 4096
+
+
+async def one(data: bytes) -> AsyncIterator[bytes]:
+    for at in range(0, len(data), 1000):
+        yield data[at : at + 1000]
+
+
+async def read_all(it: AsyncIterator[bytes]) -> bytes:
+    return b"".join([c async for c in it])
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+async def stores(tmp_path: Path) -> AsyncIterator[tuple[Database, InlineObjectStore]]:
+    database = await Database.open(tmp_path / "meta.db")
+    try:
+        yield (
+            database,
+            InlineObjectStore(FilesystemObjectStore(tmp_path / "objects"), database, LIMIT),
+        )
+    finally:
+        await database.close()
+
+
+def files(store: InlineObjectStore) -> list[Path]:
+    backing = store.backing
+    assert isinstance(backing, FilesystemObjectStore)
+    return [p for p in backing.root.rglob("*") if p.is_file() and p.parent.name != "tmp"]
+
+
+async def test_small_put_stays_in_the_database_large_goes_to_files(
+    stores: tuple[Database, InlineObjectStore],
+) -> None:
+    _, store = stores
+    small, large = bytes(range(256)) * 16, bytes(range(256)) * 17  # 4096 and 4352 bytes
+    small_ref = await store.put(one(small))
+    large_ref = await store.put(one(large))
+    assert (small_ref.sha256, small_ref.size) == (digest(small), len(small))
+    assert (large_ref.sha256, large_ref.size) == (digest(large), len(large))
+    assert [p.name for p in files(store)] == [digest(large)]
+    assert store.local_path(small_ref.sha256) is None
+    assert store.local_path(large_ref.sha256) is not None
+    for ref, data in ((small_ref, small), (large_ref, large)):
+        assert await store.stat(ref.sha256) == ref
+        assert await store.require(ref.sha256) == ref
+        assert await read_all(store.open(ref.sha256)) == data
+        assert await read_all(store.open(ref.sha256, 10, 20)) == data[10:20]
+        assert await read_all(store.open(ref.sha256, 4000)) == data[4000:]
+        assert await read_all(store.open(ref.sha256, 5, 10**9)) == data[5:]
+        assert await read_all(store.open(ref.sha256, 10**6)) == b""
+    # The same bytes again write nothing new.
+    assert await store.put(one(small)) == small_ref
+
+
+async def test_put_file_small_and_large(
+    stores: tuple[Database, InlineObjectStore], tmp_path: Path
+) -> None:
+    _, store = stores
+    for size in (LIMIT, LIMIT + 1):
+        data = bytes([size % 251]) * size
+        spool = tmp_path / f"spool-{size}"
+        spool.write_bytes(data)
+        ref = await store.put_file(spool)
+        assert ref.sha256 == digest(data) and ref.size == size
+        assert not spool.exists()
+        assert await read_all(store.open(ref.sha256)) == data
+    assert len(files(store)) == 1
+    with pytest.raises(NotFound):
+        await store.put_file(tmp_path / "absent")
+
+
+async def test_put_in_commits_and_rolls_back_with_its_transaction(
+    stores: tuple[Database, InlineObjectStore],
+) -> None:
+    database, store = stores
+    kept, dropped = b"kept with its row", b"rolled back with its row"
+
+    async with database.transaction() as tx:
+        ref = await store.put_in(tx, kept, sha256=digest(kept))
+    assert await read_all(store.open(ref.sha256)) == kept
+
+    with pytest.raises(RuntimeError):
+        async with database.transaction() as tx:
+            await store.put_in(tx, dropped, sha256=digest(dropped))
+            raise RuntimeError("the row insert failed")
+    assert await store.stat(digest(dropped)) is None
+    with pytest.raises(NotFound):
+        await read_all(store.open(digest(dropped)))
+
+    async with database.transaction() as tx:
+        with pytest.raises(ValueError, match="inline_max_bytes"):
+            await store.put_in(tx, b"x" * (LIMIT + 1), sha256=digest(b"x" * (LIMIT + 1)))
+
+
+async def test_whole_read_of_changed_bytes_is_an_integrity_error(
+    stores: tuple[Database, InlineObjectStore],
+) -> None:
+    database, store = stores
+    data = b"the bytes the name promises"
+    ref = await store.put(one(data))
+    async with database.transaction() as tx:
+        await tx.execute(
+            "UPDATE inline_objects SET data = ? WHERE sha256 = ?", (b"other", ref.sha256)
+        )
+    with pytest.raises(IntegrityError):
+        await read_all(store.open(ref.sha256))
+
+
+async def test_stage_package_writes_small_ones_with_the_row_only(
+    stores: tuple[Database, InlineObjectStore], tmp_path: Path
+) -> None:
+    database, store = stores
+    small, large = b"s" * 100, b"L" * (LIMIT + 100)
+    staged = {}
+    for name, data in (("small", small), ("large", large)):
+        spool = tmp_path / name
+        spool.write_bytes(data)
+        staged[name] = await stage_package(database, store, spool, digest(data))
+    # The small one: read, nothing written, no intent record; the large one: stored now,
+    # behind its intent record.
+    assert staged["small"].data == small and await store.stat(digest(small)) is None
+    assert staged["large"].data is None and await store.stat(digest(large)) is not None
+    async with database.reader() as tx:
+        assert await PendingObjectRepo(tx).get(digest(small)) is None
+        assert await PendingObjectRepo(tx).get(digest(large)) is not None
+    async with database.transaction() as tx:
+        await staged["small"].save(tx)
+        await staged["large"].save(tx)
+    assert await read_all(store.open(digest(small))) == small
+    # A store that keeps nothing in the database refuses put_in.
+    async with database.transaction() as tx:
+        with pytest.raises(StorageError):
+            await store.backing.put_in(tx, small, sha256=digest(small))
+
+
+async def test_orphan_sweep_deletes_an_abandoned_row(
+    stores: tuple[Database, InlineObjectStore],
+) -> None:
+    database, store = stores
+    orphan, other = b"a dossier file whose intake died", b"a report nobody recorded"
+    async with database.transaction() as tx:
+        await PendingObjectRepo(tx).record(digest(orphan), utcnow() - timedelta(seconds=10))
+    await store.put(one(orphan))
+    await store.put(one(other))
+    assert await sweep_orphans(database, store, grace=5) == 1
+    assert await store.stat(digest(orphan)) is None
+    assert await store.stat(digest(other)) is not None
