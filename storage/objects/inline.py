@@ -12,8 +12,11 @@ filesystem fallback), and the interface hides where the bytes live: ``stat``, ``
 included), ``require``, ``exists`` look in the database first (a primary-key lookup), then
 behind. ``local_path`` is None for an object kept here: callers that need a file (attachments,
 signing, verification) copy it through ``open`` (storage/objects/local.py), as they do on S3.
-``put`` and ``put_file`` of small objects keep them here too, each in its own (group-committed)
-transaction, durable when they return like any put.
+
+``put`` and ``put_file`` go behind, whatever the size: they are durable on return without a
+transaction of their own, so a caller may use them inside one (a nested transaction would wait
+for itself on the write lock), and what other features store (dossier files, signed PDFs,
+reports) stays where it was.
 
 Whole reads are checked against the SHA-256 (IntegrityError on a mismatch); ranges are served
 from the row as stored.
@@ -21,19 +24,15 @@ from the row as stored.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import os
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
 from storage.db import Database, Tx
-from storage.errors import IntegrityError, NotFound
+from storage.errors import IntegrityError
 from storage.ids import utcnow
 from storage.objects.base import CHUNK_SIZE, ObjectRef, ObjectStore, is_sha256
 from storage.repos.inline_objects import InlineObjectRepo
-
-DEFAULT_INLINE_MAX_BYTES = 256 * 1024
 
 
 class InlineObjectStore(ObjectStore):
@@ -63,38 +62,14 @@ class InlineObjectStore(ObjectStore):
         await InlineObjectRepo(tx).put(sha256, data, utcnow())
         return ObjectRef(sha256, len(data))
 
-    async def _put_own(self, data: bytes, sha256: str) -> ObjectRef:
-        async with self.database.transaction() as tx:
-            return await self.put_in(tx, data, sha256=sha256)
-
     async def put(self, chunks: AsyncIterable[bytes]) -> ObjectRef:
-        """Store the streamed bytes: in the database if they end within ``max_bytes``, else
-        behind (the bytes read so far first)."""
-        head = bytearray()
-        stream = aiter(chunks)
-        async for chunk in stream:
-            head += chunk
-            if len(head) > self.max_bytes:
-                return await self.backing.put(_chain(bytes(head), stream))
-        data = bytes(head)
-        return await self._put_own(data, hashlib.sha256(data).hexdigest())
+        """Store the streamed bytes behind (see the module docstring: only :meth:`put_in`
+        keeps objects in the database)."""
+        return await self.backing.put(chunks)
 
     async def put_file(self, path: Path, *, sha256: str | None = None) -> ObjectRef:
-        """Move a spool file in: into the database if small, else behind (the file is
-        consumed either way; see ObjectStore.put_file)."""
-        path = Path(path)
-        try:
-            size = (await asyncio.to_thread(os.stat, path)).st_size
-        except FileNotFoundError as exc:
-            raise NotFound(f"spool file {path} does not exist") from exc
-        if size > self.max_bytes:
-            return await self.backing.put_file(path, sha256=sha256)
-        data = await asyncio.to_thread(path.read_bytes)
-        if sha256 is None:
-            sha256 = hashlib.sha256(data).hexdigest()
-        ref = await self._put_own(data, sha256)
-        path.unlink(missing_ok=True)
-        return ref
+        """Move a spool file into the store behind (see ObjectStore.put_file)."""
+        return await self.backing.put_file(path, sha256=sha256)
 
     # -- reading -----------------------------------------------------------------------------
 
