@@ -28,7 +28,7 @@ at least as many packages as wrk saw answered 201 (the warm-up's included).
     .venv/bin/python bench/api_send_bench.py [--seconds 10] [--connections 100]
         [--payloads small sdk status] [--workers 1 2]
 
-Figures: docs/storage.md, "Benchmark: sending small packages".
+Figures: docs/storage.md, "Benchmark: sending packages".
 """
 
 from __future__ import annotations

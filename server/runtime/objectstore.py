@@ -4,9 +4,10 @@
 - ``s3``: the bucket of the ``[s3]`` section, with the filesystem store as a *read* fallback
   for objects not yet moved there (``lienthong storage migrate --to s3``; docs/storage.md).
 
-With the metadata database given (the axis), objects up to ``[storage] inline_max_bytes`` are
-kept in the database in front of either (storage/objects/inline.py), and the filesystem store's
-directory fsyncs are batched with the database's group commit.
+With the metadata database given (the axis), packages up to ``[storage] inline_max_bytes`` are
+kept in the database on the filesystem backend (storage/objects/inline.py; on S3 they are only
+read from there, if kept before a migration), and the filesystem store's directory fsyncs are
+batched with the database's group commit.
 
 On S3 the store reads the version the axis wrote of each object, never just the latest one of
 its key: the versions are recorded in the metadata database (``object_versions``), and when
@@ -134,8 +135,11 @@ async def open_object_store(
             await s3.close()
             raise
         store = FallbackObjectStore(s3, filesystem)
-    if database is not None and config.storage.inline_max_bytes > 0:
-        store = InlineObjectStore(store, database, config.storage.inline_max_bytes)
+    if database is not None:
+        # On S3 every new object goes to the locked bucket (Object Lock is why one runs on S3);
+        # objects kept in the database while on the filesystem stay readable there.
+        inline = config.storage.inline_max_bytes if config.storage.backend == "fs" else 0
+        store = InlineObjectStore(store, database, inline)
     return store
 
 

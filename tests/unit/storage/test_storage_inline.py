@@ -182,3 +182,22 @@ async def test_orphan_sweep_deletes_an_abandoned_row(
     assert await sweep_orphans(database, store, grace=5) == 1
     assert await store.stat(digest(orphan)) is None
     assert await store.stat(digest(other)) is not None
+
+
+async def test_with_no_inline_size_new_packages_go_behind_old_rows_stay_readable(
+    stores: tuple[Database, InlineObjectStore], tmp_path: Path
+) -> None:
+    # The axis after `storage migrate --to s3`: nothing new is kept in the database, what was
+    # kept there before is still served.
+    database, before = stores
+    old = b"a package kept in the database while on the filesystem"
+    async with database.transaction() as tx:
+        await before.put_in(tx, old, sha256=digest(old))
+    after = InlineObjectStore(before.backing, database, 0)
+    assert after.inline_max_bytes == 0
+    spool = tmp_path / "spool"
+    spool.write_bytes(b"a new small package")
+    staged = await stage_package(database, after, spool, digest(b"a new small package"))
+    assert staged.data is None
+    assert after.local_path(staged.ref.sha256) is not None
+    assert await read_all(after.open(digest(old))) == old
