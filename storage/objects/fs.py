@@ -42,6 +42,7 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -66,6 +67,22 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_DIR_SYNC_THREADS = 8
+_dir_sync_threads: ThreadPoolExecutor | None = None
+_dir_sync_threads_lock = threading.Lock()
+
+
+def _dir_sync_pool() -> ThreadPoolExecutor:
+    """The threads that fsync a group's directories together (made on first use)."""
+    global _dir_sync_threads  # one pool for the process, made once
+    with _dir_sync_threads_lock:
+        if _dir_sync_threads is None:
+            _dir_sync_threads = ThreadPoolExecutor(
+                _DIR_SYNC_THREADS, thread_name_prefix="lienthong-dir-sync"
+            )
+        return _dir_sync_threads
 
 
 async def _in_thread(fn: Callable[..., T], *args: Any, on_abandon: Callable[[], None]) -> T:
@@ -160,8 +177,12 @@ class FilesystemObjectStore(ObjectStore):
         with self._dirty_lock:
             due, self._dirty = self._dirty, set()
         try:
-            for directory in sorted(due, key=lambda d: len(d.parts)):
-                _fsync_dir(directory)
+            if len(due) == 1:
+                _fsync_dir(next(iter(due)))
+            elif due:
+                # Together: the filesystem's journal commits the concurrent fsyncs at once,
+                # instead of one commit after another on the writer thread.
+                list(_dir_sync_pool().map(_fsync_dir, due))
         except OSError as exc:
             with self._dirty_lock:
                 self._dirty.update(due)
