@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -76,7 +76,12 @@ class StagedPackage:
 
 
 async def stage_package(
-    database: Database, objects: ObjectStore, path: Path, sha256: str
+    database: Database,
+    objects: ObjectStore,
+    path: Path,
+    sha256: str,
+    *,
+    finish: Callable[[], Awaitable[ObjectRef]] | None = None,
 ) -> StagedPackage:
     """Take the spooled package at ``path`` (hashing to ``sha256``) towards the object store.
 
@@ -84,10 +89,11 @@ async def stage_package(
     transaction does, :meth:`StagedPackage.save`). Otherwise an intent record is committed,
     then the file is moved into the store (durable on return): if the send dies before its
     row commits, the record is what lets the start-up sweep delete the object
-    (docs/delivery.md, "Orphan objects"; the row insert drops the record).
+    (docs/delivery.md, "Orphan objects"; the row insert drops the record). ``finish``: an
+    upload already begun (S3), finished instead of ``put_file``; such a package goes behind.
     """
     limit = objects.inline_max_bytes
-    if limit > 0:
+    if limit > 0 and finish is None:
         # A small file is read on the event loop (from the page cache: microseconds, less than
         # the hop to a thread), a larger one in a thread.
         data = _read_if_within(path, min(limit, _READ_INLINE_BYTES))
@@ -97,7 +103,8 @@ async def stage_package(
             return StagedPackage(objects, ObjectRef(sha256, len(data)), data)
     async with database.transaction() as tx:
         await PendingObjectRepo(tx).record(sha256, utcnow())
-    return StagedPackage(objects, await objects.put_file(path, sha256=sha256), None)
+    ref = await (finish() if finish is not None else objects.put_file(path, sha256=sha256))
+    return StagedPackage(objects, ref, None)
 
 
 def _read_if_within(path: Path, limit: int) -> bytes | None:

@@ -26,12 +26,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 from storage.db import Database, Tx
 from storage.errors import IntegrityError
 from storage.ids import utcnow
-from storage.objects.base import CHUNK_SIZE, ObjectRef, ObjectStore, is_sha256
+from storage.objects.base import (
+    CHUNK_SIZE,
+    ObjectRef,
+    ObjectStore,
+    StreamingUpload,
+    is_sha256,
+)
 from storage.repos.inline_objects import InlineObjectRepo
 
 
@@ -115,6 +122,14 @@ class InlineObjectStore(ObjectStore):
     async def ping(self) -> None:
         """The store behind must be usable (the database has its own check)."""
         await self.backing.ping()
+
+    def streaming_upload(self) -> StreamingUpload | None:
+        """The store behind's (S3: a large package uploads while it arrives)."""
+        return self.backing.streaming_upload()
+
+    async def sweep_incoming(self, before: datetime) -> int:
+        """The store behind's unfinished uploads."""
+        return await self.backing.sweep_incoming(before)
 
     # -- the orphan sweep --------------------------------------------------------------------
 
