@@ -6,7 +6,7 @@ UV     := $(VENV)/bin/uv
 DATA   ?= ./data
 # S3 tests run a throwaway Ceph RADOS Gateway (tests/services/s3/); receipt tests read CMS with openssl;
 # the monthly report test opens the .xlsx in LibreOffice (soffice --headless --convert-to csv)
-APT_PACKAGES := python3-venv python3-dev gcc softhsm2 opensc curl openssl ceph-mon ceph-osd radosgw ceph-common poppler-utils zbar-tools chromium libreoffice-calc-nogui
+APT_PACKAGES := python3-venv python3-dev gcc softhsm2 opensc curl openssl ceph-mon ceph-osd radosgw ceph-common poppler-utils zbar-tools chromium libreoffice-calc-nogui postgresql
 
 # uv uses the machine's python3 (never one it downloads) and the project's .venv.
 export UV_PYTHON_DOWNLOADS := never

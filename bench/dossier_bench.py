@@ -378,7 +378,7 @@ def explain(database: Path, agency: str) -> None:
     migration 0019), straight on the database."""
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     where = DossierFilter(agency, overdue_at=datetime.now(UTC))
-    queries = [page_query(where, None, 51), transferred_query(where, None, 51)]
+    queries = [page_query(where, None, 51), transferred_query(where, None, 51, "sqlite")]
     try:
         plans = [conn.execute("EXPLAIN QUERY PLAN " + q, p).fetchall() for q, p in queries]
         started = time.perf_counter()

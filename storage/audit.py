@@ -231,6 +231,9 @@ class AuditRepo:
             raise AuditError("audit entries are appended inside a write transaction only")
         if not actor or not action:
             raise AuditError("an audit entry needs an actor and an action")
+        # One appender at a time up to COMMIT: every entry links to the one committed before it
+        # (several nodes on PostgreSQL; SQLite's single writer does it already).
+        await self.tx.serialize("lienthong:audit-chain")
         head = await self.head()
         seq = 1 if head is None else head[0] + 1
         prev_hash = GENESIS_HASH if head is None else head[1]

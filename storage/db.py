@@ -35,6 +35,7 @@ placeholders and portable SQL, so a PostgreSQL `Tx` can follow by translating pl
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import fcntl
@@ -47,7 +48,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from storage.errors import Conflict, MissingReference, StorageError, StorageFull
 from storage.ids import to_db_time, utcnow
@@ -80,6 +81,99 @@ _INLINE_BUDGET_CALLS = 10
 _MAX_READERS = 32
 
 
+Row = sqlite3.Row
+"""What a query returns: a row indexed by column name or position (sqlite3.Row on SQLite,
+asyncpg's Record on PostgreSQL: both behave so)."""
+
+
+class Tx(abc.ABC):
+    """A connection handed to repositories: inside `Database.transaction()` it writes, inside
+    `Database.reader()` it only reads. Statements take `?` placeholders; every driver error
+    comes out as a StorageError (Conflict, MissingReference, StorageFull, ...)."""
+
+    writable: bool
+    #: "sqlite" or "postgresql": for the few statements whose SQL differs (storage/dialects.py).
+    dialect: ClassVar[str]
+
+    @abc.abstractmethod
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+
+    @abc.abstractmethod
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> int:
+        """Run one statement for each parameter row; return the total rows changed."""
+
+    @abc.abstractmethod
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """Run a query and return every row."""
+
+    @abc.abstractmethod
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        """Run a query and return its first row, or None."""
+
+    @abc.abstractmethod
+    async def serialize(self, name: str) -> None:
+        """From here to its end, this write transaction runs alone among those that serialize
+        on the same `name` (on any node): for what reads then writes on what it read, such as
+        the audit chain's head or a day's last code number. A no-op where every write
+        transaction runs alone anyway (SQLite's single writer)."""
+
+
+class Database(abc.ABC):
+    """The metadata database: SQLite (`SqliteDatabase`, the default) or PostgreSQL
+    (`storage.pg.PgDatabase`); `storage.backends.open_database` opens the one a target names.
+
+    `Database.open(path)` opens SQLite, as it always did."""
+
+    dialect: ClassVar[str]
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path,
+        *,
+        readers: int = DEFAULT_READERS,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        writer_lock: bool = False,
+    ) -> Database:
+        """Open the SQLite database at `path` (see `SqliteDatabase.open`)."""
+        return await SqliteDatabase.open(
+            path, readers=readers, busy_timeout_ms=busy_timeout_ms, writer_lock=writer_lock
+        )
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close every connection; transactions running finish first."""
+
+    @abc.abstractmethod
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[Tx]:
+        """A write transaction, committed (durably) when the block ends, rolled back when it
+        raises."""
+
+    @abc.abstractmethod
+    def reader(self) -> contextlib.AbstractAsyncContextManager[Tx]:
+        """A read-only transaction: its queries see one snapshot."""
+
+    @abc.abstractmethod
+    async def committed(self) -> None:
+        """Return once every transaction that ended before the call is visible to readers."""
+
+    async def ping(self) -> None:
+        """Raise StorageError unless the database answers a query (for /healthz)."""
+        async with self.reader() as tx:
+            row = await tx.fetchone("SELECT 1")
+        if row is None or row[0] != 1:
+            raise StorageError("the database did not answer")
+
+    async def applied_migrations(self) -> list[tuple[int, str, str]]:
+        """Return (version, name, applied_at) of every applied migration, oldest first."""
+        async with self.reader() as tx:
+            rows = await tx.fetchall(
+                "SELECT version, name, applied_at FROM schema_migrations ORDER BY version"
+            )
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+
 def _translate(exc: BaseException) -> StorageError:
     """Map a sqlite3 error to the storage error the callers understand."""
     code = getattr(exc, "sqlite_errorcode", None)
@@ -94,12 +188,14 @@ def _translate(exc: BaseException) -> StorageError:
     return StorageError(f"database error: {exc}")
 
 
-class Tx:
-    """A connection handed to repositories: inside `Database.transaction()` it writes, inside
-    `Database.reader()` it only reads. Every sqlite3 error comes out as a StorageError.
+class SqliteTx(Tx):
+    """A SQLite connection handed to repositories: inside `transaction()` it writes, inside
+    `reader()` it only reads. Every sqlite3 error comes out as a StorageError.
 
     Statements run inline on the event loop (see the module docstring); a reader's statement
     that runs too long is finished on a reader thread instead (`_offload`)."""
+
+    dialect = "sqlite"
 
     def __init__(
         self, conn: sqlite3.Connection, *, writable: bool, reader: _Reader | None = None
@@ -141,6 +237,9 @@ class Tx:
         are fetched."""
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
+
+    async def serialize(self, name: str) -> None:
+        """Nothing to do: SQLite runs one write transaction at a time (BEGIN IMMEDIATE)."""
 
 
 class _Budget:
@@ -184,11 +283,14 @@ class _Reader:
 
 @dataclass(frozen=True)
 class Migration:
-    """One schema migration file: storage/migrations/NNNN_name.sql."""
+    """One schema migration file: storage/migrations/NNNN_name.sql (SQLite's SQL, the source of
+    truth, which storage/dialects.py translates for PostgreSQL), with the hand-written
+    PostgreSQL version NNNN_name.postgres.sql where there is one."""
 
     version: int
     name: str
     sql: str
+    postgres_sql: str | None = None
 
 
 def load_migrations() -> list[Migration]:
@@ -199,7 +301,15 @@ def load_migrations() -> list[Migration]:
         match = _MIGRATION_NAME.match(entry.name)
         if match is None:
             continue
-        found.append(Migration(int(match.group(1)), match.group(2), entry.read_text("utf-8")))
+        override = folder.joinpath(f"{match.group(1)}_{match.group(2)}.postgres.sql")
+        found.append(
+            Migration(
+                int(match.group(1)),
+                match.group(2),
+                entry.read_text("utf-8"),
+                override.read_text("utf-8") if override.is_file() else None,
+            )
+        )
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
@@ -284,8 +394,11 @@ async def _settled(fut: asyncio.Future[Any]) -> bool:
     return cancelled
 
 
-class Database:
-    """The metadata database. Open with `await Database.open(path)`, close with `close()`."""
+class SqliteDatabase(Database):
+    """The SQLite metadata database. Open with `await Database.open(path)`, close with
+    `close()`."""
+
+    dialect = "sqlite"
 
     def __init__(
         self,
@@ -337,7 +450,7 @@ class Database:
         readers: int = DEFAULT_READERS,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         writer_lock: bool = False,
-    ) -> Database:
+    ) -> SqliteDatabase:
         """Open (creating if needed) the database at `path` and apply pending migrations.
 
         Sets WAL, synchronous=FULL, foreign_keys=ON and busy_timeout on every connection;
@@ -474,7 +587,7 @@ class Database:
                 self._fail_group(exc)
                 raise _translate(exc) from exc
             try:
-                yield Tx(conn, writable=True)
+                yield SqliteTx(conn, writable=True)
             except BaseException as exc:
                 self._undo(exc)
                 raise
@@ -588,28 +701,13 @@ class Database:
                 except (sqlite3.Error, ValueError) as exc:
                     raise _translate(exc) from exc
                 try:
-                    yield Tx(conn, writable=False, reader=reader)
+                    yield SqliteTx(conn, writable=False, reader=reader)
                 finally:
                     # Read-only: ending it by rollback is the cheapest; never raises.
                     with contextlib.suppress(Exception):
                         conn.execute("ROLLBACK")
             finally:
                 self._give_back(reader)
-
-    async def ping(self) -> None:
-        """Raise StorageError unless the database answers a query (for /healthz)."""
-        async with self.reader() as tx:
-            row = await tx.fetchone("SELECT 1")
-        if row is None or row[0] != 1:
-            raise StorageError("the database did not answer")
-
-    async def applied_migrations(self) -> list[tuple[int, str, str]]:
-        """Return (version, name, applied_at) of every applied migration, oldest first."""
-        async with self.reader() as tx:
-            rows = await tx.fetchall(
-                "SELECT version, name, applied_at FROM schema_migrations ORDER BY version"
-            )
-        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

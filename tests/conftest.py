@@ -15,6 +15,13 @@ from pathlib import Path
 
 import fixtures_pki
 import pytest
+from fixtures_pg import (
+    DB_BACKENDS,
+    PgDatabases,
+    PgServer,
+    pg_databases_fixture,
+    postgres_server_fixture,
+)
 from fixtures_s3 import S3Endpoint, s3_endpoint_fixture
 
 from signing import devpki as pki_cli
@@ -24,6 +31,62 @@ from signing import devpki as pki_cli
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
     """A real S3 endpoint: a throwaway Ceph RGW on 127.0.0.1, or LIENTHONG_TEST_S3_ENDPOINT."""
     yield from s3_endpoint_fixture(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PgServer]:
+    """A real PostgreSQL server: a throwaway cluster on 127.0.0.1 started for this session (per
+    xdist worker), or LIENTHONG_TEST_POSTGRES_URL."""
+    yield from postgres_server_fixture()
+
+
+@pytest.fixture(scope="session")
+def pg_databases(postgres_server: PgServer) -> Iterator[PgDatabases]:
+    """Makes a database per test on the session's server (from a migrated template)."""
+    yield from pg_databases_fixture(postgres_server)
+
+
+@pytest.fixture
+async def pg_url(pg_databases: PgDatabases) -> str:
+    """The URL of a new, migrated PostgreSQL database of this test's own."""
+    return await pg_databases.new()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db-backend",
+        default="sqlite,postgresql",
+        help="the metadata backends the tests taking `db_backend` run on (comma-separated: "
+        "sqlite, postgresql; default both)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`db_backend`: each test asking for it runs once per backend of --db-backend."""
+    if "db_backend" in metafunc.fixturenames:
+        chosen = [b.strip() for b in metafunc.config.getoption("--db-backend").split(",")]
+        unknown = set(chosen) - set(DB_BACKENDS)
+        if unknown:
+            raise pytest.UsageError(f"--db-backend: unknown {sorted(unknown)}")
+        if metafunc.definition.get_closest_marker("sqlite_only") is not None:
+            chosen = ["sqlite"]  # it opens the SQLite file itself
+        metafunc.parametrize("db_backend", chosen, indirect=True)
+
+
+@pytest.fixture
+def db_backend(request: pytest.FixtureRequest) -> str:
+    """The metadata backend of this run of the test ("sqlite" or "postgresql")."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def database_target(db_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """Where this test's metadata live: a SQLite file under tmp_path, or the URL of a migrated
+    PostgreSQL database of its own."""
+    if db_backend == "sqlite":
+        return str(tmp_path / "meta.db")
+    databases: PgDatabases = request.getfixturevalue("pg_databases")
+    return await databases.new()
 
 
 @pytest.fixture(scope="session")

@@ -56,11 +56,11 @@ from server.http.errors import problem_middleware
 from server.http.headers import add_security_headers
 from server.http.open311_feedback import FeedbackBackend
 from server.runtime.config import Config
+from server.runtime.database import open_config_database
 from server.runtime.datadir import prepare_data_dir
 from server.runtime.logs import request_fields_var, request_id_var
 from server.runtime.objectstore import close_object_store, open_object_store
 from server.runtime.tls import server_context
-from storage.db import Database
 from storage.ids import utcnow
 
 log = logging.getLogger("lienthong.access")
@@ -167,7 +167,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     role = role_of(app)
     prepare_directories(config, clear_spool=role.startup_jobs)
     # Several workers write the same database: hand SQLite's write lock over fairly.
-    database = await Database.open(config.db_path, writer_lock=not role.single)
+    database = await open_config_database(config, writer_lock=not role.single)
     try:
         # storage.backend: the filesystem, or S3 (bucket made at start-up) with the filesystem
         # as read fallback for objects not yet migrated (server/runtime/objectstore.py).

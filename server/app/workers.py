@@ -139,11 +139,11 @@ async def _before_workers(config: Config) -> None:
     """The once-per-start jobs, with resources opened and closed here (see the module doc)."""
     from server.app.application import prepare_directories
     from server.exchange.delivery import startup_jobs
+    from server.runtime.database import open_config_database
     from server.runtime.objectstore import close_object_store, open_object_store
-    from storage.db import Database
 
     prepare_directories(config, clear_spool=True)
-    database = await Database.open(config.db_path)  # applies the migrations, once
+    database = await open_config_database(config)  # applies the migrations, once
     try:
         objects = await open_object_store(config, database=database)
         try:
@@ -159,12 +159,12 @@ async def _after_workers(config: Config) -> None:
     if not config.tsa.url:
         return
     from server.runtime import audit
+    from server.runtime.database import open_config_database
     from signing import SigningServices
-    from storage.db import Database
 
     services = SigningServices(tsa_url=config.tsa.url, timeout=float(config.tsa.timeout))
     try:
-        database = await Database.open(config.db_path)
+        database = await open_config_database(config)
         try:
             await audit.anchor_head(database, services.timestamper(), config.tsa.url)
         except audit.AnchorError as exc:

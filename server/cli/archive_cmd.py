@@ -322,15 +322,15 @@ def cmd_renew(args: argparse.Namespace) -> int:
 
 async def _renew(config: Any, days: int) -> int:
     from server.exchange import Exchange
+    from server.runtime.database import database_target, open_config_database
     from server.runtime.objectstore import close_object_store, open_object_store
     from server.signatures.renewal import RenewalError, Renewer
-    from storage.db import Database
     from storage.errors import StorageError
 
     try:
-        database = await Database.open(config.db_path)
+        database = await open_config_database(config)
     except StorageError as exc:
-        raise CliError(f"cannot open the database {config.db_path}: {exc}") from None
+        raise CliError(f"cannot open the database {database_target(config)}: {exc}") from None
     try:
         objects = await open_object_store(config, database=database)
         renewer = Renewer(config, database, objects, Exchange(config, database, objects))

@@ -207,9 +207,18 @@ def restore(config: Config, source: Path) -> dict[str, Any]:
     return dict(manifest)
 
 
+def _sqlite_only(config: Config) -> None:
+    if config.database.postgresql:
+        raise CliError(
+            "backup and restore copy the SQLite database; with [database] url on PostgreSQL, "
+            "back it up with PostgreSQL's tools (pg_dump, pg_basebackup) and the objects apart"
+        )
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     """``lienthong backup DIR``."""
     config = local_config(args)
+    _sqlite_only(config)
     manifest = backup(config, args.dir, with_key=args.with_secrets_key)
     objects = (
         f"{manifest['objects']} objects ({manifest['object_bytes']} bytes)"
@@ -228,6 +237,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     """``lienthong restore DIR --data-dir NEW``."""
     config = local_config(args)
+    _sqlite_only(config)
     restore(config, args.dir)
     print(f"restored {args.dir} into {config.storage.data_dir}")
     return 0

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from server.cli import CliError
 from server.runtime.config import Config
+from server.runtime.database import database_target, open_config_database
 from storage.db import Database
 from storage.errors import Conflict, NotFound, StorageError
 
@@ -24,7 +25,7 @@ def require_database(config: Config) -> None:
 
     A mistyped ``--data-dir`` must not silently start (or create) an empty axis.
     """
-    if not config.db_path.is_file():
+    if config.database.url is None and not config.db_path.is_file():
         raise CliError(
             f"no database at {config.db_path}: run `lienthong init` (with the same --data-dir)"
         )
@@ -41,7 +42,7 @@ def with_database(
         require_database(config)
 
     async def main() -> T:
-        database = await Database.open(config.db_path)
+        database = await open_config_database(config)
         try:
             return await work(database)
         finally:
@@ -52,4 +53,4 @@ def with_database(
     except (Conflict, NotFound) as exc:
         raise CliError(str(exc)) from None
     except StorageError as exc:
-        raise CliError(f"database {config.db_path}: {exc}") from None
+        raise CliError(f"database {database_target(config)}: {exc}") from None

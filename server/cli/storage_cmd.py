@@ -24,6 +24,7 @@ from server.cli import CliError
 from server.cli.http_client import Progress
 from server.cli.options import add_local_options, local_config
 from server.runtime.config import Config, ConfigError, load_config
+from server.runtime.database import open_config_database
 from server.runtime.objectstore import open_s3_store
 from storage.db import Database
 from storage.errors import StorageError
@@ -90,7 +91,7 @@ def set_backend(path: Path, backend: str) -> None:
 
 async def _migrate(config: Config, limit: int | None) -> MigrationReport:
     # The versions written to S3 are recorded in the axis's database (docs/storage.md).
-    database = await Database.open(config.db_path)
+    database = await open_config_database(config)
     try:
         return await _migrate_with(config, database, limit)
     finally:

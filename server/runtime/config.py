@@ -15,6 +15,7 @@ import re
 import tomllib
 import types
 import typing
+import urllib.parse
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -94,6 +95,24 @@ class StorageSettings:
     # Objects up to this size are kept in the database, written with the row that names them
     # (storage/objects/inline.py, docs/storage.md); 0: every object in the backend.
     inline_max_bytes: int = 256 * 1024
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """[database]: the metadata database (docs/operations.md "The database"). No ``url``: SQLite
+    at ``data_dir/lienthong.sqlite3`` (the default, one machine). ``url =
+    "postgresql://user@host:port/name"``: PostgreSQL (several nodes, issue 20); its password
+    comes only from LIENTHONG_DATABASE_PASSWORD or ``password_file``, never from this file.
+    ``pool_size``: connections each server process keeps to PostgreSQL at most."""
+
+    url: str | None = None
+    password_file: Path | None = None
+    pool_size: int = 10
+
+    @property
+    def postgresql(self) -> bool:
+        """Whether the metadata live in PostgreSQL."""
+        return self.url is not None
 
 
 @dataclass(frozen=True)
@@ -427,6 +446,7 @@ class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)  # [server.tls]
     storage: StorageSettings = field(default_factory=StorageSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
     s3: S3Section = field(default_factory=S3Section)
     tsa: TsaSettings = field(default_factory=TsaSettings)
     seal: SealSettings = field(default_factory=SealSettings)
@@ -447,7 +467,7 @@ class Config:
 
     @property
     def db_path(self) -> Path:
-        """The SQLite metadata database."""
+        """The SQLite metadata database (when [database] names no PostgreSQL url)."""
         return self.storage.data_dir / "lienthong.sqlite3"
 
     @property
@@ -474,6 +494,7 @@ _SECTIONS: dict[str, type[Any]] = {
     # the table [server.tls] (LIENTHONG_SERVER_TLS_<KEY>), read as a section of its own
     "server.tls": TlsSettings,
     "storage": StorageSettings,
+    "database": DatabaseSettings,
     "s3": S3Section,
     "tsa": TsaSettings,
     "seal": SealSettings,
@@ -625,6 +646,8 @@ def load_config(
         raise ConfigError(f"setting storage.backend: {storage.backend!r} is not 'fs' or 's3'")
     if not 0 <= storage.inline_max_bytes <= 16 * 1024 * 1024:
         raise ConfigError("setting storage.inline_max_bytes: must be between 0 and 16777216")
+    database = DatabaseSettings(**values["database"])
+    _check_database(database)
     s3 = S3Section(**values["s3"])
     if storage.backend == "s3" and not s3.endpoint:
         raise ConfigError("setting s3.endpoint: required when storage.backend = 's3'")
@@ -686,6 +709,7 @@ def load_config(
         server=server,
         tls=tls,
         storage=storage,
+        database=database,
         s3=s3,
         tsa=TsaSettings(**values["tsa"]),
         seal=SealSettings(**values["seal"]),
@@ -703,6 +727,30 @@ def load_config(
         vdxp=vdxp,
         open311=open311,
         jobs=jobs,
+    )
+
+
+def _check_database(database: DatabaseSettings) -> None:
+    if database.url is not None:
+        parts = urllib.parse.urlsplit(database.url)
+        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+            raise ConfigError(
+                "setting database.url: must be postgresql://user@host:port/name "
+                "(no url: SQLite in the data directory)"
+            )
+        if parts.password:
+            raise ConfigError(
+                "setting database.url: the password must not be in the url; give it in "
+                "LIENTHONG_DATABASE_PASSWORD or database.password_file"
+            )
+    if not 1 <= database.pool_size <= 200:
+        raise ConfigError("setting database.pool_size: must be between 1 and 200")
+
+
+def database_password(database: DatabaseSettings) -> str | None:
+    """The PostgreSQL password: LIENTHONG_DATABASE_PASSWORD, else database.password_file."""
+    return optional_secret(
+        "LIENTHONG_DATABASE_PASSWORD", database.password_file, "database.password_file"
     )
 
 

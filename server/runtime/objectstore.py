@@ -29,7 +29,7 @@ from pathlib import Path
 from server.runtime import audit
 from server.runtime.config import Config, ConfigError
 from server.runtime.metrics import Metrics
-from storage.db import Database
+from storage.db import Database, SqliteDatabase
 from storage.objects.base import ObjectStore
 from storage.objects.fs import FilesystemObjectStore
 from storage.objects.inline import InlineObjectStore
@@ -124,9 +124,12 @@ async def open_object_store(
     """
     # With the database, the filesystem's directory fsyncs wait for its next COMMIT (one per
     # directory per group commit; storage/objects/fs.py).
-    filesystem = FilesystemObjectStore(config.objects_dir, defer_dir_syncs=database is not None)
-    if database is not None:
-        database.add_before_commit(filesystem.sync_dirs)
+    # Only the SQLite database runs before-commit hooks; on PostgreSQL each put still fsyncs
+    # its directories before it returns.
+    sqlite = database if isinstance(database, SqliteDatabase) else None
+    filesystem = FilesystemObjectStore(config.objects_dir, defer_dir_syncs=sqlite is not None)
+    if sqlite is not None:
+        sqlite.add_before_commit(filesystem.sync_dirs)
     store: ObjectStore = filesystem
     if config.storage.backend == "s3":
         s3 = open_s3_store(config, env, database=database, metrics=metrics)

@@ -50,8 +50,11 @@ class CalendarRepo:
         """Decide ``day`` (replacing an earlier decision) and bump the generation."""
         row = CalendarOverrideRow(day, working, name, source, changed_by, utcnow())
         await self.tx.execute(
-            "INSERT OR REPLACE INTO calendar_overrides"
-            " (day, working, name, source, changed_by, changed_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO calendar_overrides"
+            " (day, working, name, source, changed_by, changed_at) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (day) DO UPDATE SET working = excluded.working, name = excluded.name,"
+            " source = excluded.source, changed_by = excluded.changed_by,"
+            " changed_at = excluded.changed_at",
             (day.isoformat(), int(working), name, source, changed_by, to_db_time(row.changed_at)),
         )
         await self._bump()

@@ -32,12 +32,11 @@ class OutboxRepo:
     async def put(self, topic: str, kind: str, actor: str, message: bytes, at: datetime) -> int:
         """Keep a message to send, due at once; its id."""
         moment = to_db_time(at)
-        await self.tx.execute(
+        row = await self.tx.fetchone(
             "INSERT INTO carried_outbox (topic, kind, actor, message, created_at,"
-            " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
+            " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (topic, kind, actor, message, moment, moment),
         )
-        row = await self.tx.fetchone("SELECT last_insert_rowid()")
         return int(row[0]) if row else 0
 
     async def waiting(self, topic: str) -> list[OutboxRow]:

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from storage.db import Tx
+from storage.dialects import json_field
 from storage.ids import from_db_time, from_db_time_opt, to_db_time
 
 FINAL_STATUSES = (3, 7, 8, 9, 10)  # never overdue (server/dossiers/lifecycle.py)
@@ -123,14 +124,18 @@ def _listed(row: sqlite3.Row) -> DossierRow:
 
 # A dossier transferred to an agency (an 'in' row of dossier_transfers, migration 0019) in the
 # shape of a dossier row: its status and due date are the step's, the rest is its ho-so.json.
-_TRANSFERRED_COLUMNS = (
-    "t.dossier AS code, json_extract(t.body, '$.receiving_unit') AS receiving_unit, '' AS day,"
-    " 0 AS seq, t.procedure AS procedure, t.agency AS agency,"
-    " json_extract(t.body, '$.channel') AS channel, t.status AS status,"
-    " json_extract(t.body, '$.applicant') AS applicant, t.received_at AS received_at,"
-    " t.due_at AS due_at, t.paused_at AS paused_at, NULL AS idempotency_key,"
-    " t.created_at AS created_at, t.updated_at AS updated_at, 0 AS late"
-)
+def _transferred_columns(dialect: str) -> str:
+    return (
+        f"t.dossier AS code, {json_field(dialect, 't.body', 'receiving_unit')} AS receiving_unit,"
+        " '' AS day, 0 AS seq, t.procedure AS procedure, t.agency AS agency,"
+        f" {json_field(dialect, 't.body', 'channel', integer=True)} AS channel,"
+        f" t.status AS status, {json_field(dialect, 't.body', 'applicant')} AS applicant,"
+        " t.received_at AS received_at,"
+        " t.due_at AS due_at, t.paused_at AS paused_at, NULL AS idempotency_key,"
+        " t.created_at AS created_at, t.updated_at AS updated_at, 0 AS late"
+    )
+
+
 _TRANSFER_MARK = (
     "t.id AS transfer_id, t.step AS transfer_step, t.origin AS transfer_origin,"
     " t.package AS transfer_package"
@@ -169,7 +174,10 @@ class DossierRepo:
         self.tx = tx
 
     async def next_seq(self, unit: str, day: str) -> int:
-        """The next number of ``unit``'s day ``day`` (YYMMDD): 1 for the first."""
+        """The next number of ``unit``'s day ``day`` (YYMMDD): 1 for the first. Intakes of the
+        same unit and day wait for each other from here to COMMIT, so two nodes never take
+        the same number and a refused intake leaves no gap."""
+        await self.tx.serialize(f"lienthong:dossier-seq:{unit}:{day}")
         row = await self.tx.fetchone(
             "SELECT COALESCE(MAX(seq), 0) FROM dossiers WHERE receiving_unit = ? AND day = ?",
             (unit, day),
@@ -214,7 +222,8 @@ class DossierRepo:
         in one read (the public lookup); None when there is no such dossier."""
         columns = ", ".join(f"d.{c.strip()}" for c in _COLUMNS.split(","))
         row = await self.tx.fetchone(
-            f"SELECT {columns}, json_extract(p.body, '$.name') AS procedure_name"  # noqa: S608
+            f"SELECT {columns}, {json_field(self.tx.dialect, 'p.body', 'name')}"  # noqa: S608
+            " AS procedure_name"
             " FROM dossiers d LEFT JOIN procedures p ON p.code = d.procedure WHERE d.code = ?",
             (code,),
         )
@@ -243,7 +252,7 @@ class DossierRepo:
         never cleared: False leaves it as it is)."""
         await self.tx.execute(
             "UPDATE dossiers SET status = ?, due_at = ?, paused_at = ?, updated_at = ?,"
-            " late = MAX(late, ?) WHERE code = ?",
+            " late = CASE WHEN late = 1 THEN 1 ELSE ? END WHERE code = ?",
             (
                 status,
                 to_db_time(due_at),
@@ -266,10 +275,10 @@ class DossierRepo:
         due_at: datetime | None = None,
     ) -> int:
         """Append an event (``due_at``: the dossier's due date after it); its id."""
-        await self.tx.execute(
+        row = await self.tx.fetchone(
             "INSERT INTO dossier_events"
             " (dossier, actor, at, from_status, to_status, note, due_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 code,
                 actor,
@@ -280,7 +289,6 @@ class DossierRepo:
                 None if due_at is None else to_db_time(due_at),
             ),
         )
-        row = await self.tx.fetchone("SELECT last_insert_rowid()")
         return int(row[0]) if row else 0
 
     async def add_apology(
@@ -389,7 +397,7 @@ class DossierRepo:
         in code order on their own index (migration 0019), merged here: the UNION's plan stays
         as it was, and an agency with no transfers pays one empty index search."""
         own_sql, own_params = page_query(where, after, limit)
-        moved_sql, moved_params = transferred_query(where, after, limit)
+        moved_sql, moved_params = transferred_query(where, after, limit, self.tx.dialect)
         own = [_dossier(r) for r in await self.tx.fetchall(own_sql, own_params)]
         moved = [_listed(r) for r in await self.tx.fetchall(moved_sql, moved_params)]
         if not moved:
@@ -409,13 +417,17 @@ def page_query(where: DossierFilter, after: str | None, limit: int) -> tuple[str
     return sql, [where.agency, *params, where.agency, *params, limit]
 
 
-def transferred_query(where: DossierFilter, after: str | None, limit: int) -> tuple[str, list[Any]]:
-    """The SQL of the dossiers transferred to the agency in :meth:`DossierRepo.page`, and its
-    parameters: one row per dossier, its latest step at this agency, and none when the agency
-    is a party of the dossier itself (both on this axis: it sees the dossier)."""
+def transferred_query(
+    where: DossierFilter, after: str | None, limit: int, dialect: str
+) -> tuple[str, list[Any]]:
+    """The SQL (of `dialect`) of the dossiers transferred to the agency in
+    :meth:`DossierRepo.page`, and its parameters: one row per dossier, its latest step at this
+    agency, and none when the agency is a party of the dossier itself (both on this axis: it
+    sees the dossier)."""
     moved, params = _conditions(where, after, "t.")
     sql = (
-        f"SELECT {_TRANSFERRED_COLUMNS}, {_TRANSFER_MARK} FROM dossier_transfers t"  # noqa: S608
+        f"SELECT {_transferred_columns(dialect)}, {_TRANSFER_MARK}"  # noqa: S608
+        " FROM dossier_transfers t"
         f" WHERE t.direction = 'in' AND t.agency = ? AND {moved}"
         " AND NOT EXISTS (SELECT 1 FROM dossier_transfers l WHERE l.direction = 'in'"
         " AND l.agency = t.agency AND l.dossier = t.dossier AND l.id > t.id)"

@@ -87,8 +87,8 @@ class DvcqgRepo:
             (code, to_db_time(version), to_db_time(now)),
         )
         await self.tx.executemany(
-            "INSERT OR IGNORE INTO dvcqg_synced_events (event, dossier, synced_at)"
-            " VALUES (?, ?, ?)",
+            "INSERT INTO dvcqg_synced_events (event, dossier, synced_at)"
+            " VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             [(event, code, to_db_time(now)) for event in events],
         )
 

@@ -262,7 +262,10 @@ class FeedbackRepo:
         self.tx = tx
 
     async def next_seq(self, day: str) -> int:
-        """The next number of day ``day`` (YYMMDD) on this axis: 1 for the first."""
+        """The next number of day ``day`` (YYMMDD) on this axis: 1 for the first. Submissions
+        of the same day wait for each other from here to COMMIT (no repeat, no gap, on any
+        node)."""
+        await self.tx.serialize(f"lienthong:feedback-seq:{day}")
         row = await self.tx.fetchone(
             "SELECT COALESCE(MAX(seq), 0) FROM feedback WHERE day = ?", (day,)
         )
@@ -350,12 +353,11 @@ class FeedbackRepo:
         self, code: str, actor: str, at: datetime, from_status: str | None, to: str, note: str
     ) -> int:
         """Append an event; its id."""
-        await self.tx.execute(
+        row = await self.tx.fetchone(
             "INSERT INTO feedback_events (feedback, actor, at, from_status, to_status, note)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (code, actor, to_db_time(at), from_status, to, note),
         )
-        row = await self.tx.fetchone("SELECT last_insert_rowid()")
         return int(row[0]) if row else 0
 
     async def events(self, code: str) -> list[EventRow]:
@@ -421,10 +423,10 @@ class FeedbackTransferRepo:
 
     async def insert(self, t: TransferRow) -> int:
         """Store a transfer; its id."""
-        await self.tx.execute(
+        row = await self.tx.fetchone(
             "INSERT INTO feedback_transfers (direction, feedback, origin, agency, package,"
             " document_id, status, answer, body, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 t.direction,
                 t.feedback,
@@ -439,7 +441,6 @@ class FeedbackTransferRepo:
                 to_db_time(t.updated_at),
             ),
         )
-        row = await self.tx.fetchone("SELECT last_insert_rowid()")
         return int(row[0]) if row else 0
 
     async def get(self, transfer_id: int) -> TransferRow | None:

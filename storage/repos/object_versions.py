@@ -39,7 +39,7 @@ class ObjectVersionRepo:
     async def record(self, version: ObjectVersion) -> None:
         """Record a version (recording it again changes nothing)."""
         await self.tx.execute(
-            "INSERT OR IGNORE INTO object_versions (sha256, version_id, size, recorded_at) "
-            "VALUES (?, ?, ?, ?)",
+            "INSERT INTO object_versions (sha256, version_id, size, recorded_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (version.sha256, version.version_id, version.size, to_db_time(utcnow())),
         )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from storage.db import Tx
+from storage.dialects import skip_locked
 from storage.ids import from_db_time, from_db_time_opt, to_db_time, utcnow
 from storage.repos import sealed
 from storage.repos.sealed import SealedColumn
@@ -273,13 +274,14 @@ class PushRepo:
         """Lease up to ``limit`` due deliveries to ``owner`` until ``lease_until``.
 
         Call inside ``Database.transaction()``: the write lock makes select-and-lease atomic,
-        between processes too. A delivery whose lease has run out is due again.
+        between processes too (on PostgreSQL the rows are locked FOR UPDATE and those another
+        node is leasing skipped). A delivery whose lease has run out is due again.
         """
         stamp = to_db_time(now)
         rows = await self.tx.fetchall(
             _PUSH_SELECT + " WHERE dl.state = 'new' AND dl.next_attempt_at IS NOT NULL"
             " AND dl.next_attempt_at <= ? AND (dl.lease_until IS NULL OR dl.lease_until <= ?)"
-            " ORDER BY dl.next_attempt_at, dl.id LIMIT ?",
+            " ORDER BY dl.next_attempt_at, dl.id LIMIT ?" + skip_locked(self.tx.dialect, "dl"),
             (stamp, stamp, limit),
         )
         items = []

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from storage.db import Tx
+from storage.dialects import day_of, in_json_array, json_field
 
 FINAL_DOSSIER_STATUSES = (3, 7, 8, 9, 10)
 """Refused, withdrawn, stopped, done, returned: the first move to one of these ends a dossier."""
@@ -21,20 +22,25 @@ RESULT_STATUSES = (9, 10)
 """Moves whose files are the dossier's result (an electronic result)."""
 
 # `lienthong stats rebuild`: queue every cell the raw rows touch (as migration 0034 did once).
-MARK_ALL = (
-    "INSERT OR IGNORE INTO stats_dirty SELECT 'exchange', date(received_at, '+7 hours'), sender"
-    " FROM documents WHERE kind = 'document'",
-    "INSERT OR IGNORE INTO stats_dirty SELECT 'exchange', date(created_at, '+7 hours'),"
-    " recipient FROM deliveries WHERE kind = 'document'",
-    "INSERT OR IGNORE INTO stats_dirty SELECT 'dossiers', date(received_at, '+7 hours'), agency"
-    " FROM dossiers",
-    "INSERT OR IGNORE INTO stats_dirty SELECT 'dossiers', date(due_at, '+7 hours'), agency"
-    " FROM dossiers",
-    "INSERT OR IGNORE INTO stats_dirty SELECT 'dossiers', date(e.at, '+7 hours'), d.agency"
-    " FROM dossier_events e JOIN dossiers d ON d.code = e.dossier",
-    "INSERT OR IGNORE INTO stats_dirty SELECT 'feedback', date(received_at, '+7 hours'), agency"
-    " FROM feedback",
+_MARK_ALL = (
+    ("exchange", "received_at", "sender", "documents WHERE kind = 'document'"),
+    ("exchange", "created_at", "recipient", "deliveries WHERE kind = 'document'"),
+    ("dossiers", "received_at", "agency", "dossiers WHERE true"),
+    ("dossiers", "due_at", "agency", "dossiers WHERE true"),
+    ("dossiers", "e.at", "d.agency", "dossier_events e JOIN dossiers d ON d.code = e.dossier"),
+    ("feedback", "received_at", "agency", "feedback WHERE true"),
 )
+
+
+def mark_all(dialect: str) -> list[str]:
+    """The statements queueing every cell (a WHERE before ON CONFLICT: SQLite's parser needs
+    one after a FROM)."""
+    return [
+        f"INSERT INTO stats_dirty SELECT '{figure}', {day_of(dialect, column)}, {agency}"  # noqa: S608 (constants)
+        f" FROM {source}{' WHERE true' if 'JOIN' in source else ''} ON CONFLICT DO NOTHING"
+        for figure, column, agency, source in _MARK_ALL
+    ]
+
 
 _FIRST_VERDICT = (
     "EXISTS (SELECT 1 FROM stats_attachments a JOIN verification_reports v"
@@ -42,7 +48,6 @@ _FIRST_VERDICT = (
     " AND v.id = (SELECT MIN(id) FROM verification_reports w"
     " WHERE w.attachment_sha256 = a.sha256))"
 )
-_IN_JSON = "(SELECT value FROM json_each(?))"
 
 
 @dataclass(frozen=True)
@@ -168,16 +173,18 @@ class StatsRepo:
             "INSERT INTO stats_monthly (figure, month, agency, counter, value)"
             " SELECT figure, ?, agency, counter, SUM(value) FROM stats_daily"
             " WHERE figure = ? AND agency = ? AND day >= ? AND day <= ?"
-            " GROUP BY counter HAVING SUM(value) != 0",
+            " GROUP BY figure, agency, counter HAVING SUM(value) != 0",
             (month, figure, agency, f"{month}-01", f"{month}-31"),
         )
-        await self.tx.execute("INSERT OR IGNORE INTO stats_agencies VALUES (?)", (agency,))
+        await self.tx.execute(
+            "INSERT INTO stats_agencies VALUES (?) ON CONFLICT DO NOTHING", (agency,)
+        )
 
     async def clear(self) -> None:
         """Forget every rollup and queue every cell the raw rows touch (a rebuild's start)."""
         await self.tx.execute("DELETE FROM stats_daily")
         await self.tx.execute("DELETE FROM stats_monthly")
-        for sql in MARK_ALL:
+        for sql in mark_all(self.tx.dialect):
             await self.tx.execute(sql)
 
     async def queued(self) -> int:
@@ -216,7 +223,7 @@ class StatsRepo:
         """(month, agency, counter, sum) over ``span`` of ``agencies`` (None: every agency), of
         one ``counter`` if given; ``*`` stands for the month or agency not grouped by."""
         table, column, month = span.source()
-        where, params = _agency_filter(agencies, counter)
+        where, params = _agency_filter(self.tx.dialect, agencies, counter)
         month_key = month if by_month else "'*'"
         agency_key = "agency" if by_agency else "'*'"
         rows = await self.tx.fetchall(
@@ -232,7 +239,7 @@ class StatsRepo:
     ) -> list[tuple[str, str]]:
         """(month or ``*``, agency) with a document sent or received over ``span``."""
         table, column, month = span.source()
-        where, params = _agency_filter(agencies, None)
+        where, params = _agency_filter(self.tx.dialect, agencies, None)
         month_key = month if by_month else "'*'"
         rows = await self.tx.fetchall(
             f"SELECT DISTINCT {month_key}, agency FROM {table}"  # noqa: S608 (constant fragments)
@@ -245,7 +252,7 @@ class StatsRepo:
     async def procedure_names(self) -> dict[str, str]:
         """The procedures' names by code."""
         rows = await self.tx.fetchall(
-            "SELECT code, CASE WHEN json_valid(body) THEN json_extract(body, '$.name') END AS name"
+            f"SELECT code, {json_field(self.tx.dialect, 'body', 'name', checked=True)} AS name"  # noqa: S608
             " FROM procedures"
         )
         return {r["code"]: r["name"] or r["code"] for r in rows}
@@ -273,8 +280,8 @@ class StatsRepo:
         """Documents ``sender`` sent between the stored times ``start`` (incl.) and ``end``."""
         rows = await self.tx.fetchall(
             "SELECT d.id, d.document_id, d.received_at,"  # noqa: S608 (constant fragments)
-            " CASE WHEN json_valid(d.meta_json)"
-            " THEN json_extract(d.meta_json, '$.business.paper') END AS paper,"
+            f" {json_field(self.tx.dialect, 'd.meta_json', 'business.paper', checked=True)}"
+            " AS paper,"
             f" {_FIRST_VERDICT.format(verdict='valid')} AS signed_valid,"
             f" {_FIRST_VERDICT.format(verdict='invalid')} AS signature_failed"
             " FROM documents d WHERE d.sender = ? AND d.kind = 'document'"
@@ -365,12 +372,13 @@ class StatsRepo:
 
 
 def _agency_filter(
-    agencies: Iterable[str] | None, counter: str | None
+    dialect: str, agencies: Iterable[str] | None, counter: str | None
 ) -> tuple[str, tuple[str, ...]]:
     where = ""
     params: tuple[str, ...] = ()
     if agencies is not None:
-        where, params = f" AND agency IN {_IN_JSON}", (json.dumps(sorted(set(agencies))),)
+        where = f" AND agency IN {in_json_array(dialect)}"
+        params = (json.dumps(sorted(set(agencies))),)
     if counter is not None:  # a LIKE pattern when it holds a %
         operator = "LIKE" if "%" in counter else "="
         where, params = f"{where} AND counter {operator} ?", (*params, counter)

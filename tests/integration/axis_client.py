@@ -7,9 +7,9 @@ edXML packages with ``edxml.serialize`` and to send them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
-import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from fixtures_pg import PgDatabases, database_settings
 
 import edxml
 from edxml import (
@@ -152,16 +153,13 @@ class Axis:
         assert resp.status == 200, await resp.text()
         return dict(await resp.json())
 
-    def snapshot(self) -> dict[str, Any]:
+    async def snapshot(self) -> dict[str, Any]:
         """What is stored: row counts per table, object files and spool files."""
-        conn = sqlite3.connect(self.config.db_path)
-        try:
+        async with self.client.app[DATABASE].reader() as tx:
             counts = {
-                t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
+                t: (await tx.fetchone(f"SELECT count(*) FROM {t}"))[0]  # type: ignore[index]  # noqa: S608
                 for t in ("documents", "deliveries", "statuses")
             }
-        finally:
-            conn.close()
         objects = sorted(
             str(p.relative_to(self.config.objects_dir))
             for p in self.config.objects_dir.rglob("*")
@@ -183,11 +181,18 @@ def offline_verification(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def axis_config(tmp_path: Path) -> Config:
+def axis_config(tmp_path: Path, db_backend: str, request: pytest.FixtureRequest) -> Config:
     """Defaults with the data directory in tmp_path, a small body limit (1 MiB), and OCSP/CRL
-    fetching allowed from 127.0.0.1 (the test PKI)."""
+    fetching allowed from 127.0.0.1 (the test PKI); the metadata in SQLite in that directory,
+    or in a PostgreSQL database of the test's own (`db_backend`, tests/conftest.py)."""
+    database: dict[str, str] = {}
+    if db_backend == "postgresql":
+        databases: PgDatabases = request.getfixturevalue("pg_databases")
+        url = asyncio.run(databases.new())
+        database = database_settings(url, tmp_path)
     config = load_config(
         env={
+            **database,
             "LIENTHONG_SERVER_MAX_BODY_BYTES": str(1024 * 1024),
             "LIENTHONG_SERVER_LOG_JSON": "0",
             # the session's test PKI answers OCSP/CRL on loopback, which the axis refuses to

@@ -37,7 +37,7 @@ async def test_plain_attachments_with_utf8_names(axis: Axis) -> None:
     resp = await axis.get(f"/api/v1/documents/{receipt['id']}/attachments/2", NGHE_AN)
     assert resp.status == 404
     # Nothing decoded is left behind in the spool.
-    assert axis.snapshot()["spool"] == []
+    assert (await axis.snapshot())["spool"] == []
 
 
 async def test_zipped_attachment_is_unzipped(axis: Axis) -> None:

@@ -62,7 +62,7 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 async def test_bad_package_is_refused_and_nothing_stored(
     axis: Axis, body: bytes, status_code: int, slug: str | None
 ) -> None:
-    before = axis.snapshot()
+    before = await axis.snapshot()
     resp = await axis.post("/api/v1/documents", VPCP, body)
     assert resp.status == status_code, await resp.text()
     assert resp.headers["Content-Type"].startswith("application/problem+json")
@@ -71,20 +71,20 @@ async def test_bad_package_is_refused_and_nothing_stored(
         assert problem["type"] == f"/problems/{slug}"
     assert problem["status"] == status_code
     assert problem["detail"] and "Traceback" not in problem["detail"]
-    assert axis.snapshot() == before
+    assert (await axis.snapshot()) == before
 
 
 async def test_invalid_package_lists_its_problems(axis: Axis) -> None:
     body = GOOD.replace(b"<edXML:Subject>", b"<edXML:Ignored>").replace(
         b"</edXML:Subject>", b"</edXML:Ignored>"
     )
-    before = axis.snapshot()
+    before = await axis.snapshot()
     resp = await axis.send(VPCP, body)
     assert resp.status == 422
     problem = await resp.json()
     assert problem["type"] == "/problems/invalid-package"
     assert any("Subject" in p["path"] or "Subject" in p["message"] for p in problem["problems"])
-    assert axis.snapshot() == before
+    assert (await axis.snapshot()) == before
 
 
 async def test_unknown_elements_are_accepted_leniently(axis: Axis) -> None:
@@ -98,11 +98,11 @@ async def test_unknown_elements_are_accepted_leniently(axis: Axis) -> None:
 
 
 async def test_status_message_rules_on_statuses_route(axis: Axis) -> None:
-    before = axis.snapshot()
+    before = await axis.snapshot()
     resp = await axis.post("/api/v1/statuses", VPCP, GOOD)
     assert resp.status == 422
     assert (await resp.json())["type"] == "/problems/wrong-kind"
-    assert axis.snapshot() == before
+    assert (await axis.snapshot()) == before
 
 
 @pytest.mark.parametrize(
@@ -110,13 +110,13 @@ async def test_status_message_rules_on_statuses_route(axis: Axis) -> None:
     ["text/plain", "application/x-www-form-urlencoded", "application/json", "multipart/form-data"],
 )
 async def test_wrong_content_type_is_415(axis: Axis, content_type: str) -> None:
-    before = axis.snapshot()
+    before = await axis.snapshot()
     resp = await axis.client.post(
         "/api/v1/documents", data=GOOD, headers=axis.auth(VPCP, **{"Content-Type": content_type})
     )
     assert resp.status == 415
     assert (await resp.json())["type"] == "/problems/unsupported-media-type"
-    assert axis.snapshot() == before
+    assert (await axis.snapshot()) == before
 
 
 @pytest.mark.parametrize("content_type", ["text/xml", "application/octet-stream"])
@@ -128,23 +128,23 @@ async def test_other_accepted_content_types(axis: Axis, content_type: str) -> No
 
 
 async def test_empty_body_is_400(axis: Axis) -> None:
-    before = axis.snapshot()
+    before = await axis.snapshot()
     resp = await axis.post("/api/v1/documents", VPCP, b"")
     assert resp.status == 400
     assert (await resp.json())["type"] == "/problems/empty-body"
-    assert axis.snapshot() == before
+    assert (await axis.snapshot()) == before
 
 
 async def test_oversize_with_content_length_is_413(axis: Axis) -> None:
     limit = axis.config.server.max_body_bytes
     body = GOOD.replace(b"</edXML:Subject>", b"</edXML:Subject><!--" + b"x" * limit + b"-->")
-    before = axis.snapshot()
+    before = await axis.snapshot()
     resp = await axis.post("/api/v1/documents", VPCP, body)
     assert resp.status == 413
     problem = await resp.json()
     assert problem["type"] == "/problems/payload-too-large"
     assert problem["max_bytes"] == limit
-    assert axis.snapshot() == before
+    assert (await axis.snapshot()) == before
 
 
 async def test_oversize_while_streaming_is_413(axis: Axis) -> None:
@@ -156,7 +156,7 @@ async def test_oversize_while_streaming_is_413(axis: Axis) -> None:
         for _ in range(limit // 65536 + 2):
             yield b"<!--" + b"y" * 65528 + b"-->"
 
-    before = axis.snapshot()
+    before = await axis.snapshot()
     resp = await axis.client.post(
         "/api/v1/documents",
         data=chunks(),
@@ -164,7 +164,7 @@ async def test_oversize_while_streaming_is_413(axis: Axis) -> None:
     )
     assert resp.status == 413
     assert (await resp.json())["type"] == "/problems/payload-too-large"
-    assert axis.snapshot() == before
+    assert (await axis.snapshot()) == before
 
 
 async def test_unknown_route_and_method_are_problems(axis: Axis) -> None:

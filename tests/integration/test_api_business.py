@@ -80,7 +80,7 @@ async def test_only_the_original_sender_may_change_a_document(axis: Axis) -> Non
         business=Business(doc_type=BusinessDocType.REVOKE),
         response_for=[ResponseFor(organ_id=VPCP, document_id=original.header.document_id)],
     )
-    before = axis.snapshot()
+    before = await axis.snapshot()
     resp = await axis.send(NGHE_AN, hijack)
     assert resp.status == 403
     assert (await resp.json())["type"] == "/problems/not-original-sender"
@@ -91,7 +91,7 @@ async def test_only_the_original_sender_may_change_a_document(axis: Axis) -> Non
     resp = await axis.send(VPCP, ghost)
     assert resp.status == 422
     assert (await resp.json())["type"] == "/problems/original-not-found"
-    assert axis.snapshot() == before
+    assert (await axis.snapshot()) == before
 
 
 async def test_sdk_revocation_sample(axis: Axis) -> None:

@@ -16,4 +16,4 @@ async def test_simultaneous_resends_answer_the_first_receipt(axis: Axis) -> None
         assert sorted([first.status, second.status]) == [200, 201], await first.text()
         a, b = await first.json(), await second.json()
         assert a["id"] == b["id"]
-    assert axis.snapshot()["rows"]["documents"] == 5
+    assert (await axis.snapshot())["rows"]["documents"] == 5

@@ -103,38 +103,38 @@ async def test_resend_same_bytes_is_idempotent(axis: Axis) -> None:
     assert again["sha256"] == first["sha256"]
     assert again["duplicate"] is True
     assert len((await axis.inbox(NGHE_AN))["items"]) == 1
-    assert axis.snapshot()["rows"]["deliveries"] == 1
+    assert (await axis.snapshot())["rows"]["deliveries"] == 1
 
 
 async def test_same_document_id_other_bytes_is_409(axis: Axis) -> None:
     package = document(VPCP, [NGHE_AN])
     await axis.send_ok(VPCP, package)
     other = document(VPCP, [NGHE_AN], document_id=package.header.document_id, subject="Khác")
-    before = axis.snapshot()
+    before = await axis.snapshot()
     resp = await axis.send(VPCP, other)
     assert resp.status == 409
     problem = await resp.json()
     assert problem["type"] == "/problems/duplicate-document"
-    assert axis.snapshot()["rows"] == before["rows"]
+    assert (await axis.snapshot())["rows"] == before["rows"]
 
 
 async def test_from_must_be_the_caller(axis: Axis) -> None:
-    before = axis.snapshot()
+    before = await axis.snapshot()
     resp = await axis.send(NGHE_AN, document(VPCP, [NGHE_AN]))
     assert resp.status == 403
     assert (await resp.json())["type"] == "/problems/sender-mismatch"
-    assert axis.snapshot() == before
+    assert (await axis.snapshot()) == before
 
 
 async def test_unknown_recipient_is_named(axis: Axis) -> None:
-    before = axis.snapshot()
+    before = await axis.snapshot()
     resp = await axis.send(VPCP, document(VPCP, [NGHE_AN, "999.99.99.Z99"]))
     assert resp.status == 422
     problem = await resp.json()
     assert problem["type"] == "/problems/unknown-recipient"
     assert problem["unknown"] == ["999.99.99.Z99"]
     assert "999.99.99.Z99" in problem["detail"]
-    assert axis.snapshot() == before
+    assert (await axis.snapshot()) == before
 
 
 async def test_inbox_pagination(axis: Axis) -> None:

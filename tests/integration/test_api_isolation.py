@@ -67,7 +67,7 @@ async def test_outsider_gets_404_on_every_package_path(axis: Axis) -> None:
 async def test_outsider_cannot_send_a_status_about_others_documents(axis: Axis) -> None:
     package = document(VPCP, [NGHE_AN])
     await axis.send_ok(VPCP, package)
-    before = axis.snapshot()
+    before = await axis.snapshot()
     resp = await axis.send_status(OUTSIDER, status(OUTSIDER, package, StatusCode.RECEIVED))
     assert resp.status == 422
     # The same answer as for a document that does not exist: nothing is revealed.
@@ -75,7 +75,7 @@ async def test_outsider_cannot_send_a_status_about_others_documents(axis: Axis) 
     ghost = document(VPCP, [NGHE_AN])
     resp = await axis.send_status(OUTSIDER, status(OUTSIDER, ghost, StatusCode.RECEIVED))
     assert (await resp.json())["type"] == "/problems/unknown-document"
-    assert axis.snapshot() == before
+    assert (await axis.snapshot()) == before
 
 
 async def test_anonymous_and_bad_tokens_get_401_everywhere(axis: Axis) -> None:
@@ -103,7 +103,7 @@ async def test_anonymous_and_bad_tokens_get_401_everywhere(axis: Axis) -> None:
     # Public: the OpenAPI document, health, home.
     for path in ("/api/v1/openapi.json", "/healthz", "/"):
         assert (await axis.get(path, None)).status == 200
-    assert axis.snapshot()["rows"]["documents"] == 2
+    assert (await axis.snapshot())["rows"]["documents"] == 2
 
 
 async def test_revoked_token_is_refused(axis: Axis) -> None:

@@ -25,6 +25,7 @@ from server.http.open311_feedback import FeedbackBackend
 from server.runtime.audit import ADMIN
 from server.runtime.config import Config
 from server.runtime.tokens import hash_token
+from storage.dialects import migration_to_postgres
 from storage.repos.open311_keys import Open311KeyRepo
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "open311"
@@ -452,15 +453,21 @@ async def test_a_post_is_one_transaction(axis: Axis) -> None:
     written, no feedback is left without them (and no code number is taken)."""
     keys = await seed(axis)
     database = axis.client.app[DATABASE]
+    trigger = (
+        "CREATE TRIGGER open311_fails BEFORE INSERT ON open311_requests"
+        " BEGIN SELECT RAISE (ABORT, 'the disk is gone'); END"
+    )
     async with database.transaction() as tx:
-        await tx.execute(
-            "CREATE TRIGGER open311_fails BEFORE INSERT ON open311_requests"
-            " BEGIN SELECT RAISE (ABORT, 'the disk is gone'); END"
-        )
+        if tx.dialect == "postgresql":  # the same trigger, as plpgsql (no parameters: one call)
+            trigger = migration_to_postgres(trigger + ";", "test")
+        await tx.execute(trigger)
     status, _, body = await post(axis, {**POST, "api_key": keys["app-a"]})
     assert status >= 500 and errors_of(body)
     async with database.transaction() as tx:
-        await tx.execute("DROP TRIGGER open311_fails")
+        await tx.execute(
+            "DROP TRIGGER open311_fails"
+            + (" ON open311_requests" if tx.dialect == "postgresql" else "")
+        )
         assert await tx.fetchall("SELECT code FROM feedback") == []
     status, _, body = await post(axis, {**POST, "api_key": keys["app-a"]})
     assert status == 200, body

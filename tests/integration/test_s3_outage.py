@@ -105,7 +105,7 @@ async def test_sends_answer_503_while_s3_is_down_and_nothing_is_lost(
     # The arrival verification of a.pdf reads it from S3 in the background: let it finish, or
     # its temp copy in the spool (removed when the fetch fails) races the snapshot below.
     await axis.client.app[VERIFIER].drain()
-    rows_before = axis.snapshot()["rows"]
+    rows_before = (await axis.snapshot())["rows"]
 
     stop_radosgw(own_gateway)
     during = document(VPCP, [NGHE_AN], attachments=[("b.pdf", "application/pdf", b"%PDF-1 b")])
@@ -118,7 +118,7 @@ async def test_sends_answer_503_while_s3_is_down_and_nothing_is_lost(
         assert problem["type"] == "/problems/storage-unavailable"
         assert time.monotonic() - started < 20  # a quick refusal, not a hung request
         # Refused means nothing promised and nothing half-stored: no rows, no spool left over.
-        snap = axis.snapshot()
+        snap = await axis.snapshot()
         assert snap["rows"] == rows_before
         assert snap["spool"] == []
         # A fetch that cannot reach the store is a 503 too, not a 200 with a cut body.

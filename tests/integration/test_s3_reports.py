@@ -58,7 +58,7 @@ async def test_reports_are_locked_objects_in_the_bucket(axis: Axis, s3_server: S
     stat = await asyncio.to_thread(_stat, axis, s3_server, first.report_sha256)
     assert stat.size == first.report_size
     assert _locked_until(stat) > datetime.now(UTC) + timedelta(days=360)  # retention_years = 1
-    assert axis.snapshot()["objects"] == []  # nothing on the local disk
+    assert (await axis.snapshot())["objects"] == []  # nothing on the local disk
     url = f"/api/v1/documents/{receipt['id']}/attachments/0/verification"
     at_arrival = await (await axis.get(url, NGHE_AN)).json()
     assert report_bytes(at_arrival) and sha256(report_bytes(at_arrival)) == first.report_sha256

@@ -57,7 +57,7 @@ async def test_send_fetch_round_trip_on_s3(axis: Axis, s3_server: S3Endpoint) ->
     assert await resp.read() == pdf
 
     # The bytes are in the bucket, locked (COMPLIANCE), and not on the local disk.
-    assert axis.snapshot()["objects"] == []
+    assert (await axis.snapshot())["objects"] == []
     settings = s3_settings(axis.config, {})
     key = f"{settings.prefix}{receipt['sha256'][:2]}/{receipt['sha256'][2:4]}/{receipt['sha256']}"
     stat = raw_client(s3_server).stat_object(settings.bucket, key)

@@ -33,7 +33,7 @@ async def _code(call: object) -> str:
 
 
 async def test_wrong_secret_fails_and_stores_nothing(vdxp: Vdxp) -> None:
-    before = vdxp.axis.snapshot()
+    before = await vdxp.axis.snapshot()
     bad = VdxpClient(vdxp.endpoint, vdxp.system_id(VPCP), "not-the-secret")
     try:
         body = edxml.serialize(document(VPCP, [NGHE_AN]))
@@ -42,7 +42,7 @@ async def test_wrong_secret_fails_and_stores_nothing(vdxp: Vdxp) -> None:
         assert await _code(bad.get_received_edoc_list()) == ErrorCode.BAD_SIGNATURE
     finally:
         await bad.close()
-    assert vdxp.axis.snapshot() == before
+    assert (await vdxp.axis.snapshot()) == before
 
 
 async def test_unknown_system_id(vdxp: Vdxp) -> None:
@@ -108,12 +108,12 @@ async def test_mangled_non_ascii_header_gets_a_clear_error(
 async def test_mangled_control_byte_is_refused_by_the_http_parser(vdxp: Vdxp) -> None:
     """Đ (U+0110) arrives as 0x10, a control byte the HTTP/1.1 parser refuses before any
     handler runs: a plain 400 naming the header (not a VDXP answer; see docs/vdxp.md)."""
-    before = vdxp.axis.snapshot()
+    before = await vdxp.axis.snapshot()
     wire = _mangled_headers(vdxp, "Sở Đồng Tháp")
     status, _, body = await raw_request(vdxp.axis, http_head("getReceivedEdocList", wire))
     assert status == 400
     assert b"XroadVnpt-note" in body
-    assert vdxp.axis.snapshot() == before
+    assert (await vdxp.axis.snapshot()) == before
 
 
 async def test_header_changed_after_signing_is_refused(vdxp: Vdxp) -> None:
@@ -125,7 +125,7 @@ async def test_header_changed_after_signing_is_refused(vdxp: Vdxp) -> None:
 
 async def test_hash_file_mismatch_stores_nothing(vdxp: Vdxp) -> None:
     package = edxml.serialize(document(VPCP, [NGHE_AN]))
-    before = vdxp.axis.snapshot()
+    before = await vdxp.axis.snapshot()
     client = vdxp[VPCP]
     params = {"from": VPCP, "to": '"000.00.00.H41"', "servicetype": "eDoc", "messagetype": "edoc"}
     for wrong in (protocol.hash_file(package + b"x"), "0" * 64, "zz"):
@@ -134,7 +134,7 @@ async def test_hash_file_mismatch_stores_nothing(vdxp: Vdxp) -> None:
                 "sendEdoc", params, body=package + b"\r\n", content_type=OCTETS, file_hash=wrong
             )
         assert info.value.code == ErrorCode.HASH_FILE_MISMATCH
-    assert vdxp.axis.snapshot() == before
+    assert (await vdxp.axis.snapshot()) == before
 
 
 async def test_hash_file_must_be_signed(vdxp: Vdxp) -> None:
@@ -166,13 +166,13 @@ async def test_body_without_trailing_crlf_is_accepted_when_its_hash_matches(vdxp
 
 
 async def test_sender_must_be_the_authenticated_agency(vdxp: Vdxp) -> None:
-    before = vdxp.axis.snapshot()
+    before = await vdxp.axis.snapshot()
     mine = edxml.serialize(document(NGHE_AN, [VPCP]))
     # header from = someone else
     assert await _code(vdxp[VPCP].send_edoc(mine, sender=NGHE_AN, to=VPCP)) in {ErrorCode.FORBIDDEN}
     # header from = caller, but the package's From is someone else
     assert await _code(vdxp[VPCP].send_edoc(mine, sender=VPCP, to=VPCP)) == ErrorCode.FORBIDDEN
-    assert vdxp.axis.snapshot()["rows"] == before["rows"]
+    assert (await vdxp.axis.snapshot())["rows"] == before["rows"]
 
 
 async def test_unknown_recipient(vdxp: Vdxp) -> None:
@@ -185,11 +185,11 @@ async def test_unknown_recipient(vdxp: Vdxp) -> None:
 
 
 async def test_not_edxml_is_refused_and_nothing_stays_in_the_spool(vdxp: Vdxp) -> None:
-    before = vdxp.axis.snapshot()
+    before = await vdxp.axis.snapshot()
     for body in (b"<html>not edxml</html>", b"not xml at all", b"<?xml version='1.0'?><a"):
         code = await _code(vdxp[VPCP].send_edoc(body, sender=VPCP, to=NGHE_AN))
         assert code == ErrorCode.INVALID_PACKAGE
-    assert vdxp.axis.snapshot() == before
+    assert (await vdxp.axis.snapshot()) == before
 
 
 async def test_too_large_is_refused(vdxp: Vdxp) -> None:

@@ -1,14 +1,15 @@
-"""Each repository method against a real SQLite file."""
+"""Each repository method against a real database: a SQLite file and a PostgreSQL database
+(`db_backend`)."""
 
 import hashlib
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from storage.backends import open_database
 from storage.db import Database
 from storage.errors import Conflict, MissingReference, NotFound
 from storage.ids import new_id
@@ -31,8 +32,8 @@ H41_COMMUNE = "000.01.01.H41"
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "meta.db")
+async def db(database_target: str) -> AsyncIterator[Database]:
+    database = await open_database(database_target)
     async with database.transaction() as tx:
         agencies = AgencyRepo(tx)
         await agencies.add(G22, "Văn phòng Chính phủ", email="vpcp@example.vn")

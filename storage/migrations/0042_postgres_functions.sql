@@ -1,0 +1,3 @@
+-- 0042: nothing on SQLite. On PostgreSQL (0042_postgres_functions.postgres.sql): the functions
+-- the repositories' PostgreSQL fragments call where SQLite has a built-in (storage/dialects.py),
+-- and a `rowid` column where a listing orders by SQLite's implicit one.
