@@ -234,7 +234,9 @@ async def test_packages_kept_in_the_database_stay_there_and_are_served_on_s3(
     """Small packages kept in the database on the filesystem (docs/storage.md) are not moved:
     the server on S3 still serves them, from the database."""
     receipt = await axis.send_ok(VPCP, document(VPCP, [NGHE_AN]))
-    assert axis.snapshot()["objects"] == []  # no object file: the package is in the database
+    assert (await axis.snapshot())[
+        "objects"
+    ] == []  # no object file: the package is in the database
     config_path = tmp_path / "lienthong.toml"
     _write_config(config_path, axis.config.storage.data_dir, s3_keys, f"lt-{uuid.uuid4().hex[:12]}")
     assert await _cli("storage", "migrate", "--to", "s3", "--config", str(config_path)) == 0
