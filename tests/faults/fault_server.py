@@ -124,12 +124,19 @@ class ServerProcess:
                 self.kill()
 
 
-def stored_objects(objects_dir: Path) -> dict[str, str]:
-    """Every object file (tmp excluded): its name -> the SHA-256 of its content."""
-    return {
+def stored_objects(data_dir: Path) -> dict[str, str]:
+    """Every stored object: its name -> the SHA-256 of its content. The files under objects/
+    (tmp excluded) and the small packages kept in the database (``inline_objects``)."""
+    found = {
         path.name: hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in objects_dir.glob("??/??/*")
+        for path in (data_dir / "objects").glob("??/??/*")
     }
+    for name, data in db_rows(
+        data_dir / "lienthong.sqlite3", "SELECT sha256, data FROM inline_objects"
+    ):
+        assert isinstance(name, str) and isinstance(data, bytes)
+        found[name] = hashlib.sha256(data).hexdigest()
+    return found
 
 
 def db_rows(db_path: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
