@@ -23,7 +23,7 @@ $(UV):
 
 # Exactly what uv.lock says (--locked: an uv.lock out of step with pyproject.toml is an error).
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --quiet --locked --extra test --python $(PY)
+	$(UV) sync --quiet --locked --extra test --extra speed --python $(PY)
 	touch $@
 
 venv: $(VENV)/.synced

@@ -247,8 +247,16 @@ class Base64StreamDecoder:
         decoded = self._decode_clean(raw, final=final, strict=False)
         if decoded is None:
             decoded = self._decode_clean(raw.translate(None, _WHITESPACE), final=final, strict=True)
-        if not decoded:
-            return
+        if decoded:
+            self._emit(decoded)
+
+    def feed_decoded(self, decoded: bytes) -> None:
+        """Add bytes the caller decoded itself from base64 it checked (:mod:`edxml.hollow`):
+        counted, limited, hashed and written as decoded text is."""
+        if decoded:
+            self._emit(decoded)
+
+    def _emit(self, decoded: bytes) -> None:
         self.size += len(decoded)
         if self._limit is not None and self.size > self._limit:
             raise LimitExceededError(self._limit_message, path=self._path)
@@ -292,6 +300,14 @@ def _b64decode_binascii(data: bytes | memoryview) -> bytes:
 
 def _b64decode_simd(data: bytes | memoryview) -> bytes:
     return _pybase64.b64decode(data, validate=True)
+
+
+def b64decode_clean(data: bytes | memoryview) -> bytes | None:
+    """Strictly decode whitespace-free base64 of whole quanta; None when it is not that."""
+    try:
+        return _b64decode(data)
+    except (binascii.Error, ValueError):
+        return None
 
 
 try:  # SIMD base64 (pybase64) decodes about 15 times faster than binascii

@@ -288,20 +288,35 @@ def _kid_text(node: _Node | None, *names: str) -> str | None:
     """The text of the first child with one of these local names."""
     if node is None:
         return None
-    found = node.kids(names[0]) if len(names) == 1 else _kids(node, *names)
-    return found[0].text() if found else None
+    if len(names) == 1:
+        # The commonest call of the model builder: the index and the text cache read inline.
+        index = node.index
+        found = index.get(names[0]) if index is not None else node.kids(names[0])
+    else:
+        found = _kids(node, *names)
+    if not found:
+        return None
+    kid = found[0]
+    value = kid.value
+    return kid.text() if value is _UNSET else value  # type: ignore[return-value]
 
 
 def _find(node: _Node | None, name: str) -> _Node | None:
     """First descendant of that name (breadth first), outside AttachmentEncoded."""
     if node is None:
         return None
-    queue = [node]
-    while queue:
-        current = queue.pop(0)
-        for child in current.children:
-            if child.tag == name and child.ns in _EDXML_NS:
-                return child
-            if child.tag != "AttachmentEncoded":
-                queue.append(child)
+    found = node.kids(name)  # the usual case: a child
+    if found:
+        return found[0]
+    level = node.children
+    while level:
+        below: list[_Node] = []
+        for current in level:
+            if current.tag == "AttachmentEncoded":
+                continue
+            for child in current.children:
+                if child.tag == name and child.ns in _EDXML_NS:
+                    return child
+            below.extend(current.children)
+        level = below
     return None

@@ -13,6 +13,7 @@ test session makes ONE store with every token any test needs (``tests/conftest.p
 from __future__ import annotations
 
 import io
+import os
 import socket
 from pathlib import Path
 
@@ -42,6 +43,15 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def clean_env() -> dict[str, str]:
+    """The caller's environment without settings that would change what a demo or CLI does."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("LIENTHONG_") and k not in {"SOFTHSM2_CONF"}
+    }
 
 
 def make_pki(directory: Path) -> pki_cli.DevPki:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from minio import Minio
 
 SCRIPTS = Path(__file__).resolve().parent / "services" / "s3"
 ENV_PREFIX = "LIENTHONG_TEST_S3_"
@@ -97,3 +98,14 @@ def s3_endpoint_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3
         yield endpoint
     finally:
         stop_gateway(endpoint)
+
+
+def raw_client(s3: S3Endpoint) -> Minio:
+    """A plain minio client on the test S3 server (to look behind the store's back)."""
+    return Minio(
+        s3.endpoint.removeprefix("http://"),
+        access_key=s3.access_key,
+        secret_key=s3.secret_key,
+        secure=False,
+        region="us-east-1",
+    )

@@ -25,6 +25,7 @@ from server.app.lifetimes import (
     delivery_context,
     dvcqg_context,
     evidence_context,
+    jobs_context,
     renewal_context,
     stats_context,
 )
@@ -202,6 +203,7 @@ def build_app(config: Config, *, role: WorkerRole | None = None) -> web.Applicat
     app.on_response_prepare.append(add_security_headers)  # CSP, nosniff... (http/headers.py)
     app[ROLE] = role or WorkerRole()
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(jobs_context)  # once-only jobs under their leases (issue 20)
     app.cleanup_ctx.append(evidence_context)  # seal, receipts, audit anchors (issue 9)
     app.cleanup_ctx.append(delivery_context)  # push worker, directory sync, orphan sweep (issue 9)
     app.cleanup_ctx.append(renewal_context)  # B-LTA renewal of the archive (issue 8)

@@ -1,16 +1,27 @@
 """What runs for an application's lifetime besides serving requests, as aiohttp ``cleanup_ctx``:
-the evidence (the seal, sealed receipts, audit anchors), the delivery worker with the
-directory sync and the start-up jobs, and the periodic renewal of the archive. Each starts after
-the database and object store are open and stops before they close; ``role_of(app)`` says which
-of them this process runs (server/app/roles.py).
+the once-only jobs' leases, the evidence (the seal, sealed receipts, audit anchors), the
+delivery worker with the directory sync and the start-up jobs, and the periodic renewal of the
+archive. Each starts after the database and object store are open and stops before they close.
+
+Which process runs what (docs/scaling.md, "Once-only jobs"):
+- once-only jobs, run by whichever process holds the job's lease (server/runtime/leases.py),
+  on the fenced database the lease gives them: ``audit-anchor`` (the periodic anchoring of the
+  audit head), ``archive-renewal``, ``directory-sync``, ``dvcqg-sync``, ``stats-fold``, and the
+  outboxes' retries started by server/http/feedback.py (``feedback-outbox``) and
+  server/http/dossier_transfers.py (``dossier-reports``);
+- per process: the delivery worker (each delivery is claimed under its own lease row), the
+  calendar's refresh, the anchoring at shutdown (each node's: an anchor of a head anchored
+  already is skipped), and the start-up jobs of ``role_of(app)`` (server/app/roles.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 from collections.abc import AsyncIterator
+from typing import TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -23,10 +34,11 @@ from server.dossiers.slips import SlipSealer
 from server.exchange.delivery import DeliveryWorker, startup_jobs
 from server.exchange.federation import directory_sync
 from server.exchange.receipts import ReceiptError, Receipts, load_seal
-from server.http.appkeys import CALENDAR, CONFIG, DATABASE, EXCHANGE, OBJECTS, SLIP_SEALER
+from server.http.appkeys import CALENDAR, CONFIG, DATABASE, EXCHANGE, JOBS, OBJECTS, SLIP_SEALER
 from server.http.audit import RECEIPTS
 from server.runtime import audit
 from server.runtime.config import Config
+from server.runtime.leases import Jobs
 from server.signatures.renewal import Renewer, renew_loop
 from server.stats.rollups import fold
 from storage.db import Database
@@ -42,6 +54,31 @@ async def _cancel(task: asyncio.Task[None] | None) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def jobs_context(app: web.Application) -> AsyncIterator[None]:
+    """``cleanup_ctx``: ``app[JOBS]``, where the other contexts start their once-only jobs; at
+    the end, any job still running is stopped and its lease released. Registered right after
+    the resources context (the database), before every context that starts a job."""
+    jobs = Jobs(app[DATABASE], lease_seconds=float(app[CONFIG].jobs.lease_seconds))
+    app[JOBS] = jobs
+    try:
+        yield
+    finally:
+        await jobs.close()
+
+
+_Worker = TypeVar("_Worker")
+
+
+def on_database(worker: _Worker, database: Database) -> _Worker:
+    """A shallow copy of ``worker`` (an object keeping its database in ``.database``: a
+    :class:`Renewer`, a :class:`DvcqgSync`) that works on ``database`` (a leased job's fenced
+    one) and shares everything else: its sessions, and its lock, so a pass asked for by hand
+    never overlaps the job's."""
+    clone = copy.copy(worker)
+    clone.database = database  # type: ignore[attr-defined]
+    return clone
 
 
 async def evidence_context(app: web.Application) -> AsyncIterator[None]:
@@ -64,19 +101,21 @@ async def evidence_context(app: web.Application) -> AsyncIterator[None]:
         raise ReceiptError("a seal is configured but no TSA ([tsa] url): receipts need one")
     app[RECEIPTS] = Receipts(config, database, seal, services)
     app[SLIP_SEALER] = SlipSealer(seal, services)
-    task: asyncio.Task[None] | None = None
-    # One worker of `serve --workers N` anchors periodically; the parent anchors at the end.
+    # The process holding the lease anchors periodically; a single process anchors at its end,
+    # `serve --workers N` in the parent once all its workers have stopped.
     role = role_of(app)
-    if services is not None and config.audit.anchor_minutes > 0 and role.periodic_jobs:
-        task = asyncio.create_task(
-            audit.anchor_loop(
-                database, services.timestamper(), config.tsa.url, config.audit.anchor_minutes * 60
-            )
-        )
+    anchoring: contextlib.AbstractAsyncContextManager[object] = contextlib.nullcontext()
+    if services is not None and config.audit.anchor_minutes > 0:
+        timestamper, every = services.timestamper(), config.audit.anchor_minutes * 60
+
+        async def anchor(fenced: Database) -> None:
+            await audit.anchor_loop(fenced, timestamper, config.tsa.url, every)
+
+        anchoring = app[JOBS].running("audit-anchor", anchor)
     try:
-        yield
+        async with anchoring:
+            yield
     finally:
-        await _cancel(task)
         if services is not None:
             if role.shutdown_anchor:
                 try:
@@ -109,13 +148,18 @@ async def delivery_context(app: web.Application) -> AsyncIterator[None]:
         if config.delivery.enabled:
             worker.start()
             exchange.on_scheduled = worker.wake
-        # The directory sync runs in one worker only; the delivery worker in each (leases).
-        sync = (
-            directory_sync(config, database, exchange.router, session)
-            if role.periodic_jobs
-            else contextlib.nullcontext()
-        )
-        async with sync:
+        # The delivery worker runs in each process (each delivery has its lease row); the
+        # directory sync in the one holding its lease.
+        syncing: contextlib.AbstractAsyncContextManager[object] = contextlib.nullcontext()
+        if exchange.router.has_parent:
+
+            async def sync(fenced: Database) -> None:
+                async with directory_sync(config, fenced, exchange.router, session) as task:
+                    if task is not None:
+                        await task
+
+            syncing = app[JOBS].running("directory-sync", sync)
+        async with syncing:
             yield
     finally:
         exchange.on_scheduled = None
@@ -128,20 +172,23 @@ RENEWER: web.AppKey[Renewer] = web.AppKey("renewer", Renewer)
 
 async def renewal_context(app: web.Application) -> AsyncIterator[None]:
     """``cleanup_ctx``: a :class:`Renewer` for the app, and the periodic renewal when
-    ``[archive] renew_interval_hours`` > 0, in worker 0 only (one process renews)."""
+    ``[archive] renew_interval_hours`` > 0, in the process holding its lease."""
     config: Config = app[CONFIG]
     renewer = Renewer(config, app[DATABASE], app[OBJECTS], app[EXCHANGE])
     app[RENEWER] = renewer
-    task: asyncio.Task[None] | None = None
+    renewing: contextlib.AbstractAsyncContextManager[object] = contextlib.nullcontext()
     hours = config.archive.renew_interval_hours
-    if hours > 0 and role_of(app).periodic_jobs:  # worker 0, or the only process
-        task = asyncio.create_task(
-            renew_loop(renewer, config.archive.renew_within_days, hours * 3600.0)
-        )
+    if hours > 0:
+
+        async def renew(fenced: Database) -> None:
+            within = config.archive.renew_within_days
+            await renew_loop(on_database(renewer, fenced), within, hours * 3600.0)
+
+        renewing = app[JOBS].running("archive-renewal", renew)
     try:
-        yield
+        async with renewing:
+            yield
     finally:
-        await _cancel(task)
         await renewer.aclose()
 
 
@@ -177,19 +224,23 @@ DVCQG: web.AppKey[DvcqgSync] = web.AppKey("dvcqg_sync", DvcqgSync)
 
 async def dvcqg_context(app: web.Application) -> AsyncIterator[None]:
     """``cleanup_ctx``: the DVCQG sync (docs/dossiers.md), when ``[dvcqg] url`` is set, in
-    worker 0 only (one process pushes); ``app[DVCQG]`` is its :class:`DvcqgSync`."""
+    the process holding its lease; ``app[DVCQG]`` is its :class:`DvcqgSync` (a pass asked for by
+    hand runs in any process, never at the same time as this process's job)."""
     config: Config = app[CONFIG]
-    if config.dvcqg.url is None or not role_of(app).periodic_jobs:
+    if config.dvcqg.url is None:
         yield
         return
     session = aiohttp.ClientSession()
     sync = DvcqgSync(config.dvcqg, app[DATABASE], session)
     app[DVCQG] = sync
-    task = asyncio.create_task(sync.run())
+
+    async def push(fenced: Database) -> None:
+        await on_database(sync, fenced).run()
+
     try:
-        yield
+        async with app[JOBS].running("dvcqg-sync", push):
+            yield
     finally:
-        await _cancel(task)
         await session.close()
 
 
@@ -199,15 +250,9 @@ STATS_FOLD_SECONDS = 2.0
 
 async def stats_context(app: web.Application) -> AsyncIterator[None]:
     """``cleanup_ctx``: fold the dashboard's queued rollup cells every STATS_FOLD_SECONDS, in
-    worker 0 only (one process folds; the others' changes are queued by the same triggers)."""
-    if not role_of(app).periodic_jobs:
+    the process holding its lease (the others' changes are queued by the same triggers)."""
+    async with app[JOBS].running("stats-fold", _fold_loop):
         yield
-        return
-    task = asyncio.create_task(_fold_loop(app[DATABASE]))
-    try:
-        yield
-    finally:
-        await _cancel(task)
 
 
 async def _fold_loop(database: Database) -> None:

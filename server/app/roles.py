@@ -1,6 +1,9 @@
-"""Which jobs a server process runs besides serving requests (``lienthong serve --workers N``).
+"""Which once-per-start jobs a server process runs besides serving requests (``lienthong serve
+--workers N``).
 
-See server/app/workers.py for what runs where; :func:`role_of` reads it from an app.
+See server/app/workers.py for what runs where; :func:`role_of` reads it from an app. The
+periodic jobs that must run once among all processes are not a role: whichever process holds a
+job's lease runs it (server/runtime/leases.py, server/app/lifetimes.py).
 """
 
 from __future__ import annotations
@@ -26,11 +29,6 @@ class WorkerRole:
     def startup_jobs(self) -> bool:
         """Clear the spool, sweep orphan objects, seal plaintext secrets at start-up."""
         return self.single
-
-    @property
-    def periodic_jobs(self) -> bool:
-        """Anchor the audit head periodically, sync the directory from the parent axis."""
-        return self.index == 0
 
     @property
     def shutdown_anchor(self) -> bool:

@@ -13,8 +13,9 @@ What runs where (:class:`WorkerRole`):
   uploads interrupted by the last stop, the orphan-object sweep, sealing plaintext route
   secrets (server/exchange/delivery.py). A worker must never clear the spool: another worker may be
   receiving into it.
-- in worker 0 only: the periodic audit anchoring and the directory sync (twice would be
-  wasted TSA tokens and requests).
+- in the worker holding the job's lease (any worker, or another node on the same database):
+  each once-only job, such as the periodic audit anchoring and the directory sync (twice would
+  be wasted TSA tokens and requests; server/runtime/leases.py, docs/scaling.md).
 - in every worker: the delivery worker (deliveries are claimed under a lease in a write
   transaction, so two claimers never push the same delivery at once; a worker that just
   accepted a send wakes its own), and the verifier pool, whose size, public and upload slots
@@ -51,6 +52,7 @@ import time
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from server.app.eventloop import loop_name, run_with_loop
 from server.app.roles import WorkerRole
 
 if TYPE_CHECKING:
@@ -173,14 +175,15 @@ async def _after_workers(config: Config) -> None:
         await services.aclose()
 
 
-def _worker_main(config: Config, role: WorkerRole, sock: socket.socket) -> None:
-    """A spawned worker: serve on the inherited socket until SIGTERM/SIGINT (serve_app raises
-    its soft open-file limit, which it inherited raised already from the parent)."""
+def _worker_main(config: Config, role: WorkerRole, sock: socket.socket, parent: int) -> None:
+    """A spawned worker of the process ``parent``: serve on the inherited socket until
+    SIGTERM/SIGINT (serve_app raises its soft open-file limit, which it inherited raised already
+    from the parent). ``parent`` is the parent's own pid, not ``os.getppid()`` read here: a
+    worker still importing when its parent was killed would read init's pid and never stop."""
     from server.app.application import serve_app
     from server.runtime.logs import setup_logging
 
     setup_logging(json_lines=config.server.log_json)
-    parent = os.getppid()
 
     async def main() -> None:
         watch = asyncio.create_task(_stop_when_orphaned(parent))
@@ -190,7 +193,7 @@ def _worker_main(config: Config, role: WorkerRole, sock: socket.socket) -> None:
             watch.cancel()
 
     try:
-        asyncio.run(main())
+        run_with_loop(config, main())
     except KeyboardInterrupt:  # a Ctrl+C before the loop's handler was installed
         pass
 
@@ -220,7 +223,7 @@ def serve(config: Config) -> int:
     processes = [
         context.Process(
             target=_worker_main,
-            args=(config, WorkerRole(index, count), sockets[index]),
+            args=(config, WorkerRole(index, count), sockets[index], os.getpid()),
             name=f"lienthong-worker-{index}",
         )
         for index in range(count)
@@ -298,6 +301,7 @@ def run(config: Config) -> None:
             "port": config.server.port,
             "data_dir": str(config.storage.data_dir),
             "open_files": open_files,
+            "event_loop": loop_name(config.server.event_loop),
         },
     )
     # [server.tls] and [federation]'s client certificate checked before anything starts: a
@@ -313,4 +317,4 @@ def run(config: Config) -> None:
         return
     from server.app.application import serve_app
 
-    asyncio.run(serve_app(config))
+    run_with_loop(config, serve_app(config))

@@ -40,6 +40,7 @@ COMMAND_MODULES = [
     "server.cli.open311_cmd",
     "server.cli.stats_cmd",
     "server.cli.report_cmd",
+    "server.cli.jobs_cmd",
 ]
 
 

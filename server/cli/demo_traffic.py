@@ -65,6 +65,7 @@ from server.signatures.verdicts import verdict_of
 from storage.db import Database, Tx
 from storage.ids import new_id, utcnow
 from storage.objects.base import ObjectStore
+from storage.repos.agencies import AgencyRepo
 from storage.repos.deliveries import DeliveryRepo
 from storage.repos.documents import Document, DocumentRepo
 from storage.repos.statuses import Status, StatusRepo
@@ -104,6 +105,12 @@ PROCEDURES = (
 NAMES = ("Nguyễn Văn Hùng", "Trần Thị Lan", "Lê Văn Minh", "Phạm Thị Hoa", "Hồ Văn Nam")
 CATEGORIES = ("duong-hu-hong", "chieu-sang", "ve-sinh-moi-truong", "thu-tuc-hanh-chinh")
 FEEDBACK_OFFICE = "000.00.00.H41"  # [feedback] receiving_unit of the demo config
+# The agencies the traffic is between: connected to the axis since it began (below).
+TRAFFIC_AGENCIES = sorted(
+    {organ for pair in PAIRS for organ in pair}
+    | {unit for _, unit, _ in PROCEDURES}
+    | {FEEDBACK_OFFICE}
+)
 
 
 @dataclass(frozen=True)
@@ -294,6 +301,11 @@ class _Documents:
             sender, recipient = PAIRS[0] if n == 0 else self.rng.choice(PAIRS)
             rows.append(await self.store(n, sender, recipient, at, now))
         async with self.database.transaction() as tx:  # one commit for them all
+            # Agencies exchanging documents months ago were connected to the axis then: the
+            # figure "agencies connected" counts an agency from its registration, which the
+            # demo made today. Registered as of the traffic's start, they count in its months.
+            for organ in TRAFFIC_AGENCIES:
+                await AgencyRepo(tx).registered_by(organ, start)
             for row in rows:
                 await self.insert(tx, row, now)
         return len(rows)

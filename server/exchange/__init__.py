@@ -8,7 +8,8 @@ pushed), acknowledged, and answered with statuses.
 :class:`Exchange` is composed of one part per seam over a shared core:
 
 * :mod:`server.exchange.core`: the shared state and steps (spool, parse, check, store, route,
-  visibility);
+  visibility); :mod:`server.exchange.early_parse` parses a large package while it arrives
+  where the store uploads it meanwhile (S3);
 * :mod:`server.exchange.accept`: accepting document packages, post-acceptance hooks;
 * :mod:`server.exchange.statuses`: accepting status messages;
 * :mod:`server.exchange.reading`: what the parties read (meta, history, sent, inbox, ack);

@@ -27,7 +27,7 @@ from server.exchange.meta import document_meta, edxml_document_id, summarize
 from server.exchange.results import AcceptedDocument, Receipt
 from server.runtime import audit
 from server.runtime.logs import annotate
-from server.runtime.spool import SpooledPackage, spool_file
+from server.runtime.spool import SpooledPackage, received_package
 from storage.db import Tx
 from storage.errors import Conflict
 from storage.ids import new_id, utcnow
@@ -71,7 +71,7 @@ class DocumentIntake(ExchangeCore):
         :class:`DuplicateDocument`. Revoke/update/replace packages are linked to the original
         (which only its sender may touch) and routed to its recipients too.
         """
-        with spool_file(package):
+        async with received_package(package):
             obj, warnings = await self._parse(package)
             if not isinstance(obj, Envelope):
                 raise WrongKind("This is a status message; send it to /api/v1/statuses instead.")

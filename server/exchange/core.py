@@ -14,10 +14,12 @@ import asyncio
 import errno
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
-from typing import TypeVar
+from pathlib import Path
+from typing import BinaryIO, TypeVar
 
 import edxml
 from edxml import DiscardSink, Envelope, StatusMessage
+from server.exchange.early_parse import EarlyParse
 from server.exchange.errors import (
     DocumentNotFound,
     EmptyPackage,
@@ -101,6 +103,10 @@ class ExchangeCore:
 
         A full disk is :class:`StorageFull` (503 with Retry-After), not an unexpected error.
         """
+        upload = self.objects.streaming_upload()
+        # Where the upload overlaps the receipt (S3), so does the parse of a large package:
+        # otherwise it would be all that is left after the last byte.
+        follower = None if upload is None else EarlyParse(self._read_package)
         try:
             return await receive(
                 chunks,
@@ -108,6 +114,8 @@ class ExchangeCore:
                 limit=self.config.server.max_body_bytes,
                 organ_id=self.config.server.axis_id,
                 moment=utcnow(),
+                upload=upload,
+                follower=follower,
             )
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -120,10 +128,23 @@ class ExchangeCore:
         """Parse and validate the spooled package (in a worker thread: it may be large)."""
         if package.received_size == 0:
             raise EmptyPackage("The request body is empty: send the edXML package as the body.")
+        obj, warnings = self._read_package(package.path)
+        return self._judge(obj, warnings, package)
+
+    def _read_package(
+        self, source: Path | BinaryIO
+    ) -> tuple[Envelope | StatusMessage, list[edxml.Problem]]:
+        """Parse a package (attachments decoded and dropped) with its parse warnings."""
         warnings: list[edxml.Problem] = []
         obj = edxml.parse(
-            package.path, sink=DiscardSink(), limits=self.limits, on_warning=warnings.append
+            source, sink=DiscardSink(), limits=self.limits, on_warning=warnings.append
         )
+        return obj, warnings
+
+    def _judge(
+        self, obj: Envelope | StatusMessage, warnings: list[edxml.Problem], package: SpooledPackage
+    ) -> tuple[Envelope | StatusMessage, list[edxml.Problem]]:
+        """Validate a parsed package and check the axis's trace and routing loops."""
         problems = edxml.validate(obj)
         errors = [p for p in problems if p.is_error]
         if errors:
@@ -165,6 +186,11 @@ class ExchangeCore:
         # (measured: bench/api_send_bench.py). Large ones go to a thread to keep the loop free.
         if package.received_size <= INLINE_PARSE_BYTES:
             return self._parse_blocking(package)
+        early = package.follower
+        # Parsed while it arrived (server/exchange/early_parse.py), unless still queued.
+        if isinstance(early, EarlyParse) and early.started and not early.withdraw():
+            obj, warnings = await early.result()
+            return await asyncio.to_thread(self._judge, obj, warnings, package)
         return await asyncio.to_thread(self._parse_blocking, package)
 
     async def _store(self, package: SpooledPackage) -> ObjectRef:
@@ -177,6 +203,8 @@ class ExchangeCore:
         """
         async with self.database.transaction() as tx:
             await PendingObjectRepo(tx).record(package.sha256, utcnow())
+        if package.upload is not None:  # begun while the body arrived (S3)
+            return await package.upload.finish(package.path, package.sha256)
         return await self.objects.put_file(package.path, sha256=package.sha256)
 
     # -- routing (federation and push) -------------------------------------------------------

@@ -334,16 +334,20 @@ async def sweep_orphans(database: Database, objects: ObjectStore, grace: float) 
     no document row names (a retry of the same bytes may have committed). Any other object --
     a signed PDF, an attachment version, a report, whatever a later feature keeps -- is never
     touched. Records of named digests are simply dropped. Only the filesystem store is swept
-    (an S3 bucket under Object Lock keeps its objects by design; its records stay).
+    (an S3 bucket under Object Lock keeps its objects by design; its records stay); on S3 the
+    uploads begun while a body arrived and never finished (``incoming/``, older than
+    ``grace``) are removed instead (``ObjectStore.sweep_incoming``).
 
     Each batch runs in one write transaction and the objects are deleted while it holds the
     write lock: a send renewing a record of the same digest waits for it, and stores its
     object again only after the deletion.
     """
-    if not isinstance(objects, FilesystemObjectStore):
-        return 0
     cutoff = utcnow() - timedelta(seconds=grace)
-    removed = 0
+    removed = await objects.sweep_incoming(cutoff)
+    if not isinstance(objects, FilesystemObjectStore):
+        if removed:
+            log.warning("removed unfinished uploads", extra={"count": removed})
+        return removed
     while True:
         async with database.transaction() as tx:
             repo = PendingObjectRepo(tx)

@@ -17,7 +17,7 @@ from server.exchange.meta import edxml_document_id, summarize
 from server.exchange.results import AcceptedStatus, Receipt
 from server.runtime import audit
 from server.runtime.logs import annotate
-from server.runtime.spool import SpooledPackage, spool_file
+from server.runtime.spool import SpooledPackage, received_package
 from storage.errors import Conflict
 from storage.ids import new_id, utcnow
 from storage.repos.deliveries import DeliveryRepo
@@ -54,7 +54,7 @@ class StatusIntake(ExchangeCore):
         Recipients of a document may report 01-06, 15 and 16 (routed to its sender); only its
         sender may send 13 (routed to every recipient).
         """
-        with spool_file(package):
+        async with received_package(package):
             obj, warnings = await self._parse(package)
             if not isinstance(obj, StatusMessage):
                 raise WrongKind("This is a document package; send it to /api/v1/documents.")

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from server.dossiers.slips import SlipSealer
     from server.exchange import Exchange
     from server.runtime.config import Config
+    from server.runtime.leases import Jobs
     from server.signatures.verification import Verifier
     from storage.db import Database
     from storage.objects.base import ObjectStore
@@ -29,6 +30,9 @@ CALENDAR: web.AppKey[CalendarSource] = web.AppKey("calendar")
 # The seal of dossier slips (the receipts' seal and TSA); set by server/app/lifetimes.py
 # evidence_context.
 SLIP_SEALER: web.AppKey[SlipSealer] = web.AppKey("slip_sealer")
+# The once-only jobs, each run while this process holds its lease (server/runtime/leases.py);
+# set by server/app/lifetimes.py jobs_context.
+JOBS: web.AppKey[Jobs] = web.AppKey("jobs")
 # Signature verification (server/signatures/verification.py); set by server/http/verify.py at
 # start-up.
 VERIFIER: web.AppKey[Verifier] = web.AppKey("verifier")

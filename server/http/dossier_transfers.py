@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +21,7 @@ from aiohttp import web
 from server.dossiers.errors import DossierNotFound, InvalidDossier
 from server.dossiers.lifecycle import LABELS
 from server.dossiers.transfers import StepDue, Transfers
-from server.http.appkeys import CALENDAR, CONFIG, DATABASE, EXCHANGE, OBJECTS, PRINCIPAL
+from server.http.appkeys import CALENDAR, CONFIG, DATABASE, EXCHANGE, JOBS, OBJECTS, PRINCIPAL
 from server.http.jsonbody import read_json_object
 from server.http.jsonresponse import json_response
 from server.http.openapi_parts import (
@@ -34,6 +32,7 @@ from server.http.openapi_parts import (
     problem,
 )
 from server.http.paging import seq_number
+from storage.db import Database
 from storage.repos.dossier_transfers import TransferEventRow, TransferRow
 from storage.repos.dossiers import DossierFileRow, DossierRow
 
@@ -213,15 +212,17 @@ async def _context(app: web.Application) -> AsyncIterator[None]:
     app[TRANSFERS] = transfers
     exchange.on_accepted.append(transfers.on_accepted)
     exchange.on_status.append(transfers.on_status)
-    # Status messages not sent at a move are retried at the delivery worker's pace. Every
-    # process may run this: the exchange keeps one status for the same bytes.
-    retries = asyncio.create_task(transfers.retry_reports(delivery.poll_ms / 1000))
+
+    # Status messages not sent at a move are retried at the delivery worker's pace, by the
+    # process holding the job's lease (any process could: the exchange keeps one status for the
+    # same bytes; one spares the work).
+    async def retry(_fenced: Database) -> None:
+        await transfers.retry_reports(delivery.poll_ms / 1000)
+
     try:
-        yield
+        async with app[JOBS].running("dossier-reports", retry):
+            yield
     finally:
-        retries.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await retries
         exchange.on_accepted.remove(transfers.on_accepted)
         exchange.on_status.remove(transfers.on_status)
 

@@ -19,8 +19,6 @@ forwarding over the axis and the agencies' replies.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import tempfile
 from collections.abc import AsyncIterator
@@ -38,7 +36,7 @@ from server.feedback.lifecycle import LABELS, TRANSFERRED
 from server.feedback.moves import FeedbackMove, Moderation, advance, feedback_of, moderate
 from server.feedback.photos import MAX_PHOTOS
 from server.feedback.views import officer_view, summary
-from server.http.appkeys import CALENDAR, CONFIG, DATABASE, EXCHANGE, OBJECTS, PRINCIPAL
+from server.http.appkeys import CALENDAR, CONFIG, DATABASE, EXCHANGE, JOBS, OBJECTS, PRINCIPAL
 from server.http.errors import HttpProblem, readable_form
 from server.http.jsonresponse import json_response
 from server.http.openapi_parts import (
@@ -56,6 +54,7 @@ from server.http.openapi_parts import (
 )
 from server.http.paging import choice, next_text_cursor, page_params, text_cursor
 from server.runtime.ratelimit import TokenBuckets
+from storage.db import Database
 from storage.ids import utcnow
 from storage.repos.feedback import FeedbackFilter, FeedbackRepo, TransferRow
 
@@ -433,16 +432,17 @@ async def _context(app: web.Application) -> AsyncIterator[None]:
     app[FORWARDING] = forwarding
     exchange.on_accepted.append(forwarding.on_accepted)
     exchange.on_status.append(forwarding.on_status)
+
     # Forwarded packages and agencies' replies not sent at their move are retried at the
-    # delivery worker's pace; every process may run this (the exchange answers a resend of the
-    # same bytes with its first receipt).
-    retries = asyncio.create_task(forwarding.outbox.run(delivery.poll_ms / 1000))
+    # delivery worker's pace, by the process holding the job's lease (any process could: the
+    # exchange answers a resend of the same bytes with its first receipt; one spares the work).
+    async def retry(_fenced: Database) -> None:
+        await forwarding.outbox.run(delivery.poll_ms / 1000)
+
     try:
-        yield
+        async with app[JOBS].running("feedback-outbox", retry):
+            yield
     finally:
-        retries.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await retries
         exchange.on_accepted.remove(forwarding.on_accepted)
         exchange.on_status.remove(forwarding.on_status)
 

@@ -16,7 +16,7 @@ from server.http.openapi_parts import NOT_FOUND, UNAUTHORIZED, json_body, path_p
 from server.http.openapi_parts import query_param as qp
 from server.stats.errors import InvalidStatsQuery
 from server.stats.figures import FIGURES, LEVELS
-from server.stats.items import items
+from server.stats.items import SCOPES, ItemFilter, items
 from server.stats.query import GROUPS, Viewer, check_choice, default_period, parse_date, stats
 
 routes = web.RouteTableDef()
@@ -25,6 +25,7 @@ FORMATS = ("json", "csv")
 _AGENCY = re.compile(r"[0-9A-Za-z.]{1,35}")
 _LIMIT = re.compile(r"[0-9]{1,3}")
 _CURSOR = re.compile(r"[0-9a-f]{2,256}")
+_CODE = re.compile(r"[0-9A-Za-z._:-]{1,100}")
 MAX_ITEMS = 500
 
 
@@ -48,6 +49,14 @@ def _agency(request: web.Request) -> str | None:
     if agency is not None and not _AGENCY.fullmatch(agency):
         raise InvalidStatsQuery("agency", "must be an OrganId (mã định danh)")
     return agency
+
+
+def _code(request: web.Request, parameter: str) -> str | None:
+    """A procedure's or a category's code from the query, if given."""
+    code = request.query.get(parameter)
+    if code is not None and not _CODE.fullmatch(code):
+        raise InvalidStatsQuery(parameter, "must be a code as the rows of its grouping key it")
+    return code
 
 
 def _figure(request: web.Request) -> str:
@@ -113,7 +122,13 @@ async def get_stats_items(request: web.Request) -> web.Response:
         figure,
         start=start,
         end=end,
-        agency=_agency(request),
+        where=ItemFilter(
+            agency=_agency(request),
+            scope=request.query.get("scope", "subtree"),
+            level=request.query.get("level"),
+            procedure=_code(request, "procedure"),
+            category=_code(request, "category"),
+        ),
         column=column,
         viewer=viewer_of(request),
         after=after,
@@ -171,6 +186,19 @@ def openapi_paths() -> dict[str, Any]:
                 "summary": "The records one cell of a figure counts (drill-down), cursor paged",
                 "parameters": [
                     *_COMMON,
+                    qp(
+                        "scope",
+                        {"type": "string", "enum": list(SCOPES), "default": "subtree"},
+                        "`own`: the `agency` alone, as a bar per agency counts it; `subtree`: "
+                        "it and those under it, as a month or the totals count them.",
+                    ),
+                    qp(
+                        "level",
+                        {"type": "string", "enum": list(LEVELS)},
+                        "Only the agencies at that level (a bar per level).",
+                    ),
+                    qp("procedure", None, "Dossiers only: one procedure's (a bar per procedure)."),
+                    qp("category", None, "Feedback only: one category's (a bar per category)."),
                     qp("column", None, "The key of the column whose records to list."),
                     qp("limit", {"type": "integer", "minimum": 1, "maximum": MAX_ITEMS}),
                     qp("after", None, "The `next` cursor of the previous page."),

@@ -59,6 +59,9 @@ class ServerSettings:
     # over it a new connection gets 503 and is closed. 0: no cap (behind a reverse proxy, where
     # every client has the proxy's address, the proxy must limit per client instead).
     max_connections_per_address: int = 128
+    # The event loop that serves (server/app/eventloop.py): "asyncio" (the standard library's,
+    # the default), "uvloop" (the optional `speed` extra) or "auto" (uvloop when installed).
+    event_loop: str = "asyncio"
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,7 @@ class S3Section:
     retention_years: int = 10  # COMPLIANCE Object Lock on every object; 0 = none
     prefix: str = "objects/"
     part_size: int = 16 * 1024 * 1024
+    parallel_parts: int = 2  # parts of one upload in flight at once; RAM about this * part_size
     access_key_file: Path | None = None
     secret_key_file: Path | None = None
 
@@ -403,6 +407,16 @@ def _minute_of_day(text: str) -> int:
 
 
 @dataclass(frozen=True)
+class JobsSettings:
+    """[jobs]: the jobs that run on one process at a time among all those sharing the database
+    (server/runtime/leases.py, docs/scaling.md). ``lease_seconds``: how long a lease lasts
+    unrenewed; its holder renews it every third of that, and another process takes a dead
+    holder's jobs over within about ``lease_seconds`` and a third."""
+
+    lease_seconds: int = 15
+
+
+@dataclass(frozen=True)
 class Open311Settings:
     """[open311]: Open311 GeoReport v2 at ``/open311/v2/`` (server/http/open311.py,
     docs/open311.md).
@@ -446,6 +460,7 @@ class Config:
     dvcqg: DvcqgSettings = field(default_factory=DvcqgSettings)
     vdxp: VdxpSettings = field(default_factory=VdxpSettings)
     open311: Open311Settings = field(default_factory=Open311Settings)
+    jobs: JobsSettings = field(default_factory=JobsSettings)
 
     @property
     def db_path(self) -> Path:
@@ -493,6 +508,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "dvcqg": DvcqgSettings,
     "vdxp": VdxpSettings,
     "open311": Open311Settings,
+    "jobs": JobsSettings,
 }
 
 
@@ -618,6 +634,10 @@ def load_config(
     for key in ("header_timeout", "keepalive_timeout", "body_idle_timeout"):
         if getattr(server, key) < 1:
             raise ConfigError(f"setting server.{key}: must be at least 1 (seconds)")
+    if server.event_loop not in {"auto", "uvloop", "asyncio"}:
+        raise ConfigError(
+            f"setting server.event_loop: {server.event_loop!r} is not 'auto', 'uvloop' or 'asyncio'"
+        )
     storage = StorageSettings(**values["storage"])
     if storage.backend not in {"fs", "s3"}:
         raise ConfigError(f"setting storage.backend: {storage.backend!r} is not 'fs' or 's3'")
@@ -628,6 +648,8 @@ def load_config(
         raise ConfigError("setting s3.endpoint: required when storage.backend = 's3'")
     if s3.part_size < 5 * 1024 * 1024:
         raise ConfigError("setting s3.part_size: S3 needs parts of at least 5 MiB (5242880)")
+    if not 1 <= s3.parallel_parts <= 16:
+        raise ConfigError("setting s3.parallel_parts: must be 1 to 16")
     verification = VerificationSettings(**values["verification"])
     for key in ("workers", "public_max_bytes", "public_slots", "upload_slots", "upload_max_bytes"):
         if getattr(verification, key) < 1:
@@ -675,6 +697,9 @@ def load_config(
     open311 = Open311Settings(**values["open311"])
     if open311.posts_per_minute < 1:
         raise ConfigError("setting open311.posts_per_minute: must be at least 1")
+    jobs = JobsSettings(**values["jobs"])
+    if not 3 <= jobs.lease_seconds <= 3600:
+        raise ConfigError("setting jobs.lease_seconds: must be between 3 and 3600 (seconds)")
     return Config(
         server=server,
         tls=tls,
@@ -696,6 +721,7 @@ def load_config(
         dvcqg=dvcqg,
         vdxp=vdxp,
         open311=open311,
+        jobs=jobs,
     )
 
 

@@ -66,6 +66,7 @@ def s3_settings(config: Config, env: Mapping[str, str] = os.environ) -> S3Settin
         prefix=section.prefix,
         retention_years=section.retention_years,
         part_size=section.part_size,
+        parallel_parts=section.parallel_parts,
     )
 
 

@@ -29,10 +29,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, Protocol, TypeVar
 from xml.sax.saxutils import escape
 
 from edxml import VN_TZ
+from storage.objects.base import StreamingUpload
 from storage.private import create_file
 
 
@@ -98,6 +99,15 @@ def splice_trace(head: bytes, organ_id: str, timestamp: str) -> bytes | None:
     return head[: message_end.end()] + element + head[message_end.end() :]
 
 
+class SpoolFollower(Protocol):
+    """Something that reads the spool file while it is written (the exchange's early parse,
+    server/exchange/early_parse.py): told of every flushed write, and when the body fails."""
+
+    def written(self, path: Path, size: int, *, last: bool = False) -> None: ...
+
+    def abort(self) -> None: ...
+
+
 @dataclass
 class SpooledPackage:
     """A received body on disk: the stored form (with the axis TraceHeader) at ``path``."""
@@ -111,6 +121,11 @@ class SpooledPackage:
     trace_organ_id: str
     trace_timestamp: str
     spliced: bool
+    # The object store's upload of this file begun while it arrived (S3), to be finished by
+    # storing the package or aborted (:func:`received_package`); None: stored after the fact.
+    upload: StreamingUpload | None = None
+    # What read the file while it arrived (see :class:`SpoolFollower`), if anything did.
+    follower: SpoolFollower | None = None
 
 
 class _Splicer:
@@ -186,6 +201,7 @@ class _SpoolWriter:
             # 0600 whatever the umask: the file becomes the object by a rename (storage/private.py)
             self._out = os.fdopen(create_file(self.path, os.O_WRONLY | os.O_EXCL), "wb")
         self._out.write(data)
+        self._out.flush()  # a streaming upload reads what is written from the file
         if last:
             out, self._out = self._out, None
             out.close()
@@ -232,11 +248,15 @@ async def receive(
     limit: int,
     organ_id: str,
     moment: datetime,
+    upload: StreamingUpload | None = None,
+    follower: SpoolFollower | None = None,
 ) -> SpooledPackage:
     """Write the body to a new spool file with the axis TraceHeader spliced in.
 
     Raises :class:`BodyTooLarge` as soon as more than ``limit`` bytes arrived. On any failure
-    the spool file is removed; on success the caller owns it (see :func:`spool_file`).
+    the spool file is removed (and ``upload`` and ``follower`` aborted); on success the caller
+    owns them (see :func:`received_package`). ``upload`` and ``follower`` are told of every
+    flushed write, to send the file to the object store and to parse it while it grows.
     """
     timestamp = format_trace_time(moment)
     splicer = _Splicer(organ_id, timestamp)
@@ -245,7 +265,7 @@ async def receive(
     path = spool_dir / f"{uuid.uuid4().hex}.edxml"
     out = _SpoolWriter(path)
     pending: list[bytes] = []
-    buffered = 0
+    buffered = written = 0
     try:
         async for chunk in intake.chunks(chunks):
             data = splicer.feed(chunk)
@@ -255,12 +275,25 @@ async def receive(
                 buffered += len(data)
                 if buffered >= _FLUSH_BYTES:
                     await out.write(b"".join(pending))
-                    pending, buffered = [], 0
+                    pending, written, buffered = [], written + buffered, 0
+                    if follower is not None:
+                        follower.written(path, written)
+                    if upload is not None:
+                        await upload.written(path, written)
         rest = splicer.flush()
         stored.update(rest)
         pending.append(rest)
         await out.write(b"".join(pending), last=True)
+        written += buffered + len(rest)
+        if follower is not None:
+            follower.written(path, written, last=True)
+        if upload is not None:
+            await upload.written(path, written, last=True)
     except BaseException:
+        if follower is not None:
+            follower.abort()
+        if upload is not None:
+            await upload.abort()
         await out.discard()
         raise
     return SpooledPackage(
@@ -271,6 +304,8 @@ async def receive(
         trace_organ_id=organ_id,
         trace_timestamp=timestamp,
         spliced=splicer.spliced,
+        upload=upload,
+        follower=follower,
     )
 
 
@@ -318,6 +353,18 @@ def spool_file(package: _Spooled) -> Iterator[_Spooled]:
         yield package
     finally:
         package.path.unlink(missing_ok=True)
+
+
+@contextlib.asynccontextmanager
+async def received_package(package: SpooledPackage) -> AsyncIterator[SpooledPackage]:
+    """:func:`spool_file` for a received package: its streamed upload, unless the package
+    was stored, is aborted too before the block is left (a refusal leaves nothing in S3)."""
+    try:
+        with spool_file(package):
+            yield package
+    finally:
+        if package.upload is not None:
+            await package.upload.abort()
 
 
 def temp_path(spool_dir: Path, suffix: str = ".tmp") -> Path:

@@ -20,7 +20,7 @@ data (PAdES B-LTA renewal, :mod:`signing.ltv`). :meth:`Renewer.run` does that fo
 What a file's evidence rests on is computed once per file (by its SHA-256, ``ltv_inspections``),
 so a periodic scan fetches and parses only files it has not seen. :func:`renewal_context` runs
 the scan every ``[archive] renew_interval_hours`` inside the server (0: off), in one process
-only (worker 0 of ``lienthong serve --workers N``).
+only: the one holding the ``archive-renewal`` lease (server/runtime/leases.py).
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ from datetime import date
 from typing import Any
 
 from server.stats.errors import InvalidStatsQuery
-from server.stats.figures import COLUMNS, bucket, day_bounds, day_of, seconds_between
-from server.stats.query import Viewer, check_period, scope_of
+from server.stats.figures import COLUMNS, LEVELS, bucket, day_bounds, day_of, seconds_between
+from server.stats.query import Viewer, check_choice, check_period, scope_of
 from server.stats.rollups import SATISFIED
 from storage.db import Database
 from storage.repos.stats import DossierFacts, FeedbackFacts, SentDocument, StatsRepo
@@ -26,6 +26,37 @@ _SHARES = {
     "satisfaction_rate": "satisfied",
     "avg_processing_days": "finished",
 }
+
+
+SCOPES = ("subtree", "own")
+"""``subtree``: the agency and those under it (what a month's point or a total counts);
+``own``: the agency alone (what a bar per agency counts)."""
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    """Which records a drill-down lists, as the cell clicked counts them.
+
+    ``agency`` (default: the viewer's own subtree; an admin's: every agency) with ``scope``
+    ``subtree`` or ``own``; ``level`` keeps the agencies at that level (a bar per level);
+    ``procedure`` (dossiers) and ``category`` (feedback) a bar per procedure or category."""
+
+    agency: str | None = None
+    scope: str = "subtree"
+    level: str | None = None
+    procedure: str | None = None
+    category: str | None = None
+
+    def check(self, figure: str) -> None:
+        """InvalidStatsQuery naming the first parameter that does not apply or is unknown."""
+        check_choice("scope", self.scope, SCOPES)
+        check_choice("level", self.level, LEVELS)
+        if self.scope == "own" and self.agency is None:
+            raise InvalidStatsQuery("scope", "`own` needs `agency`: the agency whose own records")
+        if self.procedure is not None and figure != "dossiers":
+            raise InvalidStatsQuery("procedure", "applies to the dossiers only")
+        if self.category is not None and figure != "feedback":
+            raise InvalidStatsQuery("category", "applies to the feedback only")
 
 
 @dataclass(frozen=True)
@@ -48,14 +79,17 @@ async def items(
     *,
     start: date,
     end: date,
-    agency: str | None,
+    where: ItemFilter,
     column: str,
     viewer: Viewer,
     after: str | None,
     limit: int,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """The records counted in ``column`` of ``figure`` for ``agency`` and those under it over
-    ``start..end``, in (time, id) order after the cursor ``after``; and the next cursor.
+    """The records counted in ``column`` of ``figure`` for the agencies ``where`` chooses over
+    ``start..end``, in (time, id) order after the cursor ``after``; and the next cursor. Their
+    number is the value of the cell that counts them (a bar per agency: ``scope="own"``; per
+    level: ``level``; per procedure or category: ``procedure``, ``category``; a month or the
+    totals: the subtree).
 
     A share's or an average's cell lists the records of its numerator (``on_time_rate``: the
     dossiers on time; ``avg_processing_days``: the dossiers finished); a median's, the
@@ -68,7 +102,11 @@ async def items(
     }:
         raise InvalidStatsQuery("column", f"is not a column of {figure} with records behind it")
     check_period(start, end)
-    scope = await scope_of(database, viewer, agency, None)
+    where.check(figure)
+    scope = await scope_of(database, viewer, where.agency, where.level)
+    organs = sorted(scope.agencies)
+    if where.scope == "own":
+        organs = [o for o in organs if o == where.agency]
     wanted = _SHARES.get(column, column)
     if figure == "feedback" and column == "on_time_rate":
         wanted = "answered_on_time"
@@ -77,13 +115,18 @@ async def items(
     found: list[Item] = []
     async with database.reader() as tx:
         repo = StatsRepo(tx)
-        for organ in sorted(scope.agencies):
+        for organ in organs:
             if figure == "exchange":
                 found += await _exchange(repo, organ, wanted, first, last)
             elif figure == "dossiers":
-                found += _dossiers(await repo.dossiers_before(organ, last), wanted, start, end)
+                dossiers = await repo.dossiers_before(organ, last)
+                chosen = (d for d in dossiers if where.procedure in (None, d.procedure))
+                found += _dossiers(chosen, wanted, start, end)
             else:
-                found += _feedback(await repo.feedback(organ, first, last), wanted)
+                feedback = await repo.feedback(organ, first, last)
+                found += _feedback(
+                    (f for f in feedback if where.category in (None, f.category)), wanted
+                )
     found.sort(key=lambda i: (i.at, i.id))
     if after is not None:
         found = [i for i in found if (i.at, i.id) > tuple(after.split("|", 1))]

@@ -6,6 +6,7 @@ import abc
 import re
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from storage.errors import ObjectMissing
@@ -79,6 +80,42 @@ class ObjectStore(abc.ABC):
 
     async def ping(self) -> None:  # noqa: B027 (optional hook with a working default)
         """Raise StorageError unless the store is usable (for /healthz). Default: no check."""
+
+    def streaming_upload(self) -> StreamingUpload | None:
+        """An upload that sends a spool file to the store while it is still being written
+        (S3), or None when the store takes finished files only (the default: the filesystem
+        store's ``put_file`` is a rename)."""
+        return None
+
+    async def sweep_incoming(self, before: datetime) -> int:
+        """Remove what streaming uploads begun before ``before`` left behind (a process that
+        died mid-upload); return how many were removed. Default: nothing to sweep."""
+        return 0
+
+
+class StreamingUpload(abc.ABC):
+    """A spool file sent to the store while it grows, before its SHA-256 (its name) is known.
+
+    The writer calls :meth:`written` each time more bytes of the file are on disk;
+    :meth:`finish` stores the finished file under its name (the bytes already sent are not sent
+    again), :meth:`abort` leaves nothing behind. Exactly one of the two ends every upload;
+    :meth:`abort` after :meth:`finish` (or twice) does nothing.
+    """
+
+    @abc.abstractmethod
+    async def written(self, path: Path, size: int, *, last: bool = False) -> None:
+        """The first ``size`` bytes of ``path`` are written (and flushed): send what fills
+        whole parts, and the rest too when ``last`` (the file is complete: its tail uploads
+        while the package is checked). Waits while too much is in flight (memory stays
+        bounded)."""
+
+    @abc.abstractmethod
+    async def finish(self, path: Path, sha256: str) -> ObjectRef:
+        """Store the finished file (``sha256`` trusted, as in ``put_file``); consumes it."""
+
+    @abc.abstractmethod
+    async def abort(self) -> None:
+        """Drop whatever was sent (never raises; a failure is logged and left to the sweep)."""
 
 
 class VersionBook(abc.ABC):

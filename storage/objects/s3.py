@@ -28,7 +28,9 @@ Why the detours:
   loop keeps serving.
 - The key is the SHA-256 of the bytes, unknown until the last byte has arrived, so ``put`` first
   spools to a local temp file (hashing on the way), then uploads that file part by part
-  (``part_size`` at a time, never the whole object in memory).
+  (``part_size`` at a time, never the whole object in memory). A package the exchange receives
+  is instead uploaded while it arrives, under a temporary key, and copied to its name once
+  accepted (:meth:`S3ObjectStore.streaming_upload`, storage/objects/s3_stream.py).
 - Ceph RGW drops Object Lock headers on multipart uploads and answers an empty ETag (quirks 1-2
   of shared/reference/s3/README.md): retention is set after the upload by its own call and read
   back from ``stat_object`` metadata (minio's own retention parser chokes on RGW's nine
@@ -77,6 +79,7 @@ from storage.objects.base import (
     VersionBook,
     is_sha256,
 )
+from storage.objects.s3_stream import S3StreamingUpload
 
 T = TypeVar("T")
 log = logging.getLogger("lienthong.storage")
@@ -193,6 +196,14 @@ class S3ObjectStore(ObjectStore):
             http_client=http,
         )
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3")
+        # Parts of streaming uploads (s3_stream.py) on threads of their own, so that a large
+        # upload never queues the HEADs and reads of other requests behind its parts.
+        # As many threads as one upload's parts in flight: each thread's malloc arena keeps
+        # part-sized blocks, so more threads would mean more memory held, not more speed.
+        self.part_pool = ThreadPoolExecutor(
+            max_workers=settings.parallel_parts, thread_name_prefix="s3-part"
+        )
+        self.incoming_prefix = f"{settings.prefix}incoming/"
         self._spool_dir = spool_dir
         self._bucket_ready = False
 
@@ -202,6 +213,20 @@ class S3ObjectStore(ObjectStore):
         )
 
     # -- plumbing ----------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Minio:
+        """The minio client (blocking: call it through :meth:`call_s3`)."""
+        return self._client
+
+    async def call_s3(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking minio call on the store's threads (StorageUnavailable when the
+        store cannot be reached; S3Error as S3 answered)."""
+        return await self._call(fn, *args, **kwargs)
+
+    def object_key(self, sha256: str) -> str:
+        """The key of the object named ``sha256``."""
+        return self._key(sha256)
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -221,7 +246,9 @@ class S3ObjectStore(ObjectStore):
 
     async def close(self) -> None:
         """Release the thread pool (pending calls finish first)."""
-        await asyncio.get_running_loop().run_in_executor(None, self._pool.shutdown)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.part_pool.shutdown)
+        await loop.run_in_executor(None, self._pool.shutdown)
 
     async def ensure_bucket(self) -> None:
         """Create the bucket with Object Lock (and so versioning) if it does not exist."""
@@ -276,12 +303,23 @@ class S3ObjectStore(ObjectStore):
         finally:
             await asyncio.to_thread(_remove, path)
 
+    def streaming_upload(self) -> S3StreamingUpload:
+        """An upload that sends the spool file part by part while it is written
+        (storage/objects/s3_stream.py)."""
+        return S3StreamingUpload(self)
+
+    async def recorded(self, sha256: str) -> ObjectRef | None:
+        """Our readable version of these bytes, if one is recorded (then nothing new needs
+        storing); None otherwise."""
+        if not await self.versions.versions(sha256):
+            return None
+        return await self.stat(sha256)
+
     async def _upload(self, path: Path, sha256: str) -> ObjectRef:
         size = (await asyncio.to_thread(path.stat)).st_size
-        if await self.versions.versions(sha256):
-            existing = await self.stat(sha256)
-            if existing is not None:
-                return existing  # a version of ours holds these bytes: nothing new to store
+        existing = await self.recorded(sha256)
+        if existing is not None:
+            return existing  # a version of ours holds these bytes: nothing new to store
         # No version of ours (whatever the key holds may be someone else's): upload, so that
         # the version recorded is one whose bytes we know.
         await self.ensure_bucket()
@@ -292,18 +330,62 @@ class S3ObjectStore(ObjectStore):
 
         try:
             version_id = await self._call(upload)
-            if version_id is None:
-                raise StorageError(
-                    f"bucket {self.settings.bucket} keeps no versions: it needs Object Lock"
-                )
-            if self.settings.retention_years > 0:
-                until = datetime.now(UTC) + timedelta(days=366 * self.settings.retention_years)
-                await self._lock(key, version_id, until)
         except S3Error as exc:
             raise StorageError(f"S3 refused to store {sha256}: {exc.code}") from exc
+        return await self.settle_upload(key, version_id, sha256, size)
+
+    async def settle_upload(
+        self, key: str, version_id: str | None, sha256: str, size: int
+    ) -> ObjectRef:
+        """A version just written under ``key`` with exactly the bytes ``sha256`` names:
+        lock it for ``retention_years`` and record it (the version the store reads)."""
+        if version_id is None:
+            raise StorageError(
+                f"bucket {self.settings.bucket} keeps no versions: it needs Object Lock"
+            )
+        if self.settings.retention_years > 0:
+            until = datetime.now(UTC) + timedelta(days=366 * self.settings.retention_years)
+            try:
+                await self._lock(key, version_id, until)
+            except S3Error as exc:
+                raise StorageError(f"S3 refused to lock {sha256}: {exc.code}") from exc
         ref = ObjectRef(sha256, size, version_id)
         await self.versions.record(ref)
         return ref
+
+    async def sweep_incoming(self, before: datetime) -> int:
+        """Abort the multipart uploads and delete the temporary objects under ``incoming/``
+        begun before ``before`` (left by a process that died mid-upload; s3_stream.py)."""
+        bucket, prefix = self.settings.bucket, self.incoming_prefix
+
+        def stale_uploads() -> list[tuple[str, str]]:
+            found = self._client._list_multipart_uploads(bucket, prefix=prefix, max_uploads=1000)
+            return [
+                (u.object_name, u.upload_id)
+                for u in found.uploads
+                if u.upload_id and u.initiated_time is not None and u.initiated_time < before
+            ]
+
+        def stale_objects() -> list[tuple[str, str | None]]:
+            found = self._client.list_objects(bucket, prefix=prefix, include_version=True)
+            return [
+                (str(o.object_name), o.version_id)
+                for o in found
+                if o.last_modified is not None and o.last_modified < before
+            ]
+
+        removed = 0
+        try:
+            for key, upload_id in await self._call(stale_uploads):
+                await self._call(self._client._abort_multipart_upload, bucket, key, upload_id)
+                removed += 1
+            for key, version_id in await self._call(stale_objects):
+                await self._call(self._client.remove_object, bucket, key, version_id=version_id)
+                removed += 1
+        except S3Error as exc:
+            if exc.code != "NoSuchBucket":
+                raise StorageError(f"S3 sweep of {prefix} failed: {exc.code}") from exc
+        return removed
 
     def _upload_blocking(self, path: Path, key: str, size: int, sha256: str) -> str | None:
         """Upload a file part by part with at most ``parallel_parts`` parts in flight.

@@ -9,10 +9,11 @@ written to the fallback.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 from storage.errors import ObjectMissing
-from storage.objects.base import ObjectRef, ObjectStore
+from storage.objects.base import ObjectRef, ObjectStore, StreamingUpload
 
 
 class FallbackObjectStore(ObjectStore):
@@ -32,6 +33,14 @@ class FallbackObjectStore(ObjectStore):
     async def put_file(self, path: Path, *, sha256: str | None = None) -> ObjectRef:
         """Store a spool file in the primary (see ObjectStore.put_file)."""
         return await self.primary.put_file(path, sha256=sha256)
+
+    def streaming_upload(self) -> StreamingUpload | None:
+        """The primary's (see ObjectStore.streaming_upload)."""
+        return self.primary.streaming_upload()
+
+    async def sweep_incoming(self, before: datetime) -> int:
+        """The primary's leftovers (nothing is ever written to the fallback)."""
+        return await self.primary.sweep_incoming(before)
 
     async def stat(self, sha256: str) -> ObjectRef | None:
         """The ref from the primary, else from the fallback, else None."""

@@ -59,6 +59,15 @@ class AgencyRepo:
             raise Conflict(f"agency {organ_id} already exists") from exc
         return agency
 
+    async def registered_by(self, organ_id: str, at: datetime) -> None:
+        """Back-date the agency's registration (``created_at``) to ``at`` when it is later: for
+        an agency whose traffic, imported or seeded, is older than its row here."""
+        stamp = to_db_time(at)
+        await self.tx.execute(
+            "UPDATE agencies SET created_at = ? WHERE organ_id = ? AND created_at > ?",
+            (stamp, organ_id, stamp),
+        )
+
     async def get(self, organ_id: str) -> Agency | None:
         """The agency with this organ id, or None."""
         row = await self.tx.fetchone(

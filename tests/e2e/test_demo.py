@@ -9,11 +9,9 @@ Real parts throughout: SQLite and files, the certomancer test PKI served by ``se
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from fixtures_pki import clean_env, free_port
 
 LIENTHONG = Path(sys.executable).parent / "lienthong"
 DEFAULT_AXIS = "http://127.0.0.1:8080"
@@ -32,21 +31,6 @@ pytestmark = pytest.mark.skipif(
     or shutil.which("pkcs11-tool") is None,
     reason="curl, softhsm2 and opensc are in the Makefile's RUN_APT_PACKAGES",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def clean_env() -> dict[str, str]:
-    """The caller's environment without settings that would change what the demo does."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("LIENTHONG_") and k not in {"SOFTHSM2_CONF"}
-    }
 
 
 def run_demo(cwd: Path, *extra: str) -> str:

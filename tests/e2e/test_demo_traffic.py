@@ -23,6 +23,7 @@ import edxml
 from edxml import DiscardSink, Envelope
 from server.cli import main
 from server.cli.demo_traffic import DOCUMENT_DAYS, DOCUMENTS, DOSSIERS, FEEDBACK
+from server.demo import content as demo_content
 
 
 def demo(data: Path) -> str:
@@ -104,6 +105,32 @@ def test_documents_span_months_with_acks_statuses_paper_and_signatures(
             r["recipient"] for r in deliveries if r["document_id"] == s["document_id"]
         )
         assert ack_of[s["document_id"]] < when(s["received_at"]) < now
+
+
+def test_agencies_are_connected_since_their_first_traffic(seeded: tuple[Path, str]) -> None:
+    """ "Agencies connected" counts an agency from its registration (docs/dashboard.md): the
+    demo's agencies exchanged documents months ago, so they were connected then; the Văn phòng
+    Chính phủ, which takes no part in the traffic, keeps the demo's day."""
+    data, _ = seeded
+    first = {
+        r["organ"]: when(r["at"])
+        for r in rows(
+            data,
+            "SELECT organ, min(at) AS at FROM ("
+            " SELECT d.sender AS organ, d.received_at AS at FROM documents d"
+            " UNION ALL SELECT v.recipient, v.created_at FROM deliveries v"
+            ") WHERE at >= ? GROUP BY organ",
+            (datetime.now(UTC) - timedelta(days=DOCUMENT_DAYS + 1)).strftime("%Y-%m-%d"),
+        )
+    }
+    registered = {
+        r["organ_id"]: when(r["created_at"]) for r in rows(data, "SELECT * FROM agencies")
+    }
+    traffic = {o for o in first if o != demo_content.DEMO_SENDER}
+    assert len(traffic) == 4
+    for organ in traffic:
+        assert registered[organ] <= first[organ], organ
+    assert registered[demo_content.DEMO_SENDER] > datetime.now(UTC) - timedelta(days=1)
 
 
 def test_dossiers_online_late_supplemented_and_open(seeded: tuple[Path, str]) -> None:

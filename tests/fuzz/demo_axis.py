@@ -9,7 +9,6 @@ directory, the demo's SoftHSM2 tokens and test PKI (served by ``serve`` itself o
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -23,20 +22,11 @@ from typing import Any
 
 import pytest
 import requests
-from fixtures_pki import free_port
+from fixtures_pki import clean_env, free_port
 
 LIENTHONG = Path(sys.executable).parent / "lienthong"
 SENDER = "000.00.00.G22"
 RECIPIENT = "000.00.00.H41"
-
-
-def clean_env() -> dict[str, str]:
-    """The caller's environment without settings that would change what the demo does."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("LIENTHONG_") and k not in {"SOFTHSM2_CONF"}
-    }
 
 
 def _run(cwd: Path, *args: str) -> str:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from fixtures_s3 import S3Endpoint
-from minio import Minio
+from fixtures_s3 import S3Endpoint, raw_client
 
 from server.runtime.config import Config, load_config
+
+__all__ = ["raw_client", "s3_config"]
 
 
 def s3_config(s3: S3Endpoint, data_dir: Path, *, bucket: str | None = None, **env: str) -> Config:
@@ -25,14 +26,3 @@ def s3_config(s3: S3Endpoint, data_dir: Path, *, bucket: str | None = None, **en
     }
     values.update(env)
     return load_config(env=values, data_dir=data_dir)
-
-
-def raw_client(s3: S3Endpoint) -> Minio:
-    """A plain minio client on the same server (to look behind the store's back)."""
-    return Minio(
-        s3.endpoint.removeprefix("http://"),
-        access_key=s3.access_key,
-        secret_key=s3.secret_key,
-        secure=False,
-        region="us-east-1",
-    )

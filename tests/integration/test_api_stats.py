@@ -225,6 +225,12 @@ async def test_csv_is_utf8_with_bom_and_the_labels(axis: Axis) -> None:
         ("dossiers/items?column=agencies_active", "column"),
         ("feedback/items?column=received&limit=0", "limit"),
         ("feedback/items?column=received&after=zz", "after"),
+        ("exchange/items?column=sent&scope=all", "scope"),
+        ("exchange/items?column=sent&scope=own", "scope"),
+        ("exchange/items?column=sent&level=tinh", "level"),
+        ("exchange/items?column=sent&procedure=1.0001", "procedure"),
+        ("dossiers/items?column=received&category=giao-thong", "category"),
+        ("dossiers/items?column=received&procedure=%3Cb%3E", "procedure"),
     ],
 )
 async def test_bad_input_is_a_problem_naming_the_parameter(

@@ -140,6 +140,15 @@ MONTH_POINT = """([id, index]) => {
 }"""
 
 
+async def drill_rows(page: Any, chart: str, index: int, label: str) -> None:
+    """Click bar ``index`` of ``chart``; wait for its list (titled with ``label``) to be drawn."""
+    await page.evaluate("document.getElementById('drill-title').textContent = ''")
+    x, y = await page.evaluate(BAR_POINT, [chart, index])
+    await page.mouse.click(x, y)
+    await page.locator("#drill-title", has_text=label).wait_for(timeout=10000)
+    await page.locator("#drill-rows tr").first.wait_for(timeout=10000)
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")
 async def test_dashboard_in_chromium_on_the_stats_api(axis: Axis, tmp_path: Path) -> None:
     await exchange_workload(axis)
@@ -251,6 +260,7 @@ async def test_dashboard_in_chromium_on_the_stats_api(axis: Axis, tmp_path: Path
             assert sorted(r.split("\t")[1] for r in ranking) == sorted(NAMES.values())
             await page.select_option("#rank-by", "dossiers:on_time_rate")
             assert len(await page.locator("#ranking-rows tr").all_inner_texts()) == 3
+            assert await page.locator("#ranking-more").is_hidden()  # (50 shown at a time)
 
             # drill-down: a click on the Sở's bar opens the document it sent
             x, y = await page.evaluate(BAR_POINT, ["chart-exchange-bar", agencies.index(SO_TTTT)])
@@ -259,13 +269,13 @@ async def test_dashboard_in_chromium_on_the_stats_api(axis: Axis, tmp_path: Path
             path, query, _ = requests.seen[-1]
             assert path == "/api/v1/stats/exchange/items"
             assert query["agency"] == [SO_TTTT] and query["column"] == ["sent"]
+            # the bar counts the Sở alone (not the xã under it): so does its list
+            assert query["scope"] == ["own"]
             items = await answer(
                 axis, f"{path}?" + "&".join(f"{k}={v[0]}" for k, v in query.items())
             )
-            # the route lists the Sở and those under it (the xã's too); the bar and the page's
-            # list are the Sở's own
-            assert {i["agency"] for i in items["items"]} == {SO_TTTT, XA}
-            [item] = [i for i in items["items"] if i["agency"] == SO_TTTT]
+            [item] = items["items"]
+            assert item["agency"] == SO_TTTT
             assert NAMES[SO_TTTT] in await page.inner_text("#drill-title")
             # the list is drawn when its items have come (the panel shows before)
             await page.locator("#drill-rows tr").first.wait_for(timeout=10000)
@@ -289,6 +299,15 @@ async def test_dashboard_in_chromium_on_the_stats_api(axis: Axis, tmp_path: Path
             assert await page.locator("#drill-rows tr").count() == received[index]
             await page.screenshot(path=str(shots / "dashboard-page.png"), full_page=True)
 
+            # a bar per category lists the feedback it counts: as many rows as the bar
+            by_category = await answer(axis, requests.url("feedback", "category"))
+            first = by_category["rows"][0]
+            await drill_rows(page, "chart-feedback-category", 0, first["label"])
+            path, query, _ = requests.seen[-1]
+            assert path == "/api/v1/stats/feedback/items"
+            assert query["category"] == [first["key"]] and query["column"] == ["received"]
+            assert await page.locator("#drill-rows tr").count() == first["values"]["received"]
+
             # the CSV of a figure, as the bars group it: the API's bytes, under the API's name
             async with page.expect_download() as download_info:
                 await page.click("button.csv[data-figure='dossiers']")
@@ -311,13 +330,15 @@ async def test_dashboard_in_chromium_on_the_stats_api(axis: Axis, tmp_path: Path
             ]
             [bars] = await page.evaluate(SERIES, "chart-dossiers-bar")
             assert bars["data"] == [r["values"]["received"] for r in by_level["rows"]]
-            asked = len(requests.seen)
             [bars] = await page.evaluate(SERIES, "chart-exchange-bar")
             assert bars["data"] == [1]  # the xã's one document, the only commune
-            x, y = await page.evaluate(BAR_POINT, ["chart-exchange-bar", 0])
-            await page.mouse.click(x, y)
-            await page.locator("#message", has_text="theo cơ quan").wait_for()
-            assert len(requests.seen) == asked  # no list by level: said, not asked
+            # a bar per level lists that level's records: the xã's document
+            await drill_rows(page, "chart-exchange-bar", 0, "Xã")
+            path, query, _ = requests.seen[-1]
+            assert path == "/api/v1/stats/exchange/items" and query["level"] == ["commune"]
+            [row] = await page.locator("#drill-rows tr").all_inner_texts()
+            assert XA in row
+            asked = len(requests.seen)
 
             # a period that ends before it starts is said, not asked
             await page.fill("#from", "2026-12")

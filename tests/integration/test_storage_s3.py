@@ -11,8 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fixtures_s3 import S3Endpoint
-from minio import Minio
+from fixtures_s3 import S3Endpoint, raw_client
 from minio.commonconfig import COMPLIANCE
 from minio.error import S3Error
 from minio.retention import Retention
@@ -46,16 +45,6 @@ async def store(s3_server: S3Endpoint, tmp_path: Path):
 async def _chunks(data: bytes, size: int = 1 << 20):
     for i in range(0, len(data), size):
         yield data[i : i + size]
-
-
-def _raw_client(s3: S3Endpoint) -> Minio:
-    return Minio(
-        s3.endpoint.removeprefix("http://"),
-        access_key=s3.access_key,
-        secret_key=s3.secret_key,
-        secure=False,
-        region="us-east-1",
-    )
 
 
 async def _read_all(store: S3ObjectStore, sha: str, start: int = 0, end: int | None = None):
@@ -100,7 +89,7 @@ async def test_multipart_upload_is_locked_despite_rgw_dropping_headers(
     assert hashlib.sha256(await _read_all(store, ref.sha256)).hexdigest() == ref.sha256
 
     # The store itself refuses to delete or shorten the lock of that version.
-    client = _raw_client(s3_server)
+    client = raw_client(s3_server)
     key = store._key(ref.sha256)
     version = client.stat_object(store.settings.bucket, key).version_id
     with pytest.raises(S3Error):
@@ -133,7 +122,7 @@ async def test_corrupt_object_is_detected_on_read(
     # whole-object read must not pass them off as the original.
     good = b"the original document"
     sha = hashlib.sha256(good).hexdigest()
-    client = _raw_client(s3_server)
+    client = raw_client(s3_server)
     client.put_object(store.settings.bucket, store._key(sha), io.BytesIO(b"forged"), 6)
     with pytest.raises(IntegrityError):
         await _read_all(store, sha)

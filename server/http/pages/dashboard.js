@@ -14,6 +14,7 @@
   };
   // The groupings one figure has alone (server/stats/query.py GROUPS), each a bar chart of one
   // column: the average processing time per procedure (QĐ 766 item 2.2), feedback per category.
+  // A click on a bar lists its records (the items route's procedure and category filters).
   const GROUPED = [
     ["dossiers", "procedure", "avg_processing_days"],
     ["feedback", "category", "received"],
@@ -65,7 +66,12 @@
     hour12: false,
   });
   const BARS_SHOWN = 20;
+  // The ranking shows this many agencies, and as many more at each "Xem thêm": a province's
+  // 1,000 rows laid out at once were most of the first render's layout
+  // (bench/dashboard_page_bench.py, docs/dashboard-page.md).
+  const RANKS_SHOWN = 50;
   const numberFormat = new Intl.NumberFormat("vi-VN");
+  const collator = new Intl.Collator("vi"); // (one collator: 1,000 agencies sorted by name)
   const charts = {};
   // This script comes before ECharts in the page, so that the figures are asked while the
   // browser still compiles ECharts; drawing waits for it.
@@ -73,7 +79,7 @@
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", resolve);
     else resolve();
   });
-  const state = { tables: {}, drill: null };
+  const state = { tables: {}, drill: null, ranks: [], ranksShown: RANKS_SHOWN };
 
   class Unauthorized extends Error {}
   class Refused extends Error {} // 403: the token's role does not reach the path
@@ -209,10 +215,6 @@
       const [index] = instance.convertFromPixel({ seriesIndex: 0 }, point);
       const row = table.rows[index];
       if (!row) return;
-      if ($("level").value) {
-        message("Danh sách theo tháng chỉ xem được khi không lọc theo cấp.", false);
-        return;
-      }
       openMonthDrill(figure, row, series, labels[series].label).catch(failed);
     });
   }
@@ -233,7 +235,7 @@
   }
 
   // One column of ``table`` as bars, one per row, in chart ``id``; the chart.
-  function drawBars(id, table, column, clickable) {
+  function drawBars(id, table, column) {
     const col = columnsOf(table)[column];
     const instance = chart(id);
     // a province has hundreds of agencies: show BARS_SHOWN at a time, with a slider for the rest
@@ -261,7 +263,7 @@
             type: "bar",
             id: column,
             data: table.rows.map((r) => r.values[column] ?? null),
-            cursor: clickable ? "pointer" : "default",
+            cursor: "pointer", // a click lists what the bar counts
             barMaxWidth: 80,
           },
         ],
@@ -276,17 +278,17 @@
     const col = columnsOf(table)[column];
     $(`bar-title-${figure}`).textContent =
       (table.group_by === "level" ? "Theo cấp" : "Theo cơ quan") + (col ? ` — ${col.label}` : "");
-    const instance = drawBars(`chart-${figure}-bar`, table, column, true);
+    drillOnClick(figure, table, column, drawBars(`chart-${figure}-bar`, table, column));
+  }
+
+  // A click on a bar lists the records it counts.
+  function drillOnClick(figure, table, column, instance) {
+    const col = columnsOf(table)[column];
     instance.off("click");
     instance.on("click", (params) => {
       const row = table.rows[params.dataIndex];
       if (!row) return;
-      if (table.group_by === "level") {
-        // the items route lists by agency, not by level (docs/dashboard-page.md)
-        message("Danh sách chỉ xem được theo cơ quan: chọn biểu đồ cột theo cơ quan.", false);
-        return;
-      }
-      openDrill(figure, row, column, col ? col.label : column).catch(failed);
+      openDrill(figure, table.group_by, row, column, col ? col.label : column).catch(failed);
     });
   }
 
@@ -326,6 +328,11 @@
     return el;
   }
 
+  // An agency's rate in the ranking (null: nothing to count, or no row of that figure).
+  function rateOf(agency, figure, key) {
+    return agency[figure] ? agency[figure][key] ?? null : null;
+  }
+
   function drawRanking() {
     fillRankBy();
     const [rankFigure, rankKey] = $("rank-by").value.split(":");
@@ -336,11 +343,10 @@
         agencies.get(row.key)[figure] = row.values;
       }
     }
-    const value = (a, figure, key) => (a[figure] ? a[figure][key] ?? null : null);
     const list = [...agencies.values()].sort((a, b) => {
-      const x = value(a, rankFigure, rankKey);
-      const y = value(b, rankFigure, rankKey);
-      if (x === y) return a.label.localeCompare(b.label, "vi");
+      const x = rateOf(a, rankFigure, rankKey);
+      const y = rateOf(b, rankFigure, rankKey);
+      if (x === y) return collator.compare(a.label, b.label);
       if (x === null) return 1;
       if (y === null) return -1;
       return y - x;
@@ -349,57 +355,81 @@
     head.append(cell("th", "Hạng", "num"), cell("th", "Cơ quan"));
     for (const [figure, key] of RANKED) head.append(cell("th", rankedLabel(figure, key), "num"));
     $("ranking-head").replaceChildren(head);
-    const rows = [];
     let rank = 0;
     let previous;
-    list.forEach((a, i) => {
-      const v = value(a, rankFigure, rankKey);
+    state.ranks = list.map((a, i) => {
+      const v = rateOf(a, rankFigure, rankKey);
       if (i === 0 || v !== previous) rank = i + 1; // ties share a rank (1, 2, 2, 4)
       previous = v;
-      const tr = document.createElement("tr");
-      tr.dataset.agency = a.key;
-      tr.append(cell("td", v === null ? "—" : String(rank), "num"), cell("td", a.label));
-      for (const [figure, key] of RANKED) {
-        tr.append(cell("td", shown(value(a, figure, key), "share"), "num"));
-      }
-      rows.push(tr);
+      return { agency: a, rank: v === null ? "—" : String(rank) };
     });
-    $("ranking-rows").replaceChildren(...rows);
+    $("ranking-rows").replaceChildren();
+    showRanks(state.ranksShown);
   }
 
-  // The stats answers one load needs (3 figures x month, agency and the bars' grouping), asked
-  // in parallel; resolved as {"figure:group_by": answer}.
-  async function fetchTables() {
+  // The ranking's rows up to ``count`` (those already there are kept).
+  function showRanks(count) {
+    const body = $("ranking-rows");
+    state.ranksShown = Math.max(RANKS_SHOWN, count);
+    const more = state.ranks.slice(body.children.length, state.ranksShown);
+    const rows = more.map(({ agency, rank }) => {
+      const tr = document.createElement("tr");
+      tr.dataset.agency = agency.key;
+      tr.append(cell("td", rank, "num"), cell("td", agency.label));
+      for (const [figure, key] of RANKED) {
+        tr.append(cell("td", shown(rateOf(agency, figure, key), "share"), "num"));
+      }
+      return tr;
+    });
+    body.append(...rows);
+    const left = state.ranks.length - body.children.length;
+    $("ranking-more").hidden = left <= 0;
+    $("ranking-more").textContent = `Xem thêm (còn ${numberFormat.format(left)} cơ quan)`;
+  }
+
+  // The stats answers one load needs (3 figures x month, agency and the bars' grouping, and the
+  // groupings one figure has alone), asked in parallel; per figure, a promise of its answers as
+  // {"figure:group_by": answer}, so that a figure is drawn as soon as its own have come.
+  function fetchTables() {
     const base = filters();
-    const wanted = [];
+    const wanted = {};
+    for (const figure of FIGURES) wanted[figure] = new Set(["month", "agency", $("bar-group").value]);
+    for (const [figure, groupBy] of GROUPED) wanted[figure].add(groupBy);
+    const pending = {};
     for (const figure of FIGURES) {
-      for (const groupBy of new Set(["month", "agency", $("bar-group").value])) {
+      const keys = [...wanted[figure]];
+      const answers = keys.map((groupBy) => {
         const query = new URLSearchParams(base);
         query.set("group_by", groupBy);
-        wanted.push([`${figure}:${groupBy}`, `/api/v1/stats/${figure}?${query}`]);
-      }
+        return api(`/api/v1/stats/${figure}?${query}`);
+      });
+      pending[figure] = Promise.all(answers).then((got) =>
+        Object.fromEntries(keys.map((groupBy, i) => [`${figure}:${groupBy}`, got[i]])),
+      );
+      pending[figure].catch(() => {}); // (reported once, by whoever awaits it)
     }
-    for (const [figure, groupBy] of GROUPED) {
-      const query = new URLSearchParams(base);
-      query.set("group_by", groupBy);
-      wanted.push([`${figure}:${groupBy}`, `/api/v1/stats/${figure}?${query}`]);
-    }
-    const answers = await Promise.all(wanted.map(([, url]) => api(url)));
-    return Object.fromEntries(wanted.map(([key], i) => [key, answers[i]]));
+    return pending;
   }
 
-  async function draw(tables) {
+  // Draws each figure when its answers have come, while the others' are on their way (one
+  // worker answers them one after another: docs/dashboard-page.md, "First render"); then the
+  // agency list and the ranking, which need the three.
+  async function draw(pending) {
     await scriptsReady; // ECharts, loaded after this script, has run
-    state.tables = tables;
     const barGroup = $("bar-group").value;
-    for (const figure of FIGURES) {
+    const tables = {};
+    const drawFigure = async (figure) => {
+      Object.assign(tables, await pending[figure]);
       drawKpis(figure, tables[`${figure}:month`]);
       drawMonth(figure, tables[`${figure}:month`]);
       drawBar(figure, tables[`${figure}:${barGroup}`]);
-    }
-    for (const [figure, groupBy, column] of GROUPED) {
-      drawBars(`chart-${figure}-${groupBy}`, tables[`${figure}:${groupBy}`], column, false);
-    }
+      for (const [own, groupBy, column] of GROUPED.filter(([f]) => f === figure)) {
+        const table = tables[`${own}:${groupBy}`];
+        drillOnClick(own, table, column, drawBars(`chart-${own}-${groupBy}`, table, column));
+      }
+    };
+    await Promise.all(FIGURES.map(drawFigure));
+    state.tables = tables;
     if (!$("agency").value && !$("level").value) fillAgencies(tables["exchange:agency"]);
     drawRanking();
     const t = tables["exchange:month"];
@@ -415,29 +445,33 @@
       return;
     }
     message("Đang tải số liệu…", false);
-    await draw(await fetchTables());
+    await draw(fetchTables());
   }
 
-  async function openDrill(figure, row, column, columnLabel) {
+  // A bar: the records it counts, with the filters of the page and the bar's own: per agency
+  // the agency alone (scope=own), per level, procedure or category that one.
+  async function openDrill(figure, groupBy, row, column, columnLabel) {
     const query = filters();
-    query.delete("level"); // the items of one agency: the level filter does not apply
     query.set("column", column);
     query.set("limit", "50");
-    query.set("agency", row.key);
-    // A bar counts its agency alone; the items route lists the agency and those under it in
-    // the OrganId tree: keep the bar's own.
-    await showDrill({ figure, query, next: null, agency: row.key }, `${columnLabel} — ${row.label}`);
+    if (groupBy === "agency") {
+      query.set("agency", row.key);
+      query.set("scope", "own");
+    } else {
+      query.set(groupBy, row.key);
+    }
+    await showDrill({ figure, query, next: null }, `${columnLabel} — ${barLabel(groupBy, row)}`);
   }
 
   // A month of the line chart: the records of one of its columns that month, over the
-  // agency filter's subtree, as the month's point counts them.
+  // agency filter's subtree and the level filter, as the month's point counts them.
   async function openMonthDrill(figure, row, column, columnLabel) {
     const query = filters();
     query.set("from", firstDay(row.key));
     query.set("to", lastDay(row.key));
     query.set("column", column);
     query.set("limit", "50");
-    await showDrill({ figure, query, next: null, agency: null }, `${columnLabel} — ${row.label}`);
+    await showDrill({ figure, query, next: null }, `${columnLabel} — ${row.label}`);
   }
 
   async function showDrill(drill, title) {
@@ -455,8 +489,7 @@
     const q = new URLSearchParams(query);
     if (next) q.set("after", next);
     const page = await api(`/api/v1/stats/${figure}/items?${q}`);
-    const only = state.drill.agency;
-    const items = (page.items || []).filter((i) => !only || !("agency" in i) || i.agency === only);
+    const items = page.items || [];
     if (!$("drill-head").children.length) {
       // the internal id is left out where the document's own id is there
       const first = items[0] || {};
@@ -524,6 +557,7 @@
     $("filters").reset();
     $("agency").replaceChildren($("agency").options[0]);
     $("drill").hidden = true;
+    state.ranksShown = RANKS_SHOWN;
     $("board").hidden = true;
     $("login").hidden = false;
     $("login-msg").textContent = reason || "";
@@ -532,8 +566,7 @@
   async function enter() {
     // who the token is and the figures are asked at once (the first render is their slower)
     setDefaultPeriod();
-    const tables = fetchTables();
-    tables.catch(() => {}); // a refused token is reported once, by /api/v1/me below
+    const pending = fetchTables(); // (a refused token is reported once, by /api/v1/me below)
     let who;
     try {
       const me = await api("/api/v1/me");
@@ -541,14 +574,14 @@
     } catch (error) {
       // an admin token reads the figures of every agency but not /api/v1/me
       if (!(error instanceof Refused)) throw error;
-      await tables; // the figures answered it: it is a token of the stats
+      await Promise.all(Object.values(pending)); // the figures answered it: a stats token
       who = "Quản trị viên (mọi cơ quan)";
     }
     $("who").textContent = who;
     $("login").hidden = true;
     $("board").hidden = false; // before drawing: ECharts sizes a chart by its visible box
     message("Đang tải số liệu…", false);
-    await draw(await tables);
+    await draw(pending);
   }
 
   $("login-form").addEventListener("submit", (event) => {
@@ -566,6 +599,7 @@
     refresh().catch(failed);
   });
   $("rank-by").addEventListener("change", drawRanking);
+  $("ranking-more").addEventListener("click", () => showRanks(state.ranksShown + RANKS_SHOWN));
   for (const button of document.querySelectorAll("button.csv")) {
     button.addEventListener("click", () => downloadCsv(button.dataset.figure).catch(failed));
   }

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import edxml
 from edxml import EdxmlError, Limits, Problem, UnsafeXmlError
@@ -551,3 +553,193 @@ def test_attachment_longer_than_one_decoder_slice_reads_the_same_both_ways() -> 
     result = assert_same(data)
     assert result[0] == "ok"
     assert tree_way(data) == "tree"
+
+
+# --- generated packages ---------------------------------------------------------------------
+
+# Header pieces the generator picks from: plain, odd (dates in other forms, numbers that are
+# not, a nested From, comments, whitespace) and unknown elements.
+_HEADER_PIECES = [
+    "<DocumentId>000.00.00.G22,2024/05/02,1/VPCP</DocumentId>",
+    "<Code><CodeNumber> 12 </CodeNumber><CodeNotation>VPCP-TTĐT</CodeNotation></Code>",
+    "<PromulgationInfo><Place>Hà Nội</Place><PromulgationDate>02/05/2024</PromulgationDate>"
+    "</PromulgationInfo>",
+    "<DocumentType><Type>x</Type><TypeName>Công văn</TypeName></DocumentType>",
+    "<OtherInfo><Priority>9</Priority><PageAmount>3</PageAmount><Direction>có</Direction>"
+    "</OtherInfo>",
+    "<DueDate>2024-13-01</DueDate>",
+    "<SteeringType>1</SteeringType><!-- a comment --><Unknown><Deep>v</Deep></Unknown>",
+    "<ResponseFor><OrganId>000.00.00.H41</OrganId><DocumentId>d</DocumentId></ResponseFor>",
+    "<ToPlaces><Place>A</Place><Place>  </Place><Place>B</Place></ToPlaces>",
+    "<From><From><OrganId>000.00.00.G23</OrganId></From></From>",
+    "<To><OrganId>000.00.00.H42</OrganId><OrganName>\n  UBND  \n</OrganName></To>",
+]
+_TRACES = (
+    "<TraceHeaderList><TraceHeader><OrganId>null</OrganId><Timestamp>2024/05/02 08:00:00"
+    "</Timestamp></TraceHeader><TraceHeader><OrganId>000.00.00.LT0</OrganId>"
+    "<Timestamp>bad</Timestamp></TraceHeader></TraceHeaderList>"
+)
+_SIGNATURE = (
+    f'<Signature xmlns="{DSIG_NAMESPACE}"><SignedInfo><!-- c --><Reference URI="">'
+    "<DigestValue>AAAA</DigestValue></Reference></SignedInfo></Signature>"
+)
+
+
+@st.composite
+def generated_packages(draw: st.DrawFn) -> bytes:
+    """A package of generated parts, laid out in any of the ways senders write them."""
+    header = FROM_TO + "".join(
+        draw(st.lists(st.sampled_from(_HEADER_PIECES), max_size=6, unique=True))
+    )
+    refs, atts = [], []
+    for i in range(draw(st.integers(0, 3))):
+        cid = f"cid:a{i}" if draw(st.booleans()) else f"a{i}"
+        body = draw(st.binary(max_size=400))
+        if draw(st.integers(0, 3)) == 0:  # large enough for the tree way to cut it out
+            body = (body or b"x") * (9000 // max(1, len(body)) + 1)
+        layout = draw(st.sampled_from(["lines", "one", "crlf", "spaced"]))
+        if layout == "lines":
+            text = b64(body)
+        elif layout == "one":
+            text = base64.b64encode(body).decode()
+        elif layout == "crlf":
+            text = b64(body).replace("\n", "\r\n")
+        else:
+            text = "\n    " + b64(body).replace("\n", "\n    ")
+        if draw(st.booleans()):
+            refs.append(ref(f"a{i}", f"van-ban-{i}.pdf", desc="mô tả" if i % 2 else ""))
+        late = f"<Description>sau {i}</Description>" if draw(st.booleans()) else ""
+        atts.append(att(cid if draw(st.integers(0, 4)) else None, text, after=late))
+    data = doc(
+        header,
+        extra_header=_TRACES if draw(st.booleans()) else "",
+        manifest="".join(refs),
+        attachments="".join(atts),
+        after=_SIGNATURE if draw(st.booleans()) else "",
+    )
+    if draw(st.booleans()):  # indented, as most senders write
+        data = data.replace(b"><", b">\n  <")
+    cut = draw(st.integers(0, 20))
+    return data[: len(data) - cut] if cut > 15 else data  # now and then a truncated one
+
+
+@settings(derandomize=True, deadline=None, max_examples=200)
+@given(generated_packages())
+def test_generated_package_reads_the_same_both_ways(data: bytes) -> None:
+    """Model, warnings, sink calls and errors agree whichever way a generated package takes."""
+    assert_same(data)
+
+
+# --- base64 runs cut out before parsing (edxml.hollow) ------------------------------------
+
+BIG = bytes(range(256)) * 40  # 10 KB: its base64 is a run the tree way cuts out
+
+
+def _hollow_used(data: bytes, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Whether the tree way kept the cut-out reading of ``data`` (the model it gave)."""
+    from edxml import fastpath
+
+    used: list[bool] = []
+    real = fastpath._parse_hollow
+
+    def spy(*args: Any) -> Any:
+        try:
+            result = real(*args)
+        except fastpath._NotHollow:
+            used.append(False)
+            raise
+        used.append(True)
+        return result
+
+    monkeypatch.setattr(fastpath, "_parse_hollow", spy)
+    try:
+        edxml.parse(data, limits=TREE)
+    except EdxmlError:
+        pass
+    return used == [True]
+
+
+HOLLOW_CASES: dict[str, tuple[bytes, bool]] = {
+    "lines": (doc(attachments=att("a", b64(BIG))), True),
+    "one line, prefixed": (
+        doc(attachments=att("a", base64.b64encode(BIG).decode()))
+        .replace(b"ContentTransferEncoded>", b"e:ContentTransferEncoded>")
+        .replace(b"<edXML ", f'<edXML xmlns:e="{NAMESPACE}" '.encode()),
+        True,
+    ),
+    "crlf and indentation": (
+        doc(attachments=att("a", "\r\n  " + b64(BIG).replace("\n", "\r\n  "))),
+        True,
+    ),
+    "missing padding": (doc(attachments=att("a", base64.b64encode(BIG[:-1]).decode()[:-1])), True),
+    "two runs and a small one": (
+        doc(attachments=att("a", b64(BIG)) + att("b", b64(b"small")) + att("c", b64(BIG[::-1]))),
+        True,
+    ),
+    "character reference": (doc(attachments=att("a", "&#65;" + b64(BIG)[1:])), False),
+    "entity in content": (doc(attachments=att("a", b64(BIG) + "&amp;")), False),
+    "padding inside": (doc(attachments=att("a", "QQ==" + b64(BIG))), False),
+    "truncated quantum": (doc(attachments=att("a", base64.b64encode(BIG).decode() + "Q")), False),
+    "not base64": (doc(attachments=att("a", b64(BIG) + "*")), False),
+    "vertical tab": (doc(attachments=att("a", b64(BIG) + "\x0b")), False),
+    "cdata": (doc(attachments=att("a", "<![CDATA[" + b64(BIG) + "]]>")), False),
+    "in a comment": (
+        doc(
+            attachments=att("a", b64(b"x")),
+            after="<!-- <ContentTransferEncoded>" + b64(BIG) + "</ContentTransferEncoded> -->",
+        ),
+        False,
+    ),
+    "in the signature": (
+        doc(
+            after=f'<Signature xmlns="{DSIG_NAMESPACE}"><ContentTransferEncoded>'
+            + b64(BIG)
+            + "</ContentTransferEncoded></Signature>"
+        ),
+        False,
+    ),
+    "attribute holding >": (
+        doc(attachments=att("a", b64(BIG))).replace(
+            b"<ContentTransferEncoded>", b'<ContentTransferEncoded note="a>b">'
+        ),
+        False,
+    ),
+    "second content": (
+        doc(
+            attachments=att(
+                "a",
+                b64(BIG),
+                after="<ContentTransferEncoded>" + b64(BIG) + "</ContentTransferEncoded>",
+            )
+        ),
+        False,
+    ),
+    "broken after the run": (doc(attachments=att("a", b64(BIG)))[:-20], False),
+    "invalid utf-8": (doc(attachments=att("a", b64(BIG))).replace(b"QUJD", b"\xff\xfe", 1), False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOLLOW_CASES))
+def test_cut_out_runs_read_the_same_both_ways(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    data, cut_out = HOLLOW_CASES[name]
+    assert_same(data)
+    assert _hollow_used(data, monkeypatch) is cut_out
+
+
+def test_cut_out_run_within_the_inline_limit_reads_the_same_both_ways() -> None:
+    data = doc(attachments=att("a", b64(BIG)))
+    assert_same(data, dataclasses.replace(TREE, max_inline_attachment=len(BIG) - 1))
+    assert assert_same(data, dataclasses.replace(TREE, max_inline_total=len(BIG)))[0] == "ok"
+
+
+def test_the_scan_for_runs_stops_after_a_bounded_number_of_looks() -> None:
+    from edxml import hollow
+
+    decoys = "<!-- " + "<ContentTransferEncoded " * 3000 + " -->"
+    late = doc(attachments=att("a", b64(BIG)), after=decoys)
+    early = doc(attachments=att("a", b64(BIG)))
+    assert len(hollow.find_spans(early)) == 1
+    decoyed_first = late.replace(b"<edXMLEnvelope>", decoys.encode() + b"<edXMLEnvelope>")
+    assert hollow.find_spans(decoyed_first) == []  # the run came after the cap: parsed whole
+    assert assert_same(decoyed_first)[0] == "ok"
+    assert assert_same(late)[0] == "ok"

@@ -87,6 +87,22 @@ async def test_agency_duplicate_and_unknown_parent(db: Database) -> None:
             await AgencyRepo(tx).add("000.02.00.H41", "Sở Y tế", parent_id="000.00.00.Z99")
 
 
+async def test_agency_registered_by_only_back_dates(db: Database) -> None:
+    async with db.reader() as tx:
+        before = await AgencyRepo(tx).get(H41)
+    assert before is not None
+    earlier = before.created_at - timedelta(days=90)
+    async with db.transaction() as tx:
+        await AgencyRepo(tx).registered_by(H41, earlier)
+        await AgencyRepo(tx).registered_by(H41, before.created_at + timedelta(days=1))  # later
+        await AgencyRepo(tx).registered_by("000.00.00.Z99", earlier)  # unknown: nothing
+    async with db.reader() as tx:
+        after = await AgencyRepo(tx).get(H41)
+        other = await AgencyRepo(tx).get(G22)
+    assert after is not None and after.created_at == earlier
+    assert other is not None and other.created_at > earlier
+
+
 # -- tokens -----------------------------------------------------------------------------------
 
 
