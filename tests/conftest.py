@@ -68,6 +68,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         unknown = set(chosen) - set(DB_BACKENDS)
         if unknown:
             raise pytest.UsageError(f"--db-backend: unknown {sorted(unknown)}")
+        if metafunc.definition.get_closest_marker("sqlite_only") is not None:
+            chosen = ["sqlite"]  # it opens the SQLite file itself
         metafunc.parametrize("db_backend", chosen, indirect=True)
 
 

@@ -124,7 +124,7 @@ def _local_time(value: datetime | None) -> str | None:
 def cmd_init(args: argparse.Namespace) -> int:
     """Create the data directory, object store and database (applying migrations)."""
     config = local_config(args)
-    existed = config.db_path.is_file()
+    existed = config.database.postgresql or config.db_path.is_file()
     made_private = prepare_data_dir(config)
 
     async def count(database: Database) -> int:
@@ -136,7 +136,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     schema = max((m.version for m in load_migrations()), default=0)
     state = "already initialised" if existed else "initialised"
     print(f"Data directory {config.storage.data_dir.resolve()} {state}.")
-    print(f"  database: {config.db_path.resolve()} (schema version {schema}, {agencies} agencies)")
+    where = config.database.url or config.db_path.resolve()
+    print(f"  database: {where} (schema version {schema}, {agencies} agencies)")
     print(f"  objects:  {config.objects_dir.resolve()}")
     if made_private is not None and made_private.changed:
         print(f"  made {made_private.changed} file(s) and directories private (0600/0700)")

@@ -89,4 +89,4 @@ class ProcedureRepo:
 
     async def list(self) -> list[ProcedureRow]:
         """Every procedure, in code order."""
-        return await self.page(None, -1)  # SQLite: a negative LIMIT means no limit
+        return await self.page(None, 2**62)  # no limit (a negative one is SQLite's alone)

@@ -125,6 +125,7 @@ async def test_bagit_package(axis: Axis, sent: tuple[dict, bytes], tmp_path: Pat
     assert record["id"] == receipt["id"]
 
 
+@pytest.mark.sqlite_only  # the CLI is given --data-dir only: its database is the SQLite file
 async def test_cli_grant_export_and_verify(
     axis: Axis, sent: tuple[dict, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

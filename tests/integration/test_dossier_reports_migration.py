@@ -67,6 +67,7 @@ async def moved_before_0039(db: Database, transfer_id: int) -> None:
             )  # fmt: skip
 
 
+@pytest.mark.sqlite_only  # the upgrade of a SQLite file (the PostgreSQL template is migrated)
 async def test_a_pending_report_is_sent_after_the_upgrade(
     axis: Axis, axis_config: Config, aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -27,6 +27,9 @@ from server.runtime.objectstore import s3_settings
 from server.signatures.verdicts import report_bytes
 from storage.objects.migrate import read_journal
 
+# It reads the SQLite file itself: not on PostgreSQL yet (issue 20).
+pytestmark = pytest.mark.sqlite_only
+
 
 def _write_config(path: Path, data_dir: Path, s3: S3Endpoint, bucket: str) -> None:
     path.write_text(

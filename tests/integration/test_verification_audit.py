@@ -22,7 +22,8 @@ from server.signatures.verdicts import verdict_of
 from storage.audit import AuditEntry, AuditRepo
 
 # Corpus PDFs name Internet hosts in their certificates: no fetching (127.0.0.1 only).
-pytestmark = pytest.mark.usefixtures("offline_verification")
+# It reads the SQLite file itself: not on PostgreSQL yet (issue 20).
+pytestmark = [pytest.mark.usefixtures("offline_verification"), pytest.mark.sqlite_only]
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "pdf" / "esig-dss"
 ORIGINAL = (CORPUS / "pdf-signed-original.pdf").read_bytes()
 TAMPERED = (CORPUS / "pdf-signed-added-page.pdf").read_bytes()  # changed after signing

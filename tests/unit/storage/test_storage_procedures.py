@@ -4,10 +4,10 @@ get, pages and the list, and the competent agency as a foreign key."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
+from storage.backends import open_database
 from storage.db import Database
 from storage.errors import StorageError
 from storage.repos.agencies import AgencyRepo
@@ -17,8 +17,8 @@ XA = "000.05.31.H41"
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "meta.db")
+async def db(database_target: str) -> AsyncIterator[Database]:
+    database = await open_database(database_target)
     async with database.transaction() as tx:
         await AgencyRepo(tx).add(XA, "UBND xã Kim Liên")
     yield database
