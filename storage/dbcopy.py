@@ -10,8 +10,9 @@ What it promises:
   holds its write lock (`BEGIN IMMEDIATE`): nothing can be written to it meanwhile (a running
   axis would wait, then fail its writes: stop it first), and every table is read as of one
   commit.
-- **Table by table, in dependency order** (foreign keys: a table after those it references;
-  rows of a table referencing itself, such as agencies' parents, parents first), in batches of
+- **Table by table, in dependency order** (foreign keys: a table after those it references; a
+  foreign key of a table to itself, such as agencies' parents or documents' related ones,
+  checked at the end of that table's copy), in batches of
   `batch_rows` rows sent with PostgreSQL's COPY (one round trip a batch). Each table is copied
   in one PostgreSQL transaction that also records it as done in `lienthong_db_copy`, with its
   user triggers disabled meanwhile (the rows are stored exactly as they were: the append-only
@@ -105,8 +106,6 @@ def _quote(name: str) -> str:
 class _Table:
     name: str
     columns: tuple[str, ...]
-    #: (column, referenced column) of a foreign key to the table itself
-    self_refs: tuple[tuple[str, str], ...]
 
 
 class _Source:
@@ -146,9 +145,8 @@ class _Source:
         for name in names:
             columns = tuple(str(r[1]) for r in self.query(f"PRAGMA table_info({_quote(name)})"))
             fks = self.query(f"PRAGMA foreign_key_list({_quote(name)})")
-            self_refs = tuple((str(f[3]), str(f[4])) for f in fks if f[2] == name)
             refs[name] = {str(f[2]) for f in fks if f[2] != name}
-            tables[name] = _Table(name, columns, self_refs)
+            tables[name] = _Table(name, columns)
         ordered: list[_Table] = []
         placed: set[str] = set()
 
@@ -183,44 +181,11 @@ class _Source:
     def rows(
         self, table: _Table, columns: Sequence[str], batch: int
     ) -> Iterator[list[tuple[Any, ...]]]:
-        """The rows of `table` (`columns`, `rowid` included when asked), in batches; parents
-        first in a table referencing itself."""
+        """The rows of `table` (`columns`, `rowid` included when asked), in batches."""
         select = f"SELECT {', '.join(_quote(c) if c != 'rowid' else 'rowid' for c in columns)}"
         cursor = self.conn.execute(f"{select} FROM {_quote(table.name)}")
-        if not table.self_refs:
-            while rows := cursor.fetchmany(batch):
-                yield rows
-            return
-        ordered = _parents_first(cursor.fetchall(), columns, table.self_refs)
-        for start in range(0, len(ordered), batch):
-            yield ordered[start : start + batch]
-
-
-def _parents_first(
-    rows: list[tuple[Any, ...]], columns: Sequence[str], self_refs: Sequence[tuple[str, str]]
-) -> list[tuple[Any, ...]]:
-    """`rows` ordered so that a row comes after every row of the same table it references."""
-    links = [(columns.index(c), columns.index(r)) for c, r in self_refs]
-    keys = {ref: {row[ref] for row in rows} for _, ref in links}
-    out: list[tuple[Any, ...]] = []
-    placed: dict[int, set[Any]] = {ref: set() for _, ref in links}
-    pending = rows
-    while pending:
-        waiting = []
-        for row in pending:
-            ready = all(
-                row[c] is None or row[c] not in keys[r] or row[c] in placed[r] for c, r in links
-            )
-            if ready:
-                out.append(row)
-                for _, r in links:
-                    placed[r].add(row[r])
-            else:
-                waiting.append(row)
-        if len(waiting) == len(pending):
-            raise CopyError("rows of a table reference each other in a cycle")
-        pending = waiting
-    return out
+        while rows := cursor.fetchmany(batch):
+            yield rows
 
 
 def _converter(pg_type: str) -> Callable[[Any], Any]:
@@ -251,6 +216,15 @@ class _Target:
     async def marker(self) -> dict[str, str]:
         rows = await self.conn.fetch("SELECT item, value FROM lienthong_db_copy")
         return {str(r[0]): str(r[1]) for r in rows}
+
+    async def self_references(self, table: str) -> list[str]:
+        """Names of the foreign keys of `table` to itself (NOT DEFERRABLE, as migrated)."""
+        rows = await self.conn.fetch(
+            "SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = confrelid"
+            " AND conrelid = (quote_ident(current_schema()) || '.' || quote_ident($1))::regclass",
+            table,
+        )
+        return [str(r[0]) for r in rows]
 
     async def columns(self, table: str) -> dict[str, str]:
         rows = await self.conn.fetch(
@@ -329,8 +303,16 @@ async def _copy_table(
     convert = [_converter(pg_columns[c]) for c in columns]
     name = _quote(table.name)
     sent = 0
+    # A row may reference a row of its own table copied in a later batch (a document's
+    # related_id): those foreign keys are checked at the end of the table instead of each
+    # batch (made deferrable for this transaction only).
+    self_refs = [_quote(c) for c in await target.self_references(table.name)]
     async with target.conn.transaction():
         await target.conn.execute(f"ALTER TABLE {name} DISABLE TRIGGER USER")
+        for constraint in self_refs:
+            await target.conn.execute(
+                f"ALTER TABLE {name} ALTER CONSTRAINT {constraint} DEFERRABLE INITIALLY DEFERRED"
+            )
         # rows a migration seeded: the source holds the same ones, as they are now
         await target.conn.execute(f"DELETE FROM {name}")  # noqa: S608 (from the catalog)
         for batch in source.rows(table, columns, batch_rows):
@@ -346,6 +328,11 @@ async def _copy_table(
             sent += len(records)
             if on_batch is not None:
                 on_batch(table.name, sent)
+        for constraint in self_refs:
+            await target.conn.execute(f"SET CONSTRAINTS {constraint} IMMEDIATE")  # checked now
+            await target.conn.execute(
+                f"ALTER TABLE {name} ALTER CONSTRAINT {constraint} NOT DEFERRABLE"
+            )
         await target.conn.execute(f"ALTER TABLE {name} ENABLE TRIGGER USER")
         await target.conn.execute(
             "INSERT INTO lienthong_db_copy (item, value) VALUES ($1, $2)",

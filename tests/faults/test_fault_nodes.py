@@ -37,7 +37,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from fault_server import LIENTHONG, ServerProcess, free_port, seed_database
-from fixtures_pg import PgDatabases, database_settings
+from fixtures_pg import PgDatabases, database_settings, fetch_rows
 from fixtures_s3 import S3Endpoint
 
 import edxml
@@ -78,16 +78,6 @@ async def seed(url: str) -> dict[str, str]:
         return await seed_database(database, SENDERS + RECIPIENTS)
     finally:
         await database.close()
-
-
-async def query(url: str, sql: str) -> list[tuple[object, ...]]:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        return [tuple(r) for r in await conn.fetch(sql)]
-    finally:
-        await conn.close()
 
 
 def package(sender: str, recipient: str, n: int) -> tuple[str, bytes]:
@@ -183,7 +173,7 @@ async def cluster(
 async def lease_holder(url: str) -> tuple[int, int] | None:
     """(pid, token) of the holder of the `stats-fold` lease (a job every node runs with the
     defaults), or None before any node took it."""
-    rows = await query(url, "SELECT holder, token FROM job_leases WHERE job = 'stats-fold'")
+    rows = await fetch_rows(url, "SELECT holder, token FROM job_leases WHERE job = 'stats-fold'")
     if not rows:
         return None
     holder, token = rows[0]
@@ -270,7 +260,7 @@ async def test_three_nodes_one_killed_again_and_again(
 
         # every delivery pushed and settled
         async def all_acked() -> bool:
-            rows = await query(url, "SELECT state, count(*) FROM deliveries GROUP BY state")
+            rows = await fetch_rows(url, "SELECT state, count(*) FROM deliveries GROUP BY state")
             return dict(rows) == {"acked": SENDS}  # type: ignore[arg-type]
 
         await eventually(all_acked, "every delivery acked")
@@ -280,7 +270,9 @@ async def test_three_nodes_one_killed_again_and_again(
 
     # 0 acknowledged documents lost, none stored twice
     assert len(acknowledged) == SENDS
-    stored = await query(url, "SELECT document_id, count(*) FROM documents GROUP BY document_id")
+    stored = await fetch_rows(
+        url, "SELECT document_id, count(*) FROM documents GROUP BY document_id"
+    )
     assert {str(d): int(str(c)) for d, c in stored} == dict.fromkeys(acknowledged, 1)
     # 0 delivered twice: one delivery per document, each received (after de-duplication) once
     assert sorted(hook.documents.values()) == sorted(

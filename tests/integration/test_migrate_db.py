@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 import pytest
 from axis_client import document
-from fixtures_pg import PgDatabases
+from fixtures_pg import PgDatabases, fetch_rows
 
 import edxml
 from server.app.application import build_app
@@ -117,12 +117,8 @@ async def pg_counts(url: str, names: Any) -> dict[str, int]:
 
 
 async def copied_tables(url: str) -> set[str]:
-    conn = await asyncpg.connect(url)
-    try:
-        rows = await conn.fetch("SELECT item FROM lienthong_db_copy WHERE item LIKE 'table:%'")
-        return {r[0].removeprefix("table:") for r in rows}
-    finally:
-        await conn.close()
+    rows = await fetch_rows(url, "SELECT item FROM lienthong_db_copy WHERE item LIKE 'table:%'")
+    return {str(r[0]).removeprefix("table:") for r in rows}
 
 
 def password_env(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
@@ -317,3 +313,36 @@ async def test_a_source_changed_since_the_interruption_is_refused(
     await send_documents(aiohttp_client, config, token, 1)
     with pytest.raises(CopyError, match="changed since this copy began"):
         await copy_database(source, url)
+
+
+async def test_a_row_before_the_row_it_references_in_its_own_table(
+    data_dir: Path, pg_databases: PgDatabases
+) -> None:
+    """An agency stored before its parent (both kept by SQLite's file order), copied one row a
+    batch: the self-reference is checked at the end of the table, not at each batch."""
+    import sqlite3
+
+    source = data_dir / "lienthong.sqlite3"
+    with sqlite3.connect(source) as db:
+        db.execute("PRAGMA foreign_keys = OFF")
+        db.execute(
+            "INSERT INTO agencies (organ_id, name, parent_id, created_at) VALUES"
+            " ('000.01.77.H41', 'Phòng con', '000.00.77.H41', '2026-01-01T00:00:00Z'),"
+            " ('000.00.77.H41', 'Sở cha', NULL, '2026-01-01T00:00:00Z')"
+        )
+    url = await pg_databases.new(migrated=False)
+    report = await copy_database(source, url, batch_rows=1)
+    assert next(t for t in report.tables if t.name == "agencies").rows == 7
+    rows = await fetch_rows(url, "SELECT parent_id FROM agencies WHERE organ_id = '000.01.77.H41'")
+    assert rows == [("000.00.77.H41",)]
+    # and a dangling one is refused, the table not marked done
+    with sqlite3.connect(source) as db:
+        db.execute("PRAGMA foreign_keys = OFF")
+        db.execute(
+            "INSERT INTO agencies (organ_id, name, parent_id, created_at) VALUES"
+            " ('000.02.77.H41', 'Mồ côi', '000.00.99.H41', '2026-01-01T00:00:00Z')"
+        )
+    other = await pg_databases.new(migrated=False)
+    with pytest.raises(CopyError, match="agencies"):
+        await copy_database(source, other, batch_rows=1)
+    assert "agencies" not in await copied_tables(other)
