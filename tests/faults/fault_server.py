@@ -34,16 +34,22 @@ def free_port() -> int:
 async def seed(data_dir: Path, agencies: Iterable[str]) -> dict[str, str]:
     """Create the database with these agencies, one token each; return the tokens."""
     database = await Database.open(data_dir / "lienthong.sqlite3")
-    tokens = {}
     try:
-        async with database.transaction() as tx:
-            for organ_id in agencies:
-                await AgencyRepo(tx).add(organ_id, organ_id)
-                token, digest = new_token()
-                await TokenRepo(tx).create(organ_id, digest, label="fault test")
-                tokens[organ_id] = token
+        return await seed_database(database, agencies)
     finally:
         await database.close()
+
+
+async def seed_database(database: Database, agencies: Iterable[str]) -> dict[str, str]:
+    """Add these agencies to an open database (SQLite or PostgreSQL), one token each; return
+    the tokens."""
+    tokens = {}
+    async with database.transaction() as tx:
+        for organ_id in agencies:
+            await AgencyRepo(tx).add(organ_id, organ_id)
+            token, digest = new_token()
+            await TokenRepo(tx).create(organ_id, digest, label="fault test")
+            tokens[organ_id] = token
     return tokens
 
 
