@@ -1,22 +1,34 @@
-"""Small packages accepted per second by the axis, next to a bare aiohttp baseline (issue 4).
+"""Packages accepted per second by the axis, next to a bare aiohttp handler (issues 4 and 21).
 
-Both servers run as subprocesses on 127.0.0.1 on the same machine, one after the other, under
-the same load: ``--concurrency`` senders (default 100, one aiohttp client session) POSTing
-small edXML packages (a unique DocumentId each, about 4 KB) for ``--seconds`` (or until
-``--requests``).
+Run by hand, never by the test suite. The load comes from ``wrk`` (Debian package ``wrk``) with
+``bench/api_send.lua``, because on two cores a Python load generator takes the CPU the servers
+need: ``--connections`` (default 100) connections POST packages for ``--seconds`` each, every
+request with its own DocumentId (or, for status messages, its own Description: the axis
+de-duplicates on both).
 
-- *axis*: the real ``lienthong serve`` on a temporary data directory (demo agencies,
-  000.00.00.G22 sending to 000.00.00.H41): spool + hash, parse, validate, object store with
-  fsync, one SQLite transaction with ``synchronous=FULL``.
-- *baseline*: a bare aiohttp handler that reads the body, writes it to a new file and fsyncs it
-  (in a worker thread, as a sensible aiohttp app would; fsync on the event loop would serialise
-  the requests and flatter the axis).
+Side by side in one run, for each payload of ``--payloads``:
 
-Prints packages/s, p50 and p99 latency of each and the ratio. Goal: axis >= 50 % of the
-baseline, p99 < 50 ms. Afterwards the axis's database is checked to hold exactly the accepted
-packages.
+- ``small``: a valid package G22 -> H41 of about 2 KB (``--small-bytes``);
+- ``sdk``: the same at 367,850 bytes, the size of the national SDK's sample ``edoc_new.edxml``;
+- ``status``: a status message 01 from H41 about a document G22 sent it (about 1.9 KB);
 
-    .venv/bin/python bench/api_send_bench.py [--seconds 10] [--concurrency 100] [--workers 1 2]
+against each server:
+
+- *bare*: an aiohttp handler that reads the body, writes it to a new file and fsyncs it (in a
+  worker thread, as a sensible aiohttp app would: fsync on the event loop would serialise the
+  requests and flatter the axis): one fsync per request;
+- *serve*: the real ``lienthong serve`` on a temporary data directory (the demo agencies):
+  spool + hash, parse, validate, store, one group-committed SQLite transaction with
+  ``synchronous=FULL``; then ``serve --workers 2`` (``--workers``).
+
+Prints requests/s, p50 and p99 of each and the ratio to the bare handler. Goal (issue 21):
+``serve`` >= 100 % of the bare handler, p99 no worse. Afterwards each axis's database must hold
+at least as many packages as wrk saw answered 201 (the warm-up's included).
+
+    .venv/bin/python bench/api_send_bench.py [--seconds 10] [--connections 100]
+        [--payloads small sdk status] [--workers 1 2]
+
+Figures: docs/storage.md, "Benchmark: sending packages".
 """
 
 from __future__ import annotations
@@ -24,24 +36,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from axis_process import RunningServer, free_port, start_axis, wait_healthy
+from dossier_bench import wrk  # the WRK_JSON line of a bench/ Lua script
 
 import edxml
 from edxml import (
@@ -54,31 +67,85 @@ from edxml import (
     PromulgationInfo,
 )
 
+HERE = Path(__file__).resolve().parent
 PLACEHOLDER = "@@DOCUMENT-ID@@"
+SDK_SAMPLE_BYTES = 367_850  # edoc_new.edxml of the national SDK (../shared/corpus/edxml)
+# The document every status message of the run is about (sent once before the load).
+STATUS_ABOUT = "000.00.00.G22,2025/01/15,bench-status"
+ENV = {"LIENTHONG_VERIFY_ONLINE": "0"}
 
 
-def package_template() -> bytes:
-    """A small valid package G22 -> H41 whose DocumentId is :data:`PLACEHOLDER`."""
-    body = ("Nội dung văn bản thử tải. " * 40).encode()
-    envelope = Envelope(
-        header=MessageHeader(
-            from_=Organization("000.00.00.G22", organ_name="Văn phòng Chính phủ"),
-            to=(Organization("000.00.00.H41", organ_name="UBND tỉnh Nghệ An"),),
-            document_id=PLACEHOLDER,
-            subject="Thử tải trục liên thông",
-            code=Code("1", "VPCP-TT"),
-            promulgation_info=PromulgationInfo(place="Hà Nội", date=date(2025, 1, 15)),
-        ),
-        manifest=(ManifestReference("a1", "text/plain", "Nội dung", "noi-dung.txt"),),
-        attachments=(Attachment("a1", "noi-dung.txt", "Nội dung", "text/plain", data=body),),
-    )
-    return edxml.serialize(envelope)
+def package_template(size: int | None = None) -> bytes:
+    """A valid package G22 -> H41 whose DocumentId is :data:`PLACEHOLDER`; with ``size``, its
+    text attachment is grown so that the package is about ``size`` bytes."""
+
+    def build(text: bytes) -> bytes:
+        envelope = Envelope(
+            header=MessageHeader(
+                from_=Organization("000.00.00.G22", organ_name="Văn phòng Chính phủ"),
+                to=(Organization("000.00.00.H41", organ_name="UBND tỉnh Nghệ An"),),
+                document_id=PLACEHOLDER,
+                subject="Thử tải trục liên thông",
+                code=Code("1", "VPCP-TT"),
+                promulgation_info=PromulgationInfo(place="Hà Nội", date=date(2025, 1, 15)),
+            ),
+            manifest=(ManifestReference("a1", "text/plain", "Nội dung", "noi-dung.txt"),),
+            attachments=(Attachment("a1", "noi-dung.txt", "Nội dung", "text/plain", data=text),),
+        )
+        return edxml.serialize(envelope)
+
+    text = ("Nội dung văn bản thử tải. " * 40).encode()
+    package = build(text)
+    if size is None:
+        return package
+    # base64 makes 3 bytes 4: grow (or shrink) the text by the gap, twice to land close.
+    for _ in range(2):
+        want = max(1, len(text) + (size - len(package)) * 3 // 4)
+        text = (text * (want // len(text) + 1))[:want]
+        package = build(text)
+    return package
 
 
-# --- the baseline server ----------------------------------------------------------------
+def status_template(about: str) -> bytes:
+    """A status message 01 (received) from H41 about G22's document ``about``, whose
+    Description holds :data:`PLACEHOLDER`."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<edXML xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2016">
+  <edXML:edXMLEnvelope xmlns:edXML="http://www.mic.gov.vn/TBT/QCVN_102_2016">
+    <edXML:edXMLHeader>
+      <edXML:MessageHeader>
+        <edXML:From>
+          <edXML:OrganId>000.00.00.H41</edXML:OrganId>
+          <edXML:OrganizationInCharge>UBND Tỉnh Nghệ An</edXML:OrganizationInCharge>
+          <edXML:OrganName>UBND Tỉnh Nghệ An</edXML:OrganName>
+          <edXML:OrganAdd>Số 03, đường Trường Thi, Thành phố Vinh, Tỉnh Nghệ An</edXML:OrganAdd>
+          <edXML:Email>nghean@gov.vn</edXML:Email>
+        </edXML:From>
+        <edXML:ResponseFor>
+          <edXML:OrganId>000.00.00.G22</edXML:OrganId>
+          <edXML:Code>1/VPCP-TT</edXML:Code>
+          <edXML:DocumentId>{about}</edXML:DocumentId>
+          <edXML:PromulgationDate>2025/01/15</edXML:PromulgationDate>
+        </edXML:ResponseFor>
+        <edXML:StaffInfo>
+          <edXML:Department>Văn thư văn phòng</edXML:Department>
+          <edXML:Staff>Nguyễn Thị Ngọc Trâm</edXML:Staff>
+          <edXML:Email>vanthuvanphong@gov.vn</edXML:Email>
+        </edXML:StaffInfo>
+        <edXML:StatusCode>01</edXML:StatusCode>
+        <edXML:Description>Văn thư: đã đến ({PLACEHOLDER})</edXML:Description>
+        <edXML:Timestamp>2025/01/15 17:25:11</edXML:Timestamp>
+      </edXML:MessageHeader>
+    </edXML:edXMLHeader>
+  </edXML:edXMLEnvelope>
+</edXML>
+""".encode()
 
 
-def serve_baseline(port: int, directory: Path) -> None:
+# --- the bare handler ---------------------------------------------------------------------
+
+
+def serve_bare(port: int, directory: Path) -> None:
     """Run the bare aiohttp server: read the body, write + fsync a new file, answer 201."""
 
     def store(data: bytes) -> str:
@@ -99,15 +166,16 @@ def serve_baseline(port: int, directory: Path) -> None:
 
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app.router.add_post("/api/v1/documents", accept)
+    app.router.add_post("/api/v1/statuses", accept)
     app.router.add_get("/healthz", health)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-def start_baseline(directory: Path) -> RunningServer:
+def start_bare(directory: Path) -> RunningServer:
     port = free_port()
-    log = directory / "baseline.log"
+    log = directory / "bare.log"
     process = subprocess.Popen(
-        [sys.executable, __file__, "--serve-baseline", str(port), str(directory)],
+        [sys.executable, __file__, "--serve-bare", str(port), str(directory)],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
@@ -116,170 +184,178 @@ def start_baseline(directory: Path) -> RunningServer:
     return RunningServer(url, process, directory, {})
 
 
-# --- the load ---------------------------------------------------------------------------
+# --- the load -----------------------------------------------------------------------------
 
 
-@dataclass
-class LoadResult:
-    """What one load run measured."""
+def post(url: str, token: str, body: bytes) -> None:
+    """One POST of a package, answered 201 (the document the status messages are about)."""
+    request = urllib.request.Request(  # noqa: S310 (a loopback URL of ours)
+        url + "/api/v1/documents",
+        data=body,
+        headers={"Content-Type": "application/xml", "Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
+        if resp.status != 201:
+            raise RuntimeError(f"the setup send answered {resp.status}")
 
-    name: str
-    accepted: int
-    failed: int
-    seconds: float
-    latencies_ms: list[float]
 
-    @property
-    def rate(self) -> float:
-        return self.accepted / self.seconds
+def stored_packages(data: Path) -> int:
+    conn = sqlite3.connect(f"file:{data / 'lienthong.sqlite3'}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+    finally:
+        conn.close()
 
-    def percentile(self, p: float) -> float:
-        if not self.latencies_ms:
-            return float("nan")
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
-    def line(self) -> str:
+class Figures:
+    """One wrk run: rate, percentiles, the answers."""
+
+    def __init__(self, name: str, raw: dict[str, Any]) -> None:
+        self.name = name
+        self.raw = raw
+        self.seconds = raw["duration_us"] / 1e6
+        self.ok = int(raw["statuses"].get("201", 0))
+        self.rate = self.ok / self.seconds
+        self.p50 = raw["p50_us"] / 1000
+        self.p99 = raw["p99_us"] / 1000
+
+    def line(self, bare: Figures | None) -> str:
+        others = {k: v for k, v in self.raw["statuses"].items() if k != "201"}
+        errors = {k: v for k, v in self.raw["errors"].items() if v}
+        ratio = f"{self.rate / bare.rate * 100:5.0f} %" if bare and bare.rate else "      "
         return (
-            f"{self.name:9s} {self.rate:8.1f} packages/s   p50 {self.percentile(50):6.1f} ms   "
-            f"p99 {self.percentile(99):6.1f} ms   ({self.accepted} accepted, {self.failed} "
-            f"failed, {self.seconds:.1f} s)"
+            f"  {self.name:18s} {self.rate:8.0f}/s {ratio}   p50 {self.p50:7.1f} ms   "
+            f"p99 {self.p99:7.1f} ms"
+            + (f"   other answers {others}" if others else "")
+            + (f"   socket errors {errors}" if errors else "")
         )
 
 
-async def load(
-    name: str,
-    url: str,
-    token: str | None,
-    template: bytes,
-    *,
-    seconds: float,
-    requests: int | None,
-    concurrency: int,
-    warmup: float = 1.0,
-) -> LoadResult:
-    """``concurrency`` senders POST unique packages until the time or request budget is spent.
+def run_payload(
+    kind: str, template: bytes, tmp: Path, args: argparse.Namespace
+) -> tuple[Figures, list[Figures]]:
+    """The bare handler, then ``serve`` with each ``--workers``, under one payload."""
+    template_file = tmp / f"{kind}.template"
+    template_file.write_bytes(template)
+    path = "/api/v1/statuses" if kind == "status" else "/api/v1/documents"
+    env = {"SEND_TEMPLATE": str(template_file), "SEND_PATH": path}
 
-    The first ``warmup`` seconds are sent but not counted (connections, caches, JIT of paths).
-    """
-    run = uuid.uuid4().hex[:8]
-    counter = 0
-    latencies: list[float] = []
-    accepted = failed = 0
-    headers = {"Content-Type": "application/xml"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    measuring = False
-    stop_at = 0.0
+    bare_dir = tmp / f"bare-{kind}"
+    bare_dir.mkdir()
+    bare = start_bare(bare_dir)
+    try:
+        env["SEND_RUN"] = f"bare-{uuid.uuid4().hex[:8]}"
+        raw = wrk(bare.url, "api_send.lua", args.connections, args.seconds, env)
+        bare_figures = Figures("bare read+fsync", raw)
+    finally:
+        bare.stop()
+        shutil.rmtree(bare_dir)
 
-    async def sender(session: aiohttp.ClientSession) -> None:
-        nonlocal counter, accepted, failed
-        while True:
-            now = time.perf_counter()
-            if measuring and (now >= stop_at or (requests is not None and counter >= requests)):
-                return
-            counter += 1
-            body = template.replace(PLACEHOLDER.encode(), f"{run}-{counter:09d}".encode())
-            counted = measuring
-            started = time.perf_counter()
-            async with session.post(url + "/api/v1/documents", data=body, headers=headers) as r:
-                await r.read()
-                ok = r.status == 201
-            if counted:
-                latencies.append((time.perf_counter() - started) * 1000)
-                if ok:
-                    accepted += 1
-                else:
-                    failed += 1
-
-    async with aiohttp.ClientSession(connector=connector) as session:
-        warm = [asyncio.create_task(sender(session)) for _ in range(concurrency)]
-        await asyncio.sleep(warmup)
-        counter_at_start = counter
-        measuring = True
-        begun = time.perf_counter()
-        stop_at = begun + seconds
-        if requests is not None:
-            requests += counter_at_start
-        await asyncio.gather(*warm)
-        elapsed = time.perf_counter() - begun
-    return LoadResult(name, accepted, failed, elapsed, latencies)
+    axes = []
+    for workers in args.workers:
+        data = tmp / f"axis-{kind}-{workers}"
+        axis = start_axis(data, {**ENV, **args.env}, workers=workers)
+        try:
+            time.sleep(1.0 if workers > 1 else 0.2)  # every worker up before the load
+            sender = axis.tokens["TOKEN_H41" if kind == "status" else "TOKEN_G22"]
+            if kind == "status":
+                post(axis.url, axis.tokens["TOKEN_G22"], package_template().replace(
+                    PLACEHOLDER.encode(), STATUS_ABOUT.encode()))  # fmt: skip
+            before = stored_packages(data)
+            if args.profile and workers == 1:
+                profile = start_profile(axis.pid, tmp / f"profile-{kind}.txt", args.seconds)
+            env["SEND_RUN"] = f"w{workers}-{uuid.uuid4().hex[:8]}"
+            env["SEND_TOKEN"] = sender
+            raw = wrk(axis.url, "api_send.lua", args.connections, args.seconds, env)
+            if args.profile and workers == 1:
+                finish_profile(profile, tmp / f"profile-{kind}.txt", args.profile)
+        finally:
+            axis.stop()
+        figures = Figures(f"serve --workers {workers}", raw)
+        stored = stored_packages(data) - before
+        if stored < figures.ok:
+            raise SystemExit(f"ERROR: {figures.ok} answered 201 but only {stored} stored")
+        axes.append(figures)
+        shutil.rmtree(data)
+    return bare_figures, axes
 
 
-def stored_documents(data: Path) -> int:
-    with sqlite3.connect(data / "lienthong.sqlite3") as conn:
-        return int(conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+def start_profile(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes]:
+    """py-spy (on PATH) sampling the server process during the load, raw (collapsed) stacks."""
+    return subprocess.Popen(
+        [
+            *("py-spy", "record", "--pid", str(pid), "--format", "raw", "--nonblocking"),
+            *("--duration", str(int(seconds)), "--rate", "200", "--output", str(out)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def finish_profile(process: subprocess.Popen[bytes], out: Path, keep: str) -> None:
+    process.wait(timeout=60)
+    if out.exists():
+        shutil.copy(out, Path(keep) / out.name)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured time per server")
-    parser.add_argument("--requests", type=int, help="stop after this many requests instead")
-    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--seconds", type=int, default=10, help="wrk time per server")
+    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--small-bytes", type=int, default=2048)
     parser.add_argument(
-        "--workers",
-        type=int,
-        nargs="+",
-        default=[1],
-        help="axis server processes (serve --workers N); several values: one axis run each",
-    )
+        "--payloads", nargs="+", choices=("small", "sdk", "status"),
+        default=["small", "sdk", "status"],
+    )  # fmt: skip
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument(
-        "--serve-baseline", nargs=2, metavar=("PORT", "DIR"), help=argparse.SUPPRESS
-    )
+        "--env", action="append", default=[], metavar="VAR=VALUE",
+        help="extra environment for serve (e.g. LIENTHONG_STORAGE_INLINE_MAX_BYTES=0)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile", metavar="DIR",
+        help="sample serve --workers 1 with py-spy (on PATH) into DIR/profile-<payload>.txt",
+    )  # fmt: skip
+    parser.add_argument("--serve-bare", nargs=2, metavar=("PORT", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_baseline:
-        serve_baseline(int(args.serve_baseline[0]), Path(args.serve_baseline[1]))
+    if args.serve_bare:
+        serve_bare(int(args.serve_bare[0]), Path(args.serve_bare[1]))
         return 0
+    if shutil.which("wrk") is None:
+        print("wrk is required: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    args.env = dict(item.split("=", 1) for item in args.env)
+    if args.profile:
+        if shutil.which("py-spy") is None:
+            print("--profile needs py-spy on PATH", file=sys.stderr)
+            return 2
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
 
-    template = package_template()
+    templates = {
+        "small": package_template(args.small_bytes),
+        "sdk": package_template(SDK_SAMPLE_BYTES),
+        "status": status_template(STATUS_ABOUT),
+    }
     print(
-        f"{args.concurrency} concurrent senders, packages of {len(template)} bytes, "
-        f"{args.seconds:.0f} s per server, {os.cpu_count()} CPUs"
+        f"wrk, {args.connections} connections, {args.seconds:g} s per server, "
+        f"{os.cpu_count()} CPUs, load average before: {Path('/proc/loadavg').read_text().strip()}"
     )
-    with tempfile.TemporaryDirectory(prefix="lienthong-bench-") as tmp:
-        base_dir = Path(tmp) / "baseline"
-        base_dir.mkdir()
-        baseline = start_baseline(base_dir)
-        try:
-            base = asyncio.run(
-                load("baseline", baseline.url, None, template, seconds=args.seconds,
-                     requests=args.requests, concurrency=args.concurrency)
-            )  # fmt: skip
-        finally:
-            baseline.stop()
-        print(base.line())
-
-        results = []
-        for workers in args.workers:
-            axis = start_axis(Path(tmp) / f"axis-{workers}", workers=workers)
-            try:
-                before = stored_documents(axis.data)
-                result = asyncio.run(
-                    load(f"axis x{workers}", axis.url, axis.tokens["TOKEN_G22"], template,
-                         seconds=args.seconds, requests=args.requests,
-                         concurrency=args.concurrency)
-                )  # fmt: skip
-            finally:
-                axis.stop()
-            print(result.line())
-            stored = stored_documents(axis.data) - before
-            # Warm-up sends are stored too; every measured 201 must be in the database.
-            if stored < result.accepted:
-                print(f"ERROR: {result.accepted} accepted but only {stored} stored")
-                return 1
-            results.append((workers, result))
-
-    for workers, result in results:
-        ratio = result.rate / base.rate if base.rate else float("nan")
-        p99 = result.percentile(99)
-        median = statistics.median(result.latencies_ms) if result.latencies_ms else float("nan")
-        goal = ratio >= 0.5 and p99 < 50
-        print(
-            f"workers {workers}: axis/baseline {ratio * 100:.0f} % (goal >= 50 %), "
-            f"p99 {p99:.1f} ms (goal < 50 ms), median {median:.1f} ms: "
-            + ("GOAL MET" if goal else "GOAL NOT MET")
-        )
+    worst = []
+    with tempfile.TemporaryDirectory(prefix="lienthong-send-bench-") as tmp:
+        for kind in args.payloads:
+            template = templates[kind]
+            print(f"{kind}: {len(template):,} bytes a request")
+            bare, axes = run_payload(kind, template, Path(tmp), args)
+            print(bare.line(None))
+            for figures in axes:
+                print(figures.line(bare))
+                met = figures.rate >= bare.rate and figures.p99 <= bare.p99
+                worst.append(met)
+    print(f"load average after: {Path('/proc/loadavg').read_text().strip()}")
+    print(
+        "goal (serve >= 100 % of the bare handler, p99 no worse): "
+        + ("MET everywhere" if all(worst) else "NOT MET everywhere")
+    )
     return 0
 
 

@@ -443,6 +443,8 @@ class SqliteDatabase(Database):
         self._read_threads = ThreadPoolExecutor(
             max(1, readers), thread_name_prefix="lienthong-db-reader"
         )
+        # Blocking calls run on the writer thread before every COMMIT (add_before_commit).
+        self._before_commit: list[Callable[[], None]] = []
         self._idle: list[_Reader] = []
         self._reader_slots = asyncio.Semaphore(_MAX_READERS)
         self._closed = False
@@ -533,9 +535,18 @@ class SqliteDatabase(Database):
             self._unlock()
             raise
 
+    def add_before_commit(self, hook: Callable[[], None]) -> None:
+        """Run the blocking ``hook`` on the writer thread before every COMMIT of a group (the
+        filesystem store's directory fsyncs: what a row names is durable before the row). If
+        it raises, the group is rolled back and its transactions fail with the error."""
+        self._before_commit.append(hook)
+
     def _commit_blocking(self) -> None:
-        """Blocking (writer thread): COMMIT, then hand the cross-process writer lock on
-        (after a failed COMMIT the caller rolls back, which releases it)."""
+        """Blocking (writer thread): the before-commit hooks, COMMIT, then hand the
+        cross-process writer lock on (after a failure the caller rolls back, which releases
+        it)."""
+        for hook in self._before_commit:
+            hook()
         self._writer.execute("COMMIT")
         self._unlock()
 

@@ -110,6 +110,17 @@ async def _admin(server: PgServer, *statements: str) -> None:
         await conn.close()
 
 
+async def fetch_rows(url: str, sql: str) -> list[tuple[object, ...]]:
+    """The rows of one query on the database at `url` (a connection of its own)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return [tuple(r) for r in await conn.fetch(sql)]
+    finally:
+        await conn.close()
+
+
 class PgDatabases:
     """Makes databases on the test server: a migrated template once, then one copy per test."""
 

@@ -1,7 +1,8 @@
 """``lienthong backup DIR`` and ``lienthong restore DIR``: a consistent copy of an axis while it
 serves, and a fresh data directory made from one (docs/operations.md).
 
-A backup is the database, copied with SQLite's online backup API, then the object files.
+A backup is the database, copied with SQLite's online backup API, then the object files. Small
+objects kept in the database itself (``inline_objects``, storage/objects/inline.py) come with it.
 
 Why this order is consistent: objects are content-addressed and immutable, a send stores its
 object *before* the transaction that names it commits, and an object is deleted only by the
@@ -123,13 +124,29 @@ def copy_objects(source: Path, target: Path) -> tuple[int, int]:
 
 
 def missing_objects(db: Path, objects: Path) -> list[str]:
-    """Digests of documents whose object file is not under ``objects``."""
+    """Digests of documents whose object is neither kept in the database (``inline_objects``,
+    copied with it) nor a file under ``objects``."""
     conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
     try:
-        digests = [r[0] for r in conn.execute("SELECT DISTINCT sha256 FROM documents")]
+        digests = [
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT sha256 FROM documents"
+                " WHERE sha256 NOT IN (SELECT sha256 FROM inline_objects)"
+            )
+        ]
     finally:
         conn.close()
     return [d for d in digests if not (objects / d[:2] / d[2:4] / d).is_file()]
+
+
+def inline_objects(db: Path) -> int:
+    """How many objects the database keeps itself (table ``inline_objects``)."""
+    conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM inline_objects").fetchone()[0])
+    finally:
+        conn.close()
 
 
 def backup(config: Config, target: Path, *, with_key: bool = False) -> dict[str, Any]:
@@ -143,6 +160,8 @@ def backup(config: Config, target: Path, *, with_key: bool = False) -> dict[str,
         "format": "lienthong-backup/1",
         "snapshot_at": snapshot_at,
         "backend": config.storage.backend,
+        # Small objects kept in the database (storage/objects/inline.py): in the snapshot.
+        "inline_objects": inline_objects(target / DB_NAME),
     }
     if config.storage.backend == "fs":
         files, size = copy_objects(config.objects_dir, target / OBJECTS_NAME)
@@ -204,8 +223,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
     objects = (
         f"{manifest['objects']} objects ({manifest['object_bytes']} bytes)"
         if "objects" in manifest
-        else "no objects (they stay in the S3 bucket)"
-    )
+        else "no object files (they stay in the S3 bucket)"
+    ) + f", {manifest['inline_objects']} small objects in the database"
     print(f"backup in {args.dir}: the database and {objects}, {manifest['seconds']} s")
     if not manifest.get("secrets_key"):
         print(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import sys
@@ -33,12 +34,14 @@ from storage.objects.migrate import MigrationReport, filesystem_objects, migrate
 
 JOURNAL_NAME = "migrate-s3.journal"
 _SECTION = re.compile(r"^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]\s*(#.*)?$")
-_BACKEND = re.compile(r"^\s*backend\s*=")
 
 
 def register(sub: Any) -> None:
     """Add ``storage migrate`` to the ``lienthong`` parser."""
-    storage = sub.add_parser("storage", help="the object store (filesystem or S3)")
+    storage = sub.add_parser(
+        "storage",
+        help="the object store (filesystem or S3) and the metadata database (SQLite or PostgreSQL)",
+    )
     cmds = storage.add_subparsers(dest="storage_command", metavar="SUBCOMMAND")
     cmds.required = True
     migrate = cmds.add_parser(
@@ -54,24 +57,34 @@ def register(sub: Any) -> None:
     )
     add_local_options(migrate)
     migrate.set_defaults(func=cmd_migrate)
+    from server.cli import migrate_db_cmd  # it uses set_setting from here
+
+    migrate_db_cmd.register(cmds)
 
 
 def set_backend(path: Path, backend: str) -> None:
-    """Write ``backend = "<backend>"`` into the ``[storage]`` table of a TOML file, keeping
+    """Write ``backend = "<backend>"`` into the ``[storage]`` table of a TOML file (see
+    :func:`set_setting`)."""
+    set_setting(path, "storage", "backend", backend)
+
+
+def set_setting(path: Path, section_name: str, key: str, value: str) -> None:
+    """Write ``key = "<value>"`` into the ``[section_name]`` table of a TOML file, keeping
     every other line (and comment) as it is; the file is replaced atomically."""
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines(keepends=True)
-    setting = f'backend = "{backend}"\n'
+    setting = f"{key} = {json.dumps(value)}\n"
+    assignment = re.compile(rf"^\s*{re.escape(key)}\s*=")
     section: str | None = None
     header_at: int | None = None
     for i, line in enumerate(lines):
         match = _SECTION.match(line)
         if match:
             section = match.group(1)
-            if section == "storage":
+            if section == section_name:
                 header_at = i
             continue
-        if section == "storage" and _BACKEND.match(line):
+        if section == section_name and assignment.match(line):
             lines[i] = setting
             break
     else:
@@ -80,7 +93,7 @@ def set_backend(path: Path, backend: str) -> None:
         else:
             if lines and not lines[-1].endswith("\n"):
                 lines[-1] += "\n"
-            lines += ["\n", "[storage]\n", setting]
+            lines += ["\n", f"[{section_name}]\n", setting]
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with temp.open("w", encoding="utf-8") as fh:
         fh.write("".join(lines))

@@ -103,10 +103,12 @@ class DocumentIntake(ExchangeCore):
                     "id": original.id,
                     "edxml_document_id": edxml_document_id(original),
                 }
-            ref = await self._store(package)
+            staged = await self._store(package)
+            ref = staged.ref
             priority = header.other_info.priority if header.other_info else None
             try:
                 async with self.database.transaction() as tx:
+                    await staged.save(tx)
                     doc = Document(
                         id=new_id(),
                         sender=caller,

@@ -33,14 +33,14 @@ from server.exchange.federation import Router
 from server.exchange.results import ArrivalHook, StatusHook
 from server.runtime.config import Config
 from server.runtime.spool import SpooledPackage, format_trace_time, receive
+from server.runtime.staging import StagedPackage, stage_package
 from storage.db import Database, Tx
 from storage.errors import StorageError, StorageFull
 from storage.ids import utcnow
-from storage.objects.base import ObjectRef, ObjectStore
+from storage.objects.base import ObjectStore
 from storage.repos.agencies import AgencyRepo
 from storage.repos.deliveries import Delivery, DeliveryRepo
 from storage.repos.documents import Document, DocumentRepo
-from storage.repos.pending_objects import PendingObjectRepo
 from storage.repos.routes import PushRepo
 
 log = logging.getLogger("lienthong.exchange")
@@ -193,19 +193,22 @@ class ExchangeCore:
             return await asyncio.to_thread(self._judge, obj, warnings, package)
         return await asyncio.to_thread(self._parse_blocking, package)
 
-    async def _store(self, package: SpooledPackage) -> ObjectRef:
-        """Move the spooled package into the object store, after committing an intent record.
-
-        The object is stored before the document row commits; if the send dies in between, the
-        record (older than ``orphan_grace``, no document naming the digest) is what lets the
-        start-up sweep delete the object. Objects without a record are never swept. The row
-        insert drops the record (``DocumentRepo.insert``).
-        """
-        async with self.database.transaction() as tx:
-            await PendingObjectRepo(tx).record(package.sha256, utcnow())
-        if package.upload is not None:  # begun while the body arrived (S3)
-            return await package.upload.finish(package.path, package.sha256)
-        return await self.objects.put_file(package.path, sha256=package.sha256)
+    async def _store(self, package: SpooledPackage) -> StagedPackage:
+        """Take the spooled package towards the object store (server/runtime/staging.py): a
+        small one is written with its row (``save`` in the row's transaction); a larger one is
+        stored now (an S3 upload begun while the body arrived is finished), after an intent
+        record that lets the start-up sweep delete it if the send dies before its row commits
+        (the row insert drops the record)."""
+        upload = package.upload
+        return await stage_package(
+            self.database,
+            self.objects,
+            package.path,
+            package.sha256,
+            finish=None
+            if upload is None
+            else (lambda: upload.finish(package.path, package.sha256)),
+        )
 
     # -- routing (federation and push) -------------------------------------------------------
 

@@ -46,7 +46,6 @@ from storage.db import Database, Tx
 from storage.errors import StorageError
 from storage.ids import utcnow
 from storage.objects.base import ObjectStore
-from storage.objects.fs import FilesystemObjectStore
 from storage.repos.documents import Document
 from storage.repos.pending_objects import PendingObjectRepo
 from storage.repos.routes import PushItem, PushRepo, RouteRepo, SecretCipher
@@ -344,7 +343,7 @@ async def sweep_orphans(database: Database, objects: ObjectStore, grace: float) 
     """
     cutoff = utcnow() - timedelta(seconds=grace)
     removed = await objects.sweep_incoming(cutoff)
-    if not isinstance(objects, FilesystemObjectStore):
+    if not objects.sweepable:
         if removed:
             log.warning("removed unfinished uploads", extra={"count": removed})
         return removed
@@ -355,7 +354,7 @@ async def sweep_orphans(database: Database, objects: ObjectStore, grace: float) 
             unnamed = await repo.unreferenced(p.sha256 for p in stale)
             dropped = 0
             for pending in stale:
-                if pending.sha256 in unnamed and await objects.delete(pending.sha256):
+                if pending.sha256 in unnamed and await objects.delete_orphan(tx, pending.sha256):
                     removed += 1
                 if await repo.forget(pending.sha256, pending.created_at):
                     dropped += 1

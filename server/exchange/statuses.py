@@ -18,6 +18,7 @@ from server.exchange.results import AcceptedStatus, Receipt
 from server.runtime import audit
 from server.runtime.logs import annotate
 from server.runtime.spool import SpooledPackage, received_package
+from server.runtime.staging import StagedPackage
 from storage.errors import Conflict
 from storage.ids import new_id, utcnow
 from storage.repos.deliveries import DeliveryRepo
@@ -104,11 +105,11 @@ class StatusIntake(ExchangeCore):
                 return again
             meta = summarize(obj, package, warnings)
             meta["about"] = {"id": doc.id, "edxml_document_id": edxml_document_id(doc)}
-            ref = await self._store(package)
+            staged = await self._store(package)
             now = utcnow()
             try:
                 return await self._insert_status(
-                    caller, obj, doc, targets, ref.sha256, ref.size, meta, now, dedup_key, via
+                    caller, obj, doc, targets, staged, meta, now, dedup_key, via
                 )
             except Conflict:
                 await self.database.committed()  # the first one may be in the same group commit
@@ -139,8 +140,7 @@ class StatusIntake(ExchangeCore):
         obj: StatusMessage,
         doc: Document,
         targets: Sequence[str],
-        sha256: str,
-        size: int,
+        staged: StagedPackage,
         meta: dict[str, Any],
         now: datetime,
         dedup_key: str,
@@ -151,13 +151,14 @@ class StatusIntake(ExchangeCore):
         rf = obj.response_for
         assert rf.document_id is not None  # accept_status refused a status without one
         async with self.database.transaction() as tx:
+            await staged.save(tx)
             status_doc = Document(
                 id=new_id(),
                 sender=caller,
                 document_id=rf.document_id,
                 kind="status",
-                sha256=sha256,
-                size=size,
+                sha256=staged.ref.sha256,
+                size=staged.ref.size,
                 subject=doc.subject,
                 code=doc.code,
                 priority=None,

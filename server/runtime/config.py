@@ -92,6 +92,9 @@ class StorageSettings:
     data_dir: Path = Path("./data")
     # Where package bytes live: "fs" (data_dir/objects) or "s3" (the bucket of the [s3] section).
     backend: str = "fs"
+    # Objects up to this size are kept in the database, written with the row that names them
+    # (storage/objects/inline.py, docs/storage.md); 0: every object in the backend.
+    inline_max_bytes: int = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -641,6 +644,8 @@ def load_config(
     storage = StorageSettings(**values["storage"])
     if storage.backend not in {"fs", "s3"}:
         raise ConfigError(f"setting storage.backend: {storage.backend!r} is not 'fs' or 's3'")
+    if not 0 <= storage.inline_max_bytes <= 16 * 1024 * 1024:
+        raise ConfigError("setting storage.inline_max_bytes: must be between 0 and 16777216")
     database = DatabaseSettings(**values["database"])
     _check_database(database)
     s3 = S3Section(**values["s3"])

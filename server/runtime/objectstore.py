@@ -4,6 +4,11 @@
 - ``s3``: the bucket of the ``[s3]`` section, with the filesystem store as a *read* fallback
   for objects not yet moved there (``lienthong storage migrate --to s3``; docs/storage.md).
 
+With the metadata database given (the axis), packages up to ``[storage] inline_max_bytes`` are
+kept in the database on the filesystem backend (storage/objects/inline.py; on S3 they are only
+read from there, if kept before a migration), and the filesystem store's directory fsyncs are
+batched with the database's group commit.
+
 On S3 the store reads the version the axis wrote of each object, never just the latest one of
 its key: the versions are recorded in the metadata database (``object_versions``), and when
 the latest version of a key is someone else's the alarm is logged at ERROR, counted in the
@@ -24,9 +29,10 @@ from pathlib import Path
 from server.runtime import audit
 from server.runtime.config import Config, ConfigError
 from server.runtime.metrics import Metrics
-from storage.db import Database
+from storage.db import Database, SqliteDatabase
 from storage.objects.base import ObjectStore
 from storage.objects.fs import FilesystemObjectStore
+from storage.objects.inline import InlineObjectStore
 from storage.objects.s3 import AlarmHandler, S3ObjectStore, S3Settings, VersionAlarm
 from storage.objects.tiered import FallbackObjectStore
 from storage.objects.versions import DatabaseVersionBook
@@ -116,20 +122,35 @@ async def open_object_store(
     For S3 the bucket is created (with Object Lock) when missing; StorageError/
     StorageUnavailable when it cannot be reached, so a misconfigured axis stops at start-up.
     """
-    filesystem = FilesystemObjectStore(config.objects_dir)
-    if config.storage.backend != "s3":
-        return filesystem
-    s3 = open_s3_store(config, env, database=database, metrics=metrics)
-    try:
-        await s3.ensure_bucket()
-    except BaseException:
-        await s3.close()
-        raise
-    return FallbackObjectStore(s3, filesystem)
+    # With the database, the filesystem's directory fsyncs wait for its next COMMIT (one per
+    # directory per group commit; storage/objects/fs.py).
+    # Only the SQLite database runs before-commit hooks; on PostgreSQL each put still fsyncs
+    # its directories before it returns.
+    sqlite = database if isinstance(database, SqliteDatabase) else None
+    filesystem = FilesystemObjectStore(config.objects_dir, defer_dir_syncs=sqlite is not None)
+    if sqlite is not None:
+        sqlite.add_before_commit(filesystem.sync_dirs)
+    store: ObjectStore = filesystem
+    if config.storage.backend == "s3":
+        s3 = open_s3_store(config, env, database=database, metrics=metrics)
+        try:
+            await s3.ensure_bucket()
+        except BaseException:
+            await s3.close()
+            raise
+        store = FallbackObjectStore(s3, filesystem)
+    if database is not None:
+        # On S3 every new object goes to the locked bucket (Object Lock is why one runs on S3);
+        # objects kept in the database while on the filesystem stay readable there.
+        inline = config.storage.inline_max_bytes if config.storage.backend == "fs" else 0
+        store = InlineObjectStore(store, database, inline)
+    return store
 
 
 async def close_object_store(store: ObjectStore) -> None:
     """Release what the store holds (the S3 client's thread pool)."""
+    if isinstance(store, InlineObjectStore):
+        store = store.backing
     if isinstance(store, FallbackObjectStore):
         store = store.primary
     if isinstance(store, S3ObjectStore):

@@ -143,6 +143,25 @@ def is_within(organ_id: str, root: str) -> bool:
         return False
 
 
+EVERYTHING = "*"
+"""The root of the whole tree in the subtree rollups (every agency, also those of no tree)."""
+
+
+@functools.lru_cache(maxsize=65536)
+def roots_of(organ_id: str) -> tuple[str, ...]:
+    """The subtrees an agency's counters are added to: its OrganId ancestors, nearest first,
+    then :data:`EVERYTHING` (not the agency itself: its own rows are the per-agency ones)."""
+    try:
+        parent = OrganId.parse(organ_id).parent
+    except EdxmlError:
+        parent = None
+    ancestors = []
+    while parent is not None:
+        ancestors.append(str(parent))
+        parent = parent.parent
+    return (*ancestors, EVERYTHING)
+
+
 def day_of(stored: str) -> date:
     """The day (Asia/Ho_Chi_Minh) a stored time falls on (as the triggers' ``date(x, '+7
     hours')`` computes it)."""

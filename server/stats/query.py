@@ -3,6 +3,7 @@ workbook and the dashboard page all read it). The formulas are in docs/dashboard
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import re
@@ -16,6 +17,7 @@ from server.stats.errors import AgencyOutOfReach, InvalidStatsQuery
 from server.stats.figures import (
     COLUMNS,
     EDGES,
+    EVERYTHING,
     FIGURES,
     LEVEL_LABELS,
     LEVELS,
@@ -27,8 +29,22 @@ from server.stats.figures import (
     today,
 )
 from storage.db import Database
-from storage.repos.stats import Span, StatsRepo
+from storage.repos.stats import Span, StatsRepo, Tree
 
+OWN_COUNTERS = {
+    "dossiers": (
+        "received",
+        "received_online",
+        "finished",
+        "on_time",
+        "late",
+        "processing_seconds",
+        "electronic_results",
+        "overdue_delta",
+    ),
+    "feedback": ("received", "answered", "answered_on_time", "rated", "satisfied"),
+}
+"""The counters of a group's rows by agency (the exchange has no others: all of them)."""
 GROUPS = ("month", "agency", "level", "category", "procedure")
 """``category``: feedback only (its Open311 service); ``procedure``: dossiers only."""
 MAX_DAYS = 3660
@@ -189,56 +205,88 @@ async def stats(
         raise InvalidStatsQuery("group_by", "procedure groups the dossier figures only")
     check_period(start, end)
     scope = await scope_of(database, viewer, agency, level)
-    # every agency: no filter to send (the scope is then all the agencies the rollups know)
-    agencies = None if scope.root is None and level is None else set(scope.agencies)
-    every = set(scope.agencies)
+    tree = Tree(EVERYTHING if scope.root is None else scope.root, level)
     async with database.reader() as tx:
-        reader = _Reader(StatsRepo(tx), figure, agencies, start, end)
-        overdue = await _overdue_by_agency(reader) if figure == "dossiers" else {}
+        reader = _Reader(StatsRepo(tx), figure, tree, start, end)
         if group_by == "month":
-            rows, counters, active = await _month_rows(reader, scope)
+            rows, counters, active, overdue = await _month_rows(reader, scope)
         elif group_by in ("category", "procedure"):
-            rows, counters, active = await _split_rows(reader, group_by)
+            rows, counters, active, overdue = await _split_rows(reader, group_by)
+        elif group_by == "agency":
+            rows, counters, active, overdue = await _agency_rows(reader, scope)
         else:
-            rows, counters, active = await _group_rows(reader, scope, group_by, overdue)
+            rows, counters, active, overdue = await _level_rows(reader, scope)
     totals = _values(
         figure,
         counters,
-        connected=_connected(scope, every, end),
+        connected=_connected(scope, scope.agencies, end),
         active=active,
-        open_overdue=sum(overdue.values()),
+        open_overdue=overdue,
     )
     return StatsTable(
         figure, start, end, group_by, level, scope.root, COLUMNS[figure], rows, totals
     )
 
 
-class _Reader:
-    """The rollups of one query: its spans (whole months, cut months) and agencies."""
+Rows = tuple[list[Row], Counter[str], int, int]
+"""A query's rows, and for its totals: the counters, the agencies active, the dossiers open
+and overdue at the period's end."""
 
-    def __init__(
-        self, repo: StatsRepo, figure: str, agencies: set[str] | None, start: date, end: date
-    ) -> None:
-        self.repo, self.figure, self.agencies = repo, figure, agencies
+
+class _Reader:
+    """The rollups of one query: its spans (whole months, cut months) and its agencies."""
+
+    def __init__(self, repo: StatsRepo, figure: str, tree: Tree, start: date, end: date) -> None:
+        self.repo, self.figure, self.tree = repo, figure, tree
         self.start, self.end = start, end
 
-    async def sums(
-        self, *, by_month: bool, by_agency: bool, counter: str | None = None, running: bool = False
+    def _spans(self, running: bool) -> list[Span]:
+        return running_spans(self.end) if running else spans(self.start, self.end)
+
+    async def tree_sums(
+        self, by: str, *, counter: str | None = None, running: bool = False
     ) -> dict[str, Counter[str]]:
-        """Counters by month (``by_month``) or by agency (``by_agency``), over the period, or
-        with ``running`` over every day up to its end."""
+        """The counters of the whole scope by month (``by="month"``), by level or in one
+        (key ``*``), over the period or with ``running`` over every day up to its end: the
+        subtree rows of the scope's root and its own."""
         out: dict[str, Counter[str]] = defaultdict(Counter)
-        for span in running_spans(self.end) if running else spans(self.start, self.end):
-            for month, organ, name, total in await self.repo.sums(
-                self.figure,
-                self.agencies,
-                span,
-                by_month=by_month,
-                by_agency=by_agency,
-                counter=counter,
+        for span in self._spans(running):
+            for key, name, total in await self.repo.tree_sums(
+                self.figure, self.tree, span, by=by, counter=counter
             ):
-                out[month if by_month else organ][name] += total
+                out[key][name] += total
         return out
+
+    async def agency_sums(
+        self, *, counter: str | None = None, running: bool = False
+    ) -> dict[str, Counter[str]]:
+        """The counters of each agency of the scope, over the period or up to its end."""
+        out: dict[str, Counter[str]] = defaultdict(Counter)
+        # not the per-procedure and per-category counters: they are not read by agency
+        wanted = OWN_COUNTERS.get(self.figure) if counter is None else counter
+        for span in self._spans(running):
+            rows = await self.repo.agency_sums(self.figure, self.tree, span, counter=wanted)
+            for organ, name, total in rows:
+                counters = out[organ]
+                counters[name] = counters.get(name, 0) + total
+        return out
+
+    async def active(self, by: str) -> dict[str, int]:
+        """How many agencies sent or received a document in the period, by ``by`` (a column
+        of the exchange only: nothing read for the others)."""
+        if self.figure != "exchange":
+            return {}
+        return await self.repo.active(self.figure, self.tree, spans(self.start, self.end), by=by)
+
+    async def overdue(self, by: str) -> dict[str, int]:
+        """Dossiers open and overdue at the end of the period's last day, by ``by``."""
+        if self.figure != "dossiers":
+            return {}
+        if by == "agency":
+            running = await self.agency_sums(counter="overdue_delta", running=True)
+        else:
+            running = await self.tree_sums(by, counter="overdue_delta", running=True)
+        return {key: c["overdue_delta"] for key, c in running.items()}
 
 
 def running_spans(end: date) -> list[Span]:
@@ -263,36 +311,18 @@ def spans(start: date, end: date) -> list[Span]:
     return out
 
 
-async def _overdue_by_agency(reader: _Reader) -> dict[str, int]:
-    """Dossiers open and overdue at the end of the period's last day, by agency."""
-    running = await reader.sums(
-        by_month=False, by_agency=True, counter="overdue_delta", running=True
-    )
-    return {organ: c["overdue_delta"] for organ, c in running.items()}
-
-
-async def _month_rows(reader: _Reader, scope: Scope) -> tuple[list[Row], Counter[str], int]:
-    """The month rows, and the period's counters and agencies active (for the totals)."""
-    every = set(scope.agencies)
-    by_month = await reader.sums(by_month=True, by_agency=False)
-    active: Counter[str] = Counter()
-    active_anywhere: set[str] = set()
-    for span in spans(reader.start, reader.end):
-        for month, organ in await reader.repo.active(
-            reader.figure, reader.agencies, span, by_month=True
-        ):
-            if organ in scope.agencies:
-                active[month] += 1
-                active_anywhere.add(organ)
+async def _month_rows(reader: _Reader, scope: Scope) -> Rows:
+    """The month rows, and the totals' counters, agencies active and open overdue."""
+    by_month = await reader.tree_sums("month")
+    active = await reader.active("month")
     overdue: dict[str, int] = {}
     if reader.figure == "dossiers":
-        deltas = await reader.sums(
-            by_month=True, by_agency=False, counter="overdue_delta", running=True
-        )
+        deltas = await reader.tree_sums("month", counter="overdue_delta", running=True)
         running = 0
         for month in sorted(deltas):
             running += deltas[month]["overdue_delta"]
             overdue[month] = running
+    registered = sorted(scope.registered[o] for o in scope.agencies if o in scope.registered)
     rows = []
     for m in months(reader.start, reader.end):
         # the running sum at the month's end: that of the latest month with a delta before it
@@ -300,57 +330,65 @@ async def _month_rows(reader: _Reader, scope: Scope) -> tuple[list[Row], Counter
         values = _values(
             reader.figure,
             by_month.get(m, Counter()),
-            connected=_connected(scope, every, month_end(m, reader.end)),
-            active=active[m],
+            connected=bisect.bisect_right(registered, month_end(m, reader.end)),
+            active=active.get(m, 0),
             open_overdue=0 if at_end is None else overdue[at_end],
         )
         rows.append(Row(m, f"{m[5:]}/{m[:4]}", values))
-    return rows, _summed(by_month.values()), len(active_anywhere)
+    last = max(overdue, default=None)
+    anywhere = (await reader.active("*")).get("*", 0)
+    return rows, _summed(by_month.values()), anywhere, 0 if last is None else overdue[last]
 
 
-async def _group_rows(
-    reader: _Reader, scope: Scope, group_by: str, overdue: Mapping[str, int]
-) -> tuple[list[Row], Counter[str], int]:
-    """The agency or level rows, and the period's counters and agencies active."""
-    per_agency = {
-        organ: counters
-        for organ, counters in (await reader.sums(by_month=False, by_agency=True)).items()
-        if organ in scope.agencies
-    }
-    if group_by == "agency":
-        groups = [(o, scope.agencies[o], {o}) for o in sorted(scope.agencies)]
-    else:
-        present = sorted(set(scope.levels.values()), key=LEVELS.index)
-        groups = [
-            (lv, LEVEL_LABELS[lv], {o for o in scope.agencies if scope.levels[o] == lv})
-            for lv in present
-        ]
+async def _agency_rows(reader: _Reader, scope: Scope) -> Rows:
+    """One row per agency of the scope (those with nothing counted included)."""
+    per_agency = await reader.agency_sums()
+    overdue = await reader.overdue("agency")
     rows = []
-    for key, label, members in groups:
+    for organ in sorted(scope.agencies):
+        counters = per_agency.get(organ, Counter())
         values = _values(
             reader.figure,
-            _summed(per_agency[o] for o in members if o in per_agency),
-            connected=_connected(scope, members, reader.end),
-            active=_active_of({o: per_agency[o] for o in members if o in per_agency}),
-            open_overdue=sum(overdue.get(o, 0) for o in members),
+            counters,
+            connected=int(scope.registered.get(organ, date.max) <= reader.end),
+            active=_active_of({organ: counters}),
+            open_overdue=overdue.get(organ, 0),
         )
-        rows.append(Row(key, label, values))
-    return rows, _summed(per_agency.values()), _active_of(per_agency)
+        rows.append(Row(organ, scope.agencies[organ], values))
+    totals = _summed(per_agency.values())
+    return rows, totals, _active_of(per_agency), sum(overdue.values())
 
 
-async def _split_rows(reader: _Reader, group_by: str) -> tuple[list[Row], Counter[str], int]:
+async def _level_rows(reader: _Reader, scope: Scope) -> Rows:
+    """One row per level the scope's agencies are at."""
+    by_level = await reader.tree_sums("level")
+    overdue = await reader.overdue("level")
+    active = await reader.active("level")
+    rows = []
+    for lv in sorted(set(scope.levels.values()), key=LEVELS.index):
+        members = [o for o in scope.agencies if scope.levels[o] == lv]
+        values = _values(
+            reader.figure,
+            by_level.get(lv, Counter()),
+            connected=_connected(scope, members, reader.end),
+            active=active.get(lv, 0),
+            open_overdue=overdue.get(lv, 0),
+        )
+        rows.append(Row(lv, LEVEL_LABELS[lv], values))
+    return rows, _summed(by_level.values()), sum(active.values()), sum(overdue.values())
+
+
+async def _split_rows(reader: _Reader, group_by: str) -> Rows:
     """The feedback by category (``c:<category>:<counter>`` counters) or the dossiers by
     procedure (``p:<procedure>:<counter>``), and the totals."""
-    counters = _summed((await reader.sums(by_month=False, by_agency=False)).values())
+    counters = _summed((await reader.tree_sums("*")).values())
     prefix = "c:" if group_by == "category" else "p:"
     if group_by == "category":
         names = await reader.repo.category_names()
         overdue: Counter[str] = Counter()
     else:
         names = await reader.repo.procedure_names()
-        running = await reader.sums(
-            by_month=False, by_agency=False, counter="p:%:overdue_delta", running=True
-        )
+        running = await reader.tree_sums("*", counter="p:%:overdue_delta", running=True)
         overdue = Counter(
             {k[2:].rpartition(":")[0]: v for k, v in _summed(running.values()).items()}
         )
@@ -369,7 +407,8 @@ async def _split_rows(reader: _Reader, group_by: str) -> tuple[list[Row], Counte
         )
         for code in sorted(set(split) | {c for c, n in overdue.items() if n})
     ]
-    return rows, counters, 0
+    totals_overdue = sum((await reader.overdue("*")).values())
+    return rows, counters, 0, totals_overdue
 
 
 def _summed(counters: Iterable[Counter[str]]) -> Counter[str]:
@@ -427,8 +466,14 @@ def _share(part: int, whole: int) -> float | None:
     return None if whole <= 0 else part / whole
 
 
+_BUCKETS = {
+    prefix: tuple(f"{prefix}{i}" for i in range(len(EDGES) + 1))
+    for prefix in ("ack_h", "first03_h")
+}
+
+
 def _histogram(counters: Mapping[str, int], prefix: str) -> dict[int, int]:
-    return {i: counters.get(f"{prefix}{i}", 0) for i in range(len(EDGES) + 1)}
+    return {i: counters[name] for i, name in enumerate(_BUCKETS[prefix]) if name in counters}
 
 
 def _exchange(counters: Mapping[str, int], connected: int, active: int) -> dict[str, Any]:

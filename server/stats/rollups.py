@@ -1,21 +1,31 @@
 """The daily rollups: a cell's counters computed from the raw rows, the fold of the queued cells
-and the rebuild of them all (docs/dashboard.md, "Rollups").
+and the rebuild of them all (docs/dashboard.md, "How the figures are kept").
 
 The triggers of migration 0034 queue a (figure, day, agency) cell in the same transaction as
 the change that touches it; :func:`fold` (one worker, ``StatsFolder`` in server/app/lifetimes.py)
-recomputes queued cells from the raw rows in one write transaction each batch, so a cell is
-always exactly what its raw rows say once the queue is empty. :func:`rebuild` queues every cell
-and folds them all: the incremental and the rebuilt rollups are computed by the same function
-(:func:`cell_counters`) and differ only if a trigger missed a change, which the tests check.
+recomputes queued cells from the raw rows in one write transaction each batch and adds what
+changed to the rows of the agency's OrganId ancestors and of the whole tree (migration 0040), so
+a cell and every sum it is in are exactly what the raw rows say once the queue is empty.
+:func:`rebuild` recomputes every cell agency by agency and the sums by GROUP BY: the incremental
+and the rebuilt rollups come from the same counters (:func:`agency_counters`) and differ only if
+a trigger missed a change or a difference was mis-added, which the tests check.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import date
 
-from server.stats.figures import bucket, day_bounds, day_of, seconds_between
+from server.stats.figures import (
+    FIGURES,
+    bucket,
+    day_bounds,
+    day_of,
+    level_of,
+    roots_of,
+    seconds_between,
+)
 from storage.db import Database
 from storage.repos.stats import Cell, DossierFacts, FeedbackFacts, StatsRepo
 
@@ -32,8 +42,12 @@ async def fold(database: Database, *, batch: int = BATCH) -> int:
         async with database.transaction() as tx:
             repo = StatsRepo(tx)
             cells = await repo.dirty(batch)
+            for agency in sorted({c.agency for c in cells}):
+                await repo.place(agency, roots_of(agency), level_of(agency))
             for cell in cells:
-                await repo.replace(cell, await cell_counters(repo, cell))
+                counters = await cell_counters(repo, cell)
+                roots, level = roots_of(cell.agency), level_of(cell.agency)
+                await repo.replace(cell, counters, roots=roots, level=level)
             for figure, month, agency in sorted({(c.figure, c.day[:7], c.agency) for c in cells}):
                 await repo.refresh_month(figure, month, agency)
         done += len(cells)
@@ -42,45 +56,86 @@ async def fold(database: Database, *, batch: int = BATCH) -> int:
 
 
 async def rebuild(database: Database) -> int:
-    """Forget every rollup, recompute all from the raw rows; how many cells."""
+    """Forget every rollup and recompute all from the raw rows; how many cells.
+
+    Set-based rather than cell by cell: each agency's cells of a figure group come from one
+    read of its raw rows (in the write transaction that stores them, so a change committed
+    meanwhile is either in it or queued after it), then the monthly and subtree sums from the
+    daily rows by GROUP BY. The counters are those of :func:`agency_counters`, as the fold's."""
     async with database.transaction() as tx:
         await StatsRepo(tx).clear()
-    return await fold(database)
+    cells = 0
+    for figure in FIGURES:
+        async with database.reader() as tx:
+            agencies = await StatsRepo(tx).raw_agencies(figure)
+        months: set[str] = set()
+        for agency in agencies:
+            async with database.transaction() as tx:
+                repo = StatsRepo(tx)
+                by_day = await agency_counters(repo, figure, agency, EVER)
+                await repo.place(agency, roots_of(agency), level_of(agency))
+                await repo.replace_agency(figure, agency, by_day)
+            cells += sum(1 for counters in by_day.values() if any(counters.values()))
+            months.update(day[:7] for day in by_day)
+        for month in sorted(months):  # one transaction each: a month's sums are whole or old
+            async with database.transaction() as tx:
+                await StatsRepo(tx).resum(figure, month)
+    return cells + await fold(database)
+
+
+EVER = ("0000", "9999")
+"""Stored-time bounds around every stored time (``YYYY-...`` text)."""
 
 
 async def cell_counters(repo: StatsRepo, cell: Cell) -> Counter[str]:
     """The counters of one cell, from the raw rows."""
-    day = date.fromisoformat(cell.day)
-    if cell.figure == "exchange":
-        return await _exchange(repo, cell.agency, day)
-    if cell.figure == "dossiers":
-        counters: Counter[str] = Counter()
-        for dossier in await repo.dossiers(cell.agency, *day_bounds(day)):
+    by_day = await agency_counters(
+        repo, cell.figure, cell.agency, day_bounds(date.fromisoformat(cell.day))
+    )
+    return by_day.get(cell.day, Counter())
+
+
+async def agency_counters(
+    repo: StatsRepo, figure: str, agency: str, bounds: tuple[str, str]
+) -> dict[str, Counter[str]]:
+    """The counters of one agency's cells of a figure group, by day (``YYYY-MM-DD``), from
+    the raw rows between the stored times ``bounds`` (what the cell's day is read from: a
+    document's sending, a delivery's making, a dossier's receipt, due day or events, a
+    feedback's receipt). The days outside ``bounds`` a dossier also touches are included."""
+    by_day: dict[str, Counter[str]] = defaultdict(Counter)
+    if figure == "exchange":
+        for doc in await repo.sent_documents(agency, *bounds):
+            counters = by_day[day_of(doc.received_at).isoformat()]
+            counters["sent"] += 1
+            counters["without_paper"] += doc.paper != 1
+            counters["signed_valid"] += doc.signed_valid
+            counters["signature_failed"] += doc.signature_failed
+        for delivery in await repo.received_deliveries(agency, *bounds):
+            counters = by_day[day_of(delivery.created_at).isoformat()]
+            counters["received"] += 1
+            if delivery.acked_at is not None:
+                seconds = seconds_between(delivery.sent_at, delivery.acked_at)
+                counters[f"ack_h{bucket(seconds)}"] += 1
+            if delivery.first_03_at is not None:
+                seconds = seconds_between(delivery.sent_at, delivery.first_03_at)
+                counters[f"first03_h{bucket(seconds)}"] += 1
+    elif figure == "dossiers":
+        every = bounds == EVER  # every dossier of the agency: the cheaper read
+        dossiers = (
+            repo.dossiers_before(agency, EVER[1]) if every else repo.dossiers(agency, *bounds)
+        )
+        for dossier in await dossiers:
             for at, name, value in dossier_contributions(dossier):
-                if at == day:
-                    counters[name] += value
-                    counters[procedure_counter(dossier.procedure, name)] += value
-        return counters
-    start, end = day_bounds(day)
-    return feedback_counters(await repo.feedback(cell.agency, start, end))
-
-
-async def _exchange(repo: StatsRepo, agency: str, day: date) -> Counter[str]:
-    start, end = day_bounds(day)
-    counters: Counter[str] = Counter()
-    for doc in await repo.sent_documents(agency, start, end):
-        counters["sent"] += 1
-        counters["without_paper"] += doc.paper != 1
-        counters["signed_valid"] += doc.signed_valid
-        counters["signature_failed"] += doc.signature_failed
-    for delivery in await repo.received_deliveries(agency, start, end):
-        counters["received"] += 1
-        if delivery.acked_at is not None:
-            counters[f"ack_h{bucket(seconds_between(delivery.sent_at, delivery.acked_at))}"] += 1
-        if delivery.first_03_at is not None:
-            seconds = seconds_between(delivery.sent_at, delivery.first_03_at)
-            counters[f"first03_h{bucket(seconds)}"] += 1
-    return counters
+                counters = by_day[at.isoformat()]
+                counters[name] += value
+                counters[procedure_counter(dossier.procedure, name)] += value
+    else:
+        days: dict[str, list[FeedbackFacts]] = defaultdict(list)
+        for item in await repo.feedback(agency, *bounds):
+            days[day_of(item.received_at).isoformat()].append(item)
+        for day, items in days.items():
+            by_day[day] = feedback_counters(items)
+    return by_day
 
 
 def dossier_contributions(dossier: DossierFacts) -> Iterable[tuple[date, str, int]]:

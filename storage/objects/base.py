@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from storage.errors import ObjectMissing
+from storage.db import Tx
+from storage.errors import ObjectMissing, StorageError
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 CHUNK_SIZE = 1024 * 1024  # 1 MiB: large enough to amortise a thread hop, small enough for RAM
@@ -80,6 +81,33 @@ class ObjectStore(abc.ABC):
 
     async def ping(self) -> None:  # noqa: B027 (optional hook with a working default)
         """Raise StorageError unless the store is usable (for /healthz). Default: no check."""
+
+    # -- objects written with their row (storage/objects/inline.py) --------------------------
+
+    @property
+    def inline_max_bytes(self) -> int:
+        """Objects up to this size may be written with :meth:`put_in`, in the transaction of
+        the row that names them (0: none; the store keeps every object elsewhere)."""
+        return 0
+
+    async def put_in(self, tx: Tx, data: bytes, *, sha256: str) -> ObjectRef:
+        """Write ``data`` (at most :attr:`inline_max_bytes`, hashing to ``sha256``: trusted,
+        pass only a digest computed over exactly these bytes) in the write transaction ``tx``:
+        durable when ``tx`` commits, gone if it rolls back. Only stores with a non-zero
+        :attr:`inline_max_bytes` do."""
+        raise StorageError(f"{type(self).__name__} keeps no object in the database")
+
+    # -- the orphan sweep (server/exchange/delivery.py) --------------------------------------
+
+    @property
+    def sweepable(self) -> bool:
+        """Whether the orphan sweep may delete objects here (not under S3 Object Lock)."""
+        return False
+
+    async def delete_orphan(self, tx: Tx, sha256: str) -> bool:
+        """Delete an object no row names, inside the sweep's write transaction ``tx``; True if
+        it existed. Only sweepable stores do."""
+        raise StorageError(f"{type(self).__name__} deletes no object")
 
     def streaming_upload(self) -> StreamingUpload | None:
         """An upload that sends a spool file to the store while it is still being written

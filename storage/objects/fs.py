@@ -3,8 +3,22 @@
 Layout: <root>/ab/cd/<sha256> for an object whose digest starts with "abcd"; temporary files in
 <root>/tmp. A write goes temp file -> fsync -> rename -> fsync of the directory, so after `put`
 returns the object survives power loss, and a reader never sees a partial object (rename is
-atomic). put_file() moves a spool file in by rename, which only works within one filesystem:
-the server keeps its spool at <data>/spool next to <data>/objects for that reason (a spool on
+atomic).
+
+The 256 directories <root>/ab are made when the store is first opened; <root>/ab/cd on the
+first object under it (making all 65,536 ahead would cost 258 MB of directory blocks on ext4
+and seconds to make, minutes to delete: measured, docs/storage.md).
+
+Directory fsyncs batched with the database's group commit (``defer_dir_syncs``, the axis's
+store): the rename is done when `put` returns, and the directories it changed are fsynced
+together by :meth:`FilesystemObjectStore.sync_dirs`, which the database runs before each COMMIT
+(storage/db.py ``add_before_commit``). A row naming the object commits after that, so a crash
+can never leave a row whose object it lost, at one fsync per directory per batch instead of one
+or more per object. The file's own fsync stays before the rename: a name never holds bytes a
+crash could change.
+
+put_file() moves a spool file in by rename, which only works within one filesystem: the server
+keeps its spool at <data>/spool next to <data>/objects for that reason (a spool on
 another filesystem still works, by copying).
 
 Blocking calls (write, fsync, rename, read) run in the default thread pool so the event loop
@@ -25,11 +39,14 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from storage.db import Tx
 from storage.errors import NotFound, StorageError, StorageFull
 from storage.objects.base import CHUNK_SIZE, ObjectRef, ObjectStore, is_sha256
 from storage.private import DIR_MODE, FILE_MODE, make_dir
@@ -50,6 +67,22 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_DIR_SYNC_THREADS = 8
+_dir_sync_threads: ThreadPoolExecutor | None = None
+_dir_sync_threads_lock = threading.Lock()
+
+
+def _dir_sync_pool() -> ThreadPoolExecutor:
+    """The threads that fsync a group's directories together (made on first use)."""
+    global _dir_sync_threads  # one pool for the process, made once
+    with _dir_sync_threads_lock:
+        if _dir_sync_threads is None:
+            _dir_sync_threads = ThreadPoolExecutor(
+                _DIR_SYNC_THREADS, thread_name_prefix="lienthong-dir-sync"
+            )
+        return _dir_sync_threads
 
 
 async def _in_thread(fn: Callable[..., T], *args: Any, on_abandon: Callable[[], None]) -> T:
@@ -103,14 +136,57 @@ class _TempObject:
 
 
 class FilesystemObjectStore(ObjectStore):
-    """Objects as files under `root` (created if missing)."""
+    """Objects as files under `root` (created if missing). With ``defer_dir_syncs`` a put's
+    directory fsyncs wait for :meth:`sync_dirs` (run before each COMMIT of the database whose
+    rows name the objects): durable once the next transaction commits, not on return."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, defer_dir_syncs: bool = False) -> None:
         self.root = Path(root)
         self.tmp_dir = self.root / "tmp"
         make_dir(self.root)
         make_dir(self.tmp_dir)
+        self._make_fan_out()
         self._remove_stale_tmp()
+        self._defer = defer_dir_syncs
+        self._dirty: set[Path] = set()
+        self._dirty_lock = threading.Lock()
+
+    def _make_fan_out(self) -> None:
+        """Make the 256 first-level directories, once (then fsync the root)."""
+        if (self.root / "ff").is_dir():
+            return
+        for n in range(256):
+            with contextlib.suppress(FileExistsError):
+                (self.root / f"{n:02x}").mkdir(DIR_MODE)
+        _fsync_dir(self.root)
+
+    def _synced(self, *directories: Path) -> None:
+        """Blocking: these directories got entries; fsync them now, or before the next COMMIT
+        when deferred."""
+        if not self._defer:
+            for directory in directories:
+                _fsync_dir(directory)
+            return
+        with self._dirty_lock:
+            self._dirty.update(directories)
+
+    def sync_dirs(self) -> None:
+        """Blocking: fsync every directory changed by a put since the last call (the
+        database's before-commit hook). StorageError if one fails: the COMMIT must not run;
+        the directories stay due for the next call."""
+        with self._dirty_lock:
+            due, self._dirty = self._dirty, set()
+        try:
+            if len(due) == 1:
+                _fsync_dir(next(iter(due)))
+            elif due:
+                # Together: the filesystem's journal commits the concurrent fsyncs at once,
+                # instead of one commit after another on the writer thread.
+                list(_dir_sync_pool().map(_fsync_dir, due))
+        except OSError as exc:
+            with self._dirty_lock:
+                self._dirty.update(due)
+            raise self._os_error(exc, "fsync a directory") from exc
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -187,22 +263,24 @@ class FilesystemObjectStore(ObjectStore):
             # intent records, not mtimes; this keeps the file's age honest for operators).
             with contextlib.suppress(OSError):
                 os.utime(final)
+            # Another process may have renamed it in without its directory fsyncs yet.
+            if self._defer:
+                self._synced(final.parent.parent, final.parent)
             return
-        self._make_dirs(final.parent)
+        made = self._make_dirs(final.parent)
         os.replace(source, final)
-        _fsync_dir(final.parent)
+        self._synced(*made, final.parent)
 
-    def _make_dirs(self, directory: Path) -> None:
-        """Create root/ab/cd if missing, fsyncing each parent that got a new entry."""
+    def _make_dirs(self, directory: Path) -> list[Path]:
+        """Create root/ab/cd if missing; return the parents that got a new entry."""
         created: list[Path] = []
         for level in (directory.parent, directory):
             try:
                 level.mkdir(DIR_MODE)
-                created.append(level)
+                created.append(level.parent)
             except FileExistsError:
                 pass
-        for level in created:
-            _fsync_dir(level.parent)
+        return created
 
     async def put_file(self, path: Path, *, sha256: str | None = None) -> ObjectRef:
         """Move a spool file into the store (see ObjectStore.put_file)."""
@@ -332,6 +410,15 @@ class FilesystemObjectStore(ObjectStore):
         except OSError as exc:
             raise self._os_error(exc, "delete an object") from exc
         return True
+
+    @property
+    def sweepable(self) -> bool:
+        """The orphan sweep may delete files here."""
+        return True
+
+    async def delete_orphan(self, tx: Tx, sha256: str) -> bool:
+        """Delete an orphan's file (the sweep's transaction is not needed here)."""
+        return await self.delete(sha256)
 
     async def ping(self) -> None:
         """Raise StorageError unless the store's directories exist and are writable."""

@@ -8,38 +8,64 @@ cells whose raw rows changed (filled by the triggers of migration 0034).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from storage.db import Tx
-from storage.dialects import day_of, in_json_array, json_field
+from storage.dialects import json_field
 
 FINAL_DOSSIER_STATUSES = (3, 7, 8, 9, 10)
 """Refused, withdrawn, stopped, done, returned: the first move to one of these ends a dossier."""
 RESULT_STATUSES = (9, 10)
 """Moves whose files are the dossier's result (an electronic result)."""
 
-# `lienthong stats rebuild`: queue every cell the raw rows touch (as migration 0034 did once).
-_MARK_ALL = (
-    ("exchange", "received_at", "sender", "documents WHERE kind = 'document'"),
-    ("exchange", "created_at", "recipient", "deliveries WHERE kind = 'document'"),
-    ("dossiers", "received_at", "agency", "dossiers WHERE true"),
-    ("dossiers", "due_at", "agency", "dossiers WHERE true"),
-    ("dossiers", "e.at", "d.agency", "dossier_events e JOIN dossiers d ON d.code = e.dossier"),
-    ("feedback", "received_at", "agency", "feedback WHERE true"),
+ROLLUP_TABLES = (
+    "stats_daily",
+    "stats_monthly",
+    "stats_subtree_daily",
+    "stats_subtree_monthly",
 )
+# `lienthong stats rebuild`: the agencies whose cells it computes, per figure group.
+RAW_AGENCIES = {
+    "exchange": "SELECT sender FROM documents WHERE kind = 'document'"
+    " UNION SELECT recipient FROM deliveries WHERE kind = 'document'",
+    "dossiers": "SELECT DISTINCT agency FROM dossiers",
+    "feedback": "SELECT DISTINCT agency FROM feedback",
+}
 
 
-def mark_all(dialect: str) -> list[str]:
-    """The statements queueing every cell (a WHERE before ON CONFLICT: SQLite's parser needs
-    one after a FROM)."""
-    return [
-        f"INSERT INTO stats_dirty SELECT '{figure}', {day_of(dialect, column)}, {agency}"  # noqa: S608 (constants)
-        f" FROM {source}{' WHERE true' if 'JOIN' in source else ''} ON CONFLICT DO NOTHING"
-        for figure, column, agency, source in _MARK_ALL
-    ]
+def _month_sums(target: str, keys: str, source: str) -> tuple[str, tuple[str, ...]]:
+    """Sum a month of the daily rows of ``source`` into ``target``, by ``keys`` and counter."""
+    return (
+        f"INSERT INTO {target} (figure, month, {keys}, counter, value)"  # noqa: S608 (constant names)
+        f" SELECT figure, ?, {keys}, counter, SUM(value) FROM {source}"
+        " WHERE figure = ? AND day BETWEEN ? AND ?"
+        f" GROUP BY figure, {keys}, counter HAVING SUM(value) <> 0",
+        ("month", "figure", "first", "last"),
+    )
+
+
+# ... and the sums of one (figure, month) it recomputes from the daily rows, set-based (the fold
+# keeps them cell by cell); each with the names of its parameters.
+RESUM: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("DELETE FROM stats_monthly WHERE figure = ? AND month = ?", ("figure", "month")),
+    _month_sums("stats_monthly", "agency", "stats_daily"),
+    (
+        "DELETE FROM stats_subtree_daily WHERE figure = ? AND day BETWEEN ? AND ?",
+        ("figure", "first", "last"),
+    ),
+    (
+        "INSERT INTO stats_subtree_daily (figure, day, root, level, counter, value)"
+        " SELECT d.figure, d.day, t.root, t.level, d.counter, SUM(d.value)"
+        " FROM stats_daily d JOIN stats_tree t ON t.agency = d.agency AND t.root <> t.agency"
+        " WHERE d.figure = ? AND d.day BETWEEN ? AND ?"
+        " GROUP BY d.figure, d.day, t.root, t.level, d.counter HAVING SUM(d.value) <> 0",
+        ("figure", "first", "last"),
+    ),
+    ("DELETE FROM stats_subtree_monthly WHERE figure = ? AND month = ?", ("figure", "month")),
+    _month_sums("stats_subtree_monthly", "root, level", "stats_subtree_daily"),
+)
 
 
 _FIRST_VERDICT = (
@@ -63,11 +89,43 @@ class Span:
         """True for a span of whole months."""
         return len(self.first) == 7
 
-    def source(self) -> tuple[str, str, str]:
-        """The table, its time column and the expression of a row's month."""
+    def source(self) -> tuple[str, str]:
+        """The per-agency table and its time column."""
         if self.whole_months:
-            return "stats_monthly", "month", "month"
-        return "stats_daily", "day", "substr(day, 1, 7)"
+            return "stats_monthly", "month"
+        return "stats_daily", "day"
+
+    def by_agency(self, alias: str) -> str:
+        """The condition on the period of a per-agency row (the table as ``alias``), with two
+        ``?`` for ``first`` and ``last``. Its column is wrapped (``|| ''``) so that it cannot
+        be read from an index: SQLite then seeks an agency's rows by the (figure, agency,
+        counter, period) index rather than by the primary key's (figure, period) range, which
+        would read every agency's rows of the period (it has no statistics to tell)."""
+        _, column = self.source()
+        return f"({alias}.{column} || '') BETWEEN ? AND ?"
+
+    def month_of(self, alias: str) -> str:
+        """The expression of the month of a row (of the table as ``alias``)."""
+        return f"{alias}.month" if self.whole_months else f"substr({alias}.day, 1, 7)"
+
+    def subtree_source(self) -> str:
+        """The table of the subtrees' sums at this span's grain."""
+        return "stats_subtree_monthly" if self.whole_months else "stats_subtree_daily"
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A query's agencies: those within ``root`` (an OrganId, or ``*`` for every agency), only
+    those at ``level`` when it is given (``stats_tree``)."""
+
+    root: str
+    level: str | None = None
+
+    def where(self, alias: str) -> tuple[str, tuple[str, ...]]:
+        """The condition on ``stats_tree`` (as ``alias``) and its parameters."""
+        if self.level is None:
+            return f"{alias}.root = ?", (self.root,)
+        return f"{alias}.root = ? AND {alias}.level = ?", (self.root, self.level)
 
 
 @dataclass(frozen=True)
@@ -149,9 +207,20 @@ class StatsRepo:
         )
         return [Cell(r["figure"], r["day"], r["agency"]) for r in rows]
 
-    async def replace(self, cell: Cell, counters: Mapping[str, int]) -> None:
-        """Store a cell's counters (zeros are not stored) and take it off the queue."""
+    async def replace(
+        self, cell: Cell, counters: Mapping[str, int], *, roots: Iterable[str], level: str
+    ) -> None:
+        """Store a cell's counters (zeros are not stored), add what changed to the subtree rows
+        of ``roots`` (the agency's ancestors and ``*``) at the agency's ``level``, and take the
+        cell off the queue."""
         key = (cell.figure, cell.day, cell.agency)
+        old = await self.tx.fetchall(
+            "SELECT counter, value FROM stats_daily WHERE figure = ? AND day = ? AND agency = ?",
+            key,
+        )
+        change: dict[str, int] = {name: value for name, value in counters.items() if value}
+        for row in old:
+            change[row[0]] = change.get(row[0], 0) - int(row[1])
         await self.tx.execute(
             "DELETE FROM stats_daily WHERE figure = ? AND day = ? AND agency = ?", key
         )
@@ -162,6 +231,76 @@ class StatsRepo:
         await self.tx.execute(
             "DELETE FROM stats_dirty WHERE figure = ? AND day = ? AND agency = ?", key
         )
+        changed = sorted((name, value) for name, value in change.items() if value)
+        if changed:
+            for table, period in (
+                ("stats_subtree_daily", cell.day),
+                ("stats_subtree_monthly", cell.day[:7]),
+            ):
+                await self._add(table, cell.figure, period, roots, level, changed)
+
+    async def _add(
+        self,
+        table: str,
+        figure: str,
+        period: str,
+        roots: Iterable[str],
+        level: str,
+        changed: list[tuple[str, int]],
+    ) -> None:
+        column = "month" if table == "stats_subtree_monthly" else "day"
+        rows = [
+            (figure, period, root, level, name, value) for root in roots for name, value in changed
+        ]
+        await self.tx.executemany(
+            f"INSERT INTO {table} (figure, {column}, root, level, counter, value)"  # noqa: S608 (constant fragments)
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (figure, root, "
+            f"{column}, level, counter) DO UPDATE SET value = {table}.value + excluded.value",
+            rows,
+        )
+        await self.tx.executemany(
+            f"DELETE FROM {table} WHERE figure = ? AND {column} = ? AND root = ?"  # noqa: S608 (constant fragments)
+            " AND level = ? AND counter = ? AND value = 0",
+            [row[:5] for row in rows],
+        )
+
+    async def place(self, agency: str, roots: Iterable[str], level: str) -> None:
+        """Record that ``agency`` (at ``level``) is within itself and each of ``roots``."""
+        await self.tx.executemany(
+            "INSERT INTO stats_tree (agency, root, level) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            [(agency, root, level) for root in (agency, *roots)],
+        )
+        await self.tx.execute(
+            "INSERT INTO stats_agencies (agency) VALUES (?) ON CONFLICT DO NOTHING", (agency,)
+        )
+
+    async def replace_agency(
+        self, figure: str, agency: str, cells: Mapping[str, Mapping[str, int]]
+    ) -> None:
+        """Store every day's counters of one agency and figure (``cells`` by day; a rebuild,
+        which recomputes the monthly and subtree rows after) and take its cells off the queue."""
+        await self.tx.execute(
+            "DELETE FROM stats_daily WHERE figure = ? AND agency = ?", (figure, agency)
+        )
+        await self.tx.executemany(
+            "INSERT INTO stats_daily (figure, day, agency, counter, value) VALUES (?, ?, ?, ?, ?)",
+            [
+                (figure, day, agency, name, value)
+                for day, counters in sorted(cells.items())
+                for name, value in sorted(counters.items())
+                if value
+            ],
+        )
+        await self.tx.execute(
+            "DELETE FROM stats_dirty WHERE figure = ? AND agency = ?", (figure, agency)
+        )
+
+    async def resum(self, figure: str, month: str) -> None:
+        """Recompute the monthly and subtree rows of a figure group's month ``YYYY-MM`` from
+        the daily ones (a rebuild's end)."""
+        values = {"figure": figure, "month": month, "first": f"{month}-01", "last": f"{month}-31"}
+        for sql, keys in RESUM:
+            await self.tx.execute(sql, [values[k] for k in keys])
 
     async def refresh_month(self, figure: str, month: str, agency: str) -> None:
         """Recompute one (figure, month ``YYYY-MM``, agency) of ``stats_monthly`` from the days."""
@@ -181,11 +320,14 @@ class StatsRepo:
         )
 
     async def clear(self) -> None:
-        """Forget every rollup and queue every cell the raw rows touch (a rebuild's start)."""
-        await self.tx.execute("DELETE FROM stats_daily")
-        await self.tx.execute("DELETE FROM stats_monthly")
-        for sql in mark_all(self.tx.dialect):
-            await self.tx.execute(sql)
+        """Forget every rollup (a rebuild's start)."""
+        for table in ROLLUP_TABLES:
+            await self.tx.execute(f"DELETE FROM {table}")  # noqa: S608 (constant names)
+
+    async def raw_agencies(self, figure: str) -> list[str]:
+        """Every agency the raw rows of a figure group name (the cells a rebuild computes)."""
+        rows = await self.tx.fetchall(RAW_AGENCIES[figure])
+        return sorted(r[0] for r in rows)
 
     async def queued(self) -> int:
         """How many cells wait to be folded."""
@@ -208,46 +350,96 @@ class StatsRepo:
         )
         return [(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
 
+    async def all_subtrees(self) -> list[tuple[str, str, str, str, str, int]]:
+        """Every stored subtree row (figure, day or month, root, level, counter, value), the
+        daily then the monthly, sorted; and the tree (agency, root, level) as rows of ``tree``."""
+        out = []
+        for table, column in (("stats_subtree_daily", "day"), ("stats_subtree_monthly", "month")):
+            rows = await self.tx.fetchall(
+                f"SELECT figure, {column}, root, level, counter, value FROM {table}"  # noqa: S608 (constant names)
+                f" ORDER BY figure, {column}, root, level, counter"
+            )
+            out += [(r[0], r[1], r[2], r[3], r[4], int(r[5])) for r in rows]
+        tree = await self.tx.fetchall(
+            "SELECT agency, root, level FROM stats_tree ORDER BY agency, root"
+        )
+        return out + [("tree", r[0], r[1], r[2], "", 0) for r in tree]
+
     # --- what the queries read -----------------------------------------------------------
 
-    async def sums(
-        self,
-        figure: str,
-        agencies: Iterable[str] | None,
-        span: Span,
-        *,
-        by_month: bool,
-        by_agency: bool,
-        counter: str | None = None,
-    ) -> list[tuple[str, str, str, int]]:
-        """(month, agency, counter, sum) over ``span`` of ``agencies`` (None: every agency), of
-        one ``counter`` if given; ``*`` stands for the month or agency not grouped by."""
-        table, column, month = span.source()
-        where, params = _agency_filter(self.tx.dialect, agencies, counter)
-        month_key = month if by_month else "'*'"
-        agency_key = "agency" if by_agency else "'*'"
+    async def agency_sums(
+        self, figure: str, tree: Tree, span: Span, *, counter: str | tuple[str, ...] | None = None
+    ) -> list[tuple[str, str, int]]:
+        """(agency, counter, sum) over ``span`` of each agency in ``tree``, of one ``counter``
+        (a LIKE pattern when it holds ``%``) or of a few if given."""
+        table, _ = span.source()
+        within, params = tree.where("t")
+        only, more = _counter_filter("m", counter)
         rows = await self.tx.fetchall(
-            f"SELECT {month_key} AS m, {agency_key} AS a, counter, SUM(value) AS total"  # noqa: S608 (constant fragments)
-            f" FROM {table} WHERE figure = ? AND {column} BETWEEN ? AND ?{where}"
-            " GROUP BY m, a, counter",
-            (figure, span.first, span.last, *params),
+            # grouped in the order the rows are read (the tree's (root, level, agency), then the
+            # agency's index by counter): no sort
+            f"SELECT t.agency, m.counter, SUM(m.value) FROM stats_tree t CROSS JOIN {table} m"  # noqa: S608 (constant fragments)
+            f" WHERE m.figure = ? AND m.agency = t.agency AND {within}"
+            f" AND {span.by_agency('m')}{only} GROUP BY t.level, t.agency, m.counter",
+            (figure, *params, span.first, span.last, *more),
         )
-        return [(r[0], r[1], r[2], int(r[3])) for r in rows]
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+    async def tree_sums(
+        self, figure: str, tree: Tree, span: Span, *, by: str, counter: str | None = None
+    ) -> list[tuple[str, str, int]]:
+        """(key, counter, sum) over ``span`` of every agency in ``tree``: the subtree rows of
+        its root plus the root's own rows; the key is the month (``by="month"``), the level
+        (``by="level"``) or ``*``."""
+        table, column = span.source()
+        key = {"month": "p", "level": "lv"}.get(by, "'*'")
+        within, params = tree.where("t")
+        level, levels = ("", ()) if tree.level is None else (" AND s.level = ?", (tree.level,))
+        own, owns = _counter_filter("m", counter)
+        mine, mines = _counter_filter("s", counter)
+        rows = await self.tx.fetchall(
+            f"SELECT {key} AS k, counter, SUM(value) FROM ("  # noqa: S608 (constant fragments)
+            f" SELECT {span.month_of('s')} AS p, s.level AS lv, s.counter, s.value"
+            f" FROM {span.subtree_source()} s WHERE s.figure = ? AND s.root = ?"
+            f" AND s.{column} BETWEEN ? AND ?{level}{mine}"
+            f" UNION ALL SELECT {span.month_of('m')},"
+            f" t.level, m.counter, m.value FROM stats_tree t CROSS JOIN {table} m"
+            f" WHERE m.figure = ? AND m.agency = t.agency AND {within} AND t.agency = t.root"
+            f" AND {span.by_agency('m')}{own}"
+            ") AS x GROUP BY k, counter",
+            (
+                *(figure, tree.root, span.first, span.last, *levels, *mines),
+                *(figure, *params, span.first, span.last, *owns),
+            ),
+        )
+        return [(r[0], r[1], int(r[2])) for r in rows]
 
     async def active(
-        self, figure: str, agencies: Iterable[str] | None, span: Span, *, by_month: bool
-    ) -> list[tuple[str, str]]:
-        """(month or ``*``, agency) with a document sent or received over ``span``."""
-        table, column, month = span.source()
-        where, params = _agency_filter(self.tx.dialect, agencies, None)
-        month_key = month if by_month else "'*'"
+        self, figure: str, tree: Tree, spans: Iterable[Span], *, by: str
+    ) -> dict[str, int]:
+        """How many agencies of ``tree`` sent or received a document over ``spans``, by month
+        (``by="month"``), by level (``by="level"``) or in all (key ``*``)."""
+        parts, params = [], []
+        within, scope = tree.where("t")
+        for span in spans:
+            table, _ = span.source()
+            parts.append(
+                f"SELECT {span.month_of('m')} AS p, t.level AS lv, m.agency"  # noqa: S608 (constant fragments)
+                f" FROM stats_tree t CROSS JOIN {table} m"
+                f" WHERE m.figure = ? AND m.agency = t.agency AND {within}"
+                f" AND m.counter IN ('sent', 'received') AND {span.by_agency('m')}"
+                " AND m.value > 0"
+            )
+            params += [figure, *scope, span.first, span.last]
+        if not parts:
+            return {}
+        key = {"month": "p", "level": "lv"}.get(by, "'*'")
         rows = await self.tx.fetchall(
-            f"SELECT DISTINCT {month_key}, agency FROM {table}"  # noqa: S608 (constant fragments)
-            f" WHERE figure = ? AND {column} BETWEEN ? AND ?{where}"
-            " AND counter IN ('sent', 'received') AND value > 0",
-            (figure, span.first, span.last, *params),
+            f"SELECT {key} AS k, COUNT(DISTINCT agency) FROM ("  # noqa: S608 (constant fragments)
+            f"{' UNION ALL '.join(parts)}) AS x GROUP BY k",
+            params,
         )
-        return [(r[0], r[1]) for r in rows]
+        return {r[0]: int(r[1]) for r in rows}
 
     async def procedure_names(self) -> dict[str, str]:
         """The procedures' names by code."""
@@ -371,18 +563,16 @@ class StatsRepo:
         ]
 
 
-def _agency_filter(
-    dialect: str, agencies: Iterable[str] | None, counter: str | None
+def _counter_filter(
+    alias: str, counter: str | tuple[str, ...] | None
 ) -> tuple[str, tuple[str, ...]]:
-    where = ""
-    params: tuple[str, ...] = ()
-    if agencies is not None:
-        where = f" AND agency IN {in_json_array(dialect)}"
-        params = (json.dumps(sorted(set(agencies))),)
-    if counter is not None:  # a LIKE pattern when it holds a %
-        operator = "LIKE" if "%" in counter else "="
-        where, params = f"{where} AND counter {operator} ?", (*params, counter)
-    return where, params
+    """The condition on one counter (a LIKE pattern when it holds ``%``) or on a few, or none."""
+    if counter is None:
+        return "", ()
+    if isinstance(counter, tuple):
+        return f" AND {alias}.counter IN ({', '.join('?' for _ in counter)})", counter
+    operator = "LIKE" if "%" in counter else "="
+    return f" AND {alias}.counter {operator} ?", (counter,)
 
 
 def _sent(r: sqlite3.Row) -> SentDocument:

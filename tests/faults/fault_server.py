@@ -34,16 +34,22 @@ def free_port() -> int:
 async def seed(data_dir: Path, agencies: Iterable[str]) -> dict[str, str]:
     """Create the database with these agencies, one token each; return the tokens."""
     database = await Database.open(data_dir / "lienthong.sqlite3")
-    tokens = {}
     try:
-        async with database.transaction() as tx:
-            for organ_id in agencies:
-                await AgencyRepo(tx).add(organ_id, organ_id)
-                token, digest = new_token()
-                await TokenRepo(tx).create(organ_id, digest, label="fault test")
-                tokens[organ_id] = token
+        return await seed_database(database, agencies)
     finally:
         await database.close()
+
+
+async def seed_database(database: Database, agencies: Iterable[str]) -> dict[str, str]:
+    """Add these agencies to an open database (SQLite or PostgreSQL), one token each; return
+    the tokens."""
+    tokens = {}
+    async with database.transaction() as tx:
+        for organ_id in agencies:
+            await AgencyRepo(tx).add(organ_id, organ_id)
+            token, digest = new_token()
+            await TokenRepo(tx).create(organ_id, digest, label="fault test")
+            tokens[organ_id] = token
     return tokens
 
 
@@ -85,7 +91,9 @@ class ServerProcess:
             )
         self.starts += 1
 
-    async def ready(self, within: float = 20.0) -> None:
+    async def ready(self, within: float = 60.0) -> None:
+        # A bound against a hang, not a measure: under a loaded CI a start took 13-18 s and once
+        # more than 20 (test_fault_job_leases).
         deadline = time.monotonic() + within
         async with aiohttp.ClientSession() as session:
             while time.monotonic() < deadline:
@@ -124,12 +132,19 @@ class ServerProcess:
                 self.kill()
 
 
-def stored_objects(objects_dir: Path) -> dict[str, str]:
-    """Every object file (tmp excluded): its name -> the SHA-256 of its content."""
-    return {
+def stored_objects(data_dir: Path) -> dict[str, str]:
+    """Every stored object: its name -> the SHA-256 of its content. The files under objects/
+    (tmp excluded) and the small packages kept in the database (``inline_objects``)."""
+    found = {
         path.name: hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in objects_dir.glob("??/??/*")
+        for path in (data_dir / "objects").glob("??/??/*")
     }
+    for name, data in db_rows(
+        data_dir / "lienthong.sqlite3", "SELECT sha256, data FROM inline_objects"
+    ):
+        assert isinstance(name, str) and isinstance(data, bytes)
+        found[name] = hashlib.sha256(data).hexdigest()
+    return found
 
 
 def db_rows(db_path: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:

@@ -111,7 +111,7 @@ async def test_full_disk_answers_503_and_recovers_without_restart(small_disk: Pa
         rows = list(conn.execute("SELECT sha256 FROM documents"))
     finally:
         conn.close()
-    objects = stored_objects(data / "objects")
+    objects = stored_objects(data)
     assert {r[0] for r in rows} <= set(objects)
     assert all(name == digest for name, digest in objects.items())
     print(f"\ndisk: {len(accepted)} accepted, {refused} refused with 503 while full")

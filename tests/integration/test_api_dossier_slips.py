@@ -116,15 +116,16 @@ SEALED = {"test_a_sealed_slip_verifies"}  # the tests whose axis has a seal
 
 
 @pytest.fixture
-def axis_config(request: pytest.FixtureRequest, tmp_path: Path) -> Config:
-    """The usual test config; for a test of ``SEALED``, the one with ``[seal]`` on the
-    session's SoftHSM2 axis-seal token and the test PKI's TSA (tests/integration/
-    test_receipts_seal.py)."""
+def axis_config(request: pytest.FixtureRequest, tmp_path: Path, db_backend: str) -> Config:
+    """The usual test config on each backend (`db_backend` named here so that the tests are
+    parametrised by it); for a test of ``SEALED``, the one with ``[seal]`` on the session's
+    SoftHSM2 axis-seal token and the test PKI's TSA (tests/integration/test_receipts_seal.py)."""
     if request.node.originalname in SEALED:
         return cast(Config, request.getfixturevalue("hsm_config"))
     return cast(Config, request.getfixturevalue("plain_config"))
 
 
+@pytest.mark.sqlite_only  # the sealed axis's config (hsm_config) is on SQLite
 async def test_a_sealed_slip_verifies(axis: Axis, pki: pki_cli.DevPki, tmp_path: Path) -> None:
     sealed_axis = axis
     await seed(sealed_axis)
@@ -281,12 +282,12 @@ async def test_result_files_with_the_moves_to_9_and_10(axis: Axis) -> None:
     code = (await intake(axis))["code"]
     await moved(axis, SO_TTTT, code, 4)
     url = f"/api/v1/dossiers/{code}/events"
-    before = stored(axis)
+    before = await stored(axis)
     resp = await axis.client.post(
         url, data=result_form(5, {"KQ": b"%PDF early"}), headers=axis.auth(SO_TTTT)
     )
     assert (await refused(resp, 422, "invalid-dossier"))["field"] == "KQ"
-    assert stored(axis) == before  # nothing stored, nothing left in the spool
+    assert await stored(axis) == before  # nothing stored, nothing left in the spool
 
     result = b"%PDF-1.7 giay khai sinh"
     resp = await axis.client.post(
@@ -303,6 +304,6 @@ async def test_result_files_with_the_moves_to_9_and_10(axis: Axis) -> None:
     returned = await resp.json()
     assert resp.status == 200, returned
     assert [f["component"] for f in returned["files"]][-2:] == ["KQ", "BN"]
-    after = stored(axis)
+    after = await stored(axis)
     assert len(after["objects"]) == len(before["objects"]) + 2
     assert after["rows"]["pending_objects"] == 0 and after["spool"] == []

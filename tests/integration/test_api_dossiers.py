@@ -114,15 +114,20 @@ def clock_of(axis: Axis) -> WorkingClock:
     return axis.client.app[CALENDAR].clock
 
 
-def stored(axis: Axis) -> dict[str, Any]:
-    conn = sqlite3.connect(axis.config.db_path)
-    try:
+async def stored(axis: Axis) -> dict[str, Any]:
+    """Row counts of the dossier tables (either backend), object files and spool files."""
+    async with axis.client.app[DATABASE].reader() as tx:
         rows = {
-            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
-            for t in ("dossiers", "dossier_files", "dossier_events", "pending_objects", "audit_log")
+            t: (await tx.fetchone(f"SELECT count(*) FROM {t}"))[0]  # type: ignore[index]  # noqa: S608
+            for t in (
+                "dossiers",
+                "dossier_files",
+                "dossier_events",
+                "pending_objects",
+                "audit_log",
+                "inline_objects",
+            )
         }
-    finally:
-        conn.close()
     objects = sorted(str(p) for p in axis.config.objects_dir.rglob("*") if p.is_file())
     spool = sorted(p.name for p in axis.config.spool_dir.iterdir())
     return {"rows": rows, "objects": objects, "spool": spool}
@@ -147,7 +152,7 @@ async def test_counter_intake(axis: Axis) -> None:
     assert full["applicant"]["phone"] == "0912345678"
     assert {f["component"] for f in full["files"]} == {"TK", "GCS"}
     assert [(e["from"], e["to"], e["actor"]) for e in full["events"]] == [(None, 2, XA)]
-    snapshot = stored(axis)
+    snapshot = await stored(axis)
     assert snapshot["rows"]["pending_objects"] == 0 and len(snapshot["objects"]) == 2
 
 
@@ -227,10 +232,10 @@ async def test_bad_input_names_the_field_and_stores_nothing(
     field: str,
 ) -> None:
     await seed(axis)
-    before = stored(axis)
+    before = await stored(axis)
     body = await intake(axis, files=files, expect=status, **changes)
     assert body["field"] == field, body
-    assert stored(axis) == before
+    assert await stored(axis) == before
     # and the refused intake took no number
     assert (await intake(axis))["code"].endswith("-0001")
 

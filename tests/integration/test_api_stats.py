@@ -44,11 +44,12 @@ def period() -> str:
     return f"from={(today - timedelta(days=40)).isoformat()}&to={today.isoformat()}"
 
 
-async def cells(axis: Axis) -> list[tuple[str, str, str, str, int]]:
-    """The daily and the monthly rollups, once nothing is queued."""
+async def cells(axis: Axis) -> list[tuple[Any, ...]]:
+    """The daily, monthly and subtree rollups and the tree, once nothing is queued."""
     async with axis.client.app[DATABASE].reader() as tx:
-        assert await StatsRepo(tx).queued() == 0
-        return await StatsRepo(tx).all_cells() + await StatsRepo(tx).all_months()
+        repo = StatsRepo(tx)
+        assert await repo.queued() == 0
+        return [*await repo.all_cells(), *await repo.all_months(), *await repo.all_subtrees()]
 
 
 async def exchange_workload(axis: Axis) -> None:
@@ -113,9 +114,30 @@ async def test_rebuild_agrees_exactly_with_the_rollups_kept_as_data_arrives(axis
     await fold(database)
     folded = await cells(axis)
     figures = {c[0] for c in folded}
-    assert figures == {"exchange", "dossiers", "feedback"}
+    assert figures == {"exchange", "dossiers", "feedback", "tree"}
+    # the province's subtree rows hold what SO_TTTT and XA (under it) counted, by figure
+    assert {c[0] for c in folded if c[0] != "tree" and len(c) == 6 and c[2] == NGHE_AN} == {
+        "exchange",
+        "dossiers",
+        "feedback",
+    }
     await rebuild(database)
     assert await cells(axis) == folded
+
+    # The subtree sums and the per-agency ones agree: the totals are the same by month, by
+    # level and by agency, and each count is the sum of the agencies' rows.
+    for figure in ("exchange", "dossiers", "feedback"):
+        answers = {
+            group: await call(
+                axis, "GET", f"/api/v1/stats/{figure}?{period()}&group_by={group}", NGHE_AN, 200
+            )
+            for group in ("month", "level", "agency")
+        }
+        totals = answers["month"]["totals"]
+        assert answers["level"]["totals"] == totals == answers["agency"]["totals"]
+        counts = [c["key"] for c in answers["month"]["columns"] if c["unit"] == "count"]
+        for key in counts:
+            assert totals[key] == sum(r["values"][key] for r in answers["agency"]["rows"]), key
 
     # What the API says of it, as NGHE_AN (itself, SO_TTTT, XA under it).
     ex = await call(axis, "GET", f"/api/v1/stats/exchange?{period()}&group_by=agency", NGHE_AN, 200)

@@ -90,7 +90,7 @@ async def test_send_settles_its_record_and_named_objects_are_never_swept(axis: A
     app = axis.client.app
     assert app is not None
     database, objects = app[DATABASE], app[OBJECTS]
-    assert isinstance(objects, FilesystemObjectStore)
+    assert objects.sweepable
     # A resend of the same bytes renews a record, then dies before (or loses) its insert: the
     # sweep sees the record, finds the digest named by a document, keeps the object.
     async with database.transaction() as tx:

@@ -8,6 +8,7 @@ import io
 import shutil
 import sqlite3
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from server.app.application import build_app
 from server.cli import main
 from server.cli.storage_cmd import JOURNAL_NAME, set_backend
 from server.http.appkeys import VERIFIER
-from server.runtime.config import load_config
+from server.runtime.config import Config, load_config
 from server.runtime.objectstore import s3_settings
 from server.signatures.verdicts import report_bytes
 from storage.objects.migrate import read_journal
@@ -51,6 +52,14 @@ def _write_config(path: Path, data_dir: Path, s3: S3Endpoint, bucket: str) -> No
 
 async def _cli(*argv: str) -> int:
     return await asyncio.to_thread(main, list(argv))
+
+
+@pytest.fixture
+def axis_config(axis_config: Config, request: pytest.FixtureRequest) -> Config:
+    """The filesystem axis with its packages as object files (what the migration moves),
+    unless a test asks for them kept in the database (an indirect parameter: the size)."""
+    inline = int(getattr(request, "param", 0))
+    return replace(axis_config, storage=replace(axis_config.storage, inline_max_bytes=inline))
 
 
 async def test_migrate_resume_switch_and_serve_from_s3(
@@ -216,3 +225,26 @@ async def test_migrate_records_versions_and_the_server_reads_them(
         resp = await http.get(f"/api/v1/documents/{receipt['id']}", headers=axis.auth(NGHE_AN))
         assert resp.status == 200, await resp.text()
         assert sha256(await resp.read()) == digest
+
+
+@pytest.mark.parametrize("axis_config", [256 * 1024], indirect=True)
+async def test_packages_kept_in_the_database_stay_there_and_are_served_on_s3(
+    axis: Axis, s3_keys: S3Endpoint, tmp_path: Path
+) -> None:
+    """Small packages kept in the database on the filesystem (docs/storage.md) are not moved:
+    the server on S3 still serves them, from the database."""
+    receipt = await axis.send_ok(VPCP, document(VPCP, [NGHE_AN]))
+    assert (await axis.snapshot())[
+        "objects"
+    ] == []  # no object file: the package is in the database
+    config_path = tmp_path / "lienthong.toml"
+    _write_config(config_path, axis.config.storage.data_dir, s3_keys, f"lt-{uuid.uuid4().hex[:12]}")
+    assert await _cli("storage", "migrate", "--to", "s3", "--config", str(config_path)) == 0
+    switched = load_config(config_path)
+    assert switched.storage.backend == "s3"
+    shutil.move(str(axis.config.objects_dir), str(tmp_path / "objects-old"))
+    async with TestClient(TestServer(build_app(switched))) as http:
+        resp = await http.get(f"/api/v1/documents/{receipt['id']}", headers=axis.auth(NGHE_AN))
+        assert resp.status == 200, await resp.text()
+        body = await resp.read()
+        assert sha256(body) == receipt["sha256"] and len(body) == receipt["size"]

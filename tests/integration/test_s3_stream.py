@@ -154,7 +154,7 @@ async def test_large_package_streams_to_s3_and_reads_back_identical(
     status, problem = await send_held(axis, HeldBody(other, client, bucket, prefix))
     assert status == 409, problem
     assert incoming(client, bucket, prefix) == ([], [])
-    assert axis.snapshot()["rows"]["documents"] == 1
+    assert (await axis.snapshot())["rows"]["documents"] == 1
 
 
 def bad_at_the_end(body: bytes) -> bytes:
@@ -183,7 +183,7 @@ async def test_refused_package_leaves_no_upload(
     assert incoming(client, bucket, prefix) == ([], [])
     objects = list(client.list_objects(bucket, prefix=prefix, recursive=True))
     assert objects == []
-    snapshot = axis.snapshot()
+    snapshot = await axis.snapshot()
     assert snapshot["rows"]["documents"] == 0
     assert snapshot["spool"] == []
 
@@ -212,4 +212,4 @@ async def test_cut_body_leaves_no_upload(axis: Axis, s3_server: S3Endpoint) -> N
     reader.feed_eof()
     await wait_for(lambda: incoming(client, bucket, prefix) == ([], []), "the upload aborted")
     assert list(client.list_objects(bucket, prefix=prefix, recursive=True)) == []
-    assert axis.snapshot()["rows"]["documents"] == 0
+    assert (await axis.snapshot())["rows"]["documents"] == 0

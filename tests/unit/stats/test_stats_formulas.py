@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import date
-from pathlib import Path
 
 import pytest
 
 from server.stats.errors import AgencyOutOfReach, InvalidStatsQuery
+from server.stats.figures import EVERYTHING, roots_of
 from server.stats.query import StatsTable, Viewer, stats
 from server.stats.rollups import fold, rebuild
+from storage.backends import open_database
 from storage.db import Database, Tx
 from storage.repos.stats import StatsRepo
 
@@ -266,8 +267,9 @@ async def feedback(database: Database) -> None:
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await Database.open(tmp_path / "meta.db")
+async def database(database_target: str) -> AsyncIterator[Database]:
+    """The figures' data, folded, on each backend of --db-backend."""
+    db = await open_database(database_target)
     await exchange(db)
     await dossiers(db)
     await feedback(db)
@@ -434,9 +436,19 @@ async def test_rebuild_agrees_exactly_with_the_folded_rollups(database: Database
     async with database.reader() as tx:
         folded = await StatsRepo(tx).all_cells()
         months = await StatsRepo(tx).all_months()
+        subtrees = await StatsRepo(tx).all_subtrees()
         assert await StatsRepo(tx).queued() == 0
-    assert folded
+    assert folded and subtrees
     await rebuild(database)
     async with database.reader() as tx:
         assert await StatsRepo(tx).all_cells() == folded
         assert await StatsRepo(tx).all_months() == months
+        assert await StatsRepo(tx).all_subtrees() == subtrees
+
+
+def test_an_agency_counts_in_its_ancestors_subtrees_and_everything() -> None:
+    """A commune's counters are added to its district's, its province's and the whole tree's
+    rows; a ministry's (level 1) to the whole tree only; an id of no tree likewise."""
+    assert roots_of("001.01.00.H41") == ("000.01.00.H41", "000.00.00.H41", EVERYTHING)
+    assert roots_of("000.00.00.G22") == (EVERYTHING,)
+    assert roots_of("not-an-organ-id") == (EVERYTHING,)
