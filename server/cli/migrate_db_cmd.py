@@ -24,8 +24,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from server.cli import CliError
+from server.cli.config_file import set_setting
 from server.cli.options import add_local_options, local_config
-from server.cli.storage_cmd import set_setting
 from server.runtime.config import ConfigError, database_password, load_config
 from storage.backends import is_postgres_url, with_password
 from storage.dbcopy import DEFAULT_BATCH_ROWS, CopyReport, copy_database

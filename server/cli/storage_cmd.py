@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from server.cli import CliError
+from server.cli import CliError, migrate_db_cmd
+from server.cli.config_file import set_setting
 from server.cli.http_client import Progress
 from server.cli.options import add_local_options, local_config
 from server.runtime.config import Config, ConfigError, load_config
@@ -33,7 +32,6 @@ from storage.objects.fs import FilesystemObjectStore
 from storage.objects.migrate import MigrationReport, filesystem_objects, migrate_objects
 
 JOURNAL_NAME = "migrate-s3.journal"
-_SECTION = re.compile(r"^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]\s*(#.*)?$")
 
 
 def register(sub: Any) -> None:
@@ -57,8 +55,6 @@ def register(sub: Any) -> None:
     )
     add_local_options(migrate)
     migrate.set_defaults(func=cmd_migrate)
-    from server.cli import migrate_db_cmd  # it uses set_setting from here
-
     migrate_db_cmd.register(cmds)
 
 
@@ -66,40 +62,6 @@ def set_backend(path: Path, backend: str) -> None:
     """Write ``backend = "<backend>"`` into the ``[storage]`` table of a TOML file (see
     :func:`set_setting`)."""
     set_setting(path, "storage", "backend", backend)
-
-
-def set_setting(path: Path, section_name: str, key: str, value: str) -> None:
-    """Write ``key = "<value>"`` into the ``[section_name]`` table of a TOML file, keeping
-    every other line (and comment) as it is; the file is replaced atomically."""
-    text = path.read_text(encoding="utf-8")
-    lines = text.splitlines(keepends=True)
-    setting = f"{key} = {json.dumps(value)}\n"
-    assignment = re.compile(rf"^\s*{re.escape(key)}\s*=")
-    section: str | None = None
-    header_at: int | None = None
-    for i, line in enumerate(lines):
-        match = _SECTION.match(line)
-        if match:
-            section = match.group(1)
-            if section == section_name:
-                header_at = i
-            continue
-        if section == section_name and assignment.match(line):
-            lines[i] = setting
-            break
-    else:
-        if header_at is not None:
-            lines.insert(header_at + 1, setting)
-        else:
-            if lines and not lines[-1].endswith("\n"):
-                lines[-1] += "\n"
-            lines += ["\n", f"[{section_name}]\n", setting]
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with temp.open("w", encoding="utf-8") as fh:
-        fh.write("".join(lines))
-        fh.flush()
-        os.fsync(fh.fileno())
-    temp.replace(path)
 
 
 async def _migrate(config: Config, limit: int | None) -> MigrationReport:

@@ -28,9 +28,10 @@ from storage.repos.dossier_transfers import TransferRepo
 
 @pytest.fixture
 def axis_config(axis_config: Config, monkeypatch: pytest.MonkeyPatch) -> Config:
-    """The app of the ``axis`` fixture opens its database with the migrations up to 0038."""
-    up_to_0038 = [m for m in load_migrations() if m.version <= 38]
-    monkeypatch.setattr(storage.db, "load_migrations", lambda: up_to_0038)
+    """The app of the ``axis`` fixture opens its database without migration 0039 (the later
+    ones, which the code of today needs, touch nothing 0039 reads or writes)."""
+    without_0039 = [m for m in load_migrations() if m.version != 39]
+    monkeypatch.setattr(storage.db, "load_migrations", lambda: without_0039)
     return axis_config
 
 
@@ -83,7 +84,8 @@ async def test_a_pending_report_is_sent_after_the_upgrade(
     [copy] = (await call(axis, "GET", "/api/v1/dossier-transfers", SO_TTTT, 200))["items"]
     db = axis.client.app[DATABASE]
     async with db.reader() as tx:
-        assert (await tx.fetchone("SELECT max(version) FROM schema_migrations"))[0] == 38
+        versions = {r[0] for r in await tx.fetchall("SELECT version FROM schema_migrations")}
+    assert 38 in versions and 39 not in versions
     await moved_before_0039(db, copy["id"])
     await axis.client.close()
 
