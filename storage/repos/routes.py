@@ -237,6 +237,17 @@ _PUSH_SELECT = (
     " d.sender, d.document_id AS doc_key, d.sha256, d.size, d.meta_json"
     " FROM deliveries dl JOIN documents d ON d.id = dl.document_id"
 )
+# The push worker's two polls, both on the index deliveries_due (migration 0045): a seek, never
+# a walk over the pull inboxes' undelivered rows (tests/unit/storage/test_storage_push_plans.py).
+DUE_PUSHES = (
+    _PUSH_SELECT + " WHERE dl.state = 'new' AND dl.next_attempt_at IS NOT NULL"
+    " AND dl.next_attempt_at <= ? AND (dl.lease_until IS NULL OR dl.lease_until <= ?)"
+    " ORDER BY dl.next_attempt_at, dl.id LIMIT ?"
+)
+OLDEST_DUE = (
+    "SELECT MIN(next_attempt_at) AS due FROM deliveries"
+    " WHERE state = 'new' AND next_attempt_at IS NOT NULL"
+)
 
 
 class PushRepo:
@@ -279,10 +290,7 @@ class PushRepo:
         """
         stamp = to_db_time(now)
         rows = await self.tx.fetchall(
-            _PUSH_SELECT + " WHERE dl.state = 'new' AND dl.next_attempt_at IS NOT NULL"
-            " AND dl.next_attempt_at <= ? AND (dl.lease_until IS NULL OR dl.lease_until <= ?)"
-            " ORDER BY dl.next_attempt_at, dl.id LIMIT ?" + skip_locked(self.tx.dialect, "dl"),
-            (stamp, stamp, limit),
+            DUE_PUSHES + skip_locked(self.tx.dialect, "dl"), (stamp, stamp, limit)
         )
         items = []
         for row in rows:
@@ -424,10 +432,7 @@ class PushRepo:
 
     async def oldest_due(self) -> datetime | None:
         """When the earliest scheduled push is due (for the worker's sleep), or None."""
-        row = await self.tx.fetchone(
-            "SELECT MIN(next_attempt_at) AS due FROM deliveries"
-            " WHERE state = 'new' AND next_attempt_at IS NOT NULL"
-        )
+        row = await self.tx.fetchone(OLDEST_DUE)
         return None if row is None else from_db_time_opt(row["due"])
 
 
