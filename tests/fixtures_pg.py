@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from fixtures_pki import start_service
 
 SCRIPTS = Path(__file__).resolve().parent / "services" / "postgres"
 DB_BACKENDS = ("sqlite", "postgresql")
@@ -49,17 +50,10 @@ class PgServer:
 def start_server(directory: Path) -> PgServer:
     """Start a server in `directory` (empty, and enterable by the `postgres` user when run as
     root); stop it with stop_server."""
-    try:
-        out = subprocess.run(
-            [str(SCRIPTS / "start-pg.sh"), str(directory)],
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=True,
-        ).stdout
-    except subprocess.CalledProcessError as exc:
-        subprocess.run([str(SCRIPTS / "stop-pg.sh"), "--rm", str(directory)], capture_output=True)
-        pytest.fail(f"start-pg.sh failed:\n{exc.stderr[-3000:]}")
+    out = start_service(
+        [str(SCRIPTS / "start-pg.sh"), str(directory)],
+        [str(SCRIPTS / "stop-pg.sh"), "--rm", str(directory)],
+    )
     return PgServer(out.splitlines()[-1], directory)
 
 

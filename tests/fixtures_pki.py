@@ -15,8 +15,10 @@ from __future__ import annotations
 import io
 import os
 import socket
+import subprocess
 from pathlib import Path
 
+import pytest
 from pyhanko.keys import load_private_key_from_pemder
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
@@ -43,6 +45,18 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def start_service(start: list[str], stop: list[str]) -> str:
+    """Run a throwaway service's start script (tests/services/*/start-*.sh) and return what it
+    printed on stdout; when it fails, run its ``stop`` command (which cleans up what it left)
+    and fail the test with the end of its stderr."""
+    name = Path(start[0]).name
+    try:
+        return subprocess.run(start, capture_output=True, text=True, timeout=180, check=True).stdout
+    except subprocess.CalledProcessError as exc:
+        subprocess.run(stop, capture_output=True)
+        pytest.fail(f"{name} failed:\n{exc.stderr[-3000:]}")
 
 
 def clean_env() -> dict[str, str]:

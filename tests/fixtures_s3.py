@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fixtures_pki import free_port, start_service
 from minio import Minio
 
 SCRIPTS = Path(__file__).resolve().parent / "services" / "s3"
@@ -33,26 +33,13 @@ class S3Endpoint:
     directory: Path | None = None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_gateway(directory: Path) -> S3Endpoint:
     """Start a gateway in `directory` (empty); stop it with stop_gateway."""
-    port = _free_port()
-    try:
-        out = subprocess.run(
-            [str(SCRIPTS / "start-rgw.sh"), str(directory), str(port)],
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=True,
-        ).stdout
-    except subprocess.CalledProcessError as exc:
-        subprocess.run([str(SCRIPTS / "stop-rgw.sh"), str(directory)], capture_output=True)
-        pytest.fail(f"start-rgw.sh failed:\n{exc.stderr[-3000:]}")
+    port = free_port()
+    out = start_service(
+        [str(SCRIPTS / "start-rgw.sh"), str(directory), str(port)],
+        [str(SCRIPTS / "stop-rgw.sh"), str(directory)],
+    )
     env = dict(
         line.removeprefix("export ").split("=", 1)
         for line in out.splitlines()
